@@ -1,0 +1,47 @@
+# The project's interface: CI calls these targets and nothing else.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PROTOS := $(wildcard protos/dpa/registry/v1/*.proto)
+GEN_DIR := clients
+
+.PHONY: all venv protos certs run test lint bench clean
+
+all: protos
+
+$(STAMP): pyproject.toml clients/pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ./clients -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Generated code lives in the client distribution (one copy, shared by the
+# server) and is committed so `pip install ./clients` works on its own;
+# tests/test_protos_fresh.py fails when it is stale.
+protos: $(STAMP)
+	$(PY) -m registry.tools.genprotos $(GEN_DIR)
+
+certs: protos
+	@test -f certs/ca.crt || $(PY) -m registry.cli certs init
+	@test -f certs/staff-admin.crt || $(PY) -m registry.cli certs issue --role staff --name admin
+
+run: certs
+	mkdir -p var
+	$(PY) -m registry.cli serve
+
+test: protos
+	$(PY) -m pytest
+
+lint: protos
+	$(PY) -m ruff check registry clients/dpa_client tests bench
+	$(PY) -m ruff format --check registry clients/dpa_client tests bench
+	$(PY) -m mypy registry clients/dpa_client
+
+bench: protos
+	$(PY) -m bench.run
+
+clean:
+	rm -rf $(VENV) var/*.db*

@@ -1,0 +1,140 @@
+"""Channel, deadlines, retries and error mapping shared by every client method."""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from dpa_client import errors
+
+T = TypeVar("T")
+
+_BY_CODE: dict[grpc.StatusCode, type[errors.RpcError]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: errors.InvalidArgument,
+    grpc.StatusCode.OUT_OF_RANGE: errors.InvalidArgument,
+    grpc.StatusCode.NOT_FOUND: errors.NotFound,
+    grpc.StatusCode.ALREADY_EXISTS: errors.AlreadyExists,
+    grpc.StatusCode.FAILED_PRECONDITION: errors.FailedPrecondition,
+    grpc.StatusCode.ABORTED: errors.Conflict,
+    grpc.StatusCode.PERMISSION_DENIED: errors.PermissionDenied,
+    grpc.StatusCode.UNAUTHENTICATED: errors.Unauthenticated,
+    grpc.StatusCode.UNAVAILABLE: errors.Unavailable,
+    grpc.StatusCode.DEADLINE_EXCEEDED: errors.DeadlineExceeded,
+}
+
+INSECURE_IDENTITY_HEADER = "x-dpa-insecure-spiffe-id"
+AUDIT_RECEIPT_KEY = "dpa-audit-seq"
+
+
+@dataclass(frozen=True)
+class AuditReceipt:
+    """Where a mutation's audit events landed: indices first .. first+count-1."""
+
+    first_index: int
+    count: int
+
+
+def translate(err: grpc.RpcError) -> errors.RpcError:
+    """Maps a gRPC error to the library's exception, with field violations."""
+    code = err.code()
+    violations: list[errors.FieldViolation] = []
+    status = rpc_status.from_call(err)  # type: ignore[arg-type]
+    if status is not None:
+        for detail in status.details:
+            if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+                bad = error_details_pb2.BadRequest()
+                detail.Unpack(bad)
+                violations += [
+                    errors.FieldViolation(v.field, v.description) for v in bad.field_violations
+                ]
+    cls = _BY_CODE.get(code, errors.ServerError)
+    return cls(err.details() or code.name, tuple(violations))
+
+
+def new_request_id() -> str:
+    return str(uuid.uuid4())
+
+
+class BaseClient:
+    """Holds one long-lived channel; every call has a deadline."""
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        ca: str | Path | None = None,
+        cert: str | Path | None = None,
+        key: str | Path | None = None,
+        timeout: float = 10.0,
+        retries: int = 3,
+        insecure_identity: str | None = None,
+        options: list[tuple[str, Any]] | None = None,
+    ) -> None:
+        """Connects with mutual TLS (``ca``, ``cert``, ``key`` are PEM file paths).
+
+        ``insecure_identity`` (a SPIFFE ID) instead connects in plaintext to a
+        server started with ``--insecure``: local development only.
+        """
+        opts = [("grpc.keepalive_time_ms", 60_000), *(options or [])]
+        if insecure_identity is not None:
+            self._channel = grpc.insecure_channel(target, options=opts)
+            self._metadata: tuple[tuple[str, str], ...] = (
+                (INSECURE_IDENTITY_HEADER, insecure_identity),
+            )
+        else:
+            if ca is None or cert is None or key is None:
+                raise ValueError("ca, cert and key are required for mutual TLS")
+            credentials = grpc.ssl_channel_credentials(
+                Path(ca).read_bytes(), Path(key).read_bytes(), Path(cert).read_bytes()
+            )
+            self._channel = grpc.secure_channel(target, credentials, options=opts)
+            self._metadata = ()
+        self.timeout = timeout
+        self.retries = retries
+        self.last_receipt: AuditReceipt | None = None
+
+    @property
+    def channel(self) -> grpc.Channel:
+        return self._channel
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self) -> BaseClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, method: Callable[..., Any], request: Any, *, idempotent: bool) -> Any:
+        """Calls a unary method; retries UNAVAILABLE only when ``idempotent``."""
+        attempt = 0
+        while True:
+            try:
+                response, call = method.with_call(  # type: ignore[attr-defined]
+                    request, timeout=self.timeout, metadata=self._metadata
+                )
+            except grpc.RpcError as err:
+                retry = idempotent and err.code() == grpc.StatusCode.UNAVAILABLE
+                if retry and attempt < self.retries:
+                    attempt += 1
+                    time.sleep(min(2.0, 0.1 * 2**attempt) * (0.5 + random.random()))  # noqa: S311
+                    continue
+                raise translate(err) from None
+            self._note_receipt(call)
+            return response
+
+    def _note_receipt(self, call: Any) -> None:
+        for key, value in call.trailing_metadata() or ():
+            if key == AUDIT_RECEIPT_KEY:
+                first, count = value.split(":")
+                self.last_receipt = AuditReceipt(int(first), int(count))

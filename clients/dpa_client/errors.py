@@ -1,0 +1,98 @@
+"""The client library's one exception root and its subclasses by meaning.
+
+gRPC status codes are mapped to these in ``dpa_client._rpc``; offline
+verification raises ``VerificationError`` subclasses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class DpaError(Exception):
+    """Root of every error the client library raises."""
+
+
+@dataclass(frozen=True)
+class FieldViolation:
+    field: str
+    description: str
+
+
+class RpcError(DpaError):
+    """The registry answered with an error status."""
+
+    code_name = "UNKNOWN"
+
+    def __init__(self, message: str, violations: tuple[FieldViolation, ...] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.violations = violations
+
+
+class InvalidArgument(RpcError):
+    code_name = "INVALID_ARGUMENT"
+
+
+class NotFound(RpcError):
+    code_name = "NOT_FOUND"
+
+
+class AlreadyExists(RpcError):
+    code_name = "ALREADY_EXISTS"
+
+
+class FailedPrecondition(RpcError):
+    code_name = "FAILED_PRECONDITION"
+
+
+class Conflict(RpcError):
+    """ABORTED: a stale etag or a concurrent change; re-read and retry."""
+
+    code_name = "ABORTED"
+
+
+class PermissionDenied(RpcError):
+    code_name = "PERMISSION_DENIED"
+
+
+class Unauthenticated(RpcError):
+    code_name = "UNAUTHENTICATED"
+
+
+class Unavailable(RpcError):
+    code_name = "UNAVAILABLE"
+
+
+class DeadlineExceeded(RpcError):
+    code_name = "DEADLINE_EXCEEDED"
+
+
+class ServerError(RpcError):
+    """INTERNAL or any other unexpected status."""
+
+    code_name = "INTERNAL"
+
+
+class VerificationError(DpaError):
+    """Offline verification failed: a signature, proof or document is not valid."""
+
+
+class BadSignature(VerificationError):
+    """A signature does not verify, or is by a key that is not trusted."""
+
+
+class InclusionError(VerificationError):
+    """An entry is not included in the tree the checkpoint commits to."""
+
+
+class ConsistencyError(VerificationError):
+    """Two checkpoints are not consistent: the log was rolled back or forked."""
+
+
+class TamperedEntry(VerificationError):
+    """An entry's bytes do not match the log; ``index`` is the first bad one."""
+
+    def __init__(self, message: str, index: int) -> None:
+        super().__init__(message)
+        self.index = index

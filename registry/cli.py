@@ -1,0 +1,78 @@
+"""``dpa-registry``: serve the registry and manage its development PKI."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from registry import config, pki
+from registry.errors import RegistryError
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from registry import server  # noqa: PLC0415 - keeps `certs` fast
+
+    server.serve(config.from_arguments(args))
+    return 0
+
+
+def _certs_init(args: argparse.Namespace) -> int:
+    made = pki.init_dev_pki(Path(args.dir), args.trust_domain, force=args.force)
+    print(f"dev PKI in {made.directory}/ (CA, server certificate, audit signing key)")
+    return 0
+
+
+def _certs_issue(args: argparse.Namespace) -> int:
+    cert, key = pki.issue_client_cert(
+        pki.DevPki(Path(args.dir)), args.role, args.name, args.trust_domain
+    )
+    print(f"spiffe://{args.trust_domain}/{args.role}/{args.name}: {cert} {key}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="dpa-registry", description=__doc__)
+    top.add_argument("--log-level", default="INFO")
+    sub = top.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve the registry over gRPC")
+    config.add_arguments(serve)
+    serve.set_defaults(run=_serve)
+
+    certs = sub.add_parser("certs", help="development PKI").add_subparsers(
+        dest="certs_command", required=True
+    )
+    defaults = config.Config()
+    for name, run, text in (
+        ("init", _certs_init, "write a dev CA, server certificate and signing key"),
+        ("issue", _certs_issue, "mint a client certificate with a SPIFFE ID"),
+    ):
+        p = certs.add_parser(name, help=text)
+        p.add_argument("--dir", default=str(defaults.certs_dir))
+        p.add_argument("--trust-domain", default=defaults.trust_domain)
+        p.set_defaults(run=run)
+        if name == "init":
+            p.add_argument("--force", action="store_true", help="replace existing files")
+        else:
+            p.add_argument("--role", required=True, choices=sorted(pki.ROLES))
+            p.add_argument("--name", required=True)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        result: int = args.run(args)
+    except RegistryError as err:
+        print(f"dpa-registry: {err.message}", file=sys.stderr)
+        return 2
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

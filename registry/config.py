@@ -1,0 +1,71 @@
+"""Server configuration: command-line flags with ``DPA_*`` environment defaults."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Config:
+    listen: str = "127.0.0.1:50051"
+    database: str = "sqlite:///var/registry.db"
+    certs_dir: Path = Path("certs")
+    tls_cert: Path = Path("certs/server.crt")
+    tls_key: Path = Path("certs/server.key")
+    client_ca: Path = Path("certs/ca.crt")
+    signing_key: Path = Path("certs/audit-signing.key")
+    trust_domain: str = "7plus.one"
+    log_origin: str = "7plus.one/dpa-registry"
+    insecure: bool = False
+    workers: int = 64
+    grace_seconds: float = 10.0
+    max_message_bytes: int = 4 * 1024 * 1024
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"DPA_{name}", default)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    d = Config()
+    parser.add_argument("--listen", default=_env("LISTEN", d.listen), help="host:port")
+    parser.add_argument(
+        "--database", default=_env("DATABASE", d.database), help="playhouse db_url URL"
+    )
+    parser.add_argument("--tls-cert", default=_env("TLS_CERT", str(d.tls_cert)))
+    parser.add_argument("--tls-key", default=_env("TLS_KEY", str(d.tls_key)))
+    parser.add_argument("--client-ca", default=_env("CLIENT_CA", str(d.client_ca)))
+    parser.add_argument("--signing-key", default=_env("SIGNING_KEY", str(d.signing_key)))
+    parser.add_argument("--trust-domain", default=_env("TRUST_DOMAIN", d.trust_domain))
+    parser.add_argument(
+        "--log-origin", default=_env("LOG_ORIGIN", d.log_origin), help="checkpoint origin line"
+    )
+    parser.add_argument("--workers", type=int, default=int(_env("WORKERS", str(d.workers))))
+    parser.add_argument(
+        "--grace-seconds", type=float, default=float(_env("GRACE_SECONDS", str(d.grace_seconds)))
+    )
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        default=_env("INSECURE", "") == "1",
+        help="plaintext, identity from a header: local development only",
+    )
+
+
+def from_arguments(args: argparse.Namespace) -> Config:
+    return Config(
+        listen=args.listen,
+        database=args.database,
+        tls_cert=Path(args.tls_cert),
+        tls_key=Path(args.tls_key),
+        client_ca=Path(args.client_ca),
+        signing_key=Path(args.signing_key),
+        trust_domain=args.trust_domain,
+        log_origin=args.log_origin,
+        insecure=args.insecure,
+        workers=args.workers,
+        grace_seconds=args.grace_seconds,
+    )

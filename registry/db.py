@@ -1,0 +1,140 @@
+"""Storage: one peewee ``DatabaseProxy``, connection set-up and schema migration.
+
+SQLite (WAL) is the embedded default; PostgreSQL is the production backend,
+shared by several stateless server processes. SQL stays portable; the few
+backend-specific statements (row locks, append-only triggers) live here.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import peewee
+from playhouse.db_url import connect as connect_url
+
+log = logging.getLogger(__name__)
+
+database = peewee.DatabaseProxy()
+
+
+class BaseModel(peewee.Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class SchemaVersion(BaseModel):
+    """One row per applied migration."""
+
+    version = peewee.IntegerField(primary_key=True)
+    name = peewee.TextField()
+    applied_at = peewee.DateTimeField()
+
+
+Migration = Callable[[peewee.Database], None]
+_MIGRATIONS: list[tuple[int, str, Migration]] = []
+_migrate_lock = threading.Lock()
+
+
+def migration(version: int, name: str) -> Callable[[Migration], Migration]:
+    """Registers a schema migration; versions are applied in order, once."""
+
+    def register(fn: Migration) -> Migration:
+        if any(v == version for v, _, _ in _MIGRATIONS):
+            raise RuntimeError(f"duplicate migration version {version}")
+        _MIGRATIONS.append((version, name, fn))
+        _MIGRATIONS.sort(key=lambda m: m[0])
+        return fn
+
+    return register
+
+
+def is_postgres(db: peewee.Database | None = None) -> bool:
+    target = db if db is not None else database.obj
+    return isinstance(target, peewee.PostgresqlDatabase)
+
+
+def open_database(url: str) -> peewee.Database:
+    """Opens a database from a playhouse ``db_url`` URL and binds the proxy."""
+    parsed = urlparse(url)
+    db: peewee.Database
+    if parsed.scheme == "sqlite":
+        path = parsed.path[1:] if parsed.path.startswith("/") else parsed.path
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        db = peewee.SqliteDatabase(
+            path or ":memory:",
+            # Writers take the lock at BEGIN: no deadlock-prone lock upgrades.
+            lock_type="IMMEDIATE",
+            check_same_thread=False,
+            pragmas={
+                "journal_mode": "wal",
+                "synchronous": "normal",
+                "foreign_keys": 1,
+                "busy_timeout": 10000,
+            },
+        )
+    elif parsed.scheme in ("postgresql", "postgres"):
+        db = connect_url(url)
+    else:
+        raise ValueError(f"unsupported database URL scheme {parsed.scheme!r}")
+    database.initialize(db)
+    return db
+
+
+def migrate(db: peewee.Database) -> int:
+    """Applies pending migrations; returns the schema version now in force."""
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    import registry.models  # noqa: F401, PLC0415 - registers every migration
+
+    with _migrate_lock, db.atomic():
+        if is_postgres(db):
+            # Several server processes may start at once on one database.
+            db.execute_sql("SELECT pg_advisory_xact_lock(7281528)")
+        db.create_tables([SchemaVersion], safe=True)
+        applied = {row.version for row in SchemaVersion.select(SchemaVersion.version)}
+        for version, name, fn in _MIGRATIONS:
+            if version in applied:
+                continue
+            log.info("applying schema migration %d (%s)", version, name)
+            fn(db)
+            SchemaVersion.create(version=version, name=name, applied_at=datetime.now(UTC))
+        current = SchemaVersion.select(peewee.fn.MAX(SchemaVersion.version)).scalar()
+    return int(current or 0)
+
+
+@contextmanager
+def transaction() -> Iterator[None]:
+    """A write transaction. On SQLite it begins IMMEDIATE (one writer)."""
+    with database.atomic():
+        yield
+
+
+def execute(sql: str, params: tuple[Any, ...] = ()) -> Any:
+    return database.execute_sql(sql, params)
+
+
+class UtcDateTimeField(peewee.DateTimeField):
+    """Stores aware datetimes as naive UTC; reads them back as aware UTC."""
+
+    def db_value(self, value: Any) -> Any:
+        from datetime import UTC, datetime  # noqa: PLC0415
+
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return super().db_value(value)  # type: ignore[no-untyped-call]
+
+    def python_value(self, value: Any) -> Any:
+        from datetime import UTC, datetime  # noqa: PLC0415
+
+        value = super().python_value(value)  # type: ignore[no-untyped-call]
+        if isinstance(value, datetime) and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value

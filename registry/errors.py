@@ -1,0 +1,78 @@
+"""The server's one exception root.
+
+Domain code raises these; ``registry.rpc`` maps them to gRPC status codes in
+exactly one place. Nothing here knows about gRPC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+class RegistryError(Exception):
+    """Root of every error the registry reports to a caller."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class FieldViolation:
+    field: str
+    description: str
+
+
+class InvalidArgument(RegistryError):
+    """The request is malformed; ``violations`` names each bad field."""
+
+    def __init__(self, violations: Iterable[FieldViolation]) -> None:
+        self.violations = tuple(violations)
+        summary = "; ".join(f"{v.field}: {v.description}" for v in self.violations)
+        super().__init__(f"invalid argument: {summary}")
+
+    @classmethod
+    def one(cls, field: str, description: str) -> InvalidArgument:
+        return cls([FieldViolation(field, description)])
+
+
+class NotFound(RegistryError):
+    """No such resource, or none the caller may see (existence is not leaked)."""
+
+
+class AlreadyExists(RegistryError):
+    """A resource with that identity exists already."""
+
+
+class FailedPrecondition(RegistryError):
+    """The resource is not in a state that allows the operation."""
+
+
+class Aborted(RegistryError):
+    """A concurrency conflict, such as a stale etag; re-read and retry."""
+
+
+class PermissionDenied(RegistryError):
+    """The caller's identity or role does not allow the call."""
+
+
+class Unauthenticated(RegistryError):
+    """No acceptable client identity was presented."""
+
+
+class Violations:
+    """Collects field violations and raises them together."""
+
+    def __init__(self) -> None:
+        self._items: list[FieldViolation] = []
+
+    def add(self, field: str, description: str) -> None:
+        self._items.append(FieldViolation(field, description))
+
+    def __bool__(self) -> bool:
+        return bool(self._items)
+
+    def raise_if_any(self) -> None:
+        if self._items:
+            raise InvalidArgument(self._items)

@@ -1,0 +1,145 @@
+"""The one write path.
+
+Every state change of the registry runs through ``mutate``: in one database
+transaction it applies the change, appends one audit event per recorded
+change, and stores the response under the caller's ``request_id`` so that a
+retry returns the first result and creates nothing twice. A mutation that
+records no audit event is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import peewee
+from google.protobuf.message import Message
+
+from registry import clock, db
+from registry.audit import store
+from registry.audit.events import Change
+from registry.auth import Caller
+from registry.errors import InvalidArgument
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=Message)
+
+
+class IdempotencyRecord(db.BaseModel):
+    """The first response to a request_id, per caller and method."""
+
+    key = peewee.CharField(max_length=64, primary_key=True)
+    request_digest = peewee.CharField(max_length=64)
+    response = peewee.BlobField()
+    first_seq = peewee.BigIntegerField()
+    count = peewee.IntegerField()
+    created_at = db.UtcDateTimeField()
+
+
+@db.migration(2, "idempotency records")
+def _create(database: peewee.Database) -> None:
+    database.create_tables([IdempotencyRecord])
+
+
+class Mutation:
+    """Handed to a domain function; collects the changes it makes."""
+
+    def __init__(self, caller: Caller) -> None:
+        self.caller = caller
+        self.now = clock.now()
+        self.changes: list[Change] = []
+
+    def record(
+        self, action: str, resource: str, tenant: str | None, change: Mapping[str, Any]
+    ) -> None:
+        self.changes.append(Change(action, resource, tenant, change))
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """Where a mutation's events landed in the audit log."""
+
+    first_seq: int
+    count: int
+    replayed: bool
+
+    @property
+    def indices(self) -> range:
+        return range(self.first_seq, self.first_seq + self.count)
+
+
+MAX_REQUEST_ID = 128
+
+
+def _key(caller: Caller, method: str, request_id: str) -> str:
+    return hashlib.sha256(f"{caller.spiffe_id}\n{method}\n{request_id}".encode()).hexdigest()
+
+
+def _replay(key: str, digest: str, response_type: type[M]) -> tuple[M, Receipt] | None:
+    record = IdempotencyRecord.get_or_none(IdempotencyRecord.key == key)
+    if record is None:
+        return None
+    if record.request_digest != digest:
+        raise InvalidArgument.one("request_id", "was already used for a different request")
+    response = response_type.FromString(bytes(record.response))
+    return response, Receipt(record.first_seq, record.count, replayed=True)
+
+
+def mutate(
+    caller: Caller,
+    method: str,
+    request_id: str,
+    request: Message,
+    response_type: type[M],
+    apply: Callable[[Mutation], M],
+) -> tuple[M, Receipt]:
+    """Runs ``apply`` and its audit events in one transaction (see module doc)."""
+    if len(request_id) > MAX_REQUEST_ID:
+        raise InvalidArgument.one("request_id", f"longer than {MAX_REQUEST_ID} characters")
+    key = _key(caller, method, request_id) if request_id else ""
+    digest = hashlib.sha256(request.SerializeToString(deterministic=True)).hexdigest()
+    try:
+        return _mutate_once(caller, key, digest, request_id, response_type, apply)
+    except peewee.IntegrityError:
+        # A concurrent retry with the same request_id committed first.
+        if key:
+            with db.transaction():
+                replay = _replay(key, digest, response_type)
+            if replay is not None:
+                return replay
+        raise
+
+
+def _mutate_once(
+    caller: Caller,
+    key: str,
+    digest: str,
+    request_id: str,
+    response_type: type[M],
+    apply: Callable[[Mutation], M],
+) -> tuple[M, Receipt]:
+    with db.transaction():
+        if key:
+            replay = _replay(key, digest, response_type)
+            if replay is not None:
+                return replay
+        mutation = Mutation(caller)
+        response = apply(mutation)
+        if not mutation.changes:
+            raise RuntimeError("a mutation recorded no audit event")
+        events = store.append(mutation.changes, caller.spiffe_id, request_id, mutation.now)
+        receipt = Receipt(events[0].seq, len(events), replayed=False)
+        if key:
+            IdempotencyRecord.create(
+                key=key,
+                request_digest=digest,
+                response=response.SerializeToString(),
+                first_seq=receipt.first_seq,
+                count=receipt.count,
+                created_at=mutation.now,
+            )
+    return response, receipt

@@ -1,0 +1,19 @@
+"""Resource names (AIP-122): ``collection/{id}`` strings."""
+
+from __future__ import annotations
+
+from registry.errors import InvalidArgument
+from registry.validate import RESOURCE_ID
+
+
+def parse(name: str, collection: str, field: str = "name") -> str:
+    """Returns the id of ``{collection}/{id}``; INVALID_ARGUMENT otherwise."""
+    prefix = collection + "/"
+    ident = name[len(prefix) :] if name.startswith(prefix) else ""
+    if not RESOURCE_ID.fullmatch(ident):
+        raise InvalidArgument.one(field, f"must look like {collection}/{{id}}")
+    return ident
+
+
+def make(collection: str, ident: str) -> str:
+    return f"{collection}/{ident}"

@@ -1,0 +1,164 @@
+"""The gRPC edge: the interceptor that identifies and authorizes callers, and
+the one place where registry errors become gRPC status codes.
+
+Unexpected exceptions become INTERNAL with a generic message; the details are
+logged server-side only.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any, cast
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from registry import auth, errors
+
+log = logging.getLogger(__name__)
+
+_CODES: dict[type[errors.RegistryError], int] = {
+    errors.InvalidArgument: code_pb2.INVALID_ARGUMENT,
+    errors.NotFound: code_pb2.NOT_FOUND,
+    errors.AlreadyExists: code_pb2.ALREADY_EXISTS,
+    errors.FailedPrecondition: code_pb2.FAILED_PRECONDITION,
+    errors.Aborted: code_pb2.ABORTED,
+    errors.PermissionDenied: code_pb2.PERMISSION_DENIED,
+    errors.Unauthenticated: code_pb2.UNAUTHENTICATED,
+}
+
+# Metadata key that carries the caller's SPIFFE ID when (and only when) the
+# server runs with --insecure for local development.
+INSECURE_IDENTITY_HEADER = "x-dpa-insecure-spiffe-id"
+
+
+def to_status(err: errors.RegistryError) -> grpc.Status:
+    code = next((c for t, c in _CODES.items() if isinstance(err, t)), code_pb2.INTERNAL)
+    status = status_pb2.Status(code=code, message=err.message)
+    if isinstance(err, errors.InvalidArgument):
+        detail = any_pb2.Any()
+        detail.Pack(
+            error_details_pb2.BadRequest(
+                field_violations=[
+                    error_details_pb2.BadRequest.FieldViolation(
+                        field=v.field, description=v.description
+                    )
+                    for v in err.violations
+                ]
+            )
+        )
+        status.details.append(detail)
+    result: grpc.Status = rpc_status.to_status(status)
+    return result
+
+
+def _already_aborted(context: grpc.ServicerContext) -> bool:
+    code = context.code()  # type: ignore[attr-defined]
+    return code is not None and code != grpc.StatusCode.OK
+
+
+class Interceptor(grpc.ServerInterceptor[Any, Any]):
+    """Identifies the caller, enforces the access policy, maps errors."""
+
+    def __init__(
+        self, policy: dict[str, frozenset[auth.Role]], trust_domain: str, insecure: bool
+    ) -> None:
+        self._policy = policy
+        self._trust_domain = trust_domain
+        self._insecure = insecure
+
+    def _identify(self, context: grpc.ServicerContext) -> auth.Caller:
+        if self._insecure:
+            metadata = dict(context.invocation_metadata())
+            spiffe = metadata.get(INSECURE_IDENTITY_HEADER)
+            if not isinstance(spiffe, str):
+                raise errors.Unauthenticated(f"--insecure server: send {INSECURE_IDENTITY_HEADER}")
+            return auth.parse_spiffe_id(spiffe, self._trust_domain)
+        # grpc's stub says Mapping[str, bytes]; each value is really a list.
+        ids = cast("list[bytes]", context.auth_context().get("peer_spiffe_id") or [])
+        if len(ids) != 1:
+            raise errors.PermissionDenied("client certificate carries no single SPIFFE ID")
+        return auth.parse_spiffe_id(ids[0].decode(), self._trust_domain)
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        allowed = self._policy.get(handler_call_details.method)
+        if allowed is None:
+            # Health checking and reflection: any peer that passed mTLS.
+            return handler
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                self._unary(handler.unary_unary, allowed),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                self._stream(handler.unary_stream, allowed),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        raise RuntimeError(f"unsupported handler kind for {handler_call_details.method}")
+
+    def _fail(self, context: grpc.ServicerContext, err: Exception) -> None:
+        if isinstance(err, errors.RegistryError):
+            context.abort_with_status(to_status(err))
+        if _already_aborted(context):
+            raise err
+        log.exception("unexpected error in RPC", exc_info=err)
+        context.abort(grpc.StatusCode.INTERNAL, "internal error")
+
+    def _unary(
+        self, behavior: Callable[[Any, grpc.ServicerContext], Any], allowed: frozenset[auth.Role]
+    ) -> Callable[[Any, grpc.ServicerContext], Any]:
+        def call(request: Any, context: grpc.ServicerContext) -> Any:
+            try:
+                caller = self._identify(context)
+                auth.authorize(caller, allowed)
+                token = auth.bind_caller(caller)
+                try:
+                    return behavior(request, context)
+                finally:
+                    auth.unbind_caller(token)
+            except Exception as err:
+                self._fail(context, err)
+                raise  # unreachable: _fail always raises
+
+        return call
+
+    def _stream(
+        self,
+        behavior: Callable[[Any, grpc.ServicerContext], Iterator[Any]],
+        allowed: frozenset[auth.Role],
+    ) -> Callable[[Any, grpc.ServicerContext], Iterator[Any]]:
+        def call(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+            try:
+                caller = self._identify(context)
+                auth.authorize(caller, allowed)
+                token = auth.bind_caller(caller)
+                try:
+                    yield from behavior(request, context)
+                finally:
+                    auth.unbind_caller(token)
+            except Exception as err:
+                self._fail(context, err)
+                raise
+
+        return call
+
+
+AUDIT_RECEIPT_KEY = "dpa-audit-seq"
+
+
+def send_receipt(context: grpc.ServicerContext, first_seq: int, count: int) -> None:
+    """Tells the caller where its mutation's audit events landed: "first:count"."""
+    context.set_trailing_metadata(((AUDIT_RECEIPT_KEY, f"{first_seq}:{count}"),))

@@ -1,0 +1,40 @@
+"""Fixtures: every API test runs against a real mTLS server on SQLite and, when
+DPA_TEST_POSTGRES_URL is set, on PostgreSQL too (unreachable is a failure)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from registry import clock, pki
+from tests import harness
+
+BACKENDS = ["sqlite", "postgres"]
+
+
+@pytest.fixture(scope="session")
+def dev_pki(tmp_path_factory: pytest.TempPathFactory) -> pki.DevPki:
+    return harness.make_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/registry.db"
+        return
+    if not harness.postgres_url():
+        pytest.skip(f"{harness.PG_ENV} not set")
+    with harness.postgres_schema() as url:
+        yield url
+
+
+@pytest.fixture
+def registry(dev_pki: pki.DevPki, database_url: str) -> Iterator[harness.Harness]:
+    h = harness.start(dev_pki, database_url)
+    try:
+        yield h
+    finally:
+        h.close()
+        clock.reset()
