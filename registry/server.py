@@ -17,7 +17,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from registry import auth, db, rpc
+from registry import auth, db, keys, rpc
 from registry.config import Config
 from registry.services import SERVICES
 
@@ -51,6 +51,7 @@ def start(config: Config) -> Running:
     version = db.migrate(database)
     log.info("database ready at schema version %d", version)
 
+    keys.activate(keys.load(config.signing_key, config.log_origin))
     policy = auth.access_policy([s.full_name for s in SERVICES])
     options = [
         ("grpc.max_receive_message_length", config.max_message_bytes),
