@@ -14,9 +14,9 @@ import enum
 import re
 from dataclasses import dataclass
 
-from dpa.registry.v1 import access_pb2
 from google.protobuf import descriptor_pool
 
+from dpa.registry.v1 import access_pb2
 from registry.errors import PermissionDenied, Unauthenticated
 
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
-from dpa.registry.v1 import controllers_pb2_grpc
 
+from dpa.registry.v1 import controllers_pb2_grpc
 from registry.controllers.servicer import ControllerService
 
 

@@ -10,9 +10,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import peewee
-from dpa_client import RegistryClient
 from playhouse.db_url import connect as connect_url
 
+from dpa_client import RegistryClient
 from registry import pki, server
 from registry.config import Config
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from dpa_client import errors
 
+from dpa_client import errors
 from registry.audit import store
 from tests import factories
 from tests.harness import Harness

@@ -7,6 +7,9 @@ import hashlib
 from collections.abc import Callable, Sequence
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from dpa_client.errors import ConsistencyError, InclusionError, VerificationError
 from dpa_client.transparency import (
     EMPTY_ROOT,
@@ -22,8 +25,6 @@ from dpa_client.transparency import (
     verify_consistency,
     verify_inclusion,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 # --- Certificate Transparency reference vectors (RFC 6962 test suite, also used
 # by transparency-dev/merkle): leaves, node hashes of the 8-leaf tree, roots.

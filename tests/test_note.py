@@ -7,6 +7,7 @@ import hashlib
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from dpa_client.errors import BadSignature, VerificationError
 from dpa_client.transparency import (
     Checkpoint,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from dpa.registry.v1 import controllers_pb2 as pb
-from dpa.registry.v1 import controllers_pb2_grpc as pb_grpc
 from google.protobuf import field_mask_pb2
 
+from dpa.registry.v1 import controllers_pb2 as pb
+from dpa.registry.v1 import controllers_pb2_grpc as pb_grpc
 from dpa_client._base import BaseClient, new_request_id
 
 Controller = pb.Controller

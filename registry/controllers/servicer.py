@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import grpc
-from dpa.registry.v1 import controllers_pb2 as pb
-from dpa.registry.v1 import controllers_pb2_grpc as pb_grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from dpa.registry.v1 import controllers_pb2 as pb
+from dpa.registry.v1 import controllers_pb2_grpc as pb_grpc
 from registry import auth, ledger, names, paging, rpc
 from registry.controllers import core
 from registry.errors import InvalidArgument
