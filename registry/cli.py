@@ -32,6 +32,22 @@ def _certs_issue(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit_export(args: argparse.Namespace) -> int:
+    from registry import db, keys  # noqa: PLC0415
+    from registry.audit import export, log  # noqa: PLC0415
+
+    db.migrate(db.open_database(args.database))
+    if args.signing_key:
+        keys.activate(keys.load(Path(args.signing_key), args.log_origin))
+        log.latest_checkpoint()  # publish one covering every entry
+    data = export.write(Path(args.out))
+    print(
+        f"wrote {args.out}: {len(data['entries'])} entries, "
+        f"{len(data['checkpoints'])} checkpoints, keys: {', '.join(data['keys'])}"
+    )
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="dpa-registry", description=__doc__)
     top.add_argument("--log-level", default="INFO")
@@ -58,6 +74,20 @@ def parser() -> argparse.ArgumentParser:
         else:
             p.add_argument("--role", required=True, choices=sorted(pki.ROLES))
             p.add_argument("--name", required=True)
+
+    audit = sub.add_parser("audit", help="the audit log").add_subparsers(
+        dest="audit_command", required=True
+    )
+    exp = audit.add_parser("export", help="write a self-contained, verifiable export")
+    exp.add_argument("--database", default=config.env("DATABASE", defaults.database))
+    exp.add_argument("--out", required=True)
+    exp.add_argument(
+        "--signing-key",
+        default=config.env("SIGNING_KEY", ""),
+        help="if given, first sign a checkpoint covering every entry",
+    )
+    exp.add_argument("--log-origin", default=config.env("LOG_ORIGIN", defaults.log_origin))
+    exp.set_defaults(run=_audit_export)
     return top
 
 

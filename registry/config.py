@@ -25,32 +25,32 @@ class Config:
     max_message_bytes: int = 4 * 1024 * 1024
 
 
-def _env(name: str, default: str) -> str:
+def env(name: str, default: str) -> str:
     return os.environ.get(f"DPA_{name}", default)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     d = Config()
-    parser.add_argument("--listen", default=_env("LISTEN", d.listen), help="host:port")
+    parser.add_argument("--listen", default=env("LISTEN", d.listen), help="host:port")
     parser.add_argument(
-        "--database", default=_env("DATABASE", d.database), help="playhouse db_url URL"
+        "--database", default=env("DATABASE", d.database), help="playhouse db_url URL"
     )
-    parser.add_argument("--tls-cert", default=_env("TLS_CERT", str(d.tls_cert)))
-    parser.add_argument("--tls-key", default=_env("TLS_KEY", str(d.tls_key)))
-    parser.add_argument("--client-ca", default=_env("CLIENT_CA", str(d.client_ca)))
-    parser.add_argument("--signing-key", default=_env("SIGNING_KEY", str(d.signing_key)))
-    parser.add_argument("--trust-domain", default=_env("TRUST_DOMAIN", d.trust_domain))
+    parser.add_argument("--tls-cert", default=env("TLS_CERT", str(d.tls_cert)))
+    parser.add_argument("--tls-key", default=env("TLS_KEY", str(d.tls_key)))
+    parser.add_argument("--client-ca", default=env("CLIENT_CA", str(d.client_ca)))
+    parser.add_argument("--signing-key", default=env("SIGNING_KEY", str(d.signing_key)))
+    parser.add_argument("--trust-domain", default=env("TRUST_DOMAIN", d.trust_domain))
     parser.add_argument(
-        "--log-origin", default=_env("LOG_ORIGIN", d.log_origin), help="checkpoint origin line"
+        "--log-origin", default=env("LOG_ORIGIN", d.log_origin), help="checkpoint origin line"
     )
-    parser.add_argument("--workers", type=int, default=int(_env("WORKERS", str(d.workers))))
+    parser.add_argument("--workers", type=int, default=int(env("WORKERS", str(d.workers))))
     parser.add_argument(
-        "--grace-seconds", type=float, default=float(_env("GRACE_SECONDS", str(d.grace_seconds)))
+        "--grace-seconds", type=float, default=float(env("GRACE_SECONDS", str(d.grace_seconds)))
     )
     parser.add_argument(
         "--insecure",
         action="store_true",
-        default=_env("INSECURE", "") == "1",
+        default=env("INSECURE", "") == "1",
         help="plaintext, identity from a header: local development only",
     )
 

@@ -18,6 +18,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from registry import auth, db, keys, rpc
+from registry.audit import log as audit_log
 from registry.config import Config
 from registry.services import SERVICES
 
@@ -37,6 +38,15 @@ class Running:
         self.server.stop(self.config.grace_seconds if grace is None else grace).wait()
 
 
+def system_caller(config: Config) -> auth.Caller:
+    """The registry's own identity for changes it makes by itself."""
+    return auth.Caller(
+        spiffe_id=f"spiffe://{config.trust_domain}/service/registry",
+        role=auth.Role.SERVICE,
+        name="registry",
+    )
+
+
 def _credentials(config: Config) -> grpc.ServerCredentials:
     return grpc.ssl_server_credentials(
         [(config.tls_key.read_bytes(), config.tls_cert.read_bytes())],
@@ -52,6 +62,7 @@ def start(config: Config) -> Running:
     log.info("database ready at schema version %d", version)
 
     keys.activate(keys.load(config.signing_key, config.log_origin))
+    audit_log.record_active_key(system_caller(config))
     policy = auth.access_policy([s.full_name for s in SERVICES])
     options = [
         ("grpc.max_receive_message_length", config.max_message_bytes),

@@ -8,7 +8,8 @@ from typing import Any
 
 import grpc
 
-from dpa.registry.v1 import controllers_pb2_grpc
+from dpa.registry.v1 import audit_pb2_grpc, controllers_pb2_grpc
+from registry.audit.servicer import AuditLogService
 from registry.controllers.servicer import ControllerService
 
 
@@ -24,5 +25,10 @@ SERVICES: list[Service] = [
         "dpa.registry.v1.ControllerService",
         controllers_pb2_grpc.add_ControllerServiceServicer_to_server,
         ControllerService,
+    ),
+    Service(
+        "dpa.registry.v1.AuditLogService",
+        audit_pb2_grpc.add_AuditLogServiceServicer_to_server,
+        AuditLogService,
     ),
 ]

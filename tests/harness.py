@@ -106,3 +106,95 @@ class Harness:
 def start(made: pki.DevPki, database: str, **overrides: object) -> Harness:
     config = replace(server_config(made, database), **overrides)  # type: ignore[arg-type]
     return Harness(made, server.start(config), database)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServerProcess:
+    """``dpa-registry serve`` in a child process, for multi-process tests."""
+
+    def __init__(self, made: pki.DevPki, database: str, **env: str) -> None:
+        import subprocess
+        import sys
+
+        self.pki = made
+        self.port = free_port()
+        self.target = f"localhost:{self.port}"
+        d = made.directory
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "registry.cli",
+                "serve",
+                "--listen",
+                f"127.0.0.1:{self.port}",
+                "--database",
+                database,
+                "--tls-cert",
+                str(d / "server.crt"),
+                "--tls-key",
+                str(d / "server.key"),
+                "--client-ca",
+                str(d / "ca.crt"),
+                "--signing-key",
+                str(d / "audit-signing.key"),
+                "--trust-domain",
+                TRUST_DOMAIN,
+                "--workers",
+                "16",
+            ],
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self._wait_serving()
+
+    def client(self, role: str, name: str) -> RegistryClient:
+        cert, key = self.pki.client(role, name)
+        return RegistryClient(self.target, ca=self.pki.ca_cert, cert=cert, key=key)
+
+    def _wait_serving(self) -> None:
+        import time
+
+        import grpc
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+        c = self.client("staff", "admin")
+        deadline = time.monotonic() + 30
+        try:
+            while True:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(
+                        f"server exited: {self.proc.stderr.read() if self.proc.stderr else ''}"
+                    )
+                try:
+                    health_pb2_grpc.HealthStub(c.channel).Check(
+                        health_pb2.HealthCheckRequest(), timeout=2
+                    )
+                    return
+                except grpc.RpcError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+        finally:
+            c.close()
+
+    def stop(self) -> str:
+        import signal
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            _, err = self.proc.communicate(timeout=30)
+        except Exception:
+            self.proc.kill()
+            _, err = self.proc.communicate()
+        return err or ""

@@ -1,9 +1,11 @@
-"""Audit-log storage: the *sequence* stage.
+"""Audit-log storage: the *sequence* and *integrate* stages.
 
-``append`` gives each event the next index of one contiguous sequence, in the
+``append`` gives each event the next index of one contiguous sequence and
+stores the RFC 9162 hash of every perfect subtree it completes, in the
 caller's transaction. The head row is locked (``FOR UPDATE`` on PostgreSQL; the
 SQLite write transaction is already exclusive), so several server processes on
-one database append with no gap and no duplicate.
+one database append with no gap and no duplicate. Proofs are then built from
+O(log n) stored subtree hashes, never by rehashing the log.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from datetime import datetime
 
 import peewee
 
+from dpa_client.transparency import merkle
 from registry import db
 from registry.audit.events import Change, Event, make_event
 
@@ -42,7 +45,41 @@ def _create(database: peewee.Database) -> None:
     LogHead.insert(id=1, size=0).execute()
 
 
-def _lock_head() -> int:
+class MerkleNode(db.BaseModel):
+    """Hash of the perfect subtree (level, index), keyed ``level << 56 | index``."""
+
+    key = peewee.BigIntegerField(primary_key=True)
+    hash = peewee.BlobField()
+
+
+def node_key(level: int, index: int) -> int:
+    return (level << 56) | index
+
+
+class StoredNodes:
+    """``merkle.NodeReader`` over the node table: one query per call."""
+
+    def get_nodes(self, coords: Sequence[tuple[int, int]]) -> list[bytes]:
+        if not coords:
+            return []
+        keys = [node_key(level, index) for level, index in coords]
+        found = {
+            row.key: bytes(row.hash)
+            for row in MerkleNode.select().where(MerkleNode.key.in_(sorted(set(keys))))
+        }
+        missing = [c for c, k in zip(coords, keys, strict=True) if k not in found]
+        if missing:
+            raise LookupError(f"audit log tree nodes missing: {missing[:3]}")
+        return [found[k] for k in keys]
+
+
+@db.migration(10, "audit log merkle nodes")
+def _create_nodes(database: peewee.Database) -> None:
+    database.create_tables([MerkleNode])
+
+
+def lock_head() -> int:
+    """Locks the head row for this transaction; returns the log size."""
     if db.is_postgres():
         cursor = db.execute("SELECT size FROM log_head WHERE id = 1 FOR UPDATE")
         return int(cursor.fetchone()[0])
@@ -51,10 +88,11 @@ def _lock_head() -> int:
 
 def append(changes: Sequence[Change], actor: str, request_id: str, time: datetime) -> list[Event]:
     """Appends one event per change; must run inside a write transaction."""
-    start = _lock_head()
+    start = lock_head()
     events = [
         make_event(start + i, time, actor, request_id, change) for i, change in enumerate(changes)
     ]
+    bodies = [e.canonical_bytes() for e in events]
     rows = [
         {
             "seq": e.seq,
@@ -63,12 +101,19 @@ def append(changes: Sequence[Change], actor: str, request_id: str, time: datetim
             "tenant": e.tenant,
             "action": e.action,
             "resource": e.resource,
-            "body": e.canonical_bytes(),
+            "body": body,
         }
-        for e in events
+        for e, body in zip(events, bodies, strict=True)
     ]
     for i in range(0, len(rows), 500):
         AuditEvent.insert_many(rows[i : i + 500]).execute()
+    leaves = [merkle.leaf_hash(body) for body in bodies]
+    nodes = [
+        {"key": node_key(level, index), "hash": digest}
+        for level, index, digest in merkle.append_batch(start, leaves, StoredNodes())
+    ]
+    for i in range(0, len(nodes), 500):
+        MerkleNode.insert_many(nodes[i : i + 500]).execute()
     LogHead.update(size=start + len(events)).where(LogHead.id == 1).execute()
     return events
 

@@ -1,0 +1,238 @@
+"""The signed audit log: the *publish* stage, proofs, keys and visibility.
+
+Checkpoints are C2SP ``tlog-checkpoint`` bodies signed as C2SP signed notes
+with the active Ed25519 key (``registry.keys``). Before signing a new
+checkpoint the log proves it consistent (RFC 9162 2.1.4) with the newest one
+it signed, so it never signs two inconsistent checkpoints. Signing key changes
+are log entries themselves.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import operator
+from dataclasses import dataclass
+
+import peewee
+from google.protobuf.empty_pb2 import Empty
+
+from dpa_client.transparency import merkle
+from dpa_client.transparency.note import Checkpoint, sign_checkpoint
+from registry import clock, db, keys, ledger
+from registry.audit import store
+from registry.auth import Caller, Role
+from registry.errors import FailedPrecondition, InvalidArgument, NotFound
+
+log = logging.getLogger(__name__)
+
+# Processor-wide actions every controller may see and verify: the public
+# sub-processor registry (EDPB Opinion 22/2024) and the log's own keys.
+PUBLIC_ACTION_PREFIXES = ("subprocessor.", "log.")
+
+
+class CheckpointRecord(db.BaseModel):
+    size = peewee.BigIntegerField(primary_key=True)
+    root_hash = peewee.BlobField()
+    note = peewee.TextField()
+    vkey = peewee.TextField()
+    created_at = db.UtcDateTimeField()
+
+    class Meta:
+        table_name = "checkpoint"
+
+
+class LogKey(db.BaseModel):
+    vkey = peewee.TextField(primary_key=True)
+    activated_index = peewee.BigIntegerField()
+    activate_time = db.UtcDateTimeField()
+
+
+_APPEND_ONLY = ("audit_event", "merkle_node", "checkpoint", "log_key")
+
+
+@db.migration(11, "audit log checkpoints, keys, append-only triggers")
+def _create(database: peewee.Database) -> None:
+    database.create_tables([CheckpointRecord, LogKey])
+    if db.is_postgres(database):
+        database.execute_sql(
+            "CREATE OR REPLACE FUNCTION dpa_append_only() RETURNS trigger AS $$ "
+            "BEGIN RAISE EXCEPTION 'audit log tables are append-only (%%)', TG_TABLE_NAME; "
+            "END $$ LANGUAGE plpgsql"
+        )
+        for table in _APPEND_ONLY:
+            database.execute_sql(
+                f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+                "FOR EACH ROW EXECUTE FUNCTION dpa_append_only()"
+            )
+    else:
+        for table in _APPEND_ONLY:
+            for op in ("UPDATE", "DELETE"):
+                database.execute_sql(
+                    f"CREATE TRIGGER {table}_no_{op.lower()} BEFORE {op} ON {table} "
+                    f"BEGIN SELECT RAISE(ABORT, 'audit log tables are append-only'); END"
+                )
+
+
+@dataclass(frozen=True)
+class Signed:
+    note: str
+    checkpoint: Checkpoint
+
+
+def _origin() -> str:
+    return keys.active().name
+
+
+def latest_checkpoint() -> Signed:
+    """The newest signed checkpoint, signing one first if the log has grown."""
+    size = store.size()
+    last = CheckpointRecord.select().order_by(CheckpointRecord.size.desc()).first()
+    if last is not None and last.size == size:
+        return _signed(last)
+    with db.transaction():
+        return _publish()
+
+
+def _signed(row: CheckpointRecord) -> Signed:
+    return Signed(row.note, Checkpoint(_origin(), int(row.size), bytes(row.root_hash)))
+
+
+def _publish() -> Signed:
+    """Signs a checkpoint at the current size; runs in a write transaction."""
+    size = store.size()
+    last = CheckpointRecord.select().order_by(CheckpointRecord.size.desc()).first()
+    if last is not None and last.size >= size:
+        return _signed(last)
+    nodes = store.StoredNodes()
+    root = merkle.root_hash(size, nodes)
+    if last is not None and last.size > 0:
+        proof = merkle.consistency_proof(int(last.size), size, nodes)
+        # Raises ConsistencyError: the stored tree no longer extends what was signed.
+        merkle.verify_consistency(int(last.size), size, proof, bytes(last.root_hash), root)
+    key = keys.active()
+    checkpoint = Checkpoint(key.name, size, root)
+    note = sign_checkpoint(checkpoint, key.signer)
+    CheckpointRecord.insert(
+        size=size, root_hash=root, note=note, vkey=key.vkey, created_at=clock.now()
+    ).on_conflict_ignore().execute()
+    return Signed(note, checkpoint)
+
+
+def list_checkpoints(after_size: int, limit: int) -> list[Signed]:
+    rows = (
+        CheckpointRecord.select()
+        .where(CheckpointRecord.size > after_size)
+        .order_by(CheckpointRecord.size)
+        .limit(limit)
+    )
+    return [_signed(row) for row in rows]
+
+
+def log_keys() -> list[LogKey]:
+    return list(LogKey.select().order_by(LogKey.activated_index))
+
+
+class _AlreadyCurrent(Exception):
+    pass
+
+
+def _current_key() -> LogKey | None:
+    row: LogKey | None = LogKey.select().order_by(LogKey.activated_index.desc()).first()
+    return row
+
+
+def record_active_key(caller: Caller) -> None:
+    """Makes the configured signing key the log's current key (start-up).
+
+    A key the log has not seen is recorded as a log entry ("log.key.init" for
+    the first, "log.key.rotate" after), so a rotation is itself auditable;
+    checkpoints signed earlier keep verifying with the keys that signed them.
+    """
+    key = keys.active()
+    current = _current_key()
+    if current is not None and current.vkey == key.vkey:
+        return
+    if LogKey.select().where(LogKey.vkey == key.vkey).exists():
+        raise FailedPrecondition("the configured signing key was retired; it cannot sign again")
+
+    def apply(m: ledger.Mutation) -> Empty:
+        store.lock_head()  # another process may be starting at the same time
+        previous = _current_key()
+        if previous is not None and previous.vkey == key.vkey:
+            raise _AlreadyCurrent
+        action = "log.key.init" if previous is None else "log.key.rotate"
+        change = {"vkey": key.vkey, "previous": previous.vkey if previous else None}
+        m.record(action, f"log/keys/{key.signer.key_id.hex()}", None, change)
+        LogKey.insert(vkey=key.vkey, activated_index=store.size(), activate_time=m.now).execute()
+        return Empty()
+
+    try:
+        ledger.mutate(caller, "log.key", "", Empty(), Empty, apply)
+    except _AlreadyCurrent:
+        return
+    with db.transaction():
+        _publish()
+    log.info("audit log signing key is now %s", key.vkey)
+
+
+def visible(caller: Caller, tenant: str | None, action: str) -> bool:
+    if caller.role is not Role.CONTROLLER:
+        return True
+    if tenant is not None:
+        return tenant == caller.tenant
+    return action.startswith(PUBLIC_ACTION_PREFIXES)
+
+
+def list_entries(caller: Caller, start: int, limit: int) -> tuple[list[tuple[int, bytes]], int]:
+    """Visible entries from ``start`` on; returns them and where to go on."""
+    if start < 0:
+        raise InvalidArgument.one("start_index", "must not be negative")
+    size = store.size()
+    query = (
+        store.AuditEvent.select(store.AuditEvent.seq, store.AuditEvent.body)
+        .where(store.AuditEvent.seq >= start, store.AuditEvent.seq < size)
+        .order_by(store.AuditEvent.seq)
+        .limit(limit)
+    )
+    if caller.role is Role.CONTROLLER:
+        public = functools.reduce(
+            operator.or_,
+            [store.AuditEvent.action.startswith(p) for p in PUBLIC_ACTION_PREFIXES],
+        )
+        query = query.where(
+            (store.AuditEvent.tenant == caller.tenant)
+            | (store.AuditEvent.tenant.is_null() & public)
+        )
+    rows = [(int(r.seq), bytes(r.body)) for r in query]
+    next_index = rows[-1][0] + 1 if len(rows) == limit else size
+    return rows, next_index
+
+
+def _check_sizes(first: int, second: int, first_field: str, second_field: str) -> None:
+    size = store.size()
+    if first < 0:
+        raise InvalidArgument.one(first_field, "must not be negative")
+    if second > size:
+        raise InvalidArgument.one(second_field, f"is larger than the log ({size})")
+    if first > second:
+        raise InvalidArgument.one(first_field, f"must not exceed {second_field}")
+
+
+def inclusion_proof(caller: Caller, index: int, tree_size: int) -> list[bytes]:
+    _check_sizes(index, tree_size, "index", "tree_size")
+    if index >= tree_size:
+        raise InvalidArgument.one("index", "must be smaller than tree_size")
+    row = (
+        store.AuditEvent.select(store.AuditEvent.tenant, store.AuditEvent.action)
+        .where(store.AuditEvent.seq == index)
+        .first()
+    )
+    if row is None or not visible(caller, row.tenant, row.action):
+        raise NotFound(f"no audit entry {index}")
+    return merkle.inclusion_proof(index, tree_size, store.StoredNodes())
+
+
+def consistency_proof(first: int, second: int) -> list[bytes]:
+    _check_sizes(first, second, "first_size", "second_size")
+    return merkle.consistency_proof(first, second, store.StoredNodes())

@@ -1,0 +1,67 @@
+"""gRPC servicer for AuditLogService."""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from dpa.registry.v1 import audit_pb2 as pb
+from dpa.registry.v1 import audit_pb2_grpc as pb_grpc
+from registry import auth, keys, paging
+from registry.audit import log, store
+
+
+def _signed(s: log.Signed) -> pb.SignedCheckpoint:
+    cp = s.checkpoint
+    return pb.SignedCheckpoint(note=s.note, origin=cp.origin, size=cp.size, root_hash=cp.root_hash)
+
+
+class AuditLogService(pb_grpc.AuditLogServiceServicer):
+    def GetLogInfo(
+        self, request: pb.GetLogInfoRequest, context: grpc.ServicerContext
+    ) -> pb.LogInfo:
+        info = pb.LogInfo(origin=keys.active().name, size=store.size())
+        for row in log.log_keys():
+            ts = Timestamp()
+            ts.FromDatetime(row.activate_time)
+            info.keys.add(vkey=row.vkey, activated_index=row.activated_index, activate_time=ts)
+        return info
+
+    def GetCheckpoint(
+        self, request: pb.GetCheckpointRequest, context: grpc.ServicerContext
+    ) -> pb.SignedCheckpoint:
+        return _signed(log.latest_checkpoint())
+
+    def ListCheckpoints(
+        self, request: pb.ListCheckpointsRequest, context: grpc.ServicerContext
+    ) -> pb.ListCheckpointsResponse:
+        page = paging.page(request.page_size, request.page_token, "checkpoints")
+        after = int(page.after) if page.after is not None else -1
+        items = log.list_checkpoints(after, page.size)
+        return pb.ListCheckpointsResponse(
+            checkpoints=[_signed(s) for s in items],
+            next_page_token=page.next_token([str(s.checkpoint.size) for s in items], "checkpoints"),
+        )
+
+    def ListEntries(
+        self, request: pb.ListEntriesRequest, context: grpc.ServicerContext
+    ) -> pb.ListEntriesResponse:
+        limit = paging.page(request.page_size or 100, "", "entries").size
+        rows, next_index = log.list_entries(auth.current_caller(), request.start_index, limit)
+        return pb.ListEntriesResponse(
+            entries=[pb.Entry(index=i, body=body) for i, body in rows], next_index=next_index
+        )
+
+    def GetInclusionProof(
+        self, request: pb.GetInclusionProofRequest, context: grpc.ServicerContext
+    ) -> pb.InclusionProof:
+        hashes = log.inclusion_proof(auth.current_caller(), request.index, request.tree_size)
+        return pb.InclusionProof(index=request.index, tree_size=request.tree_size, hashes=hashes)
+
+    def GetConsistencyProof(
+        self, request: pb.GetConsistencyProofRequest, context: grpc.ServicerContext
+    ) -> pb.ConsistencyProof:
+        hashes = log.consistency_proof(request.first_size, request.second_size)
+        return pb.ConsistencyProof(
+            first_size=request.first_size, second_size=request.second_size, hashes=hashes
+        )
