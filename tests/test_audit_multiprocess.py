@@ -33,7 +33,7 @@ def test_two_processes_write_one_contiguous_log(dev_pki) -> None:  # type: ignor
                         contact_email=f"p@{tag}.example",
                         dpo_email=f"d@{tag}.example",
                     )
-            except BaseException as err:  # noqa: BLE001 - reported below
+            except BaseException as err:
                 errors.append(err)
             finally:
                 client.close()
