@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from dpa_client._audit import AuditMixin
 from dpa_client._controllers import ControllersMixin
-from dpa_client._notifications import NotificationsMixin
-from dpa_client._subprocessors import SubprocessorsMixin
 
 
-class RegistryClient(ControllersMixin, NotificationsMixin, SubprocessorsMixin, AuditMixin):
+class RegistryClient(ControllersMixin, AuditMixin):
     """One client for every role; the server decides what the caller may do.
 
     >>> client = RegistryClient("localhost:50051", ca="certs/ca.crt",
