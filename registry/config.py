@@ -21,6 +21,8 @@ class Config:
     log_origin: str = "7plus.one/dpa-registry"
     insecure: bool = False
     workers: int = 64
+    max_watchers: int = 1000
+    """Live Watch streams per process, each on its own thread beside ``workers``."""
     grace_seconds: float = 10.0
     max_message_bytes: int = 4 * 1024 * 1024
 
@@ -45,6 +47,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--workers", type=int, default=int(env("WORKERS", str(d.workers))))
     parser.add_argument(
+        "--max-watchers",
+        type=int,
+        default=int(env("MAX_WATCHERS", str(d.max_watchers))),
+        help="live notification streams per process (docs/adr/0004)",
+    )
+    parser.add_argument(
         "--grace-seconds", type=float, default=float(env("GRACE_SECONDS", str(d.grace_seconds)))
     )
     parser.add_argument(
@@ -67,5 +75,6 @@ def from_arguments(args: argparse.Namespace) -> Config:
         log_origin=args.log_origin,
         insecure=args.insecure,
         workers=args.workers,
+        max_watchers=args.max_watchers,
         grace_seconds=args.grace_seconds,
     )

@@ -1,5 +1,8 @@
 """Imports every module that declares tables, so their migrations register."""
 
 from registry import ledger  # noqa: F401
+from registry.agreements import model as agreements_model  # noqa: F401
 from registry.audit import log, store  # noqa: F401
 from registry.controllers import core  # noqa: F401
+from registry.notifications import core as notifications_core  # noqa: F401
+from registry.subprocessors import model as subprocessors_model  # noqa: F401

@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from concurrent import futures
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import FrameType
 
 import grpc
@@ -20,7 +21,9 @@ from grpc_reflection.v1alpha import reflection
 from registry import auth, db, keys, rpc
 from registry.audit import log as audit_log
 from registry.config import Config
+from registry.notifications import hub as notification_hub
 from registry.services import SERVICES
+from registry.subprocessors import scheduler as subprocessor_scheduler
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +34,14 @@ class Running:
     health: health.HealthServicer
     port: int
     config: Config
+    background_stops: list[Callable[[], None]] = field(default_factory=list)
 
     def stop(self, grace: float | None = None) -> None:
         """Health NOT_SERVING first, then let in-flight calls finish."""
         self.health.enter_graceful_shutdown()
+        # Background threads first: this ends every Watch stream at once.
+        for stop_background in self.background_stops:
+            stop_background()
         self.server.stop(self.config.grace_seconds if grace is None else grace).wait()
 
 
@@ -74,10 +81,13 @@ def start(config: Config) -> Running:
         ("grpc.so_reuseport", 0),
     ]
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="rpc"),
+        # Watch streams hold a thread each: they get their own share of the pool.
+        futures.ThreadPoolExecutor(
+            max_workers=config.workers + config.max_watchers, thread_name_prefix="rpc"
+        ),
         interceptors=[rpc.Interceptor(policy, config.trust_domain, config.insecure)],
         options=options,
-        maximum_concurrent_rpcs=config.workers * 4,
+        maximum_concurrent_rpcs=config.workers * 4 + config.max_watchers,
     )
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -95,11 +105,14 @@ def start(config: Config) -> Running:
         port = server.add_secure_port(config.listen, _credentials(config))
     if port == 0:
         raise RuntimeError(f"cannot listen on {config.listen}")
+    notification_hub.start(max_watchers=config.max_watchers)
+    scheduler = subprocessor_scheduler.start(config.trust_domain)
+    background_stops = [scheduler.stop, notification_hub.stop]
     server.start()
     for name in ["", *names]:
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("serving on port %d (%s)", port, "insecure" if config.insecure else "mTLS")
-    return Running(server, health_servicer, port, config)
+    return Running(server, health_servicer, port, config, background_stops)
 
 
 def serve(config: Config) -> None:

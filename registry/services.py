@@ -8,9 +8,18 @@ from typing import Any
 
 import grpc
 
-from dpa.registry.v1 import audit_pb2_grpc, controllers_pb2_grpc
+from dpa.registry.v1 import (
+    agreements_pb2_grpc,
+    audit_pb2_grpc,
+    controllers_pb2_grpc,
+    notifications_pb2_grpc,
+    subprocessors_pb2_grpc,
+)
+from registry.agreements.servicer import AgreementService, InstructionService
 from registry.audit.servicer import AuditLogService
 from registry.controllers.servicer import ControllerService
+from registry.notifications.servicer import NotificationService
+from registry.subprocessors.servicer import SubprocessorService
 
 
 @dataclass(frozen=True)
@@ -21,6 +30,26 @@ class Service:
 
 
 SERVICES: list[Service] = [
+    Service(
+        "dpa.registry.v1.AgreementService",
+        agreements_pb2_grpc.add_AgreementServiceServicer_to_server,
+        AgreementService,
+    ),
+    Service(
+        "dpa.registry.v1.InstructionService",
+        agreements_pb2_grpc.add_InstructionServiceServicer_to_server,
+        InstructionService,
+    ),
+    Service(
+        "dpa.registry.v1.NotificationService",
+        notifications_pb2_grpc.add_NotificationServiceServicer_to_server,
+        NotificationService,
+    ),
+    Service(
+        "dpa.registry.v1.SubprocessorService",
+        subprocessors_pb2_grpc.add_SubprocessorServiceServicer_to_server,
+        SubprocessorService,
+    ),
     Service(
         "dpa.registry.v1.ControllerService",
         controllers_pb2_grpc.add_ControllerServiceServicer_to_server,

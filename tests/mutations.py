@@ -37,3 +37,152 @@ CASES: dict[str, Case] = {
         ),
     ),
 }
+
+
+# -- sub-processors and notifications --------------------------------------------
+
+
+def _two_controllers_and_subprocessor(h: Harness) -> None:
+    for cid in ("acme", "globex"):
+        factories.controller(h.staff, cid)
+        factories.dpa_terms_direct(cid, notice_days=10, objection_days=10)
+    factories.subprocessor(h.staff, "hostco")
+
+
+def _notice(h: Harness) -> str:
+    from datetime import timedelta
+
+    from registry import clock
+
+    _two_controllers_and_subprocessor(h)
+    notice = h.staff.propose_subprocessor_change(
+        "ADDITION", "hostco", effective=clock.now() + timedelta(days=11)
+    )
+    return notice.name
+
+
+def _objection(h: Harness) -> str:
+    name = _notice(h)
+    h.client("controller", "acme").object_to_subprocessor_change(name, reason="no")
+    return name
+
+
+def _edited_subprocessor(h: Harness) -> Any:
+    created = factories.subprocessor(h.staff, "hostco")
+    created.purpose = "Hosting and backups"  # type: ignore[attr-defined]
+    return created
+
+
+CASES.update(
+    {
+        "/dpa.registry.v1.SubprocessorService/CreateSubprocessor": Case(
+            _none, lambda h, _: factories.subprocessor(h.staff, "hostco")
+        ),
+        "/dpa.registry.v1.SubprocessorService/UpdateSubprocessor": Case(
+            _edited_subprocessor,
+            lambda h, sp: h.staff.update_subprocessor(sp, fields=["purpose"]),
+        ),
+        # The notice itself, plus one audit event per notified controller.
+        "/dpa.registry.v1.SubprocessorService/ProposeSubprocessorChange": Case(
+            _two_controllers_and_subprocessor, lambda h, _: _notice_only(h), events=3
+        ),
+        "/dpa.registry.v1.SubprocessorService/ApproveSubprocessorChange": Case(
+            _notice,
+            lambda h, name: h.client("controller", "acme").approve_subprocessor_change(name),
+        ),
+        "/dpa.registry.v1.SubprocessorService/ObjectSubprocessorChange": Case(
+            _notice,
+            lambda h, name: h.client("controller", "acme").object_to_subprocessor_change(
+                name, reason="no transfers to this provider"
+            ),
+        ),
+        "/dpa.registry.v1.SubprocessorService/ResolveObjection": Case(
+            _objection,
+            lambda h, name: h.staff.resolve_objection(
+                name, "acme", resolution="TERMINATION", note="acme terminates"
+            ),
+        ),
+        "/dpa.registry.v1.NotificationService/AcknowledgeNotification": Case(
+            _notice,
+            lambda h, _: h.client("controller", "acme").acknowledge_notification(
+                next(h.client("controller", "acme").list_notifications()).id
+            ),
+        ),
+    }
+)
+
+
+def _notice_only(h: Harness) -> Any:
+    from datetime import timedelta
+
+    from registry import clock
+
+    return h.staff.propose_subprocessor_change(
+        "ADDITION", "hostco", effective=clock.now() + timedelta(days=11)
+    )
+
+
+# -- Agreements and instructions (registry.agreements) ----------------------
+
+
+def _requested(h: Harness) -> None:
+    factories.controller(h.staff, "acme")
+    h.client("controller", "acme").request_agreement("acme")
+
+
+def _drafted(h: Harness) -> None:
+    _requested(h)
+    h.staff.draft_agreement("acme", 1)
+
+
+def _signed(h: Harness) -> None:
+    _drafted(h)
+    h.staff.sign_agreement("acme", 1)
+
+
+def _terminated(h: Harness) -> None:
+    factories.active_dpa(h, "acme")
+    h.staff.terminate_agreement("acme", 1, disposition="DELETE")
+
+
+def _instructed(h: Harness) -> None:
+    factories.active_dpa(h, "acme")
+    factories.instruction(h, "acme")
+
+
+CASES.update(
+    {
+        "/dpa.registry.v1.AgreementService/RequestAgreement": Case(
+            lambda h: factories.controller(h.staff, "acme"),
+            lambda h, _: h.client("controller", "acme").request_agreement("acme"),
+        ),
+        "/dpa.registry.v1.AgreementService/DraftAgreement": Case(
+            _requested, lambda h, _: h.staff.draft_agreement("acme", 1)
+        ),
+        "/dpa.registry.v1.AgreementService/SignAgreement": Case(
+            _drafted, lambda h, _: h.staff.sign_agreement("acme", 1)
+        ),
+        "/dpa.registry.v1.AgreementService/CountersignAgreement": Case(
+            _signed,
+            lambda h, _: h.client("controller", "acme").countersign_agreement("acme", 1),
+        ),
+        "/dpa.registry.v1.AgreementService/TerminateAgreement": Case(
+            lambda h: factories.active_dpa(h, "acme"),
+            lambda h, _: h.client("controller", "acme").terminate_agreement(
+                "acme", 1, disposition="RETURN"
+            ),
+        ),
+        "/dpa.registry.v1.AgreementService/ConfirmDataDisposition": Case(
+            _terminated,
+            lambda h, _: h.staff.confirm_data_disposition("acme", 1, "deleted, certificate 42"),
+        ),
+        "/dpa.registry.v1.InstructionService/IssueInstruction": Case(
+            lambda h: factories.active_dpa(h, "acme"),
+            lambda h, _: factories.instruction(h, "acme"),
+        ),
+        "/dpa.registry.v1.InstructionService/FlagInstruction": Case(
+            _instructed,
+            lambda h, _: h.staff.flag_instruction("acme", 1, "transfer contrary to Art. 44"),
+        ),
+    }
+)

@@ -101,6 +101,9 @@ class BaseClient:
         self.timeout = timeout
         self.retries = retries
         self.last_receipt: AuditReceipt | None = None
+        # The client certificate and key, for signing as this identity (DPA countersignature).
+        self.cert_path: Path | None = Path(cert) if cert is not None else None
+        self.key_path: Path | None = Path(key) if key is not None else None
 
     @property
     def channel(self) -> grpc.Channel:

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from dpa_client._agreements import AgreementsMixin
 from dpa_client._audit import AuditMixin
 from dpa_client._controllers import ControllersMixin
+from dpa_client._notifications import NotificationsMixin
+from dpa_client._subprocessors import SubprocessorsMixin
 
 
-class RegistryClient(ControllersMixin, AuditMixin):
+class RegistryClient(
+    AgreementsMixin,
+    ControllersMixin,
+    NotificationsMixin,
+    SubprocessorsMixin,
+    AuditMixin,
+):
     """One client for every role; the server decides what the caller may do.
 
     >>> client = RegistryClient("localhost:50051", ca="certs/ca.crt",

@@ -1,0 +1,112 @@
+"""The I/O edge of ``CheckProcessing``: one query reads the controller's
+situation and the audit-log size together, then the pure
+:func:`registry.agreements.decision.decide` decides.
+
+The SQL is built once per backend (no per-call query building). Parsed
+agreement and instruction scopes are cached by their exact stored text, which
+never changes for a version, so the cache cannot go stale.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+
+from registry import db, taxonomy, validate
+from registry.agreements.decision import (
+    AgreementScope,
+    Decision,
+    InstructionScope,
+    ProcessingRequest,
+    Situation,
+    decide,
+)
+from registry.agreements.model import Operation
+from registry.errors import Violations
+
+_SQL = (
+    "SELECT h.size, l.active_version, l.ended_version, a.scope, i.version, i.body, i.flagged "
+    "FROM log_head h "
+    "LEFT JOIN agreement_line l ON l.controller_id = {p} "
+    "LEFT JOIN agreement a ON a.controller_id = l.controller_id "
+    "AND a.version = l.active_version "
+    "LEFT JOIN instruction i ON i.controller_id = l.controller_id "
+    "AND i.version = l.instruction_version "
+    "WHERE h.id = 1"
+)
+
+
+@lru_cache(maxsize=4)
+def _sql(param: str) -> str:
+    return _SQL.format(p=param)
+
+
+@lru_cache(maxsize=4096)
+def _agreement_scope(version: int, scope: str) -> AgreementScope:
+    data = json.loads(scope)
+    return AgreementScope(
+        version=version,
+        purposes=tuple(data["purposes"]),
+        data_categories=tuple(data["data_categories"]),
+        data_subjects=tuple(data["data_subjects"]),
+        nature=frozenset(Operation(o) for o in data["nature"]),
+    )
+
+
+@lru_cache(maxsize=4096)
+def _instruction_scope(version: int, body: str, flagged: bool) -> InstructionScope:
+    data = json.loads(body)
+    return InstructionScope(
+        version=version,
+        purposes=tuple(data["purposes"]),
+        data_categories=tuple(data["data_categories"]),
+        data_subjects=tuple(data["data_subjects"]),
+        operations=frozenset(Operation(o) for o in data["operations"]),
+        countries=frozenset(data["countries"]),
+        flagged=flagged,
+    )
+
+
+def situation(controller_id: str) -> tuple[Situation, int]:
+    """The controller's situation and the registry revision, read in one statement."""
+    database = db.database.obj
+    cursor = database.execute_sql(_sql(database.param), (controller_id,))
+    size, active, ended, scope, iversion, body, flagged = cursor.fetchone()
+    agreement = _agreement_scope(active, scope) if active is not None and scope else None
+    instruction = (
+        _instruction_scope(iversion, body, bool(flagged))
+        if agreement is not None and iversion is not None
+        else None
+    )
+    return (
+        Situation(controller_id, agreement, ended if agreement is None else None, instruction),
+        int(size),
+    )
+
+
+def validate_request(
+    purpose: str,
+    data_categories: tuple[str, ...],
+    operation: Operation | None,
+    country: str | None,
+    data_subjects: tuple[str, ...],
+) -> None:
+    errors = Violations()
+    if not purpose:
+        errors.add("purpose", "is required")
+    elif purpose not in taxonomy.keys(taxonomy.Kind.DATA_USE):
+        errors.add("purpose", f"unknown fideslang data_use key {purpose!r}")
+    if not data_categories:
+        errors.add("data_categories", "must name at least one category")
+    taxonomy.validate(taxonomy.Kind.DATA_CATEGORY, "data_categories", data_categories, errors)
+    taxonomy.validate(taxonomy.Kind.DATA_SUBJECT, "data_subjects", data_subjects, errors)
+    if operation is None:
+        errors.add("operation", "is required")
+    if country is not None:
+        validate.country("country", country, errors)
+    errors.raise_if_any()
+
+
+def check(request: ProcessingRequest) -> Decision:
+    found, revision = situation(request.controller_id)
+    return decide(found, request, revision)

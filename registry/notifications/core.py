@@ -1,0 +1,298 @@
+"""Notification inboxes: one persisted inbox per controller.
+
+Each notification has a monotonically increasing integer id, which is also
+the Watch cursor. Ids become visible in id order: on PostgreSQL every insert
+runs under one transaction-scoped advisory lock (docs/adr/0004), on SQLite the
+write transaction is exclusive anyway. A reader that has seen id N has
+therefore seen every committed id below N, so resuming "after N" never skips.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+import peewee
+
+from registry import db
+from registry.auth import Caller, Role
+from registry.errors import InvalidArgument, NotFound
+from registry.ledger import Mutation
+
+COLLECTION = "notifications"
+BATCH = 1000
+# pg_advisory_xact_lock key serialising notification inserts (ids commit in order).
+_INSERT_LOCK = 7281530
+
+
+class Kind(enum.Enum):
+    SUBPROCESSOR_CHANGE = "SUBPROCESSOR_CHANGE"
+    BREACH = "BREACH"
+    INSTRUCTION_FLAGGED = "INSTRUCTION_FLAGGED"
+    DPA = "DPA"
+    OBJECTION_RESOLVED = "OBJECTION_RESOLVED"
+    GENERAL = "GENERAL"
+
+
+class NotificationRow(db.BaseModel):
+    id = peewee.BigAutoField()
+    controller_id = peewee.CharField(max_length=63)
+    kind = peewee.CharField(max_length=32)
+    title = peewee.TextField()
+    body = peewee.TextField()
+    resource = peewee.TextField()
+    payload = peewee.TextField()
+    """JSON object."""
+    create_time = db.UtcDateTimeField()
+    ack_time = db.UtcDateTimeField(null=True)
+    ack_by = peewee.TextField(null=True)
+
+    class Meta:
+        table_name = "notification"
+        indexes = ((("controller_id", "id"), False), (("ack_time", "id"), False))
+
+
+@db.migration(31, "notification inboxes")
+def _create(database: peewee.Database) -> None:
+    database.create_tables([NotificationRow])
+
+
+@dataclass(frozen=True)
+class Notification:
+    id: int
+    controller_id: str
+    kind: Kind
+    title: str
+    body: str
+    resource: str
+    payload: Mapping[str, Any]
+    create_time: datetime
+    ack_time: datetime | None = None
+    ack_by: str | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{COLLECTION}/{self.id}"
+
+
+FIELDS = (
+    NotificationRow.id,
+    NotificationRow.controller_id,
+    NotificationRow.kind,
+    NotificationRow.title,
+    NotificationRow.body,
+    NotificationRow.resource,
+    NotificationRow.payload,
+    NotificationRow.create_time,
+    NotificationRow.ack_time,
+    NotificationRow.ack_by,
+)
+
+
+def tuples(query: peewee.ModelSelect[Any]) -> Iterable[tuple[Any, ...]]:
+    """Rows of a ``.tuples()`` query (peewee's stubs type them as models)."""
+    return cast("Iterable[tuple[Any, ...]]", query.tuples())
+
+
+def from_tuple(t: Sequence[Any]) -> Notification:
+    """From a row selected with ``FIELDS`` as a tuple."""
+    create_time = NotificationRow.create_time.python_value(t[7])
+    ack_time = NotificationRow.ack_time.python_value(t[8]) if t[8] is not None else None
+    return Notification(
+        id=int(t[0]),
+        controller_id=t[1],
+        kind=Kind(t[2]),
+        title=t[3],
+        body=t[4],
+        resource=t[5],
+        payload=json.loads(t[6]),
+        create_time=create_time,
+        ack_time=ack_time,
+        ack_by=t[9],
+    )
+
+
+def parse_name(name: str, field: str = "name") -> int:
+    prefix = COLLECTION + "/"
+    ident = name[len(prefix) :] if name.startswith(prefix) else ""
+    if not ident.isdigit() or len(ident) > 18:
+        raise InvalidArgument.one(field, f"must look like {COLLECTION}/{{id}}")
+    return int(ident)
+
+
+def bulk_insert(
+    model: type[db.BaseModel], rows: Sequence[Mapping[str, Any]], batch: int = BATCH
+) -> None:
+    """Multi-row INSERTs with the SQL built once per batch size.
+
+    Peewee's ``insert_many`` spends most of its time generating SQL for large
+    batches; this converts values with each field's ``db_value`` and sends
+    the same parameterised statement for every full batch.
+    """
+    if not rows:
+        return
+    columns = list(rows[0].keys())
+    defaults = {
+        name: f.default
+        for name, f in model._meta.fields.items()
+        if name not in columns and f.default is not None and not callable(f.default)
+    }
+    columns += list(defaults)
+    fields = [model._meta.fields[c] for c in columns]
+    param = db.database.obj.param
+    # Table and column names come from the model, values are parameters.
+    names = ", ".join(f.column_name for f in fields)
+    head = f'INSERT INTO "{model._meta.table_name}" ({names}) VALUES '  # noqa: S608
+    one = "(" + ", ".join([param] * len(columns)) + ")"
+    for i in range(0, len(rows), batch):
+        chunk = rows[i : i + batch]
+        params = [
+            f.db_value(r[c] if c in r else defaults[c])
+            for r in chunk
+            for c, f in zip(columns, fields, strict=True)
+        ]
+        db.execute(head + ", ".join([one] * len(chunk)), tuple(params))
+
+
+def _lock_inserts() -> None:
+    if db.is_postgres():
+        db.execute("SELECT pg_advisory_xact_lock(%s)", (_INSERT_LOCK,))
+
+
+def max_id() -> int:
+    return int(NotificationRow.select(peewee.fn.MAX(NotificationRow.id)).scalar() or 0)
+
+
+def notify(
+    m: Mutation,
+    controller_ids: Sequence[str],
+    kind: Kind,
+    title: str,
+    body: str,
+    resource: str,
+    payload: Mapping[str, Any],
+    *,
+    audit: bool = True,
+) -> list[Notification]:
+    """Puts one notification into each controller's inbox, in ``m``'s transaction.
+
+    Inserts in batches; with ``audit`` (the default) records one audit change
+    per controller (tenant = that controller), so each can verify in its own
+    audit view that it was notified. Watchers receive the notifications after
+    the mutation commits (the hub polls; ``hub.poke()`` after commit wakes it
+    at once, and ``notify`` already asks it to poll quickly for a while).
+    """
+    if not controller_ids:
+        return []
+    _lock_inserts()
+    before = max_id()
+    encoded = json.dumps(dict(payload), sort_keys=True, separators=(",", ":"))
+    rows = [
+        {
+            "controller_id": cid,
+            "kind": kind.value,
+            "title": title,
+            "body": body,
+            "resource": resource,
+            "payload": encoded,
+            "create_time": m.now,
+        }
+        for cid in controller_ids
+    ]
+    bulk_insert(NotificationRow, rows)
+    query = tuples(
+        NotificationRow.select(NotificationRow.id, NotificationRow.controller_id)
+        .where(NotificationRow.id > before)
+        .order_by(NotificationRow.id)
+    )
+    made = [
+        Notification(
+            id=int(nid),
+            controller_id=cid,
+            kind=kind,
+            title=title,
+            body=body,
+            resource=resource,
+            payload=dict(payload),
+            create_time=m.now,
+        )
+        for nid, cid in query
+    ]
+    if audit:
+        for n in made:
+            m.record(
+                "notification.create",
+                f"controllers/{n.controller_id}/{n.name}",
+                n.controller_id,
+                {"kind": kind.value, "resource": resource, "title": title, "body": body},
+            )
+    from registry.notifications import hub  # noqa: PLC0415 - avoid an import cycle
+
+    hub.expect()
+    return made
+
+
+def _visible(caller: Caller, controller_id: str) -> bool:
+    return caller.role is not Role.CONTROLLER or caller.tenant == controller_id
+
+
+def get(caller: Caller, notification_id: int) -> Notification:
+    row = next(
+        iter(tuples(NotificationRow.select(*FIELDS).where(NotificationRow.id == notification_id))),
+        None,
+    )
+    if row is None or not _visible(caller, row[1]):
+        raise NotFound(f"{COLLECTION}/{notification_id} not found")
+    return from_tuple(row)
+
+
+def after(controller_id: str, cursor: int, limit: int) -> list[Notification]:
+    """The controller's notifications with id > cursor, oldest first."""
+    query = tuples(
+        NotificationRow.select(*FIELDS)
+        .where((NotificationRow.controller_id == controller_id) & (NotificationRow.id > cursor))
+        .order_by(NotificationRow.id)
+        .limit(limit)
+    )
+    return [from_tuple(t) for t in query]
+
+
+def list_page(
+    caller: Caller,
+    *,
+    controller_id: str,
+    after_id: int,
+    size: int,
+    unacknowledged_only: bool,
+) -> list[Notification]:
+    """A controller lists its own inbox; staff any inbox, or all (controller_id="")."""
+    if caller.role is Role.CONTROLLER:
+        if controller_id and controller_id != caller.tenant:
+            return []
+        controller_id = caller.tenant or ""
+    query = NotificationRow.select(*FIELDS).where(NotificationRow.id > after_id)
+    if controller_id:
+        query = query.where(NotificationRow.controller_id == controller_id)
+    if unacknowledged_only:
+        query = query.where(NotificationRow.ack_time.is_null())
+    return [from_tuple(t) for t in tuples(query.order_by(NotificationRow.id).limit(size))]
+
+
+def acknowledge(m: Mutation, notification_id: int) -> Notification:
+    """The controller confirms it has read a notification (idempotent)."""
+    current = get(m.caller, notification_id)
+    if current.ack_time is None:
+        NotificationRow.update(ack_time=m.now, ack_by=m.caller.spiffe_id).where(
+            (NotificationRow.id == notification_id) & NotificationRow.ack_time.is_null()
+        ).execute()
+    m.record(
+        "notification.acknowledge",
+        f"controllers/{current.controller_id}/{current.name}",
+        current.controller_id,
+        {"notification": current.id, "first": current.ack_time is None},
+    )
+    return get(m.caller, notification_id)

@@ -1,0 +1,232 @@
+"""Live delivery: one hub per server process (docs/adr/0004).
+
+The hub thread keeps a high-water mark (the largest notification id it has
+seen) and fetches the rows above it: at once when poked after a local commit,
+every few milliseconds for a short while after ``notify`` ran in this process,
+and otherwise every ``POLL_SECONDS``, so notifications committed by other
+server processes on the same PostgreSQL arrive too. It hands each row to the
+watchers registered for that row's controller. Ids commit in id order (see
+``registry.notifications.core``), so the high-water mark never passes a row
+that is still to come.
+
+A watcher registers *before* it reads its backlog from the database; anything
+committed after that is pushed to it, and the Watch loop drops ids at or below
+its cursor, so the union is gap-free and has no duplicate.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable
+from typing import Any
+
+from registry import db
+from registry.notifications import core
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.15
+FAST_POLL_SECONDS = 0.01
+FAST_POLL_FOR = 1.0
+FETCH = 5000
+MAX_QUEUED = 10_000
+"""A watcher that falls this far behind is told to re-read from the database."""
+
+
+class Unavailable(Exception):
+    """The hub is not running (the server is starting or stopping)."""
+
+
+class Watcher:
+    """One Watch stream's mailbox. Only the hub thread pushes; one RPC thread takes."""
+
+    def __init__(self, controller_id: str) -> None:
+        self.controller_id = controller_id
+        self._cond = threading.Condition()
+        self._items: deque[core.Notification] = deque()
+        self.overflowed = False
+        self.closed = False
+
+    def push(self, items: Iterable[core.Notification]) -> None:
+        with self._cond:
+            self._items.extend(items)
+            if len(self._items) > MAX_QUEUED:
+                self._items.clear()
+                self.overflowed = True
+            self._cond.notify()
+
+    def close(self) -> None:
+        with self._cond:
+            self.closed = True
+            self._cond.notify()
+
+    def take(self, timeout: float) -> tuple[list[core.Notification], bool]:
+        """Waits up to ``timeout`` s; returns (items, overflowed) and clears both."""
+        with self._cond:
+            if not self._items and not self.overflowed and not self.closed:
+                self._cond.wait(timeout)
+            items = list(self._items)
+            self._items.clear()
+            overflowed, self.overflowed = self.overflowed, False
+        return items, overflowed
+
+
+class Hub:
+    def __init__(self, poll_seconds: float = POLL_SECONDS, max_watchers: int = 1000) -> None:
+        self._poll_seconds = poll_seconds
+        self._max_watchers = max_watchers
+        self._count = 0
+        self._lock = threading.Lock()
+        self._watchers: dict[str, set[Watcher]] = {}
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._fast_until = 0.0
+        self._hwm = 0
+        self._thread = threading.Thread(target=self._run, name="notification-hub", daemon=True)
+
+    @property
+    def watcher_count(self) -> int:
+        return self._count
+
+    def start(self) -> None:
+        with db.database.connection_context():
+            self._hwm = core.max_id()
+        self._thread.start()
+
+    def register(self, controller_id: str) -> Watcher:
+        if self._stopping.is_set():
+            raise Unavailable("the server is shutting down; reconnect")
+        watcher = Watcher(controller_id)
+        with self._lock:
+            if self._count >= self._max_watchers:
+                raise Unavailable("too many live watchers on this server; retry later")
+            self._watchers.setdefault(controller_id, set()).add(watcher)
+            self._count += 1
+        return watcher
+
+    def unregister(self, watcher: Watcher) -> None:
+        with self._lock:
+            group = self._watchers.get(watcher.controller_id)
+            if group is not None and watcher in group:
+                group.discard(watcher)
+                self._count -= 1
+                if not group:
+                    del self._watchers[watcher.controller_id]
+
+    def poke(self) -> None:
+        """Something was committed: poll now."""
+        self._wake.set()
+
+    def expect(self) -> None:
+        """Something is about to be committed: poll quickly for a while."""
+        self._fast_until = time.monotonic() + FAST_POLL_FOR
+        self._wake.set()
+
+    def close(self) -> None:
+        """Stops the thread and ends every Watch stream (they reconnect elsewhere)."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        with self._lock:
+            watchers = [w for ws in self._watchers.values() for w in ws]
+            self._watchers.clear()
+            self._count = 0
+        for w in watchers:
+            w.close()
+
+    def _run(self) -> None:
+        failures = 0
+        try:
+            while not self._stopping.is_set():
+                fast = time.monotonic() < self._fast_until
+                self._wake.wait(FAST_POLL_SECONDS if fast else self._poll_seconds)
+                self._wake.clear()
+                if self._stopping.is_set():
+                    break
+                try:
+                    self._poll()
+                    failures = 0
+                except Exception:
+                    failures += 1
+                    log.exception("notification hub poll failed (%d in a row)", failures)
+                    self._stopping.wait(min(5.0, 0.1 * 2**failures))
+        finally:
+            db.database.close()
+
+    def _poll(self) -> None:
+        with self._lock:
+            watched = bool(self._watchers)
+        if not watched:
+            self._hwm = max(self._hwm, core.max_id())
+            return
+        while True:
+            rows = list(
+                core.tuples(
+                    core.NotificationRow.select(*core.FIELDS)
+                    .where(core.NotificationRow.id > self._hwm)
+                    .order_by(core.NotificationRow.id)
+                    .limit(FETCH)
+                )
+            )
+            if not rows:
+                return
+            self._hwm = int(rows[-1][0])
+            by_controller: dict[str, list[tuple[Any, ...]]] = {}
+            with self._lock:
+                for t in rows:
+                    if t[1] in self._watchers:
+                        by_controller.setdefault(t[1], []).append(t)
+                targets = [
+                    (ws, by_controller[cid])
+                    for cid, ws in self._watchers.items()
+                    if cid in by_controller
+                ]
+                targets = [(set(ws), items) for ws, items in targets]
+            for ws, items in targets:
+                decoded = [core.from_tuple(t) for t in items]
+                for w in ws:
+                    w.push(decoded)
+            if len(rows) < FETCH:
+                return
+
+
+_current: Hub | None = None
+
+
+def start(poll_seconds: float = POLL_SECONDS, max_watchers: int = 1000) -> Hub:
+    """Starts this process's hub (the server does, at start-up)."""
+    global _current  # noqa: PLW0603
+    hub = Hub(poll_seconds, max_watchers)
+    hub.start()
+    _current = hub
+    return hub
+
+
+def stop() -> None:
+    global _current
+    hub, _current = _current, None
+    if hub is not None:
+        hub.close()
+
+
+def current() -> Hub:
+    hub = _current
+    if hub is None:
+        raise Unavailable("notification delivery is not running; reconnect")
+    return hub
+
+
+def poke() -> None:
+    hub = _current
+    if hub is not None:
+        hub.poke()
+
+
+def expect() -> None:
+    hub = _current
+    if hub is not None:
+        hub.expect()

@@ -1,0 +1,101 @@
+"""What a controller's DPA Annex IV lists: its authorised sub-processors.
+
+Implementing Decision (EU) 2021/915, Annex IV, and EDPB Opinion 22/2024: the
+controller has the identity (name, address, contact) of every sub-processor
+processing its data readily available. ``current_annex`` lists the
+sub-processors engaged for one controller that are authorised, or pending its
+authorisation (a notified change not yet decided); objected, withdrawn and
+retired ones are left out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from registry.subprocessors.model import (
+    AuthorizationRow,
+    AuthorizationState,
+    Scope,
+    ServiceCategory,
+    Status,
+    SubprocessorRow,
+)
+
+LISTED = (AuthorizationState.AUTHORIZED, AuthorizationState.PENDING)
+
+
+@dataclass(frozen=True)
+class AnnexEntry:
+    subprocessor_id: str
+    name: str
+    legal_name: str
+    address: str
+    country: str
+    contact_email: str
+    locations: tuple[str, ...]
+    purpose: str
+    service_category: ServiceCategory
+    state: AuthorizationState
+    """This controller's authorisation of the sub-processor."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "subprocessor_id": self.subprocessor_id,
+            "name": self.name,
+            "legal_name": self.legal_name,
+            "address": self.address,
+            "country": self.country,
+            "contact_email": self.contact_email,
+            "locations": list(self.locations),
+            "purpose": self.purpose,
+            "service_category": self.service_category.value,
+            "state": self.state.value,
+        }
+
+
+def entry(row: SubprocessorRow, state: AuthorizationState) -> AnnexEntry:
+    return AnnexEntry(
+        subprocessor_id=row.subprocessor_id,
+        name=row.display_name,
+        legal_name=row.legal_name,
+        address=row.address,
+        country=row.country,
+        contact_email=row.contact_email,
+        locations=tuple(c for c in row.locations.split(",") if c),
+        purpose=row.purpose,
+        service_category=ServiceCategory(row.service_category),
+        state=state,
+    )
+
+
+def engaged_states(controller_id: str) -> dict[str, tuple[SubprocessorRow, AuthorizationState]]:
+    """Every sub-processor engaged for the controller with its state, retired
+    ones excepted. A platform-wide ACTIVE sub-processor without a row of its
+    own for this controller counts as AUTHORIZED: the controller's signed DPA
+    annex authorised it."""
+    result: dict[str, tuple[SubprocessorRow, AuthorizationState]] = {}
+    explicit = {
+        a.subprocessor_id: AuthorizationState(a.state)
+        for a in AuthorizationRow.select(
+            AuthorizationRow.subprocessor_id, AuthorizationRow.state
+        ).where(AuthorizationRow.controller_id == controller_id)
+    }
+    query = SubprocessorRow.select().where(SubprocessorRow.status != Status.RETIRED.value)
+    for row in query.order_by(SubprocessorRow.subprocessor_id):
+        state = explicit.get(row.subprocessor_id)
+        if state is None:
+            if row.scope != Scope.PLATFORM.value or row.status != Status.ACTIVE.value:
+                continue
+            state = AuthorizationState.AUTHORIZED
+        result[row.subprocessor_id] = (row, state)
+    return result
+
+
+def current_annex(controller_id: str) -> list[AnnexEntry]:
+    """The sub-processors the controller's Annex IV lists, ordered by id."""
+    return [
+        entry(row, state)
+        for row, state in engaged_states(controller_id).values()
+        if state in LISTED
+    ]

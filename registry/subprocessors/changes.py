@@ -1,0 +1,765 @@
+"""Change notices (GDPR Art. 28(2); SCC 2021/914 Clause 9).
+
+Staff propose an ADDITION, REPLACEMENT or REMOVAL with an effective time.
+Every affected controller (one with an ACTIVE DPA for which the change
+matters) gets a notice in its inbox and an audit event under its own tenant.
+
+* Advance notice: an addition or replacement must take effect no earlier than
+  each controller's own notice period after today; otherwise the proposal is
+  refused with INVALID_ARGUMENT naming every controller it would violate
+  (nothing is written). Removals need no advance notice.
+* Objection window: each controller's own objection period, counted from the
+  notice. GENERAL authorisation: the change is authorised when the window
+  closes without objection (the scheduler does this). SPECIFIC authorisation:
+  it stays PENDING until the controller approves.
+* An objection blocks use of the sub-processor for that controller and goes
+  to the staff queue, resolved by an alternative arrangement or the
+  controller's termination right.
+
+The scheduler's transitions are conditional updates on database state, so
+they are safe to repeat, to interrupt, and to run in several processes.
+"""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from google.protobuf import empty_pb2
+
+from registry import clock, db, ledger, names, paging
+from registry.auth import Caller
+from registry.errors import FailedPrecondition, InvalidArgument, NotFound, Violations
+from registry.ledger import Mutation
+from registry.notifications import core as notifications
+from registry.notifications import hub
+from registry.subprocessors import core
+from registry.subprocessors.model import (
+    AuthorizationRow,
+    AuthorizationState,
+    ChangeKind,
+    Decision,
+    NoticeRow,
+    NoticeState,
+    RecipientRow,
+    Resolution,
+    Scope,
+    Status,
+    SubprocessorRow,
+)
+
+COLLECTION = "changeNotices"
+BATCH = 500
+NAMED_VIOLATIONS = 50
+"""At most this many controllers are named one by one in a refusal."""
+
+
+class Mode(enum.Enum):
+    """The controller's authorisation mode from its DPA (Art. 28(2))."""
+
+    SPECIFIC = "SPECIFIC"
+    GENERAL = "GENERAL"
+
+
+@dataclass(frozen=True)
+class Terms:
+    """What a controller's ACTIVE DPA says about sub-processor changes."""
+
+    controller_id: str
+    mode: Mode
+    notice_days: int
+    objection_days: int
+
+
+TermsSource = Callable[[Iterable[str] | None], Mapping[str, Terms]]
+
+
+def _dpa_terms(controller_ids: Iterable[str] | None) -> Mapping[str, Terms]:
+    """Terms from the controllers' ACTIVE DPAs (registry.agreements)."""
+    from registry.agreements import terms  # noqa: PLC0415 - the DPA domain, loaded late
+
+    return {
+        cid: Terms(cid, Mode(t.authorization_mode.name), t.notice_days, t.objection_days)
+        for cid, t in terms.active_terms(controller_ids).items()
+    }
+
+
+terms_source: TermsSource = _dpa_terms
+"""Where DPA terms come from; replaceable with a fake in unit tests."""
+
+
+@dataclass(frozen=True)
+class Proposal:
+    kind: ChangeKind
+    subprocessor_id: str
+    replaced_id: str
+    effective_time: datetime
+    reason: str
+    controller_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Notice:
+    notice_id: str
+    kind: ChangeKind
+    subprocessor_id: str
+    replaced_id: str
+    effective_time: datetime
+    reason: str
+    state: NoticeState
+    recipients: int
+    create_time: datetime
+
+    @property
+    def name(self) -> str:
+        return names.make(COLLECTION, self.notice_id)
+
+
+@dataclass(frozen=True)
+class ControllerChange:
+    """One controller's copy of a notice: its windows and its answer."""
+
+    notice: Notice
+    controller_id: str
+    mode: Mode
+    notified_time: datetime
+    objection_deadline: datetime
+    decision: Decision
+    reason: str
+    decided_time: datetime | None
+    resolution: Resolution
+    resolution_note: str
+
+
+def _notice(row: NoticeRow) -> Notice:
+    return Notice(
+        notice_id=row.notice_id,
+        kind=ChangeKind(row.kind),
+        subprocessor_id=row.subprocessor_id,
+        replaced_id=row.replaced_id or "",
+        effective_time=row.effective_time,
+        reason=row.reason,
+        state=NoticeState(row.state),
+        recipients=row.recipients,
+        create_time=row.create_time,
+    )
+
+
+def _change(r: RecipientRow, notice: Notice) -> ControllerChange:
+    return ControllerChange(
+        notice=notice,
+        controller_id=r.controller_id,
+        mode=Mode(r.mode),
+        notified_time=r.notified_time,
+        objection_deadline=r.window_end,
+        decision=Decision(r.decision),
+        reason=r.reason,
+        decided_time=r.decided_time,
+        resolution=Resolution(r.resolution),
+        resolution_note=r.resolution_note,
+    )
+
+
+# -- pure rules ---------------------------------------------------------------
+
+
+def earliest_effective(notified: datetime, terms: Terms) -> datetime:
+    return notified + timedelta(days=terms.notice_days)
+
+
+def notice_period_violations(
+    kind: ChangeKind, notified: datetime, effective: datetime, terms: Iterable[Terms]
+) -> list[Terms]:
+    """The controllers whose advance-notice period ``effective`` would violate."""
+    if kind is ChangeKind.REMOVAL:
+        return []
+    return sorted(
+        (t for t in terms if effective < earliest_effective(notified, t)),
+        key=lambda t: t.controller_id,
+    )
+
+
+def may_object(decision: Decision, mode: Mode, window_end: datetime, now: datetime) -> bool:
+    """Pending, and (GENERAL) within the objection window; SPECIFIC: until approved."""
+    if decision is not Decision.PENDING:
+        return False
+    return mode is Mode.SPECIFIC or now < window_end
+
+
+# -- reads --------------------------------------------------------------------
+
+
+def get(notice_id: str) -> Notice:
+    row = NoticeRow.get_or_none(NoticeRow.notice_id == notice_id)
+    if row is None:
+        raise NotFound(f"{COLLECTION}/{notice_id} not found")
+    return _notice(row)
+
+
+def list_page(page: paging.Page) -> list[Notice]:
+    query = NoticeRow.select().order_by(NoticeRow.notice_id.desc()).limit(page.size)
+    if page.after is not None:
+        query = query.where(NoticeRow.notice_id < page.after)
+    return [_notice(r) for r in query]
+
+
+def controller_change(controller_id: str, notice_id: str) -> ControllerChange:
+    row = RecipientRow.get_or_none(
+        (RecipientRow.notice_id == notice_id) & (RecipientRow.controller_id == controller_id)
+    )
+    if row is None:
+        raise NotFound(f"{COLLECTION}/{notice_id} not found")
+    return _change(row, get(notice_id))
+
+
+def _notices(notice_ids: Iterable[str]) -> dict[str, Notice]:
+    wanted = sorted(set(notice_ids))
+    if not wanted:
+        return {}
+    return {
+        r.notice_id: _notice(r) for r in NoticeRow.select().where(NoticeRow.notice_id.in_(wanted))
+    }
+
+
+def _with_notices(rows: Sequence[RecipientRow]) -> list[ControllerChange]:
+    notices = _notices(r.notice_id for r in rows)
+    return [_change(r, notices[r.notice_id]) for r in rows]
+
+
+def pending_changes(controller_id: str) -> list[ControllerChange]:
+    """Notices to the controller not yet effective, or awaiting its decision."""
+    query = (
+        RecipientRow.select(RecipientRow)
+        .join(NoticeRow, on=RecipientRow.notice_id == NoticeRow.notice_id)
+        .where(
+            (RecipientRow.controller_id == controller_id)
+            & (
+                (NoticeRow.state == NoticeState.OPEN.value)
+                | (RecipientRow.decision == Decision.PENDING.value)
+            )
+        )
+        .order_by(RecipientRow.notified_time, RecipientRow.notice_id)
+    )
+    return _with_notices(list(query))
+
+
+def objections(page: paging.Page, *, unresolved_only: bool) -> list[ControllerChange]:
+    """The staff queue, oldest objection first (keyed by recipient id)."""
+    query = (
+        RecipientRow.select()
+        .where(RecipientRow.decision == Decision.OBJECTED.value)
+        .order_by(RecipientRow.id)
+        .limit(page.size)
+    )
+    if unresolved_only:
+        query = query.where(RecipientRow.resolution == Resolution.UNRESOLVED.value)
+    if page.after is not None:
+        query = query.where(RecipientRow.id > int(page.after))
+    return _with_notices(list(query))
+
+
+def objection_keys(page: paging.Page, *, unresolved_only: bool) -> list[str]:
+    query = (
+        RecipientRow.select(RecipientRow.id)
+        .where(RecipientRow.decision == Decision.OBJECTED.value)
+        .order_by(RecipientRow.id)
+        .limit(page.size)
+    )
+    if unresolved_only:
+        query = query.where(RecipientRow.resolution == Resolution.UNRESOLVED.value)
+    if page.after is not None:
+        query = query.where(RecipientRow.id > int(page.after))
+    return [str(r.id) for r in query]
+
+
+# -- proposing ----------------------------------------------------------------
+
+
+def _engaged_controllers(sp: SubprocessorRow) -> set[str] | None:
+    """Controllers a sub-processor is engaged for; None means every controller."""
+    rows = AuthorizationRow.select(AuthorizationRow.controller_id).where(
+        (AuthorizationRow.subprocessor_id == sp.subprocessor_id)
+        & AuthorizationRow.state.in_(
+            [AuthorizationState.AUTHORIZED.value, AuthorizationState.PENDING.value]
+        )
+    )
+    if sp.scope == Scope.PLATFORM.value:
+        return None
+    return {r.controller_id for r in rows}
+
+
+def _refuse_violations(violators: Sequence[Terms], notified: datetime) -> None:
+    errors = Violations()
+    for t in violators[:NAMED_VIOLATIONS]:
+        earliest = clock.rfc3339(earliest_effective(notified, t))
+        errors.add(
+            "change_notice.effective_time",
+            f"violates the {t.notice_days}-day advance-notice period of controller "
+            f"{t.controller_id} (earliest {earliest})",
+        )
+    if len(violators) > NAMED_VIOLATIONS:
+        errors.add(
+            "change_notice.effective_time",
+            f"and {len(violators) - NAMED_VIOLATIONS} more controllers",
+        )
+    errors.raise_if_any()
+
+
+def _validate(p: Proposal, now: datetime) -> tuple[SubprocessorRow, SubprocessorRow | None]:
+    errors = Violations()
+    sp = core.get_row(p.subprocessor_id)
+    if sp is None:
+        errors.add("change_notice.subprocessor", "no such sub-processor")
+    replaced: SubprocessorRow | None = None
+    if p.kind is ChangeKind.REPLACEMENT:
+        replaced = core.get_row(p.replaced_id) if p.replaced_id else None
+        if replaced is None:
+            errors.add("change_notice.replaced_subprocessor", "no such sub-processor")
+        elif replaced.status != Status.ACTIVE.value:
+            errors.add("change_notice.replaced_subprocessor", "is not ACTIVE")
+        elif p.replaced_id == p.subprocessor_id:
+            errors.add("change_notice.replaced_subprocessor", "must differ from subprocessor")
+    elif p.replaced_id:
+        errors.add("change_notice.replaced_subprocessor", "only for a REPLACEMENT")
+    if p.effective_time <= now:
+        errors.add("change_notice.effective_time", "must be in the future")
+    if sp is not None:
+        if p.kind is ChangeKind.REMOVAL:
+            if sp.status != Status.ACTIVE.value:
+                errors.add("change_notice.subprocessor", "is not ACTIVE")
+        elif sp.status == Status.RETIRED.value:
+            errors.add("change_notice.subprocessor", "is RETIRED")
+        named = p.kind is ChangeKind.ADDITION and sp.scope == Scope.NAMED_CONTROLLERS.value
+        if named and not p.controller_ids:
+            errors.add("controller_ids", "name the controllers this sub-processor will serve")
+        if p.controller_ids and not named:
+            errors.add("controller_ids", "only for an ADDITION of a NAMED_CONTROLLERS one")
+    errors.raise_if_any()
+    assert sp is not None
+    return sp, replaced
+
+
+def _affected(
+    p: Proposal, sp: SubprocessorRow, replaced: SubprocessorRow | None
+) -> Mapping[str, Terms]:
+    if p.kind is ChangeKind.ADDITION:
+        if sp.scope == Scope.PLATFORM.value:
+            return terms_source(None)
+        found = terms_source(p.controller_ids)
+        errors = Violations()
+        for i, cid in enumerate(p.controller_ids):
+            if cid not in found:
+                errors.add(f"controller_ids[{i}]", f"controller {cid!r} has no ACTIVE DPA")
+        errors.raise_if_any()
+        return found
+    target = replaced if replaced is not None else sp
+    engaged = _engaged_controllers(target)
+    if engaged is None:
+        return terms_source(None)
+    return terms_source(sorted(engaged)) if engaged else {}
+
+
+def _set_authorizations(
+    controller_ids: Sequence[str],
+    subprocessor_id: str,
+    state: AuthorizationState,
+    notice_id: str,
+    now: datetime,
+) -> None:
+    """Upserts (controller, sub-processor) rows to ``state``, in batches."""
+    for i in range(0, len(controller_ids), BATCH):
+        batch = controller_ids[i : i + BATCH]
+        AuthorizationRow.delete().where(
+            (AuthorizationRow.subprocessor_id == subprocessor_id)
+            & AuthorizationRow.controller_id.in_(batch)
+        ).execute()
+        notifications.bulk_insert(
+            AuthorizationRow,
+            [
+                {
+                    "controller_id": cid,
+                    "subprocessor_id": subprocessor_id,
+                    "state": state.value,
+                    "notice_id": notice_id,
+                    "update_time": now,
+                }
+                for cid in batch
+            ],
+        )
+
+
+def _title(kind: ChangeKind, sp: SubprocessorRow, replaced: SubprocessorRow | None) -> str:
+    if kind is ChangeKind.ADDITION:
+        return f"New sub-processor: {sp.display_name}"
+    if kind is ChangeKind.REPLACEMENT and replaced is not None:
+        return f"Sub-processor {replaced.display_name} to be replaced by {sp.display_name}"
+    return f"Sub-processor {sp.display_name} to be removed"
+
+
+def propose(m: Mutation, p: Proposal) -> Notice:
+    sp, replaced = _validate(p, m.now)
+    affected = _affected(p, sp, replaced)
+    _refuse_violations(
+        notice_period_violations(p.kind, m.now, p.effective_time, affected.values()), m.now
+    )
+    notice_id = "cn-" + secrets.token_hex(8)
+    resource = names.make(COLLECTION, notice_id)
+    NoticeRow.create(
+        notice_id=notice_id,
+        kind=p.kind.value,
+        subprocessor_id=p.subprocessor_id,
+        replaced_id=p.replaced_id or None,
+        effective_time=p.effective_time,
+        reason=p.reason,
+        state=NoticeState.OPEN.value,
+        recipients=len(affected),
+        create_time=m.now,
+    )
+    decision = Decision.INFORMED if p.kind is ChangeKind.REMOVAL else Decision.PENDING
+    ordered = sorted(affected.values(), key=lambda t: t.controller_id)
+    rows = [
+        {
+            "notice_id": notice_id,
+            "controller_id": t.controller_id,
+            "mode": t.mode.value,
+            "notice_days": t.notice_days,
+            "objection_days": t.objection_days,
+            "notified_time": m.now,
+            "window_end": m.now + timedelta(days=t.objection_days),
+            "decision": decision.value,
+        }
+        for t in ordered
+    ]
+    notifications.bulk_insert(RecipientRow, rows)
+    if p.kind is not ChangeKind.REMOVAL:
+        _set_authorizations(
+            [t.controller_id for t in ordered],
+            p.subprocessor_id,
+            AuthorizationState.PENDING,
+            notice_id,
+            m.now,
+        )
+    m.record(
+        "subprocessor.change.propose",
+        resource,
+        None,
+        {
+            "kind": p.kind.value,
+            "subprocessor": p.subprocessor_id,
+            "replaced": p.replaced_id,
+            "effective_time": clock.rfc3339(p.effective_time),
+            "reason": p.reason,
+            "recipients": len(ordered),
+        },
+    )
+    # One notification per controller; the deadline is each controller's own.
+    by_window: dict[tuple[int, str], list[str]] = {}
+    for t in ordered:
+        by_window.setdefault((t.objection_days, t.mode.value), []).append(t.controller_id)
+    title = _title(p.kind, sp, replaced)
+    for (objection_days, mode), cids in sorted(by_window.items()):
+        deadline = m.now + timedelta(days=objection_days)
+        payload: dict[str, Any] = {
+            "change_notice": resource,
+            "kind": p.kind.value,
+            "subprocessor": names.make(core.COLLECTION, p.subprocessor_id),
+            "effective_time": clock.rfc3339(p.effective_time),
+            "authorization_mode": mode,
+        }
+        if p.replaced_id:
+            payload["replaced_subprocessor"] = names.make(core.COLLECTION, p.replaced_id)
+        if decision is Decision.PENDING:
+            payload["objection_deadline"] = clock.rfc3339(deadline)
+        body = f"Effective {clock.rfc3339(p.effective_time)}. " + (
+            f"You may object until {clock.rfc3339(deadline)}."
+            if decision is Decision.PENDING and mode == Mode.GENERAL.value
+            else "Your approval is required before it is used for your data."
+            if decision is Decision.PENDING
+            else "No action is needed."
+        )
+        notifications.notify(
+            m, cids, notifications.Kind.SUBPROCESSOR_CHANGE, title, body, resource, payload
+        )
+    return get(notice_id)
+
+
+# -- controller decisions -----------------------------------------------------
+
+
+def _decide(m: Mutation, notice_id: str, decision: Decision, reason: str) -> ControllerChange:
+    controller_id = m.caller.tenant
+    if controller_id is None:
+        raise NotFound(f"{COLLECTION}/{notice_id} not found")
+    current = controller_change(controller_id, notice_id)
+    if decision is Decision.OBJECTED:
+        if not reason.strip():
+            raise InvalidArgument.one("reason", "an objection needs a reason")
+        if not may_object(current.decision, current.mode, current.objection_deadline, m.now):
+            raise FailedPrecondition(
+                f"cannot object: the change is {current.decision.value} and the objection "
+                f"window closed at {clock.rfc3339(current.objection_deadline)}"
+                if current.decision is Decision.PENDING
+                else f"cannot object: the change is already {current.decision.value}"
+            )
+    elif current.decision is not Decision.PENDING:
+        raise FailedPrecondition(f"the change is already {current.decision.value}")
+    updated = (
+        RecipientRow.update(decision=decision.value, reason=reason, decided_time=m.now)
+        .where(
+            (RecipientRow.notice_id == notice_id)
+            & (RecipientRow.controller_id == controller_id)
+            & (RecipientRow.decision == Decision.PENDING.value)
+        )
+        .execute()
+    )
+    if updated != 1:
+        raise FailedPrecondition("the change was decided concurrently; re-read it")
+    state = (
+        AuthorizationState.OBJECTED
+        if decision is Decision.OBJECTED
+        else AuthorizationState.AUTHORIZED
+    )
+    _transition_authorization(
+        controller_id, current.notice.subprocessor_id, notice_id, state, m.now
+    )
+    m.record(
+        "subprocessor.change.object"
+        if decision is Decision.OBJECTED
+        else "subprocessor.change.approve",
+        names.make(COLLECTION, notice_id),
+        controller_id,
+        {"decision": decision.value, "reason": reason},
+    )
+    return controller_change(controller_id, notice_id)
+
+
+def _transition_authorization(
+    controller_id: str,
+    subprocessor_id: str,
+    notice_id: str,
+    state: AuthorizationState,
+    now: datetime,
+) -> None:
+    AuthorizationRow.update(state=state.value, update_time=now).where(
+        (AuthorizationRow.controller_id == controller_id)
+        & (AuthorizationRow.subprocessor_id == subprocessor_id)
+        & (AuthorizationRow.notice_id == notice_id)
+        & (AuthorizationRow.state == AuthorizationState.PENDING.value)
+    ).execute()
+
+
+def approve(m: Mutation, notice_id: str) -> ControllerChange:
+    return _decide(m, notice_id, Decision.AUTHORIZED, "")
+
+
+def object_to(m: Mutation, notice_id: str, reason: str) -> ControllerChange:
+    return _decide(m, notice_id, Decision.OBJECTED, reason)
+
+
+def resolve(
+    m: Mutation, notice_id: str, controller_id: str, resolution: Resolution, note: str
+) -> ControllerChange:
+    """Staff record how an objection was resolved; the sub-processor stays
+    unused for that controller (its authorisation remains OBJECTED)."""
+    if resolution is Resolution.UNRESOLVED:
+        raise InvalidArgument.one("resolution", "choose ALTERNATIVE_ARRANGEMENT or TERMINATION")
+    current = controller_change(controller_id, notice_id)
+    if current.decision is not Decision.OBJECTED:
+        raise FailedPrecondition("the controller has not objected to this change")
+    if current.resolution is not Resolution.UNRESOLVED:
+        raise FailedPrecondition(f"already resolved: {current.resolution.value}")
+    RecipientRow.update(resolution=resolution.value, resolution_note=note).where(
+        (RecipientRow.notice_id == notice_id) & (RecipientRow.controller_id == controller_id)
+    ).execute()
+    resource = names.make(COLLECTION, notice_id)
+    m.record(
+        "subprocessor.objection.resolve",
+        resource,
+        controller_id,
+        {"resolution": resolution.value, "note": note},
+    )
+    notifications.notify(
+        m,
+        [controller_id],
+        notifications.Kind.OBJECTION_RESOLVED,
+        "Your objection to a sub-processor change was resolved",
+        note or resolution.value,
+        resource,
+        {"change_notice": resource, "resolution": resolution.value},
+        audit=False,
+    )
+    return controller_change(controller_id, notice_id)
+
+
+# -- the scheduler's transitions ----------------------------------------------
+
+
+class _NothingDue(Exception):
+    """Another process applied it first; roll back the empty mutation."""
+
+
+def close_windows(m: Mutation, limit: int = 2000) -> int:
+    """GENERAL: PENDING becomes AUTHORIZED once the objection window has closed."""
+    due = list(
+        RecipientRow.select()
+        .where(
+            (RecipientRow.decision == Decision.PENDING.value)
+            & (RecipientRow.mode == Mode.GENERAL.value)
+            & (RecipientRow.window_end <= m.now)
+        )
+        .order_by(RecipientRow.id)
+        .limit(limit)
+    )
+    notices = _notices(r.notice_id for r in due)
+    done = 0
+    for r in due:
+        updated = (
+            RecipientRow.update(decision=Decision.AUTHORIZED.value, decided_time=m.now)
+            .where(
+                (RecipientRow.id == r.id)
+                & (RecipientRow.decision == Decision.PENDING.value)
+                & (RecipientRow.window_end <= m.now)
+            )
+            .execute()
+        )
+        if updated != 1:
+            continue
+        _transition_authorization(
+            r.controller_id,
+            notices[r.notice_id].subprocessor_id,
+            r.notice_id,
+            AuthorizationState.AUTHORIZED,
+            m.now,
+        )
+        m.record(
+            "subprocessor.change.authorize",
+            names.make(COLLECTION, r.notice_id),
+            r.controller_id,
+            {"decision": Decision.AUTHORIZED.value, "by": "objection window closed"},
+        )
+        done += 1
+    return done
+
+
+def apply_effective(m: Mutation, limit: int = 50) -> int:
+    """Notices whose effective time has come: status changes and withdrawals."""
+    due = list(
+        NoticeRow.select()
+        .where((NoticeRow.state == NoticeState.OPEN.value) & (NoticeRow.effective_time <= m.now))
+        .order_by(NoticeRow.effective_time)
+        .limit(limit)
+    )
+    done = 0
+    for n in due:
+        updated = (
+            NoticeRow.update(state=NoticeState.EFFECTIVE.value, applied_time=m.now)
+            .where(
+                (NoticeRow.notice_id == n.notice_id) & (NoticeRow.state == NoticeState.OPEN.value)
+            )
+            .execute()
+        )
+        if updated != 1:
+            continue
+        kind = ChangeKind(n.kind)
+        if kind is not ChangeKind.REMOVAL:
+            SubprocessorRow.update(status=Status.ACTIVE.value, update_time=m.now).where(
+                (SubprocessorRow.subprocessor_id == n.subprocessor_id)
+                & (SubprocessorRow.status == Status.PROPOSED.value)
+            ).execute()
+        leaving = (
+            n.replaced_id
+            if kind is ChangeKind.REPLACEMENT
+            else (n.subprocessor_id if kind is ChangeKind.REMOVAL else None)
+        )
+        if leaving:
+            _withdraw(m, n.notice_id, leaving)
+        m.record(
+            "subprocessor.change.effective",
+            names.make(COLLECTION, n.notice_id),
+            None,
+            {"kind": kind.value, "subprocessor": n.subprocessor_id, "replaced": n.replaced_id},
+        )
+        done += 1
+    return done
+
+
+def _withdraw(m: Mutation, notice_id: str, subprocessor_id: str) -> None:
+    """The leaving sub-processor stops processing for the notified controllers;
+    it is RETIRED once no controller remains authorised for it."""
+    recipients = [
+        r.controller_id
+        for r in RecipientRow.select(RecipientRow.controller_id)
+        .where(RecipientRow.notice_id == notice_id)
+        .order_by(RecipientRow.controller_id)
+    ]
+    _set_authorizations(recipients, subprocessor_id, AuthorizationState.WITHDRAWN, notice_id, m.now)
+    sp = core.get_row(subprocessor_id)
+    if sp is None:
+        return
+    still = (
+        AuthorizationRow.select()
+        .where(
+            (AuthorizationRow.subprocessor_id == subprocessor_id)
+            & AuthorizationRow.state.in_(
+                [AuthorizationState.AUTHORIZED.value, AuthorizationState.PENDING.value]
+            )
+        )
+        .exists()
+    )
+    if not still:
+        SubprocessorRow.update(status=Status.RETIRED.value, update_time=m.now).where(
+            SubprocessorRow.subprocessor_id == subprocessor_id
+        ).execute()
+        m.record(
+            "subprocessor.retire",
+            names.make(core.COLLECTION, subprocessor_id),
+            None,
+            {"status": Status.RETIRED.value, "by": names.make(COLLECTION, notice_id)},
+        )
+
+
+def _anything_due(now: datetime) -> bool:
+    windows = (
+        RecipientRow.select()
+        .where(
+            (RecipientRow.decision == Decision.PENDING.value)
+            & (RecipientRow.mode == Mode.GENERAL.value)
+            & (RecipientRow.window_end <= now)
+        )
+        .exists()
+    )
+    return bool(windows) or bool(
+        NoticeRow.select()
+        .where((NoticeRow.state == NoticeState.OPEN.value) & (NoticeRow.effective_time <= now))
+        .exists()
+    )
+
+
+def _apply_due(m: Mutation) -> empty_pb2.Empty:
+    close_windows(m)
+    apply_effective(m)
+    if not m.changes:
+        raise _NothingDue
+    return empty_pb2.Empty()
+
+
+def run_due(caller: Caller) -> int:
+    """Applies every due transition, one mutation per batch; returns the
+    number of audit events recorded."""
+    total = 0
+    while True:
+        with db.database.connection_context():
+            if not _anything_due(clock.now()):
+                return total
+        try:
+            _, receipt = ledger.mutate(
+                caller, "Scheduler/ApplyDue", "", empty_pb2.Empty(), empty_pb2.Empty, _apply_due
+            )
+        except _NothingDue:
+            return total
+        hub.poke()
+        total += receipt.count

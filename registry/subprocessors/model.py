@@ -1,0 +1,180 @@
+"""Sub-processor tables and the enums of their legal concepts.
+
+Art. 28(4): each sub-processor is bound by a contract that flows the DPA's
+obligations down; Art. 28(2): each controller authorises it, specifically or
+generally, and may object to a change it was told about in advance.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import peewee
+
+from registry import db
+
+
+class ServiceCategory(enum.Enum):
+    HOSTING = "HOSTING"
+    CLOUD_INFRASTRUCTURE = "CLOUD_INFRASTRUCTURE"
+    IT_SERVICES = "IT_SERVICES"
+    PAYMENT_PROCESSING = "PAYMENT_PROCESSING"
+    CUSTOMER_SUPPORT_TOOLING = "CUSTOMER_SUPPORT_TOOLING"
+    AI_MODEL_PROVIDER = "AI_MODEL_PROVIDER"
+
+
+class Status(enum.Enum):
+    PROPOSED = "PROPOSED"
+    ACTIVE = "ACTIVE"
+    RETIRED = "RETIRED"
+
+
+class DpfStatus(enum.Enum):
+    """EU-US Data Privacy Framework certification (Decision (EU) 2023/1795)."""
+
+    NOT_APPLICABLE = "NOT_APPLICABLE"
+    CERTIFIED = "CERTIFIED"
+    NOT_CERTIFIED = "NOT_CERTIFIED"
+
+
+class Scope(enum.Enum):
+    """Whose data it processes: every controller's, or only named controllers'."""
+
+    PLATFORM = "PLATFORM"
+    NAMED_CONTROLLERS = "NAMED_CONTROLLERS"
+
+
+class AuthorizationState(enum.Enum):
+    """One controller's authorisation of one sub-processor (Art. 28(2))."""
+
+    PENDING = "PENDING"
+    AUTHORIZED = "AUTHORIZED"
+    OBJECTED = "OBJECTED"
+    WITHDRAWN = "WITHDRAWN"
+
+
+class ChangeKind(enum.Enum):
+    ADDITION = "ADDITION"
+    REPLACEMENT = "REPLACEMENT"
+    REMOVAL = "REMOVAL"
+
+
+class NoticeState(enum.Enum):
+    """A change notice is OPEN until its effective date, then EFFECTIVE."""
+
+    OPEN = "OPEN"
+    EFFECTIVE = "EFFECTIVE"
+
+
+class Decision(enum.Enum):
+    """A notified controller's answer to one change notice."""
+
+    PENDING = "PENDING"
+    AUTHORIZED = "AUTHORIZED"
+    OBJECTED = "OBJECTED"
+    INFORMED = "INFORMED"
+    """A removal: nothing to authorise or object to."""
+
+
+class Resolution(enum.Enum):
+    """How staff resolved an objection."""
+
+    UNRESOLVED = "UNRESOLVED"
+    ALTERNATIVE_ARRANGEMENT = "ALTERNATIVE_ARRANGEMENT"
+    TERMINATION = "TERMINATION"
+
+
+class SubprocessorRow(db.BaseModel):
+    subprocessor_id = peewee.CharField(max_length=63, primary_key=True)
+    display_name = peewee.TextField()
+    legal_name = peewee.TextField()
+    address = peewee.TextField()
+    country = peewee.CharField(max_length=2)
+    contact_email = peewee.TextField()
+    service_category = peewee.CharField(max_length=40)
+    locations = peewee.TextField()
+    """ISO 3166-1 alpha-2 codes, comma-separated."""
+    data_categories = peewee.TextField()
+    """fideslang keys, newline-separated."""
+    purpose = peewee.TextField()
+    agreement_signed_date = peewee.DateField(null=True)
+    agreement_reference = peewee.TextField(default="")
+    agreement_digest = peewee.CharField(max_length=71, default="")
+    flow_down_confirmed = peewee.BooleanField(default=False)
+    certifications = peewee.TextField(default="")
+    dpf_status = peewee.CharField(max_length=20)
+    dpf_checked_date = peewee.DateField(null=True)
+    status = peewee.CharField(max_length=10)
+    scope = peewee.CharField(max_length=20)
+    revision = peewee.IntegerField(default=1)
+    create_time = db.UtcDateTimeField()
+    update_time = db.UtcDateTimeField()
+
+    class Meta:
+        table_name = "subprocessor"
+
+
+class AuthorizationRow(db.BaseModel):
+    """Current state per (controller, sub-processor); absent = not engaged
+    individually (a platform-wide ACTIVE sub-processor then counts as
+    AUTHORIZED by the controller's signed DPA annex)."""
+
+    id = peewee.AutoField()
+    controller_id = peewee.CharField(max_length=63)
+    subprocessor_id = peewee.CharField(max_length=63)
+    state = peewee.CharField(max_length=12)
+    notice_id = peewee.CharField(max_length=63, null=True)
+    update_time = db.UtcDateTimeField()
+
+    class Meta:
+        table_name = "subprocessor_authorization"
+        indexes = ((("controller_id", "subprocessor_id"), True), (("subprocessor_id",), False))
+
+
+class NoticeRow(db.BaseModel):
+    notice_id = peewee.CharField(max_length=63, primary_key=True)
+    kind = peewee.CharField(max_length=12)
+    subprocessor_id = peewee.CharField(max_length=63)
+    """The one added (ADDITION, REPLACEMENT) or removed (REMOVAL)."""
+    replaced_id = peewee.CharField(max_length=63, null=True)
+    effective_time = db.UtcDateTimeField()
+    reason = peewee.TextField(default="")
+    state = peewee.CharField(max_length=10)
+    recipients = peewee.IntegerField(default=0)
+    create_time = db.UtcDateTimeField()
+    applied_time = db.UtcDateTimeField(null=True)
+
+    class Meta:
+        table_name = "subprocessor_change_notice"
+        indexes = ((("state", "effective_time"), False),)
+
+
+class RecipientRow(db.BaseModel):
+    """One controller's copy of a change notice: its own windows and answer."""
+
+    id = peewee.AutoField()
+    notice_id = peewee.CharField(max_length=63)
+    controller_id = peewee.CharField(max_length=63)
+    mode = peewee.CharField(max_length=10)
+    notice_days = peewee.IntegerField()
+    objection_days = peewee.IntegerField()
+    notified_time = db.UtcDateTimeField()
+    window_end = db.UtcDateTimeField()
+    decision = peewee.CharField(max_length=12)
+    reason = peewee.TextField(default="")
+    decided_time = db.UtcDateTimeField(null=True)
+    resolution = peewee.CharField(max_length=24, default=Resolution.UNRESOLVED.value)
+    resolution_note = peewee.TextField(default="")
+
+    class Meta:
+        table_name = "subprocessor_notice_recipient"
+        indexes = (
+            (("notice_id", "controller_id"), True),
+            (("controller_id", "decision"), False),
+            (("decision", "window_end"), False),
+        )
+
+
+@db.migration(30, "sub-processors, authorisations, change notices")
+def _create(database: peewee.Database) -> None:
+    database.create_tables([SubprocessorRow, AuthorizationRow, NoticeRow, RecipientRow])

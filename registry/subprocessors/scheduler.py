@@ -1,0 +1,63 @@
+"""The scheduler: applies due sub-processor transitions in the server.
+
+Every ``INTERVAL`` seconds it closes due objection windows (GENERAL
+authorisation: PENDING becomes AUTHORIZED when the window ends without an
+objection) and applies change notices whose effective time has come. The
+state lives in the database and every transition is a conditional update
+(``WHERE decision = 'PENDING' AND window_end <= now``), so a restart in the
+middle of a window loses and repeats nothing, and several server processes on
+one database may all run it: the second to arrive finds nothing left to do.
+Each run is one mutation through the write path, by the system caller
+``spiffe://<trust-domain>/service/registry-scheduler``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from registry import db
+from registry.auth import Caller, Role
+
+log = logging.getLogger(__name__)
+
+INTERVAL = 1.0
+NAME = "registry-scheduler"
+
+
+def system_caller(trust_domain: str) -> Caller:
+    return Caller(spiffe_id=f"spiffe://{trust_domain}/service/{NAME}", role=Role.SERVICE, name=NAME)
+
+
+class Scheduler:
+    def __init__(self, trust_domain: str, interval: float = INTERVAL) -> None:
+        self.caller = system_caller(trust_domain)
+        self._interval = interval
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=NAME, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        from registry.subprocessors import changes  # noqa: PLC0415 - import cycle
+
+        try:
+            while not self._stopping.wait(self._interval):
+                try:
+                    changes.run_due(self.caller)
+                except Exception:
+                    log.exception("scheduler run failed; retrying")
+        finally:
+            db.database.close()
+
+
+def start(trust_domain: str) -> Scheduler:
+    scheduler = Scheduler(trust_domain)
+    scheduler.start()
+    return scheduler
