@@ -52,11 +52,24 @@ class Mutation:
         self.caller = caller
         self.now = clock.now()
         self.changes: list[Change] = []
+        self._after_commit: list[Callable[[], None]] = []
 
     def record(
         self, action: str, resource: str, tenant: str | None, change: Mapping[str, Any]
     ) -> None:
         self.changes.append(Change(action, resource, tenant, change))
+
+    def after_commit(self, fn: Callable[[], None]) -> None:
+        """Runs ``fn`` once the transaction has committed (not on rollback)."""
+        if fn not in self._after_commit:
+            self._after_commit.append(fn)
+
+    def committed(self) -> None:
+        for fn in self._after_commit:
+            try:
+                fn()
+            except Exception:
+                log.exception("after-commit hook failed")
 
 
 @dataclass(frozen=True)
@@ -142,4 +155,5 @@ def _mutate_once(
                 count=receipt.count,
                 created_at=mutation.now,
             )
+    mutation.committed()
     return response, receipt

@@ -307,6 +307,10 @@ def test_instruction_history_validation_and_flags(registry: Harness) -> None:
     assert flagged.flag.flagged and flagged.flag.flagged_by == "spiffe://7plus.one/staff/admin"
     seen = acme.get_instruction("acme", 2)
     assert seen.flag.flagged and seen.flag.reason.startswith("storage")
+    notice = next(acme.list_notifications("acme", unacknowledged_only=True))
+    assert notice.resource == "controllers/acme/instructions/2"
+    assert "storage in a country without safeguards" in notice.body
+    assert list(registry.client("controller", "globex").list_notifications("globex")) == []
     with pytest.raises(errors.FailedPrecondition):
         registry.staff.flag_instruction("acme", 2, "again")
     action = store.AuditEvent.select().order_by(store.AuditEvent.seq.desc()).first()

@@ -208,9 +208,27 @@ def list_page(caller: Caller, controller_id: str, page: paging.Page) -> list[Ins
     return list(query)
 
 
-def _tell_controller_of_flag(controller_id: str, instruction: str, reason: str) -> None:
-    """Art. 28(3)(h): tells the controller at once that an instruction was flagged."""
-    del controller_id, instruction, reason
+def _tell_controller_of_flag(
+    m: Mutation, controller_id: str, instruction: str, reason: str
+) -> None:
+    """Art. 28(3)(h): tells the controller at once that an instruction was flagged.
+
+    The notice goes to the controller's inbox and live stream in the flag's
+    own transaction; the flag's audit entry (tenant = controller) covers it.
+    """
+    from registry.notifications import core as notifications  # noqa: PLC0415
+
+    notifications.notify(
+        m,
+        [controller_id],
+        notifications.Kind.INSTRUCTION_FLAGGED,
+        "An instruction of yours may infringe the GDPR (Art. 28(3)(h))",
+        f"The processor flagged {instruction}: {reason}\n"
+        "Processing under it is suspended until you issue a new instruction.",
+        instruction,
+        {"instruction": instruction, "reason": reason},
+        audit=False,
+    )
 
 
 def flag(m: Mutation, controller_id: str, version: int | None, reason: str) -> InstructionRow:
@@ -228,5 +246,5 @@ def flag(m: Mutation, controller_id: str, version: int | None, reason: str) -> I
     ).where(InstructionRow.id == row.id).execute()
     name = instruction_name(controller_id, row.version)
     m.record("instruction.flag", name, controller_id, {"version": row.version, "reason": reason})
-    _tell_controller_of_flag(controller_id, name, reason)
+    _tell_controller_of_flag(m, controller_id, name, reason)
     return InstructionRow.get_by_id(row.id)

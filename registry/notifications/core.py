@@ -188,6 +188,9 @@ def notify(
     """
     if not controller_ids:
         return []
+    from registry.notifications import hub  # noqa: PLC0415 - hub imports this module
+
+    m.after_commit(hub.poke)
     _lock_inserts()
     before = max_id()
     encoded = json.dumps(dict(payload), sort_keys=True, separators=(",", ":"))
