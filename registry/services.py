@@ -11,12 +11,14 @@ import grpc
 from dpa.registry.v1 import (
     agreements_pb2_grpc,
     audit_pb2_grpc,
+    breaches_pb2_grpc,
     controllers_pb2_grpc,
     notifications_pb2_grpc,
     subprocessors_pb2_grpc,
 )
 from registry.agreements.servicer import AgreementService, InstructionService
 from registry.audit.servicer import AuditLogService
+from registry.breaches.servicer import BreachService
 from registry.controllers.servicer import ControllerService
 from registry.notifications.servicer import NotificationService
 from registry.subprocessors.servicer import SubprocessorService
@@ -30,6 +32,11 @@ class Service:
 
 
 SERVICES: list[Service] = [
+    Service(
+        "dpa.registry.v1.BreachService",
+        breaches_pb2_grpc.add_BreachServiceServicer_to_server,
+        BreachService,
+    ),
     Service(
         "dpa.registry.v1.AgreementService",
         agreements_pb2_grpc.add_AgreementServiceServicer_to_server,

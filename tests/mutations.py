@@ -186,3 +186,65 @@ CASES.update(
         ),
     }
 )
+
+
+# -- breaches: each case notifies one controller (acme), so one event for the
+# step itself plus one "breach.notice.*" entry under acme's tenant.
+
+
+def _breach_world(h: Harness) -> None:
+    factories.controller(h.staff, "acme")
+    factories.controller(h.staff, "globex")
+    factories.active_dpa_direct("acme", breach_hours=24)
+    factories.engaged_subprocessor_direct(h, "hostco", controllers=("acme",))
+
+
+def _report(h: Harness, *, hold: bool = False) -> str:
+    from registry import clock
+
+    aware = clock.now()
+    return h.staff.report_breach(
+        factories.breach_details(("hostco",)),
+        awareness_time=aware,
+        detection_time=aware,
+        hold_notices=hold,
+    ).breach_id
+
+
+def _reported(h: Harness) -> str:
+    _breach_world(h)
+    return _report(h)
+
+
+def _held(h: Harness) -> str:
+    _breach_world(h)
+    return _report(h, hold=True)
+
+
+CASES.update(
+    {
+        "/dpa.registry.v1.BreachService/ReportBreach": Case(
+            _breach_world, lambda h, _: _report(h), events=2
+        ),
+        "/dpa.registry.v1.BreachService/AddBreachPhase": Case(
+            _reported,
+            lambda h, bid: h.staff.add_breach_phase(bid, status="CONTAINED"),
+            events=2,
+        ),
+        "/dpa.registry.v1.BreachService/AdjustAffectedControllers": Case(
+            _reported,
+            lambda h, bid: h.staff.adjust_affected_controllers(
+                bid, add=[("globex", "its data sits on the affected system")]
+            ),
+            events=2,
+        ),
+        "/dpa.registry.v1.BreachService/SendBreachNotices": Case(
+            _held, lambda h, bid: h.staff.send_breach_notices(bid), events=2
+        ),
+        "/dpa.registry.v1.BreachService/AcknowledgeBreachNotice": Case(
+            _reported,
+            lambda h, bid: h.client("controller", "acme").acknowledge_breach_notice(bid),
+            events=2,
+        ),
+    }
+)

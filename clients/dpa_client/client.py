@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dpa_client._agreements import AgreementsMixin
 from dpa_client._audit import AuditMixin
+from dpa_client._breaches import BreachesMixin
 from dpa_client._controllers import ControllersMixin
 from dpa_client._notifications import NotificationsMixin
 from dpa_client._subprocessors import SubprocessorsMixin
 
 
 class RegistryClient(
+    BreachesMixin,
     AgreementsMixin,
     ControllersMixin,
     NotificationsMixin,
