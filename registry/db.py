@@ -8,8 +8,9 @@ backend-specific statements (row locks, append-only triggers) live here.
 from __future__ import annotations
 
 import logging
+import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -119,6 +120,31 @@ def transaction() -> Iterator[None]:
 
 def execute(sql: str, params: tuple[Any, ...] = ()) -> Any:
     return database.execute_sql(sql, params)
+
+
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def bulk_insert(table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Inserts many rows without building SQL per row (hot bulk paths only).
+
+    Values go to the driver as they are: pass naive UTC datetimes and bytes.
+    """
+    if not rows:
+        return
+    if not all(_IDENTIFIER.fullmatch(n) for n in (table, *columns)):
+        raise ValueError("bulk_insert takes identifiers from code, never from input")
+    names = ", ".join(columns)
+    cursor = database.cursor()
+    if is_postgres():
+        from psycopg2.extras import execute_values  # noqa: PLC0415
+
+        sql = f"INSERT INTO {table} ({names}) VALUES %s"  # noqa: S608 - checked identifiers
+        execute_values(cursor, sql, rows, page_size=1000)
+    else:
+        marks = ", ".join("?" for _ in columns)
+        sql = f"INSERT INTO {table} ({names}) VALUES ({marks})"  # noqa: S608 - checked identifiers
+        cursor.executemany(sql, rows)
 
 
 class UtcDateTimeField(peewee.DateTimeField):

@@ -11,7 +11,7 @@ O(log n) stored subtree hashes, never by rehashing the log.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 import peewee
 
@@ -93,27 +93,24 @@ def append(changes: Sequence[Change], actor: str, request_id: str, time: datetim
         make_event(start + i, time, actor, request_id, change) for i, change in enumerate(changes)
     ]
     bodies = [e.canonical_bytes() for e in events]
-    rows = [
-        {
-            "seq": e.seq,
-            "time": e.time,
-            "actor": e.actor,
-            "tenant": e.tenant,
-            "action": e.action,
-            "resource": e.resource,
-            "body": body,
-        }
-        for e, body in zip(events, bodies, strict=True)
-    ]
-    for i in range(0, len(rows), 500):
-        AuditEvent.insert_many(rows[i : i + 500]).execute()
+    naive = time.astimezone(UTC).replace(tzinfo=None)
+    db.bulk_insert(
+        "audit_event",
+        ("seq", "time", "actor", "tenant", "action", "resource", "body"),
+        [
+            (e.seq, naive, e.actor, e.tenant, e.action, e.resource, body)
+            for e, body in zip(events, bodies, strict=True)
+        ],
+    )
     leaves = [merkle.leaf_hash(body) for body in bodies]
-    nodes = [
-        {"key": node_key(level, index), "hash": digest}
-        for level, index, digest in merkle.append_batch(start, leaves, StoredNodes())
-    ]
-    for i in range(0, len(nodes), 500):
-        MerkleNode.insert_many(nodes[i : i + 500]).execute()
+    db.bulk_insert(
+        "merkle_node",
+        ("key", "hash"),
+        [
+            (node_key(level, index), digest)
+            for level, index, digest in merkle.append_batch(start, leaves, StoredNodes())
+        ],
+    )
     LogHead.update(size=start + len(events)).where(LogHead.id == 1).execute()
     return events
 
