@@ -15,6 +15,7 @@ from dpa.registry.v1 import (
     controllers_pb2_grpc,
     notifications_pb2_grpc,
     subprocessors_pb2_grpc,
+    transfers_pb2_grpc,
 )
 from registry.agreements.servicer import AgreementService, InstructionService
 from registry.audit.servicer import AuditLogService
@@ -22,6 +23,7 @@ from registry.breaches.servicer import BreachService
 from registry.controllers.servicer import ControllerService
 from registry.notifications.servicer import NotificationService
 from registry.subprocessors.servicer import SubprocessorService
+from registry.transfers.servicer import TransferService
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,11 @@ SERVICES: list[Service] = [
         "dpa.registry.v1.BreachService",
         breaches_pb2_grpc.add_BreachServiceServicer_to_server,
         BreachService,
+    ),
+    Service(
+        "dpa.registry.v1.TransferService",
+        transfers_pb2_grpc.add_TransferServiceServicer_to_server,
+        TransferService,
     ),
     Service(
         "dpa.registry.v1.AgreementService",

@@ -248,3 +248,54 @@ CASES.update(
         ),
     }
 )
+
+
+# -- transfers (issue 6) ---------------------------------------------------------
+
+
+def _transfer_sp(h: Harness) -> None:
+    factories.subprocessor(h.staff, "hostco", country="IN", locations=["IN"])
+
+
+def _transfer_scc() -> Any:
+    from dpa_client._transfers import safeguard
+
+    return safeguard(
+        "IN",
+        "SCC",
+        scc_decision="2021/914",
+        scc_module=3,
+        signed="2024-03-01",
+        tia_reference="TIA-1",
+        tia_date="2024-02-20",
+        tia_review="2030-02-20",
+    )
+
+
+def _transfer_with_safeguard(h: Harness) -> Any:
+    _transfer_sp(h)
+    return h.staff.create_safeguard("hostco", "in-scc", _transfer_scc())
+
+
+def _transfer_update(h: Harness, sg: Any) -> Any:
+    sg.tia.review_date = "2031-01-01"
+    return h.staff.update_safeguard(sg, fields=["tia.review_date"])
+
+
+CASES.update(
+    {
+        "/dpa.registry.v1.TransferService/CreateSafeguard": Case(
+            _transfer_sp,
+            lambda h, _: h.staff.create_safeguard("hostco", "in-scc", _transfer_scc()),
+        ),
+        "/dpa.registry.v1.TransferService/UpdateSafeguard": Case(
+            _transfer_with_safeguard, _transfer_update
+        ),
+        "/dpa.registry.v1.TransferService/RecordAdequacyChange": Case(
+            _none,
+            lambda h, _: h.staff.record_adequacy_change(
+                "JP", "SUSPENDED", effective="2027-01-01", source="OJ L 1, 1.1.2027"
+            ),
+        ),
+    }
+)

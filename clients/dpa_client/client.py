@@ -8,6 +8,7 @@ from dpa_client._breaches import BreachesMixin
 from dpa_client._controllers import ControllersMixin
 from dpa_client._notifications import NotificationsMixin
 from dpa_client._subprocessors import SubprocessorsMixin
+from dpa_client._transfers import TransfersMixin
 
 
 class RegistryClient(
@@ -16,6 +17,7 @@ class RegistryClient(
     ControllersMixin,
     NotificationsMixin,
     SubprocessorsMixin,
+    TransfersMixin,
     AuditMixin,
 ):
     """One client for every role; the server decides what the caller may do.

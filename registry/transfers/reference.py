@@ -68,6 +68,7 @@ class AdequacyStatus(enum.Enum):
     SUSPENDED = "suspended"
     REPEALED = "repealed"
     EXPIRED = "expired"
+    INVALIDATED = "invalidated"  # annulled by the Court of Justice
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +81,12 @@ class Source:
 
 @dataclass(frozen=True, slots=True)
 class AdequacyDecision:
-    """One Art. 45 decision. ``valid_until`` is exclusive; ``None`` = open-ended."""
+    """One Art. 45 decision. ``valid_until`` is exclusive; ``None`` = open-ended.
+
+    ``status_since``, if set, is the date from which a status other than
+    IN_FORCE applies (a suspension or invalidation recorded with its
+    effective date); ``None`` means the status applies on every date.
+    """
 
     code: str
     kind: DestinationKind
@@ -93,6 +99,7 @@ class AdequacyDecision:
     source: str
     source_refs: tuple[str, ...]
     notes: str
+    status_since: date | None = None
 
     @property
     def legal_basis(self) -> str:
@@ -101,7 +108,10 @@ class AdequacyDecision:
 
     def in_force_on(self, day: date) -> bool:
         return (
-            self.status is AdequacyStatus.IN_FORCE
+            (
+                self.status is AdequacyStatus.IN_FORCE
+                or (self.status_since is not None and day < self.status_since)
+            )
             and self.adopted <= day
             and (self.valid_until is None or day < self.valid_until)
         )

@@ -1,0 +1,252 @@
+"""Transfers outside the EEA (GDPR Chapter V): CheckTransfer, safeguards per
+sub-processor and destination, and the adequacy reference data."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import date
+
+from google.protobuf import field_mask_pb2
+
+from dpa.registry.v1 import transfers_pb2 as pb
+from dpa.registry.v1 import transfers_pb2_grpc as pb_grpc
+from dpa_client._base import BaseClient, new_request_id
+
+TransferDecision = pb.TransferDecision
+Safeguard = pb.Safeguard
+AdequacyDecision = pb.AdequacyDecision
+
+ALLOWED = pb.TRANSFER_VERDICT_ALLOWED
+DENIED = pb.TRANSFER_VERDICT_DENIED
+
+
+def _date(value: date | str | None) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else value.isoformat()
+
+
+def _enum(enum: object, prefix: str, value: str | int | None) -> int:
+    """Accepts the enum number, its full name, or the name without ``prefix``."""
+    if value is None or value == "":
+        return 0
+    if isinstance(value, int):
+        return value
+    name = value if value.startswith(prefix) else prefix + value.upper().replace("/", "_")
+    number: int = enum.Value(name)  # type: ignore[attr-defined]
+    return number
+
+
+_SCC_ALIASES = {
+    "2021/914": "EU_2021_914",
+    "2001/497/EC": "EC_2001_497",
+    "2004/915/EC": "EC_2004_915",
+    "2010/87/EU": "EU_2010_87",
+}
+
+
+def denial_code_name(code: int) -> str:
+    """``TRANSFER_DENIAL_CODE_TIA_MISSING`` -> ``TIA_MISSING``."""
+    return pb.TransferDenialCode.Name(code).removeprefix("TRANSFER_DENIAL_CODE_")  # type: ignore[arg-type]
+
+
+def safeguard(
+    destination_country: str,
+    mechanism: str,
+    *,
+    scc_decision: str | None = None,
+    scc_module: int | None = None,
+    clause9_option: int | None = None,
+    signed: date | str | None = None,
+    tia_reference: str = "",
+    tia_date: date | str | None = None,
+    tia_review: date | str | None = None,
+    supplementary_measures: Sequence[str] = (),
+    review_date: date | str | None = None,
+    instrument_reference: str = "",
+) -> pb.Safeguard:
+    """Builds a Safeguard message: ``mechanism`` "SCC", "BCR", "OTHER_ART46";
+    ``scc_decision`` "2021/914", "2010/87/EU", ..."""
+    decision = _SCC_ALIASES.get(scc_decision or "", scc_decision)
+    return pb.Safeguard(
+        destination_country=destination_country,
+        mechanism=_enum(pb.TransferMechanism, "TRANSFER_MECHANISM_", mechanism),  # type: ignore[arg-type]
+        scc_decision=_enum(pb.SccDecision, "SCC_DECISION_", decision),  # type: ignore[arg-type]
+        scc_module=scc_module or 0,  # type: ignore[arg-type]
+        clause9_option=clause9_option or 0,  # type: ignore[arg-type]
+        signed_date=_date(signed),
+        tia=pb.TransferImpactAssessment(
+            reference=tia_reference, date=_date(tia_date), review_date=_date(tia_review)
+        ),
+        supplementary_measures=list(supplementary_measures),
+        review_date=_date(review_date),
+        instrument_reference=instrument_reference,
+    )
+
+
+class TransfersMixin(BaseClient):
+    _transfers_stub: pb_grpc.TransferServiceStub | None = None
+
+    @property
+    def _transfers(self) -> pb_grpc.TransferServiceStub:
+        # Kept: CheckTransfer is called on every data flow.
+        if self._transfers_stub is None:
+            self._transfers_stub = pb_grpc.TransferServiceStub(self.channel)
+        return self._transfers_stub
+
+    def check_transfer(
+        self,
+        controller_id: str,
+        *,
+        data_categories: Sequence[str],
+        purpose: str,
+        subprocessor_id: str = "",
+        recipient: str = "",
+        destination_country: str = "",
+        transfer_date: date | str | None = None,
+        safeguards: Sequence[pb.Safeguard] = (),
+        derogation: str | None = None,
+        recipient_sector: str | None = None,
+        recipient_dpf_certified: bool = False,
+        recipient_dpf_checked: date | str | None = None,
+    ) -> pb.TransferDecision:
+        """Services, staff: may this transfer happen, and on which basis?
+
+        Give ``subprocessor_id``, or ``recipient`` and ``destination_country``
+        for a one-off transfer. The answer is ALLOWED with its legal bases or
+        DENIED with every reason, and names the registry revision.
+        """
+        request = pb.CheckTransferRequest(
+            controller_id=controller_id,
+            subprocessor_id=subprocessor_id,
+            recipient=recipient,
+            destination_country=destination_country,
+            data_categories=list(data_categories),
+            purpose=purpose,
+            transfer_date=_date(transfer_date),
+            safeguards=list(safeguards),
+            derogation=_enum(pb.Art49Ground, "ART49_GROUND_", derogation),  # type: ignore[arg-type]
+            recipient_sector=_enum(pb.RecipientSector, "RECIPIENT_SECTOR_", recipient_sector),  # type: ignore[arg-type]
+            recipient_dpf_certified=recipient_dpf_certified,
+            recipient_dpf_checked_date=_date(recipient_dpf_checked),
+        )
+        result: pb.TransferDecision = self._call(
+            self._transfers.CheckTransfer, request, idempotent=True
+        )
+        return result
+
+    def create_safeguard(
+        self,
+        subprocessor_id: str,
+        safeguard_id: str,
+        safeguard: pb.Safeguard,
+        *,
+        request_id: str | None = None,
+    ) -> pb.Safeguard:
+        """Staff: records a safeguard (see :func:`safeguard`). Safe to retry."""
+        request = pb.CreateSafeguardRequest(
+            parent=f"subprocessors/{subprocessor_id}",
+            safeguard_id=safeguard_id,
+            safeguard=safeguard,
+            request_id=request_id or new_request_id(),
+        )
+        result: pb.Safeguard = self._call(self._transfers.CreateSafeguard, request, idempotent=True)
+        return result
+
+    def get_safeguard(self, subprocessor_id: str, safeguard_id: str) -> pb.Safeguard:
+        request = pb.GetSafeguardRequest(
+            name=f"subprocessors/{subprocessor_id}/safeguards/{safeguard_id}"
+        )
+        result: pb.Safeguard = self._call(self._transfers.GetSafeguard, request, idempotent=True)
+        return result
+
+    def list_safeguards(
+        self, subprocessor_id: str = "-", *, page_size: int = 100
+    ) -> Iterator[pb.Safeguard]:
+        """One sub-processor's safeguards, or every one ("-")."""
+        token = ""
+        while True:
+            page: pb.ListSafeguardsResponse = self._call(
+                self._transfers.ListSafeguards,
+                pb.ListSafeguardsRequest(
+                    parent=f"subprocessors/{subprocessor_id}",
+                    page_size=page_size,
+                    page_token=token,
+                ),
+                idempotent=True,
+            )
+            yield from page.safeguards
+            token = page.next_page_token
+            if not token:
+                return
+
+    def update_safeguard(
+        self,
+        safeguard: pb.Safeguard,
+        *,
+        fields: Sequence[str] = (),
+        request_id: str | None = None,
+    ) -> pb.Safeguard:
+        """Staff: changes ``fields`` (all if empty) of ``safeguard.name``; a
+        stale ``safeguard.etag`` raises Conflict."""
+        request = pb.UpdateSafeguardRequest(
+            safeguard=safeguard,
+            update_mask=field_mask_pb2.FieldMask(paths=list(fields)),
+            request_id=request_id or new_request_id(),
+        )
+        result: pb.Safeguard = self._call(self._transfers.UpdateSafeguard, request, idempotent=True)
+        return result
+
+    def adequacy_reference(self) -> pb.ListAdequacyDecisionsResponse:
+        """Every adequacy decision in force and the EEA members, in one message."""
+        whole = pb.ListAdequacyDecisionsResponse()
+        token = ""
+        while True:
+            page: pb.ListAdequacyDecisionsResponse = self._call(
+                self._transfers.ListAdequacyDecisions,
+                pb.ListAdequacyDecisionsRequest(page_size=1000, page_token=token),
+                idempotent=True,
+            )
+            whole.adequacy_decisions.extend(page.adequacy_decisions)
+            if not whole.eea_countries:
+                whole.eea_countries.extend(page.eea_countries)
+                whole.reviewed_date = page.reviewed_date
+            token = page.next_page_token
+            if not token:
+                return whole
+
+    def record_adequacy_change(
+        self,
+        code: str,
+        kind: str,
+        *,
+        effective: date | str,
+        source: str,
+        notes: str = "",
+        decision: str = "",
+        destination_name: str = "",
+        destination_kind: str | None = None,
+        scope: str | None = None,
+        valid_until: date | str | None = None,
+        request_id: str | None = None,
+    ) -> pb.AdequacyDecision:
+        """Staff: ``kind`` "ADOPTED", "SUSPENDED" or "INVALIDATED". Audited."""
+        request = pb.RecordAdequacyChangeRequest(
+            change=pb.AdequacyChange(
+                code=code,
+                kind=_enum(pb.AdequacyChangeKind, "ADEQUACY_CHANGE_KIND_", kind),  # type: ignore[arg-type]
+                effective_date=_date(effective),
+                decision=decision,
+                destination_name=destination_name,
+                destination_kind=_enum(pb.DestinationKind, "DESTINATION_KIND_", destination_kind),  # type: ignore[arg-type]
+                scope=_enum(pb.AdequacyScope, "ADEQUACY_SCOPE_", scope),  # type: ignore[arg-type]
+                valid_until_date=_date(valid_until),
+                source=source,
+                notes=notes,
+            ),
+            request_id=request_id or new_request_id(),
+        )
+        result: pb.AdequacyDecision = self._call(
+            self._transfers.RecordAdequacyChange, request, idempotent=True
+        )
+        return result

@@ -1,0 +1,365 @@
+"""gRPC servicer for TransferService: protobuf in, domain calls, protobuf out.
+
+CheckTransfer is the hot path: one revision query, a dictionary lookup in the
+current snapshot and the pure ``decide`` (docs/adr/0005-transfer-snapshot.md).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import date, datetime
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from dpa.registry.v1 import transfers_pb2 as pb
+from dpa.registry.v1 import transfers_pb2_grpc as pb_grpc
+from registry import auth, clock, ledger, names, paging, rpc
+from registry.errors import InvalidArgument, Violations
+from registry.transfers import store
+from registry.transfers.decide import validate_request
+from registry.transfers.model import (
+    Art49Ground,
+    Clause9Option,
+    Decision,
+    Mechanism,
+    ReasonCode,
+    RecipientSector,
+    Safeguard,
+    SccDecision,
+    SccModule,
+    TransferRequest,
+)
+from registry.transfers.overrides import AdequacyChange, ChangeKind
+from registry.transfers.reference import (
+    AdequacyDecision,
+    AdequacyScope,
+    AdequacyStatus,
+    DestinationKind,
+)
+from registry.transfers.snapshot import SnapshotCache
+from registry.transfers.timing import DECISIONS
+
+_DENIAL = {
+    code: pb.TransferDenialCode.Value(f"TRANSFER_DENIAL_CODE_{code.value}") for code in ReasonCode
+}
+_MECHANISM_TO_PB = {
+    m: pb.TransferMechanism.Value(f"TRANSFER_MECHANISM_{m.name}") for m in Mechanism
+}
+_MECHANISM_FROM_PB = {v: k for k, v in _MECHANISM_TO_PB.items()}
+_SCC_TO_PB = {d: pb.SccDecision.Value(f"SCC_DECISION_{d.name}") for d in SccDecision}
+_SCC_FROM_PB = {v: k for k, v in _SCC_TO_PB.items()}
+_GROUND_FROM_PB = {pb.Art49Ground.Value(f"ART49_GROUND_{g.name}"): g for g in Art49Ground}
+_SECTOR_FROM_PB = {
+    pb.RecipientSector.Value(f"RECIPIENT_SECTOR_{s.name}"): s for s in RecipientSector
+}
+_KIND_TO_PB = {k: pb.DestinationKind.Value(f"DESTINATION_KIND_{k.name}") for k in DestinationKind}
+_KIND_FROM_PB = {v: k for k, v in _KIND_TO_PB.items()}
+_SCOPE_TO_PB = {s: pb.AdequacyScope.Value(f"ADEQUACY_SCOPE_{s.name}") for s in AdequacyScope}
+_SCOPE_FROM_PB = {v: k for k, v in _SCOPE_TO_PB.items()}
+_STATUS_TO_PB = {s: pb.AdequacyStatus.Value(f"ADEQUACY_STATUS_{s.name}") for s in AdequacyStatus}
+_CHANGE_FROM_PB = {
+    pb.AdequacyChangeKind.Value(f"ADEQUACY_CHANGE_KIND_{k.name}"): k for k in ChangeKind
+}
+
+# Update-mask paths -> the Safeguard fields they set.
+_MASK = {
+    "destination_country": {"destination_country"},
+    "mechanism": {"mechanism"},
+    "scc_decision": {"scc_decision"},
+    "scc_module": {"scc_module"},
+    "clause9_option": {"clause9_option"},
+    "signed_date": {"signed_on"},
+    "tia": {"tia_reference", "tia_date", "tia_review_due"},
+    "tia.reference": {"tia_reference"},
+    "tia.date": {"tia_date"},
+    "tia.review_date": {"tia_review_due"},
+    "supplementary_measures": {"supplementary_measures"},
+    "review_date": {"review_date"},
+    "instrument_reference": {"instrument_reference"},
+}
+
+
+def _ts(moment: datetime) -> Timestamp:
+    ts = Timestamp()
+    ts.FromDatetime(moment)
+    return ts
+
+
+def _day(value: date | None) -> str:
+    return value.isoformat() if value is not None else ""
+
+
+def _parse_day(field: str, text: str, errors: Violations) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        errors.add(field, f"{text!r} is not a date (YYYY-MM-DD)")
+        return None
+
+
+def safeguard_from_proto(
+    msg: pb.Safeguard, prefix: str, errors: Violations, *, require_mechanism: bool = True
+) -> Safeguard:
+    mechanism = _MECHANISM_FROM_PB.get(msg.mechanism)
+    if mechanism is None:
+        if require_mechanism:
+            errors.add(f"{prefix}.mechanism", "required")
+        mechanism = Mechanism.SCC  # placeholder: reported above, or not updated
+    return Safeguard(
+        mechanism=mechanism,
+        destination_country=msg.destination_country,
+        scc_decision=_SCC_FROM_PB.get(msg.scc_decision),
+        scc_module=SccModule(msg.scc_module) if msg.scc_module else None,
+        clause9_option=Clause9Option(msg.clause9_option) if msg.clause9_option else None,
+        signed_on=_parse_day(f"{prefix}.signed_date", msg.signed_date, errors),
+        tia_reference=msg.tia.reference or None,
+        tia_date=_parse_day(f"{prefix}.tia.date", msg.tia.date, errors),
+        tia_review_due=_parse_day(f"{prefix}.tia.review_date", msg.tia.review_date, errors),
+        supplementary_measures=tuple(msg.supplementary_measures),
+        review_date=_parse_day(f"{prefix}.review_date", msg.review_date, errors),
+        instrument_reference=msg.instrument_reference or None,
+    )
+
+
+def safeguard_to_proto(stored: store.StoredSafeguard) -> pb.Safeguard:
+    sg = stored.safeguard
+    return pb.Safeguard(
+        name=stored.name,
+        destination_country=sg.destination_country,
+        mechanism=_MECHANISM_TO_PB[sg.mechanism],
+        scc_decision=_SCC_TO_PB[sg.scc_decision]
+        if sg.scc_decision
+        else pb.SCC_DECISION_UNSPECIFIED,
+        scc_module=pb.SccModule.ValueType(int(sg.scc_module or 0)),
+        clause9_option=pb.Clause9Option.ValueType(int(sg.clause9_option or 0)),
+        signed_date=_day(sg.signed_on),
+        tia=pb.TransferImpactAssessment(
+            reference=sg.tia_reference or "",
+            date=_day(sg.tia_date),
+            review_date=_day(sg.tia_review_due),
+        ),
+        supplementary_measures=list(sg.supplementary_measures),
+        review_date=_day(sg.review_date),
+        instrument_reference=sg.instrument_reference or "",
+        create_time=_ts(stored.create_time),
+        update_time=_ts(stored.update_time),
+        etag=stored.etag,
+    )
+
+
+def adequacy_to_proto(entry: AdequacyDecision, changed: bool) -> pb.AdequacyDecision:
+    return pb.AdequacyDecision(
+        name=names.make(store.ADEQUACY, entry.code),
+        code=entry.code,
+        kind=_KIND_TO_PB[entry.kind],
+        destination_name=entry.name,
+        decision=entry.decision,
+        adopted_date=entry.adopted.isoformat(),
+        valid_until_date=_day(entry.valid_until),
+        scope=_SCOPE_TO_PB[entry.scope],
+        status=_STATUS_TO_PB[entry.status],
+        status_since_date=_day(entry.status_since),
+        source=entry.source,
+        notes=entry.notes,
+        changed_by_staff=changed,
+    )
+
+
+def transfer_request(
+    msg: pb.CheckTransferRequest, today: date
+) -> tuple[TransferRequest, Violations]:
+    errors = Violations()
+    on = _parse_day("transfer_date", msg.transfer_date, errors) or today
+    safeguards = tuple(
+        safeguard_from_proto(sg, f"safeguards[{i}]", errors) for i, sg in enumerate(msg.safeguards)
+    )
+    request = TransferRequest(
+        controller_id=msg.controller_id,
+        data_categories=tuple(msg.data_categories),
+        purpose=msg.purpose,
+        on=on,
+        subprocessor_id=msg.subprocessor_id or None,
+        recipient=msg.recipient or None,
+        destination_country=msg.destination_country or None,
+        safeguards=safeguards,
+        derogation=_GROUND_FROM_PB.get(msg.derogation),
+        recipient_sector=_SECTOR_FROM_PB.get(msg.recipient_sector, RecipientSector.COMMERCIAL),
+        recipient_dpf_certified=msg.recipient_dpf_certified,
+        recipient_dpf_checked_on=_parse_day(
+            "recipient_dpf_checked_date", msg.recipient_dpf_checked_date, errors
+        ),
+    )
+    return request, errors
+
+
+def decision_to_proto(decision: Decision, on: date) -> pb.TransferDecision:
+    return pb.TransferDecision(
+        verdict=pb.TRANSFER_VERDICT_ALLOWED if decision.allowed else pb.TRANSFER_VERDICT_DENIED,
+        legal_bases=decision.legal_bases,
+        reasons=[
+            pb.DenialReason(code=_DENIAL[r.code], message=r.message) for r in decision.reasons
+        ],
+        revision=decision.revision,
+        transfer_date=on.isoformat(),
+    )
+
+
+def _subprocessor_parent(parent: str, *, allow_all: bool) -> str | None:
+    if allow_all and parent == f"{store.SUBPROCESSORS}/-":
+        return None
+    return names.parse(parent, store.SUBPROCESSORS, "parent")
+
+
+class TransferService(pb_grpc.TransferServiceServicer):
+    def __init__(self, cache: SnapshotCache | None = None) -> None:
+        self.cache = cache or SnapshotCache()
+
+    def CheckTransfer(
+        self, request: pb.CheckTransferRequest, context: grpc.ServicerContext
+    ) -> pb.TransferDecision:
+        snapshot = self.cache.current()
+        deciding = time.perf_counter_ns()
+        # The same request on the same state gets the same answer: a request
+        # without a date is decided for today, so today is part of the key.
+        today = clock.now().date()
+        key = (request.SerializeToString(), today)
+        response: pb.TransferDecision | None = snapshot.memo.get(key)
+        if response is None:
+            transfer, errors = transfer_request(request, today)
+            validate_request(transfer, snapshot.reference, errors)
+            errors.raise_if_any()
+            response = decision_to_proto(snapshot.decide(transfer), transfer.on)
+            snapshot.remember(key, response)
+        DECISIONS.record(time.perf_counter_ns() - deciding)
+        return response
+
+    def CreateSafeguard(
+        self, request: pb.CreateSafeguardRequest, context: grpc.ServicerContext
+    ) -> pb.Safeguard:
+        subprocessor_id = _subprocessor_parent(request.parent, allow_all=False) or ""
+        errors = Violations()
+        safeguard = safeguard_from_proto(request.safeguard, "safeguard", errors)
+        errors.raise_if_any()
+        response, receipt = ledger.mutate(
+            auth.current_caller(),
+            "CreateSafeguard",
+            request.request_id,
+            request,
+            pb.Safeguard,
+            lambda m: safeguard_to_proto(
+                store.create_safeguard(m, subprocessor_id, request.safeguard_id, safeguard)
+            ),
+        )
+        rpc.send_receipt(context, receipt.first_seq, receipt.count)
+        return response
+
+    def GetSafeguard(
+        self, request: pb.GetSafeguardRequest, context: grpc.ServicerContext
+    ) -> pb.Safeguard:
+        sp, sg = store.parse_safeguard_name(request.name)
+        return safeguard_to_proto(store.get_safeguard(sp, sg))
+
+    def ListSafeguards(
+        self, request: pb.ListSafeguardsRequest, context: grpc.ServicerContext
+    ) -> pb.ListSafeguardsResponse:
+        subprocessor_id = _subprocessor_parent(request.parent, allow_all=True)
+        scope = f"safeguards:{request.parent}"
+        page = paging.page(request.page_size, request.page_token, scope)
+        items = store.list_safeguards(subprocessor_id, page)
+        return pb.ListSafeguardsResponse(
+            safeguards=[safeguard_to_proto(s) for s in items],
+            next_page_token=page.next_token(
+                [f"{s.subprocessor_id}/{s.safeguard_id}" for s in items], scope
+            ),
+        )
+
+    def UpdateSafeguard(
+        self, request: pb.UpdateSafeguardRequest, context: grpc.ServicerContext
+    ) -> pb.Safeguard:
+        sp, sg = store.parse_safeguard_name(request.safeguard.name, "safeguard.name")
+        fields: set[str] = set()
+        for i, path in enumerate(request.update_mask.paths):
+            if path not in _MASK:
+                raise InvalidArgument.one(f"update_mask.paths[{i}]", f"unknown field {path!r}")
+            fields |= _MASK[path]
+        if not fields:
+            fields = set(store.UPDATABLE)
+        errors = Violations()
+        proposed = safeguard_from_proto(
+            request.safeguard, "safeguard", errors, require_mechanism="mechanism" in fields
+        )
+        errors.raise_if_any()
+        response, receipt = ledger.mutate(
+            auth.current_caller(),
+            "UpdateSafeguard",
+            request.request_id,
+            request,
+            pb.Safeguard,
+            lambda m: safeguard_to_proto(
+                store.update_safeguard(
+                    m, sp, sg, request.safeguard.etag, proposed, frozenset(fields)
+                )
+            ),
+        )
+        rpc.send_receipt(context, receipt.first_seq, receipt.count)
+        return response
+
+    def ListAdequacyDecisions(
+        self, request: pb.ListAdequacyDecisionsRequest, context: grpc.ServicerContext
+    ) -> pb.ListAdequacyDecisionsResponse:
+        reference = self.cache.current().reference
+        base = self.cache.base
+        page = paging.page(request.page_size, request.page_token, "adequacyDecisions")
+        codes = sorted(c for c in reference.adequacy if page.after is None or c > page.after)
+        codes = codes[: page.size]
+        return pb.ListAdequacyDecisionsResponse(
+            adequacy_decisions=[
+                adequacy_to_proto(
+                    reference.adequacy[c], base.adequacy.get(c) != reference.adequacy[c]
+                )
+                for c in codes
+            ],
+            next_page_token=page.next_token(codes, "adequacyDecisions"),
+            eea_countries=sorted(reference.eea),
+            reviewed_date=reference.reviewed.isoformat(),
+        )
+
+    def RecordAdequacyChange(
+        self, request: pb.RecordAdequacyChangeRequest, context: grpc.ServicerContext
+    ) -> pb.AdequacyDecision:
+        msg = request.change
+        errors = Violations()
+        kind = _CHANGE_FROM_PB.get(msg.kind)
+        if kind is None:
+            errors.add("change.kind", "required")
+        effective = _parse_day("change.effective_date", msg.effective_date, errors)
+        if effective is None and not msg.effective_date:
+            errors.add("change.effective_date", "required")
+        valid_until = _parse_day("change.valid_until_date", msg.valid_until_date, errors)
+        errors.raise_if_any()
+        assert kind is not None and effective is not None
+        change = AdequacyChange(
+            code=msg.code,
+            kind=kind,
+            effective=effective,
+            source=msg.source,
+            notes=msg.notes,
+            decision=msg.decision,
+            destination_name=msg.destination_name,
+            destination_kind=_KIND_FROM_PB.get(msg.destination_kind, DestinationKind.COUNTRY),
+            scope=_SCOPE_FROM_PB.get(msg.scope, AdequacyScope.FULL),
+            valid_until=valid_until,
+        )
+        response, receipt = ledger.mutate(
+            auth.current_caller(),
+            "RecordAdequacyChange",
+            request.request_id,
+            request,
+            pb.AdequacyDecision,
+            lambda m: adequacy_to_proto(store.record_adequacy_change(m, change), True),
+        )
+        rpc.send_receipt(context, receipt.first_seq, receipt.count)
+        return response
