@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import grpc
 from google.protobuf import any_pb2
+from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from registry import auth, errors
+from registry import auth, errors, ledger
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +164,24 @@ class Interceptor(_ServerInterceptor):
 
 
 AUDIT_RECEIPT_KEY = "dpa-audit-seq"
+
+M = TypeVar("M", bound=Message)
+
+
+def mutate(
+    context: grpc.ServicerContext,
+    caller: auth.Caller,
+    method: str,
+    request_id: str,
+    request: Message,
+    response_type: type[M],
+    apply: Callable[[ledger.Mutation], M],
+) -> M:
+    """Runs a mutation through the one write path (``registry.ledger.mutate``)
+    and tells the caller where its audit events landed."""
+    response, receipt = ledger.mutate(caller, method, request_id, request, response_type, apply)
+    send_receipt(context, receipt.first_seq, receipt.count)
+    return response
 
 
 def send_receipt(context: grpc.ServicerContext, first_seq: int, count: int) -> None:

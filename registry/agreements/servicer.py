@@ -14,7 +14,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from dpa.registry.v1 import agreements_pb2 as pb
 from dpa.registry.v1 import agreements_pb2_grpc as pb_grpc
-from registry import auth, ledger, paging, rpc
+from registry import auth, paging, rpc
 from registry.agreements import check, instructions, lifecycle, template
 from registry.agreements.decision import Decision, Outcome, ProcessingRequest
 from registry.agreements.model import (
@@ -207,11 +207,9 @@ def _mutate(
     response_type: type[M],
     apply: Callable[[Mutation], M],
 ) -> M:
-    response, receipt = ledger.mutate(
-        auth.current_caller(), method, request_id, request, response_type, apply
+    return rpc.mutate(
+        context, auth.current_caller(), method, request_id, request, response_type, apply
     )
-    rpc.send_receipt(context, receipt.first_seq, receipt.count)
-    return response
 
 
 def _peer_certificate(context: grpc.ServicerContext) -> bytes:

@@ -10,10 +10,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from dpa.registry.v1 import breaches_pb2 as pb
 from dpa.registry.v1 import breaches_pb2_grpc as pb_grpc
-from registry import auth, clock, ledger, names, paging, rpc
+from registry import auth, clock, names, paging, rpc
 from registry.breaches import core, rules
 from registry.errors import InvalidArgument
-from registry.notifications import hub
 
 
 def _ts(moment: datetime) -> Timestamp:
@@ -202,7 +201,8 @@ class BreachService(pb_grpc.BreachServiceServicer):
             remove=_adjustments(list(request.remove), False),
             hold_notices=request.hold_notices,
         )
-        response, receipt = ledger.mutate(
+        return rpc.mutate(
+            context,
             auth.current_caller(),
             "ReportBreach",
             request.request_id,
@@ -210,9 +210,6 @@ class BreachService(pb_grpc.BreachServiceServicer):
             pb.Breach,
             lambda m: breach_to_proto(core.report(m, r)),
         )
-        hub.poke()
-        rpc.send_receipt(context, receipt.first_seq, receipt.count)
-        return response
 
     def GetBreach(self, request: pb.GetBreachRequest, context: grpc.ServicerContext) -> pb.Breach:
         return breach_to_proto(core.get(_breach_id(request.name)))
@@ -235,7 +232,8 @@ class BreachService(pb_grpc.BreachServiceServicer):
         status = _STATUS_BACK.get(request.status)
         if request.status and status is None:
             raise InvalidArgument.one("status", "unknown status")
-        response, receipt = ledger.mutate(
+        return rpc.mutate(
+            context,
             auth.current_caller(),
             "AddBreachPhase",
             request.request_id,
@@ -243,9 +241,6 @@ class BreachService(pb_grpc.BreachServiceServicer):
             pb.Breach,
             lambda m: breach_to_proto(core.add_phase(m, breach_id, info, status, request.etag)),
         )
-        hub.poke()
-        rpc.send_receipt(context, receipt.first_seq, receipt.count)
-        return response
 
     def AdjustAffectedControllers(
         self, request: pb.AdjustAffectedControllersRequest, context: grpc.ServicerContext
@@ -253,7 +248,8 @@ class BreachService(pb_grpc.BreachServiceServicer):
         breach_id = _breach_id(request.name)
         add = _adjustments(list(request.add), True)
         remove = _adjustments(list(request.remove), False)
-        response, receipt = ledger.mutate(
+        return rpc.mutate(
+            context,
             auth.current_caller(),
             "AdjustAffectedControllers",
             request.request_id,
@@ -261,15 +257,13 @@ class BreachService(pb_grpc.BreachServiceServicer):
             pb.Breach,
             lambda m: breach_to_proto(core.adjust(m, breach_id, add, remove, request.etag)),
         )
-        hub.poke()
-        rpc.send_receipt(context, receipt.first_seq, receipt.count)
-        return response
 
     def SendBreachNotices(
         self, request: pb.SendBreachNoticesRequest, context: grpc.ServicerContext
     ) -> pb.Breach:
         breach_id = _breach_id(request.name)
-        response, receipt = ledger.mutate(
+        return rpc.mutate(
+            context,
             auth.current_caller(),
             "SendBreachNotices",
             request.request_id,
@@ -277,9 +271,6 @@ class BreachService(pb_grpc.BreachServiceServicer):
             pb.Breach,
             lambda m: breach_to_proto(core.send_held(m, breach_id)),
         )
-        hub.poke()
-        rpc.send_receipt(context, receipt.first_seq, receipt.count)
-        return response
 
     def ListBreachObligations(
         self, request: pb.ListBreachObligationsRequest, context: grpc.ServicerContext
@@ -326,7 +317,8 @@ class BreachService(pb_grpc.BreachServiceServicer):
     ) -> pb.BreachNotice:
         caller = auth.current_caller()
         controller_id, breach_id = core.parse_notice_name(request.name, caller)
-        response, receipt = ledger.mutate(
+        return rpc.mutate(
+            context,
             caller,
             "AcknowledgeBreachNotice",
             request.request_id,
@@ -334,5 +326,3 @@ class BreachService(pb_grpc.BreachServiceServicer):
             pb.BreachNotice,
             lambda m: notice_to_proto(core.acknowledge(m, controller_id, breach_id), m.now),
         )
-        rpc.send_receipt(context, receipt.first_seq, receipt.count)
-        return response

@@ -7,7 +7,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from dpa.registry.v1 import controllers_pb2 as pb
 from dpa.registry.v1 import controllers_pb2_grpc as pb_grpc
-from registry import auth, ledger, names, paging, rpc
+from registry import auth, names, paging, rpc
 from registry.controllers import core
 from registry.errors import InvalidArgument
 
@@ -63,7 +63,8 @@ class ControllerService(pb_grpc.ControllerServiceServicer):
         self, request: pb.CreateControllerRequest, context: grpc.ServicerContext
     ) -> pb.Controller:
         details = _details(request.controller)
-        response, receipt = ledger.mutate(
+        return rpc.mutate(
+            context,
             auth.current_caller(),
             "CreateController",
             request.request_id,
@@ -71,8 +72,6 @@ class ControllerService(pb_grpc.ControllerServiceServicer):
             pb.Controller,
             lambda m: to_proto(core.create(m, request.controller.controller_id, details)),
         )
-        rpc.send_receipt(context, receipt.first_seq, receipt.count)
-        return response
 
     def GetController(
         self, request: pb.GetControllerRequest, context: grpc.ServicerContext
@@ -104,7 +103,8 @@ class ControllerService(pb_grpc.ControllerServiceServicer):
         if not fields:
             fields = set(core.ALL_FIELDS if caller.is_staff else core.CONTACT_FIELDS)
         proposed = _details(request.controller)
-        response, receipt = ledger.mutate(
+        return rpc.mutate(
+            context,
             caller,
             "UpdateController",
             request.request_id,
@@ -114,5 +114,3 @@ class ControllerService(pb_grpc.ControllerServiceServicer):
                 core.update(m, controller_id, request.controller.etag, proposed, frozenset(fields))
             ),
         )
-        rpc.send_receipt(context, receipt.first_seq, receipt.count)
-        return response

@@ -11,7 +11,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from dpa.registry.v1 import notifications_pb2 as pb
 from dpa.registry.v1 import notifications_pb2_grpc as pb_grpc
-from registry import auth, db, ledger, names, paging, rpc
+from registry import auth, db, names, paging, rpc
 from registry.errors import InvalidArgument
 from registry.notifications import core, hub
 
@@ -82,7 +82,8 @@ class NotificationService(pb_grpc.NotificationServiceServicer):
         self, request: pb.AcknowledgeNotificationRequest, context: grpc.ServicerContext
     ) -> pb.Notification:
         notification_id = core.parse_name(request.name)
-        response, receipt = ledger.mutate(
+        return rpc.mutate(
+            context,
             auth.current_caller(),
             "AcknowledgeNotification",
             request.request_id,
@@ -90,8 +91,6 @@ class NotificationService(pb_grpc.NotificationServiceServicer):
             pb.Notification,
             lambda m: to_proto(core.acknowledge(m, notification_id)),
         )
-        rpc.send_receipt(context, receipt.first_seq, receipt.count)
-        return response
 
     def WatchNotifications(
         self, request: pb.WatchNotificationsRequest, context: grpc.ServicerContext

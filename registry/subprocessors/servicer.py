@@ -15,7 +15,6 @@ from dpa.registry.v1 import subprocessors_pb2_grpc as pb_grpc
 from registry import auth, ledger, names, paging, rpc
 from registry.auth import Role
 from registry.errors import InvalidArgument, NotFound, Violations
-from registry.notifications import hub
 from registry.subprocessors import annex, changes, core
 from registry.subprocessors.model import (
     AuthorizationState,
@@ -190,12 +189,9 @@ def _mutate(
     response_type: type[M],
     apply: Callable[[ledger.Mutation], M],
 ) -> M:
-    response, receipt = ledger.mutate(
-        auth.current_caller(), method, request_id, request, response_type, apply
+    return rpc.mutate(
+        context, auth.current_caller(), method, request_id, request, response_type, apply
     )
-    hub.poke()
-    rpc.send_receipt(context, receipt.first_seq, receipt.count)
-    return response
 
 
 class SubprocessorService(pb_grpc.SubprocessorServiceServicer):

@@ -14,7 +14,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from dpa.registry.v1 import transfers_pb2 as pb
 from dpa.registry.v1 import transfers_pb2_grpc as pb_grpc
-from registry import auth, clock, ledger, names, paging, rpc
+from registry import auth, clock, names, paging, rpc
 from registry.errors import InvalidArgument, Violations
 from registry.transfers import store
 from registry.transfers.decide import validate_request
@@ -243,7 +243,8 @@ class TransferService(pb_grpc.TransferServiceServicer):
         errors = Violations()
         safeguard = safeguard_from_proto(request.safeguard, "safeguard", errors)
         errors.raise_if_any()
-        response, receipt = ledger.mutate(
+        return rpc.mutate(
+            context,
             auth.current_caller(),
             "CreateSafeguard",
             request.request_id,
@@ -253,8 +254,6 @@ class TransferService(pb_grpc.TransferServiceServicer):
                 store.create_safeguard(m, subprocessor_id, request.safeguard_id, safeguard)
             ),
         )
-        rpc.send_receipt(context, receipt.first_seq, receipt.count)
-        return response
 
     def GetSafeguard(
         self, request: pb.GetSafeguardRequest, context: grpc.ServicerContext
@@ -292,7 +291,8 @@ class TransferService(pb_grpc.TransferServiceServicer):
             request.safeguard, "safeguard", errors, require_mechanism="mechanism" in fields
         )
         errors.raise_if_any()
-        response, receipt = ledger.mutate(
+        return rpc.mutate(
+            context,
             auth.current_caller(),
             "UpdateSafeguard",
             request.request_id,
@@ -304,8 +304,6 @@ class TransferService(pb_grpc.TransferServiceServicer):
                 )
             ),
         )
-        rpc.send_receipt(context, receipt.first_seq, receipt.count)
-        return response
 
     def ListAdequacyDecisions(
         self, request: pb.ListAdequacyDecisionsRequest, context: grpc.ServicerContext
@@ -353,7 +351,8 @@ class TransferService(pb_grpc.TransferServiceServicer):
             scope=_SCOPE_FROM_PB.get(msg.scope, AdequacyScope.FULL),
             valid_until=valid_until,
         )
-        response, receipt = ledger.mutate(
+        return rpc.mutate(
+            context,
             auth.current_caller(),
             "RecordAdequacyChange",
             request.request_id,
@@ -361,5 +360,3 @@ class TransferService(pb_grpc.TransferServiceServicer):
             pb.AdequacyDecision,
             lambda m: adequacy_to_proto(store.record_adequacy_change(m, change), True),
         )
-        rpc.send_receipt(context, receipt.first_seq, receipt.count)
-        return response
