@@ -48,7 +48,7 @@ def seed(url: str) -> None:
     """Controllers, ACTIVE DPAs, a platform-wide ACTIVE sub-processor, and one
     warm-up notification per watcher, in bulk."""
     from registry.agreements.model import AgreementLine, AgreementRow
-    from registry.controllers.core import ControllerRow
+    from registry.controllers.model import ControllerRow
     from registry.notifications.core import NotificationRow
     from registry.subprocessors.model import SubprocessorRow
 

@@ -46,7 +46,7 @@ def _setup_database(url: str, controllers: list[str], watched: list[str]) -> Non
     one earlier notification per watched controller (proof a stream is up)."""
     from registry import clock, db
     from registry.agreements.model import AgreementLine, AgreementRow
-    from registry.controllers.core import ControllerRow
+    from registry.controllers.model import ControllerRow
     from registry.notifications.core import NotificationRow
     from registry.subprocessors.model import SubprocessorRow
 

@@ -69,11 +69,8 @@ def seed(url: str, controllers: int, subprocessors: int) -> None:
     """Controllers with ACTIVE DPAs, ACTIVE platform sub-processors (some with
     SCCs), a few objections: straight into the tables, in bulk."""
     from registry.agreements.model import AgreementLine, AgreementRow
-    from registry.controllers.core import ControllerRow
-    from registry.subprocessors.model import (
-        AuthorizationRow,
-        SubprocessorRow,
-    )
+    from registry.controllers.model import ControllerRow
+    from registry.subprocessors.model import AuthorizationRow, SubprocessorRow
     from registry.transfers.store import SafeguardRow
 
     database = db.open_database(url)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from google.protobuf import descriptor_pool
 
 from dpa.registry.v1 import access_pb2
-from registry.errors import PermissionDenied, Unauthenticated
+from registry.errors import NotFound, PermissionDenied, Unauthenticated
 
 
 class Role(enum.Enum):
@@ -51,6 +51,22 @@ class Caller:
     @property
     def is_staff(self) -> bool:
         return self.role is Role.STAFF
+
+    def sees(self, controller_id: str | None) -> bool:
+        """The one tenant rule: the processor side (staff, services,
+        auditors) sees every controller's resources; a controller sees only
+        its own. ``None``: a processor-wide resource, which only the
+        processor side sees here (``registry.visibility`` adds what a
+        controller may see of those)."""
+        if self.role is not Role.CONTROLLER:
+            return True
+        return controller_id is not None and controller_id == self.name
+
+    def require(self, controller_id: str, resource: str) -> None:
+        """NOT_FOUND unless :meth:`sees`: another tenant's resource does not
+        exist for this caller (never PERMISSION_DENIED, which would confirm it)."""
+        if not self.sees(controller_id):
+            raise NotFound(f"{resource} not found")
 
 
 def parse_spiffe_id(spiffe_id: str, trust_domain: str) -> Caller:

@@ -17,3 +17,9 @@ def parse(name: str, collection: str, field: str = "name") -> str:
 
 def make(collection: str, ident: str) -> str:
     return f"{collection}/{ident}"
+
+
+def split_first(name: str) -> tuple[str, str]:
+    """``("collection", "id")`` of ``collection/id[/...]``; id "" if absent."""
+    parts = name.split("/", 2)
+    return parts[0], parts[1] if len(parts) > 1 else ""

@@ -7,7 +7,7 @@ from typing import Any
 
 from dpa.registry.v1 import agreements_pb2, controllers_pb2
 from dpa_client import RegistryClient
-from registry.agreements.model import AuthorizationMode
+from registry.agreements.types import AuthorizationMode
 from tests.harness import Harness
 
 
@@ -58,12 +58,8 @@ def dpa_terms_direct(
     into the agreements tables (no document, no signatures). Use ``active_dpa``
     to go through the real DPA life cycle."""
     from registry import clock, db
-    from registry.agreements.model import (
-        AgreementLine,
-        AgreementRow,
-        AgreementState,
-        AuthorizationMode,
-    )
+    from registry.agreements.model import AgreementLine, AgreementRow
+    from registry.agreements.types import AgreementState, AuthorizationMode
 
     now = clock.now()
     with db.database.connection_context(), db.transaction():
@@ -161,7 +157,8 @@ def active_dpa_direct(
     tables; no document and no signatures. The controller row must exist."""
     from registry import clock, db
     from registry.agreements import template
-    from registry.agreements.model import AgreementLine, AgreementRow, AgreementState
+    from registry.agreements.model import AgreementLine, AgreementRow
+    from registry.agreements.types import AgreementState
     from registry.audit.events import canonical
 
     base = template.load().defaults
@@ -205,13 +202,8 @@ def engaged_subprocessor_direct(
     the tables (no change notice): platform-wide when ``controllers`` is None,
     else engaged for the named controllers only (each AUTHORIZED)."""
     from registry import clock, db
-    from registry.subprocessors.model import (
-        AuthorizationRow,
-        AuthorizationState,
-        Scope,
-        Status,
-        SubprocessorRow,
-    )
+    from registry.subprocessors.model import AuthorizationRow, SubprocessorRow
+    from registry.subprocessors.types import AuthorizationState, Scope, Status
 
     subprocessor(h.staff, subprocessor_id)
     now = clock.now()

@@ -185,6 +185,14 @@ def test_termination_denies_every_check(registry: Harness) -> None:
     assert confirmed.termination.confirmed_by == "spiffe://7plus.one/staff/admin"
     with pytest.raises(errors.FailedPrecondition):
         registry.staff.confirm_data_disposition("acme", 1, "again")
+    with pytest.raises(errors.NotFound):
+        checker.check_processing(
+            "globex",
+            purpose="essential.service",
+            data_categories=["user.contact"],
+            operation="STORE",
+        )
+    factories.controller(registry.staff, "globex")
     none = checker.check_processing(
         "globex", purpose="essential.service", data_categories=["user.contact"], operation="STORE"
     )
@@ -346,6 +354,7 @@ def test_check_processing_validates_its_request(registry: Harness) -> None:
         "operation",
         "country",
     }
+    factories.controller(registry.staff, "acme")
     staff_view = registry.staff.check_processing(
         "acme", purpose="essential.service", data_categories=["user"], operation="STORE"
     )

@@ -164,7 +164,8 @@ def test_controller_sees_only_its_own_notice(registry: Harness) -> None:
     with pytest.raises(errors.PermissionDenied):
         list(acme.breach_obligations(bid))
     assert [n.controller for n in acme.list_breach_notices()] == ["controllers/acme"]
-    assert list(acme.list_breach_notices("globex")) == []
+    with pytest.raises(errors.NotFound):
+        list(acme.list_breach_notices("globex"))
     inbox = list(acme.list_notifications())
     assert all("globex" not in n.body and "initech" not in str(n.payload) for n in inbox)
     # The supervisory clock runs from acme's own notification.

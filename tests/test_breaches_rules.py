@@ -120,17 +120,19 @@ def test_initial_report_needs_the_essentials() -> None:
     assert fields == {"info.data_categories[0]", "info.approx_records"}
 
 
-def test_affected_platform_named_objections_and_adjustments() -> None:
-    platform = rules.Engagement("cloud", True, {"c3": "OBJECTED", "c9": "AUTHORIZED"})
-    named = rules.Engagement("payco", False, {"c1": "AUTHORIZED", "c2": "WITHDRAWN"})
-    active = {"c1", "c2", "c3", "c4"}
-    got = rules.affected([platform, named], active, [])
-    assert set(got) == {"c1", "c2", "c4", "c9"}
+def test_affected_groups_holdings_and_applies_adjustments() -> None:
+    held = [
+        rules.Holding("c1", "cloud", "sub-processor cloud"),
+        rules.Holding("c1", "payco", "sub-processor payco"),
+        rules.Holding("c2", "cloud", "sub-processor cloud (DPA terminated; ...)"),
+    ]
+    got = rules.affected(held, [])
+    assert set(got) == {"c1", "c2"}
     assert got["c1"].subprocessors == {"cloud", "payco"}
-    assert got["c2"].subprocessors == {"cloud"}
+    assert got["c1"].reasons == ("sub-processor cloud", "sub-processor payco")
+    assert got["c2"].reasons == ("sub-processor cloud (DPA terminated; ...)",)
     adjusted = rules.affected(
-        [named],
-        active,
+        held[1:2],
         [
             rules.Adjustment("c7", True, "data on the shared log server"),
             rules.Adjustment("c1", False, "its tenant was not on the affected cluster"),

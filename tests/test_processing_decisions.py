@@ -15,7 +15,7 @@ from registry.agreements.decision import (
     Situation,
     decide,
 )
-from registry.agreements.model import Operation as Op
+from registry.agreements.types import Operation as Op
 
 ALLOWED, DENIED = Outcome.ALLOWED, Outcome.DENIED
 

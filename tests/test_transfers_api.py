@@ -238,9 +238,7 @@ DENIED_CASES = [
     ("TIA past review", "acme", "intiaold", {}, ["TIA_REVIEW_OVERDUE", "NO_TRANSFER_MECHANISM"]),
     ("objection", "umbrella", "euhost", {}, ["AUTHORIZATION_OBJECTED"]),
     ("pending SPECIFIC authorisation", "globex", "euhost", {}, ["AUTHORIZATION_PENDING"]),
-    ("terminated DPA", "soylent", "euhost", {}, ["DPA_NOT_ACTIVE"]),
-    ("unknown controller", "nobody", "euhost", {}, ["CONTROLLER_UNKNOWN"]),
-    ("unknown sub-processor", "acme", "ghost", {}, ["SUBPROCESSOR_UNKNOWN"]),
+    ("terminated DPA", "soylent", "euhost", {}, ["DPA_TERMINATED"]),
     (
         "instructions exclude the country",
         "initech",
@@ -281,6 +279,29 @@ def test_denied_cases(
     assert codes(decision) == expected, label
     assert all(r.message for r in decision.reasons)
     assert not decision.legal_bases
+
+
+def test_unknown_ids_are_not_found_in_both_checks(world: World) -> None:
+    """A calling service with a typo hears it loudly, the same in both checks."""
+    with pytest.raises(errors.NotFound, match="controllers/nobody"):
+        world.check("nobody", "euhost")
+    with pytest.raises(errors.NotFound, match="subprocessors/ghost"):
+        world.check("acme", "ghost")
+    with pytest.raises(errors.NotFound, match="controllers/nobody"):
+        world.checker.check_processing(
+            "nobody", purpose="essential.service", data_categories=EMAIL, operation="STORE"
+        )
+
+
+def test_terminated_dpa_gives_the_same_reason_in_both_checks(world: World) -> None:
+    transfer = world.check("soylent", "euhost")
+    processing = world.checker.check_processing(
+        "soylent", purpose="essential.service", data_categories=EMAIL, operation="STORE"
+    )
+    assert codes(transfer) == ["DPA_TERMINATED"]
+    assert [r.rule for r in processing.reasons] == ["AGREEMENT_TERMINATED"]
+    assert transfer.reasons[0].message == processing.reasons[0].message
+    assert "was terminated" in transfer.reasons[0].message
 
 
 def test_whole_table_in_one_world(world: World) -> None:
@@ -546,7 +567,7 @@ def test_changes_are_seen_by_the_very_next_check(world: World) -> None:
 
     # The DPA ends: nothing more.
     staff.terminate_agreement("acme", reason="ended")
-    assert codes(world.check("acme", "usdpf")) == ["DPA_NOT_ACTIVE"]
+    assert codes(world.check("acme", "usdpf")) == ["DPA_TERMINATED"]
 
 
 def test_no_check_started_after_a_commit_sees_the_old_state(world: World) -> None:
@@ -572,22 +593,26 @@ def test_no_check_started_after_a_commit_sees_the_old_state(world: World) -> Non
 
     thread = threading.Thread(target=hammer)
     thread.start()
-    commits: list[tuple[float, bool]] = []
+    # (sent, returned, state) of each update: it committed somewhere in between.
+    commits: list[tuple[float, float, bool]] = []
     try:
         sg = staff.get_safeguard("usscc", "us-scc")
         for i in range(6):
             overdue = i % 2 == 0
             sg.tia.review_date = (world.on - DAY).isoformat() if overdue else "2030-02-20"
+            sent = time.monotonic()
             sg = staff.update_safeguard(sg, fields=["tia.review_date"])
-            commits.append((time.monotonic(), not overdue))
+            commits.append((sent, time.monotonic(), not overdue))
             time.sleep(0.05)
     finally:
         stop.set()
         thread.join()
     assert len(results) > 10
     for began, ended, allowed in results:
-        # The newest commit before the check began, or one that landed while it ran.
-        before = [state for at, state in commits if at <= began]
+        # The newest update that had returned before the check began; or one
+        # that may have committed while the check ran (sent before it ended,
+        # not yet returned when it began): never anything older.
+        before = [state for _, returned, state in commits if returned <= began]
         valid = {before[-1] if before else True}
-        valid |= {state for at, state in commits if began < at < ended}
+        valid |= {state for sent, returned, state in commits if began < returned and sent < ended}
         assert allowed in valid, "stale answer"

@@ -21,11 +21,13 @@ from registry.agreements.decision import (
     Situation,
     decide,
 )
-from registry.agreements.model import Operation
-from registry.errors import Violations
+from registry.agreements.types import Operation
+from registry.controllers import core as controllers
+from registry.errors import NotFound, Violations
 
 _SQL = (
-    "SELECT h.size, l.active_version, l.ended_version, a.scope, i.version, i.body, i.flagged "
+    "SELECT h.size, l.controller_id, l.active_version, l.ended_version, a.scope, "
+    "i.version, i.body, i.flagged "
     "FROM log_head h "
     "LEFT JOIN agreement_line l ON l.controller_id = {p} "
     "LEFT JOIN agreement a ON a.controller_id = l.controller_id "
@@ -71,7 +73,10 @@ def situation(controller_id: str) -> tuple[Situation, int]:
     """The controller's situation and the registry revision, read in one statement."""
     database = db.database.obj
     cursor = database.execute_sql(_sql(database.param), (controller_id,))
-    size, active, ended, scope, iversion, body, flagged = cursor.fetchone()
+    ((size, line, active, ended, scope, iversion, body, flagged),) = cursor.fetchall()
+    if line is None and not controllers.exists(controller_id):
+        # Without an agreement line it may be a typo: say so loudly.
+        raise NotFound(f"controllers/{controller_id} not found")
     agreement = _agreement_scope(active, scope) if active is not None and scope else None
     instruction = (
         _instruction_scope(iversion, body, bool(flagged))

@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from registry import taxonomy
-from registry.agreements.model import Operation
+from registry.agreements.types import Operation, no_active_dpa_reason
 
 AI_TRAINING_USE = "train_ai_system"
 
@@ -168,12 +168,11 @@ def decide(situation: Situation, request: ProcessingRequest, revision: int) -> D
             reason = Reason(
                 Rule.AGREEMENT_TERMINATED,
                 False,
-                f"the DPA (version {situation.ended_version}) was terminated; "
-                "no processing on the controller's behalf",
+                no_active_dpa_reason(situation.ended_version),
                 agreement_version=situation.ended_version,
             )
         else:
-            reason = Reason(Rule.NO_AGREEMENT, False, "the controller has no active DPA")
+            reason = Reason(Rule.NO_AGREEMENT, False, no_active_dpa_reason(None))
         return Decision(Outcome.DENIED, (reason,), revision, None, None)
 
     av = agreement.version

@@ -17,8 +17,9 @@ from typing import Any
 
 from registry import names, paging, taxonomy, validate
 from registry.agreements import lifecycle
-from registry.agreements.model import AgreementLine, InstructionRow, Operation
+from registry.agreements.model import AgreementLine, InstructionRow
 from registry.agreements.terms import agreement_name
+from registry.agreements.types import Operation
 from registry.audit.events import canonical
 from registry.auth import Caller
 from registry.errors import FailedPrecondition, InvalidArgument, NotFound, Violations

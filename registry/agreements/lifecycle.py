@@ -18,17 +18,12 @@ from dpa_client import documents
 from dpa_client.errors import BadSignature
 from registry import keys, names, paging
 from registry.agreements import document, template
-from registry.agreements.model import (
-    PENDING_STATES,
-    AgreementLine,
-    AgreementRow,
-    AgreementState,
-    EndOfContract,
-)
+from registry.agreements.model import AgreementLine, AgreementRow
 from registry.agreements.terms import agreement_name
+from registry.agreements.types import PENDING_STATES, AgreementState, EndOfContract
 from registry.audit.events import canonical
-from registry.auth import Caller, Role
-from registry.controllers.core import ControllerRow
+from registry.auth import Caller
+from registry.controllers import core as controllers
 from registry.errors import (
     Aborted,
     FailedPrecondition,
@@ -59,7 +54,7 @@ def parse_parent(parent: str, field: str = "parent") -> str:
 
 
 def visible(caller: Caller, controller_id: str) -> bool:
-    return caller.role is not Role.CONTROLLER or caller.tenant == controller_id
+    return caller.sees(controller_id)
 
 
 def _not_found(controller_id: str, version: int | None) -> NotFound:
@@ -99,7 +94,7 @@ def page_key(row: AgreementRow) -> str:
 
 
 def _controller_exists(controller_id: str) -> bool:
-    return bool(ControllerRow.select().where(ControllerRow.controller_id == controller_id).exists())
+    return controllers.exists(controller_id)
 
 
 def state_of(row: AgreementRow) -> AgreementState:
@@ -243,16 +238,6 @@ def _annex_for(controller_id: str) -> list[dict[str, Any]]:
     return [entry.to_json() for entry in current_annex(controller_id)]
 
 
-def _controller_party(controller_id: str) -> dict[str, str]:
-    row = ControllerRow.get(ControllerRow.controller_id == controller_id)
-    return {
-        "legal_name": row.legal_name,
-        "country": row.country,
-        "contact_email": row.contact_email,
-        "dpo_email": row.dpo_email,
-    }
-
-
 def draft(
     m: Mutation, controller_id: str, version: int | None, etag: str, override: template.Proposal
 ) -> AgreementRow:
@@ -277,7 +262,7 @@ def draft(
         version=row.version,
         template=tpl,
         terms=terms,
-        controller=_controller_party(controller_id),
+        controller=controllers.party(controller_id),
         annex_iv=_annex_for(controller_id),
         drafted_at=m.now,
         supersedes=supersedes,
@@ -358,9 +343,9 @@ def countersign(
     etag: str,
 ) -> AgreementRow:
     """SIGNED_BY_PROCESSOR -> ACTIVE, verified against the caller's certificate."""
+    row = get(m.caller, controller_id, version)
     if m.caller.tenant != controller_id:
         raise PermissionDenied("only the controller itself countersigns its DPA")
-    row = get(m.caller, controller_id, version)
     _require(row, AgreementState.SIGNED_BY_PROCESSOR, "countersign")
     _check_etag(row, etag)
     _check_digest(row, doc_digest)

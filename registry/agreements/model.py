@@ -1,59 +1,10 @@
-"""Agreement, agreement-line and instruction tables, and their enums."""
+"""Agreement, agreement-line and instruction tables (enums: ``registry.agreements.types``)."""
 
 from __future__ import annotations
-
-import enum
 
 import peewee
 
 from registry import db
-
-
-class AgreementState(enum.Enum):
-    """Lifecycle of one DPA version.
-
-    REQUESTED -> DRAFTED -> SIGNED_BY_PROCESSOR -> ACTIVE -> TERMINATED. An
-    ACTIVE version replaced by a countersigned amendment becomes SUPERSEDED
-    (it stays retrievable, its content unchanged).
-    """
-
-    REQUESTED = "REQUESTED"
-    DRAFTED = "DRAFTED"
-    SIGNED_BY_PROCESSOR = "SIGNED_BY_PROCESSOR"
-    ACTIVE = "ACTIVE"
-    SUPERSEDED = "SUPERSEDED"
-    TERMINATED = "TERMINATED"
-
-
-PENDING_STATES = frozenset(
-    {AgreementState.REQUESTED, AgreementState.DRAFTED, AgreementState.SIGNED_BY_PROCESSOR}
-)
-
-
-class AuthorizationMode(enum.Enum):
-    """Art. 28(2): prior specific or general written authorisation of sub-processors."""
-
-    SPECIFIC = "specific"
-    GENERAL = "general"
-
-
-class EndOfContract(enum.Enum):
-    """Art. 28(3)(g): at the end the processor returns or deletes the data."""
-
-    RETURN = "RETURN"
-    DELETE = "DELETE"
-
-
-class Operation(enum.Enum):
-    """Processing operations (Art. 4(2)) an instruction may permit."""
-
-    COLLECT = "COLLECT"
-    STORE = "STORE"
-    ANALYZE = "ANALYZE"
-    TRANSMIT = "TRANSMIT"
-    DISCLOSE = "DISCLOSE"
-    DELETE = "DELETE"
-    TRAIN_MODEL = "TRAIN_MODEL"
 
 
 class AgreementRow(db.BaseModel):

@@ -17,15 +17,9 @@ from dpa.registry.v1 import agreements_pb2_grpc as pb_grpc
 from registry import auth, paging, rpc
 from registry.agreements import check, instructions, lifecycle, template
 from registry.agreements.decision import Decision, Outcome, ProcessingRequest
-from registry.agreements.model import (
-    AgreementRow,
-    AgreementState,
-    AuthorizationMode,
-    EndOfContract,
-    InstructionRow,
-    Operation,
-)
+from registry.agreements.model import AgreementRow, InstructionRow
 from registry.agreements.terms import agreement_name
+from registry.agreements.types import AgreementState, AuthorizationMode, EndOfContract, Operation
 from registry.errors import InvalidArgument
 from registry.ledger import Mutation
 

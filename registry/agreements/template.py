@@ -16,7 +16,7 @@ from importlib import resources
 from typing import Any
 
 from registry import taxonomy, validate
-from registry.agreements.model import AuthorizationMode, EndOfContract, Operation
+from registry.agreements.types import AuthorizationMode, EndOfContract, Operation
 from registry.errors import Violations
 
 CURRENT_VERSION = 1

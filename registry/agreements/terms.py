@@ -1,20 +1,51 @@
-"""The terms of each controller's ACTIVE DPA that other domains rely on.
+"""The DPA domain's read API: what other domains may know of the DPAs.
 
-The sub-processor slice reads the Art. 28(2) authorisation mode with its two
-periods (advance notice, objection) and the breach-notification deadline
-(Art. 33(2)) from here; one query serves any number of controllers.
+- ``active_terms``: the Art. 28(2) authorisation mode with its two periods
+  (advance notice, objection), the breach-notification deadline (Art. 33(2))
+  and the agreed scope (Annex I) of each ACTIVE DPA;
+- ``standings``: where each controller's DPA stands, including whether the
+  processor may still hold its data after termination (Art. 28(3)(g));
+- ``instruction_limits``: the countries and data categories the current
+  documented instructions allow (Art. 28(3)(a)).
+
+Each is one query for any number of controllers; no other domain reads the
+agreement tables.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
-from registry import names
-from registry.agreements.model import AgreementLine, AgreementRow, AuthorizationMode
+import peewee
 
-__all__ = ["ActiveTerms", "AuthorizationMode", "active_terms", "agreement_name"]
+from registry import changefeed, names
+from registry.agreements.model import AgreementLine, AgreementRow, InstructionRow
+from registry.agreements.types import AuthorizationMode, DpaStanding
+
+__all__ = [
+    "ActiveTerms",
+    "AuthorizationMode",
+    "DpaStanding",
+    "Standing",
+    "active_terms",
+    "agreement_name",
+    "instruction_limits",
+    "standings",
+]
+
+_CHUNK = 500
+
+
+def _chunks(ids: Iterable[str] | None) -> Iterable[list[str] | None]:
+    if ids is None:
+        yield None
+        return
+    wanted = sorted(set(ids))
+    for i in range(0, len(wanted), _CHUNK):
+        yield wanted[i : i + _CHUNK]
 
 
 def agreement_name(controller_id: str, version: int) -> str:
@@ -33,6 +64,9 @@ class ActiveTerms:
     objection_days: int
     """Objection period, counted separately from the notice."""
     breach_notification_hours: int
+    data_categories: tuple[str, ...] = ()
+    """The agreed scope (Annex I); empty when the DPA names none."""
+    data_subjects: tuple[str, ...] = ()
 
 
 def active_terms(controller_ids: Iterable[str] | None = None) -> dict[str, ActiveTerms]:
@@ -48,6 +82,7 @@ def active_terms(controller_ids: Iterable[str] | None = None) -> dict[str, Activ
             AgreementRow.notice_days,
             AgreementRow.objection_days,
             AgreementRow.breach_hours,
+            AgreementRow.scope,
         )
         .join(
             AgreementLine,
@@ -63,8 +98,12 @@ def active_terms(controller_ids: Iterable[str] | None = None) -> dict[str, Activ
         if not wanted:
             return {}
         query = query.where(AgreementLine.controller_id.in_(wanted))
-    return {
-        cid: ActiveTerms(
+    result: dict[str, ActiveTerms] = {}
+    for cid, version, mode, notice, objection, breach, scope in cast(
+        "Iterable[tuple[str, int, str, int, int, int, str]]", query
+    ):
+        agreed: dict[str, Any] = json.loads(scope) if scope else {}
+        result[cid] = ActiveTerms(
             controller_id=cid,
             agreement=agreement_name(cid, version),
             version=version,
@@ -72,8 +111,82 @@ def active_terms(controller_ids: Iterable[str] | None = None) -> dict[str, Activ
             notice_days=notice,
             objection_days=objection,
             breach_notification_hours=breach,
+            data_categories=tuple(agreed.get("data_categories") or ()),
+            data_subjects=tuple(agreed.get("data_subjects") or ()),
         )
-        for cid, version, mode, notice, objection, breach in cast(
-            "Iterable[tuple[str, int, str, int, int, int]]", query
+    return result
+
+
+@dataclass(frozen=True)
+class Standing:
+    controller_id: str
+    standing: DpaStanding
+    version: int
+    """The ACTIVE version, or the one terminated last."""
+
+
+def standings(controller_ids: Iterable[str] | None = None) -> dict[str, Standing]:
+    """Controller id -> where its DPA stands; controllers that never had an
+    ACTIVE DPA are absent. ``None`` means every controller."""
+    line, a = AgreementLine, AgreementRow
+    result: dict[str, Standing] = {}
+    for chunk in _chunks(controller_ids):
+        query = (
+            line.select(
+                line.controller_id,
+                line.active_version,
+                line.ended_version,
+                a.disposition_confirmation,
+            )
+            .join(
+                a,
+                peewee.JOIN.LEFT_OUTER,
+                on=((a.controller_id == line.controller_id) & (a.version == line.ended_version)),
+            )
+            .where(line.active_version.is_null(False) | line.ended_version.is_null(False))
+            .tuples()
         )
-    }
+        if chunk is not None:
+            query = query.where(line.controller_id.in_(chunk))
+        for cid, active, ended, confirmed in cast("Iterable[tuple[str, Any, Any, Any]]", query):
+            if active is not None:
+                result[cid] = Standing(cid, DpaStanding.ACTIVE, int(active))
+            else:
+                held = DpaStanding.TERMINATED if confirmed else DpaStanding.TERMINATED_DATA_HELD
+                result[cid] = Standing(cid, held, int(ended))
+    return result
+
+
+def instruction_limits(
+    controller_ids: Iterable[str] | None = None,
+) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+    """Controller id -> (countries, data categories) of its current documented
+    instructions (Art. 28(3)(a)); controllers without one are absent."""
+    result: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+    for chunk in _chunks(controller_ids):
+        query = (
+            InstructionRow.select(InstructionRow.controller_id, InstructionRow.body)
+            .join(
+                AgreementLine,
+                on=(
+                    (AgreementLine.controller_id == InstructionRow.controller_id)
+                    & (AgreementLine.instruction_version == InstructionRow.version)
+                ),
+            )
+            .tuples()
+        )
+        if chunk is not None:
+            query = query.where(InstructionRow.controller_id.in_(chunk))
+        for controller_id, body in cast("Iterable[tuple[str, str]]", query):
+            content: dict[str, Any] = json.loads(body) if body else {}
+            result[controller_id] = (
+                tuple(content.get("countries") or ()),
+                tuple(content.get("data_categories") or ()),
+            )
+    return result
+
+
+@changefeed.publishes("controllers.agreements", "controllers.instructions")
+def _touched(touched: changefeed.Touched, tenant: str | None, ids: list[str]) -> None:
+    """A DPA or instruction change touches its controller's terms and limits."""
+    touched.controllers.add(ids[0])

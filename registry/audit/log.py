@@ -9,9 +9,8 @@ are log entries themselves.
 
 from __future__ import annotations
 
-import functools
 import logging
-import operator
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 import peewee
@@ -19,16 +18,12 @@ from google.protobuf.empty_pb2 import Empty
 
 from dpa_client.transparency import merkle
 from dpa_client.transparency.note import Checkpoint, sign_checkpoint
-from registry import clock, db, keys, ledger
+from registry import changefeed, clock, db, keys, ledger
 from registry.audit import store
 from registry.auth import Caller, Role
 from registry.errors import FailedPrecondition, InvalidArgument, NotFound
 
 log = logging.getLogger(__name__)
-
-# Processor-wide actions every controller may see and verify: the public
-# sub-processor registry (EDPB Opinion 22/2024) and the log's own keys.
-PUBLIC_ACTION_PREFIXES = ("subprocessor.", "log.")
 
 
 class CheckpointRecord(db.BaseModel):
@@ -176,36 +171,46 @@ def record_active_key(caller: Caller) -> None:
     log.info("audit log signing key is now %s", key.vkey)
 
 
-def visible(caller: Caller, tenant: str | None, action: str) -> bool:
-    if caller.role is not Role.CONTROLLER:
-        return True
+Visibility = Callable[[Caller, Collection[str]], set[str]]
+"""Of processor-wide resource names, those the caller may see
+(``registry.visibility.visible_resources``)."""
+
+
+def _visible(caller: Caller, tenant: str | None, resource: str, sees: Visibility) -> bool:
     if tenant is not None:
-        return tenant == caller.tenant
-    return action.startswith(PUBLIC_ACTION_PREFIXES)
+        return caller.sees(tenant)
+    return resource in sees(caller, [resource])
 
 
-def list_entries(caller: Caller, start: int, limit: int) -> tuple[list[tuple[int, bytes]], int]:
-    """Visible entries from ``start`` on; returns them and where to go on."""
+def list_entries(
+    caller: Caller, start: int, limit: int, sees: Visibility
+) -> tuple[list[tuple[int, bytes]], int]:
+    """Visible entries from ``start`` on; returns them and where to go on.
+
+    A controller sees its own entries and the processor-wide ones whose
+    resource it may see; a page may hold fewer than ``limit`` entries, and
+    ``next_index`` says where the next one starts.
+    """
     if start < 0:
         raise InvalidArgument.one("start_index", "must not be negative")
     size = store.size()
+    e = store.AuditEvent
     query = (
-        store.AuditEvent.select(store.AuditEvent.seq, store.AuditEvent.body)
-        .where(store.AuditEvent.seq >= start, store.AuditEvent.seq < size)
-        .order_by(store.AuditEvent.seq)
+        e.select(e.seq, e.tenant, e.resource, e.body)
+        .where(e.seq >= start, e.seq < size)
+        .order_by(e.seq)
         .limit(limit)
     )
     if caller.role is Role.CONTROLLER:
-        public = functools.reduce(
-            operator.or_,
-            [store.AuditEvent.action.startswith(p) for p in PUBLIC_ACTION_PREFIXES],
-        )
-        query = query.where(
-            (store.AuditEvent.tenant == caller.tenant)
-            | (store.AuditEvent.tenant.is_null() & public)
-        )
-    rows = [(int(r.seq), bytes(r.body)) for r in query]
-    next_index = rows[-1][0] + 1 if len(rows) == limit else size
+        query = query.where((e.tenant == caller.tenant) | e.tenant.is_null())
+    scanned = [(int(r.seq), r.tenant, str(r.resource), bytes(r.body)) for r in query]
+    shared = sees(caller, {resource for _, tenant, resource, _ in scanned if tenant is None})
+    rows = [
+        (seq, body)
+        for seq, tenant, resource, body in scanned
+        if (caller.sees(tenant) if tenant is not None else resource in shared)
+    ]
+    next_index = scanned[-1][0] + 1 if len(scanned) == limit else size
     return rows, next_index
 
 
@@ -219,16 +224,16 @@ def _check_sizes(first: int, second: int, first_field: str, second_field: str) -
         raise InvalidArgument.one(first_field, f"must not exceed {second_field}")
 
 
-def inclusion_proof(caller: Caller, index: int, tree_size: int) -> list[bytes]:
+def inclusion_proof(caller: Caller, index: int, tree_size: int, sees: Visibility) -> list[bytes]:
     _check_sizes(index, tree_size, "index", "tree_size")
     if index >= tree_size:
         raise InvalidArgument.one("index", "must be smaller than tree_size")
     row = (
-        store.AuditEvent.select(store.AuditEvent.tenant, store.AuditEvent.action)
+        store.AuditEvent.select(store.AuditEvent.tenant, store.AuditEvent.resource)
         .where(store.AuditEvent.seq == index)
         .first()
     )
-    if row is None or not visible(caller, row.tenant, row.action):
+    if row is None or not _visible(caller, row.tenant, str(row.resource), sees):
         raise NotFound(f"no audit entry {index}")
     return merkle.inclusion_proof(index, tree_size, store.StoredNodes())
 
@@ -236,3 +241,6 @@ def inclusion_proof(caller: Caller, index: int, tree_size: int) -> list[bytes]:
 def consistency_proof(first: int, second: int) -> list[bytes]:
     _check_sizes(first, second, "first_size", "second_size")
     return merkle.consistency_proof(first, second, store.StoredNodes())
+
+
+changefeed.publishes("log.keys")(changefeed.ignore)

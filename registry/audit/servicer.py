@@ -7,7 +7,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from dpa.registry.v1 import audit_pb2 as pb
 from dpa.registry.v1 import audit_pb2_grpc as pb_grpc
-from registry import auth, keys, paging
+from registry import auth, keys, paging, visibility
 from registry.audit import log, store
 
 
@@ -47,7 +47,9 @@ class AuditLogService(pb_grpc.AuditLogServiceServicer):
         self, request: pb.ListEntriesRequest, context: grpc.ServicerContext
     ) -> pb.ListEntriesResponse:
         limit = paging.page(request.page_size or 100, "", "entries").size
-        rows, next_index = log.list_entries(auth.current_caller(), request.start_index, limit)
+        rows, next_index = log.list_entries(
+            auth.current_caller(), request.start_index, limit, visibility.visible_resources
+        )
         return pb.ListEntriesResponse(
             entries=[pb.Entry(index=i, body=body) for i, body in rows], next_index=next_index
         )
@@ -55,7 +57,9 @@ class AuditLogService(pb_grpc.AuditLogServiceServicer):
     def GetInclusionProof(
         self, request: pb.GetInclusionProofRequest, context: grpc.ServicerContext
     ) -> pb.InclusionProof:
-        hashes = log.inclusion_proof(auth.current_caller(), request.index, request.tree_size)
+        hashes = log.inclusion_proof(
+            auth.current_caller(), request.index, request.tree_size, visibility.visible_resources
+        )
         return pb.InclusionProof(index=request.index, tree_size=request.tree_size, hashes=hashes)
 
     def GetConsistencyProof(

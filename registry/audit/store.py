@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import cast
 
 import peewee
 
@@ -117,3 +118,16 @@ def append(changes: Sequence[Change], actor: str, request_id: str, time: datetim
 
 def size() -> int:
     return int(LogHead.select(LogHead.size).where(LogHead.id == 1).scalar())
+
+
+def events_between(first: int, end: int) -> list[tuple[str | None, str]]:
+    """(tenant, resource) of the events with index in [first, end): the change
+    feed derived views read (``registry.changefeed``)."""
+    query = (
+        AuditEvent.select(AuditEvent.tenant, AuditEvent.resource)
+        .where((AuditEvent.seq >= first) & (AuditEvent.seq < end))
+        .order_by(AuditEvent.seq)
+        .tuples()
+    )
+    rows = cast("list[tuple[str | None, str]]", list(query))
+    return [(tenant, str(resource)) for tenant, resource in rows]

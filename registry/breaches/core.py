@@ -25,15 +25,17 @@ from typing import Any
 
 import peewee
 
-from registry import clock, db, names, paging, validate
+from registry import changefeed, clock, db, names, paging, validate
+from registry.agreements import terms
 from registry.auth import Caller, Role
 from registry.breaches import rules
 from registry.breaches.model import AdjustmentRow, BreachRow, ObligationRow, PhaseRow
-from registry.controllers.core import ControllerRow
+from registry.controllers import core as controllers
 from registry.errors import Aborted, AlreadyExists, InvalidArgument, NotFound, Violations
 from registry.ledger import Mutation
 from registry.notifications import core as notifications
-from registry.subprocessors.model import AuthorizationRow, Scope, Status, SubprocessorRow
+from registry.subprocessors import core as subprocessors
+from registry.subprocessors import engagement
 
 
 def _tuples(query: Any) -> list[tuple[Any, ...]]:
@@ -64,42 +66,14 @@ TermsSource = Callable[[Iterable[str] | None], Mapping[str, DpaTerms]]
 
 
 def _dpa_terms(controller_ids: Iterable[str] | None) -> Mapping[str, DpaTerms]:
-    """From registry.agreements: hours from ``active_terms``, and the data the
-    DPA covers (its Annex I scope) for the notice in the controller's terms."""
-    from registry.agreements import terms  # noqa: PLC0415 - the DPA domain, loaded late
-    from registry.agreements.model import AgreementLine, AgreementRow  # noqa: PLC0415
-
-    active = terms.active_terms(controller_ids)
-    if not active:
-        return {}
-    query = (
-        AgreementRow.select(AgreementRow.controller_id, AgreementRow.scope)
-        .join(
-            AgreementLine,
-            on=(
-                (AgreementLine.controller_id == AgreementRow.controller_id)
-                & (AgreementLine.active_version == AgreementRow.version)
-            ),
+    """From the DPA domain's ``active_terms``: the notification hours and the
+    data the DPA covers (its Annex I scope) for the notice in its terms."""
+    return {
+        cid: DpaTerms(
+            t.breach_notification_hours, t.data_categories or None, t.data_subjects or None
         )
-        .tuples()
-    )
-    if controller_ids is not None:
-        query = query.where(AgreementLine.controller_id.in_(sorted(active)))
-    scopes: dict[str, dict[str, Any]] = {}
-    for cid, scope in _tuples(query):
-        if scope:
-            scopes[cid] = json.loads(scope)
-    result: dict[str, DpaTerms] = {}
-    for cid, t in active.items():
-        scope = scopes.get(cid, {})
-        cats = scope.get("data_categories") or None
-        subjects = scope.get("data_subjects") or None
-        result[cid] = DpaTerms(
-            t.breach_notification_hours,
-            tuple(cats) if cats else None,
-            tuple(subjects) if subjects else None,
-        )
-    return result
+        for cid, t in terms.active_terms(controller_ids).items()
+    }
 
 
 terms_source: TermsSource = _dpa_terms
@@ -344,8 +318,8 @@ def _visible_obligation(caller: Caller, controller_id: str, breach_id: str) -> O
     row = ObligationRow.get_or_none(
         (ObligationRow.breach_id == breach_id) & (ObligationRow.controller_id == controller_id)
     )
-    hidden = caller.role is Role.CONTROLLER and (
-        caller.tenant != controller_id or row is None or row.notify_time is None
+    hidden = not caller.sees(controller_id) or (
+        caller.role is Role.CONTROLLER and (row is None or row.notify_time is None)
     )
     if row is None or hidden:
         raise NotFound(f"{notice_name(controller_id, breach_id)} not found")
@@ -385,8 +359,7 @@ def get_notice(caller: Caller, controller_id: str, breach_id: str) -> Notice:
 
 def list_notices(caller: Caller, controller_id: str, page: paging.Page) -> list[Notice]:
     """A controller's notified obligations, newest breach id first."""
-    if caller.role is Role.CONTROLLER and controller_id != caller.tenant:
-        return []
+    caller.require(controller_id, f"controllers/{controller_id}")
     o = ObligationRow
     query = (
         o.select()
@@ -402,47 +375,10 @@ def list_notices(caller: Caller, controller_id: str, page: paging.Page) -> list[
 # -- who is affected -----------------------------------------------------------
 
 
-def _engagements(subprocessor_ids: Sequence[str]) -> list[rules.Engagement]:
-    if not subprocessor_ids:
-        return []
-    explicit: dict[str, dict[str, str]] = {}
-    a = AuthorizationRow
-    query = (
-        a.select(a.subprocessor_id, a.controller_id, a.state)
-        .where(a.subprocessor_id.in_(list(subprocessor_ids)))
-        .tuples()
-    )
-    for sp, cid, state in _tuples(query):
-        explicit.setdefault(sp, {})[cid] = state
-    s = SubprocessorRow
-    rows = (
-        s.select(s.subprocessor_id, s.scope, s.status)
-        .where(s.subprocessor_id.in_(list(subprocessor_ids)))
-        .tuples()
-    )
-    return [
-        rules.Engagement(
-            subprocessor_id=sp,
-            platform=scope == Scope.PLATFORM.value and status == Status.ACTIVE.value,
-            explicit=explicit.get(sp, {}),
-        )
-        for sp, scope, status in _tuples(rows)
-        if status != Status.RETIRED.value
-    ]
-
-
 def _check_subprocessors(info: rules.Info, prefix: str) -> None:
     if not info.subprocessors:
         return
-    s = SubprocessorRow
-    known = {
-        sp
-        for (sp,) in _tuples(
-            s.select(s.subprocessor_id)
-            .where(s.subprocessor_id.in_(list(info.subprocessors)))
-            .tuples()
-        )
-    }
+    known = subprocessors.existing(info.subprocessors)
     errors = Violations()
     for i, sp in enumerate(info.subprocessors):
         if sp not in known:
@@ -455,15 +391,7 @@ def _check_adjustments(
 ) -> None:
     errors = Violations()
     wanted = sorted({a.controller_id for a in add})
-    known: set[str] = set()
-    for i in range(0, len(wanted), BATCH):
-        c = ControllerRow
-        known |= {
-            cid
-            for (cid,) in _tuples(
-                c.select(c.controller_id).where(c.controller_id.in_(wanted[i : i + BATCH])).tuples()
-            )
-        }
+    known = controllers.existing(wanted)
     for name, items in (("add", add), ("remove", remove)):
         for i, adj in enumerate(items):
             where = f"{field_prefix}{name}[{i}]"
@@ -478,32 +406,6 @@ def _check_adjustments(
     errors.raise_if_any()
 
 
-def _insert(model: type[db.BaseModel], columns: Sequence[str], rows: Sequence[Any]) -> None:
-    """Multi-row INSERT with SQL built once per batch: for thousands of rows,
-    peewee's ``insert_many`` spends most of its time building the statement."""
-    fields = [model._meta.fields[c] for c in columns]
-    table = model._meta.table_name
-    names_sql = ", ".join(f'"{f.column_name}"' for f in fields)
-    param = db.database.param
-    one = "(" + ", ".join([param] * len(fields)) + ")"
-    for i in range(0, len(rows), BATCH):
-        batch = rows[i : i + BATCH]
-        values = ", ".join([one] * len(batch))
-        params = tuple(f.db_value(v) for row in batch for f, v in zip(fields, row, strict=True))
-        sql = f'INSERT INTO "{table}" ({names_sql}) VALUES {values}'  # noqa: S608 - names from the model, values bound
-        db.execute(sql, params)
-
-
-def _time_zones(controller_ids: Sequence[str]) -> dict[str, str]:
-    c = ControllerRow
-    result: dict[str, str] = {}
-    for i in range(0, len(controller_ids), BATCH):
-        batch = controller_ids[i : i + BATCH]
-        query = c.select(c.controller_id, c.time_zone).where(c.controller_id.in_(batch)).tuples()
-        result.update({str(t[0]): str(t[1]) for t in _tuples(query)})
-    return result
-
-
 def _reconcile(m: Mutation, breach: BreachRow, info: rules.Info) -> None:
     """Brings the obligations in line with the affected set (creates, withdraws)."""
     adjustments = [
@@ -512,26 +414,19 @@ def _reconcile(m: Mutation, breach: BreachRow, info: rules.Info) -> None:
         .where(AdjustmentRow.breach_id == breach.breach_id)
         .order_by(AdjustmentRow.id)
     ]
-    engagements = _engagements(info.subprocessors)
-    everyone: Mapping[str, DpaTerms] | None = None
-    if any(e.platform for e in engagements):
-        everyone = terms_source(None)
-    affected = rules.affected(engagements, everyone or {}, adjustments)
+    holdings = [
+        rules.Holding(h.controller_id, h.subprocessor_id, h.reason)
+        for h in engagement.holders(info.subprocessors)
+    ]
+    affected = rules.affected(holdings, adjustments)
     o = ObligationRow
     existing = {
         r.controller_id: _obligation(r) for r in o.select().where(o.breach_id == breach.breach_id)
     }
     new_ids = sorted(cid for cid in affected if cid not in existing)
     if new_ids:
-        dpa = (
-            {cid: everyone[cid] for cid in new_ids if cid in everyone}
-            if everyone is not None
-            else terms_source(new_ids)
-        )
-        missing = [cid for cid in new_ids if cid not in dpa]
-        if missing and everyone is not None:
-            dpa = {**dpa, **terms_source(missing)}
-        zones = _time_zones(new_ids)
+        dpa = terms_source(new_ids)
+        zones = controllers.time_zones(new_ids)
         encoded: dict[Any, str] = {}
 
         def once(key: Any, make: Callable[[], Any]) -> str:
@@ -562,22 +457,19 @@ def _reconcile(m: Mutation, breach: BreachRow, info: rules.Info) -> None:
                     "",
                 )
             )
-        _insert(
-            o,
-            (
-                "breach_id",
-                "controller_id",
-                "hours",
-                "deadline",
-                "reasons",
-                "scope",
-                "time_zone",
-                "notified_phase",
-                "withdrawn",
-                "withdraw_reason",
-            ),
-            rows,
+        columns = (
+            "breach_id",
+            "controller_id",
+            "hours",
+            "deadline",
+            "reasons",
+            "scope",
+            "time_zone",
+            "notified_phase",
+            "withdrawn",
+            "withdraw_reason",
         )
+        db.insert_rows(o, [dict(zip(columns, row, strict=True)) for row in rows])
     for cid, current in existing.items():
         if cid not in affected:
             if not current.withdrawn:
@@ -810,8 +702,7 @@ def _add_adjustments(m: Mutation, breach_id: str, items: Iterable[rules.Adjustme
         }
         for a in items
     ]
-    for i in range(0, len(rows), BATCH):
-        AdjustmentRow.insert_many(rows[i : i + BATCH]).execute()
+    db.insert_rows(AdjustmentRow, rows)
 
 
 def _adjustment_change(items: Iterable[rules.Adjustment]) -> list[dict[str, Any]]:
@@ -992,3 +883,6 @@ def acknowledge(m: Mutation, controller_id: str, breach_id: str) -> Notice:
         },
     )
     return notice
+
+
+changefeed.publishes("breaches", "controllers.breachNotices")(changefeed.ignore)

@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -262,28 +262,15 @@ def local_time(moment: datetime, time_zone: str) -> str:
 
 # -- who is affected -----------------------------------------------------------
 
-_LISTED = frozenset({"AUTHORIZED", "PENDING"})
-
 
 @dataclass(frozen=True)
-class Engagement:
-    """Whose data one sub-processor processes, as the registry records it."""
+class Holding:
+    """A controller whose personal data an affected sub-processor may hold
+    (``registry.subprocessors.engagement.holders``), with the reason why."""
 
+    controller_id: str
     subprocessor_id: str
-    platform: bool
-    """Engaged platform-wide and ACTIVE: every controller with an ACTIVE DPA."""
-    explicit: Mapping[str, str] = field(default_factory=dict)
-    """Controller id -> its authorisation state of this sub-processor."""
-
-
-def engaged_controllers(e: Engagement, with_active_dpa: Collection[str]) -> set[str]:
-    """Authorised or pending controllers; objected or withdrawn ones are left out
-    (their data does not go to the sub-processor, Art. 28(2))."""
-    listed = {cid for cid, state in e.explicit.items() if state in _LISTED}
-    if not e.platform:
-        return listed
-    excluded = {cid for cid, state in e.explicit.items() if state not in _LISTED}
-    return (set(with_active_dpa) - excluded) | listed
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -301,17 +288,15 @@ class Affected:
 
 
 def affected(
-    engagements: Iterable[Engagement],
-    with_active_dpa: Collection[str],
+    holdings: Iterable[Holding],
     adjustments: Iterable[Adjustment],
 ) -> dict[str, Affected]:
     """Controller id -> why it is affected; staff adjustments apply in order."""
-    by_controller: dict[str, set[str]] = {}
-    for e in engagements:
-        for cid in engaged_controllers(e, with_active_dpa):
-            by_controller.setdefault(cid, set()).add(e.subprocessor_id)
+    by_controller: dict[str, dict[str, str]] = {}
+    for h in holdings:
+        by_controller.setdefault(h.controller_id, {})[h.subprocessor_id] = h.reason
     result = {
-        cid: Affected(frozenset(sps), tuple(f"sub-processor {sp}" for sp in sorted(sps)))
+        cid: Affected(frozenset(sps), tuple(sps[sp] for sp in sorted(sps)))
         for cid, sps in by_controller.items()
     }
     for adj in adjustments:

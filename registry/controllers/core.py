@@ -2,39 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-import peewee
-
-from registry import db, names, paging, validate
+from registry import changefeed, names, paging, validate
 from registry.auth import Caller, Role
+from registry.controllers.model import ControllerRow
 from registry.errors import Aborted, AlreadyExists, NotFound, PermissionDenied, Violations
 from registry.ledger import Mutation
 
 COLLECTION = "controllers"
-
-
-class ControllerRow(db.BaseModel):
-    controller_id = peewee.CharField(max_length=63, primary_key=True)
-    legal_name = peewee.TextField()
-    country = peewee.CharField(max_length=2)
-    contact_email = peewee.TextField()
-    dpo_email = peewee.TextField()
-    notify_emails = peewee.TextField(default="")
-    time_zone = peewee.TextField(default="")
-    revision = peewee.IntegerField(default=1)
-    create_time = db.UtcDateTimeField()
-    update_time = db.UtcDateTimeField()
-
-    class Meta:
-        table_name = "controller"
-
-
-@db.migration(3, "controllers")
-def _create(database: peewee.Database) -> None:
-    database.create_tables([ControllerRow])
 
 
 @dataclass(frozen=True)
@@ -108,7 +87,7 @@ def _from_row(row: ControllerRow) -> Controller:
 
 
 def _visible(caller: Caller, controller_id: str) -> bool:
-    return caller.role is not Role.CONTROLLER or caller.tenant == controller_id
+    return caller.sees(controller_id)
 
 
 def exists(controller_id: str) -> bool:
@@ -197,3 +176,55 @@ def update(
         {"fields": sorted(fields), "new": {f: merged.as_change()[f] for f in sorted(fields)}},
     )
     return get(m.caller, controller_id)
+
+
+# -- the read API other domains use --------------------------------------------
+
+_CHUNK = 500
+
+
+def _chunked(ids: Collection[str]) -> Iterable[list[str]]:
+    wanted = sorted(set(ids))
+    for i in range(0, len(wanted), _CHUNK):
+        yield wanted[i : i + _CHUNK]
+
+
+def existing(controller_ids: Collection[str] | None) -> set[str]:
+    """The registered controllers among ``controller_ids`` (every one if None)."""
+    c = ControllerRow
+    if controller_ids is None:
+        return {str(cid) for cid in c.select(c.controller_id).scalars()}
+    found: set[str] = set()
+    for chunk in _chunked(controller_ids):
+        found.update(
+            str(cid)
+            for cid in c.select(c.controller_id).where(c.controller_id.in_(chunk)).scalars()
+        )
+    return found
+
+
+def time_zones(controller_ids: Collection[str]) -> dict[str, str]:
+    """Controller id -> its notification time zone ("" for UTC)."""
+    c = ControllerRow
+    result: dict[str, str] = {}
+    for chunk in _chunked(controller_ids):
+        query = c.select(c.controller_id, c.time_zone).where(c.controller_id.in_(chunk))
+        rows = cast("list[tuple[str, str]]", list(query.tuples()))
+        result.update({str(cid): str(tz) for cid, tz in rows})
+    return result
+
+
+def party(controller_id: str) -> dict[str, str]:
+    """The controller as a party to its DPA (name and contacts)."""
+    row = ControllerRow.get(ControllerRow.controller_id == controller_id)
+    return {
+        "legal_name": row.legal_name,
+        "country": row.country,
+        "contact_email": row.contact_email,
+        "dpo_email": row.dpo_email,
+    }
+
+
+@changefeed.publishes("controllers")
+def _touched(touched: changefeed.Touched, tenant: str | None, ids: list[str]) -> None:
+    touched.controllers.add(ids[0])

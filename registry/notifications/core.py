@@ -18,7 +18,7 @@ from typing import Any, cast
 
 import peewee
 
-from registry import db
+from registry import changefeed, db
 from registry.auth import Caller, Role
 from registry.errors import InvalidArgument, NotFound
 from registry.ledger import Mutation
@@ -124,40 +124,6 @@ def parse_name(name: str, field: str = "name") -> int:
     return int(ident)
 
 
-def bulk_insert(
-    model: type[db.BaseModel], rows: Sequence[Mapping[str, Any]], batch: int = BATCH
-) -> None:
-    """Multi-row INSERTs with the SQL built once per batch size.
-
-    Peewee's ``insert_many`` spends most of its time generating SQL for large
-    batches; this converts values with each field's ``db_value`` and sends
-    the same parameterised statement for every full batch.
-    """
-    if not rows:
-        return
-    columns = list(rows[0].keys())
-    defaults = {
-        name: f.default
-        for name, f in model._meta.fields.items()
-        if name not in columns and f.default is not None and not callable(f.default)
-    }
-    columns += list(defaults)
-    fields = [model._meta.fields[c] for c in columns]
-    param = db.database.obj.param
-    # Table and column names come from the model, values are parameters.
-    names = ", ".join(f.column_name for f in fields)
-    head = f'INSERT INTO "{model._meta.table_name}" ({names}) VALUES '  # noqa: S608
-    one = "(" + ", ".join([param] * len(columns)) + ")"
-    for i in range(0, len(rows), batch):
-        chunk = rows[i : i + batch]
-        params = [
-            f.db_value(r[c] if c in r else defaults[c])
-            for r in chunk
-            for c, f in zip(columns, fields, strict=True)
-        ]
-        db.execute(head + ", ".join([one] * len(chunk)), tuple(params))
-
-
 def _lock_inserts() -> None:
     if db.is_postgres():
         db.execute("SELECT pg_advisory_xact_lock(%s)", (_INSERT_LOCK,))
@@ -206,7 +172,7 @@ def notify(
         }
         for cid in controller_ids
     ]
-    bulk_insert(NotificationRow, rows)
+    db.insert_rows(NotificationRow, rows)
     query = tuples(
         NotificationRow.select(NotificationRow.id, NotificationRow.controller_id)
         .where(NotificationRow.id > before)
@@ -240,7 +206,7 @@ def notify(
 
 
 def _visible(caller: Caller, controller_id: str) -> bool:
-    return caller.role is not Role.CONTROLLER or caller.tenant == controller_id
+    return caller.sees(controller_id)
 
 
 def get(caller: Caller, notification_id: int) -> Notification:
@@ -274,8 +240,8 @@ def list_page(
 ) -> list[Notification]:
     """A controller lists its own inbox; staff any inbox, or all (controller_id="")."""
     if caller.role is Role.CONTROLLER:
-        if controller_id and controller_id != caller.tenant:
-            return []
+        if controller_id:
+            caller.require(controller_id, f"controllers/{controller_id}")
         controller_id = caller.tenant or ""
     query = NotificationRow.select(*FIELDS).where(NotificationRow.id > after_id)
     if controller_id:
@@ -299,3 +265,6 @@ def acknowledge(m: Mutation, notification_id: int) -> Notification:
         {"notification": current.id, "first": current.ack_time is None},
     )
     return get(m.caller, notification_id)
+
+
+changefeed.publishes("controllers.notifications")(changefeed.ignore)

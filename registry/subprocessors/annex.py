@@ -13,16 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from registry.subprocessors.model import (
-    AuthorizationRow,
-    AuthorizationState,
-    Scope,
-    ServiceCategory,
-    Status,
-    SubprocessorRow,
-)
-
-LISTED = (AuthorizationState.AUTHORIZED, AuthorizationState.PENDING)
+from registry.subprocessors import engagement
+from registry.subprocessors.model import SubprocessorRow
+from registry.subprocessors.types import AuthorizationState, ServiceCategory
 
 
 @dataclass(frozen=True)
@@ -69,33 +62,21 @@ def entry(row: SubprocessorRow, state: AuthorizationState) -> AnnexEntry:
     )
 
 
-def engaged_states(controller_id: str) -> dict[str, tuple[SubprocessorRow, AuthorizationState]]:
-    """Every sub-processor engaged for the controller with its state, retired
-    ones excepted. A platform-wide ACTIVE sub-processor without a row of its
-    own for this controller counts as AUTHORIZED: the controller's signed DPA
-    annex authorised it."""
-    result: dict[str, tuple[SubprocessorRow, AuthorizationState]] = {}
-    explicit = {
-        a.subprocessor_id: AuthorizationState(a.state)
-        for a in AuthorizationRow.select(
-            AuthorizationRow.subprocessor_id, AuthorizationRow.state
-        ).where(AuthorizationRow.controller_id == controller_id)
-    }
-    query = SubprocessorRow.select().where(SubprocessorRow.status != Status.RETIRED.value)
-    for row in query.order_by(SubprocessorRow.subprocessor_id):
-        state = explicit.get(row.subprocessor_id)
-        if state is None:
-            if row.scope != Scope.PLATFORM.value or row.status != Status.ACTIVE.value:
-                continue
-            state = AuthorizationState.AUTHORIZED
-        result[row.subprocessor_id] = (row, state)
-    return result
+def subprocessor_list(controller_id: str) -> list[AnnexEntry]:
+    """The controller's view of its sub-processors: what its Annex IV lists,
+    plus the ones it objected to or withdrew its authorisation from."""
+    shown = (*engagement.LISTED, AuthorizationState.OBJECTED, AuthorizationState.WITHDRAWN)
+    return [
+        entry(row, state)
+        for row, state in engagement.of_controller(controller_id).values()
+        if state in shown
+    ]
 
 
 def current_annex(controller_id: str) -> list[AnnexEntry]:
     """The sub-processors the controller's Annex IV lists, ordered by id."""
     return [
         entry(row, state)
-        for row, state in engaged_states(controller_id).values()
-        if state in LISTED
+        for row, state in engagement.of_controller(controller_id).values()
+        if state in engagement.LISTED
     ]

@@ -31,25 +31,22 @@ from typing import Any
 
 from google.protobuf import empty_pb2
 
-from registry import clock, db, ledger, names, paging
+from registry import changefeed, clock, db, ledger, names, paging
 from registry.auth import Caller
 from registry.errors import FailedPrecondition, InvalidArgument, NotFound, Violations
 from registry.ledger import Mutation
 from registry.notifications import core as notifications
 from registry.notifications import hub
-from registry.subprocessors import core
-from registry.subprocessors.model import (
-    AuthorizationRow,
+from registry.subprocessors import core, engagement
+from registry.subprocessors.model import AuthorizationRow, NoticeRow, RecipientRow, SubprocessorRow
+from registry.subprocessors.types import (
     AuthorizationState,
     ChangeKind,
     Decision,
-    NoticeRow,
     NoticeState,
-    RecipientRow,
     Resolution,
     Scope,
     Status,
-    SubprocessorRow,
 )
 
 COLLECTION = "changeNotices"
@@ -216,6 +213,17 @@ def controller_change(controller_id: str, notice_id: str) -> ControllerChange:
     return _change(row, get(notice_id))
 
 
+def received(controller_id: str, notice_id: str) -> bool:
+    """The controller was notified of this change (it may see the notice)."""
+    return bool(
+        RecipientRow.select()
+        .where(
+            (RecipientRow.notice_id == notice_id) & (RecipientRow.controller_id == controller_id)
+        )
+        .exists()
+    )
+
+
 def _notices(notice_ids: Iterable[str]) -> dict[str, Notice]:
     wanted = sorted(set(notice_ids))
     if not wanted:
@@ -277,19 +285,6 @@ def objection_keys(page: paging.Page, *, unresolved_only: bool) -> list[str]:
 
 
 # -- proposing ----------------------------------------------------------------
-
-
-def _engaged_controllers(sp: SubprocessorRow) -> set[str] | None:
-    """Controllers a sub-processor is engaged for; None means every controller."""
-    rows = AuthorizationRow.select(AuthorizationRow.controller_id).where(
-        (AuthorizationRow.subprocessor_id == sp.subprocessor_id)
-        & AuthorizationRow.state.in_(
-            [AuthorizationState.AUTHORIZED.value, AuthorizationState.PENDING.value]
-        )
-    )
-    if sp.scope == Scope.PLATFORM.value:
-        return None
-    return {r.controller_id for r in rows}
 
 
 def _refuse_violations(violators: Sequence[Terms], notified: datetime) -> None:
@@ -357,10 +352,14 @@ def _affected(
         errors.raise_if_any()
         return found
     target = replaced if replaced is not None else sp
-    engaged = _engaged_controllers(target)
-    if engaged is None:
-        return terms_source(None)
-    return terms_source(sorted(engaged)) if engaged else {}
+    serving = engagement.served([target.subprocessor_id]).get(target.subprocessor_id)
+    if serving is None:
+        return {}
+    named = serving.named()
+    if named is None:
+        everyone = terms_source(None)
+        return {cid: everyone[cid] for cid in serving.controllers(everyone)}
+    return terms_source(sorted(named)) if named else {}
 
 
 def _set_authorizations(
@@ -377,7 +376,7 @@ def _set_authorizations(
             (AuthorizationRow.subprocessor_id == subprocessor_id)
             & AuthorizationRow.controller_id.in_(batch)
         ).execute()
-        notifications.bulk_insert(
+        db.insert_rows(
             AuthorizationRow,
             [
                 {
@@ -434,7 +433,7 @@ def propose(m: Mutation, p: Proposal) -> Notice:
         }
         for t in ordered
     ]
-    notifications.bulk_insert(RecipientRow, rows)
+    db.insert_rows(RecipientRow, rows)
     if p.kind is not ChangeKind.REMOVAL:
         _set_authorizations(
             [t.controller_id for t in ordered],
@@ -763,3 +762,26 @@ def run_due(caller: Caller) -> int:
             return total
         hub.poke()
         total += receipt.count
+
+
+@changefeed.publishes("subprocessors")
+def _touched_subprocessor(touched: changefeed.Touched, tenant: str | None, ids: list[str]) -> None:
+    """The record itself; with a tenant, that controller's authorisation."""
+    touched.subprocessors.add(ids[0])
+    if tenant:
+        touched.controllers.add(tenant)
+
+
+@changefeed.publishes("changeNotices")
+def _touched_notice(touched: changefeed.Touched, tenant: str | None, ids: list[str]) -> None:
+    """One controller's answer touches its authorisations; a processor-wide
+    notice event (proposed, effective) the status of its sub-processors and
+    many controllers' authorisations, which live with the sub-processors."""
+    if tenant:
+        touched.controllers.add(tenant)
+        return
+    row = NoticeRow.get_or_none(NoticeRow.notice_id == ids[0])
+    if row is not None:
+        touched.subprocessors.add(row.subprocessor_id)
+        if row.replaced_id:
+            touched.subprocessors.add(row.replaced_id)

@@ -9,6 +9,7 @@ last checked (Decision (EU) 2023/1795) are required.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
@@ -17,17 +18,14 @@ from registry import names, paging, taxonomy, validate
 from registry.auth import Caller, Role
 from registry.errors import Aborted, AlreadyExists, NotFound, Violations
 from registry.ledger import Mutation
-from registry.subprocessors.annex import engaged_states
-from registry.subprocessors.model import (
-    AuthorizationRow,
+from registry.subprocessors import engagement
+from registry.subprocessors.model import NoticeRow, RecipientRow, SubprocessorRow
+from registry.subprocessors.types import (
     AuthorizationState,
     DpfStatus,
-    NoticeRow,
-    RecipientRow,
     Scope,
     ServiceCategory,
     Status,
-    SubprocessorRow,
 )
 
 COLLECTION = "subprocessors"
@@ -221,8 +219,10 @@ def _columns(d: Details) -> dict[str, Any]:
 
 
 def visible_to_controller(controller_id: str, subprocessor_id: str) -> bool:
-    """Engaged for the controller, or the subject of a notice it received."""
-    if subprocessor_id in engaged_states(controller_id):
+    """What a controller may see of the registry: a sub-processor engaged for
+    it in any state, or the subject of a change notice it received. The one
+    rule for resources and the audit-log view alike (``registry.visibility``)."""
+    if engagement.state(controller_id, subprocessor_id) is not None:
         return True
     return (
         RecipientRow.select()
@@ -236,6 +236,30 @@ def visible_to_controller(controller_id: str, subprocessor_id: str) -> bool:
         )
         .exists()
     )
+
+
+def existing(subprocessor_ids: Collection[str]) -> set[str]:
+    """The registered sub-processors among ``subprocessor_ids``."""
+    s = SubprocessorRow
+    found: set[str] = set()
+    wanted = sorted(set(subprocessor_ids))
+    for i in range(0, len(wanted), 500):
+        query = s.select(s.subprocessor_id).where(s.subprocessor_id.in_(wanted[i : i + 500]))
+        found.update(str(sid) for sid in query.scalars())
+    return found
+
+
+def records(subprocessor_ids: Collection[str] | None) -> list[Subprocessor]:
+    """The sub-processors among ``subprocessor_ids`` (every one if None), as values."""
+    s = SubprocessorRow
+    if subprocessor_ids is None:
+        return [from_row(r) for r in s.select().order_by(s.subprocessor_id)]
+    wanted = sorted(set(subprocessor_ids))
+    result: list[Subprocessor] = []
+    for i in range(0, len(wanted), 500):
+        query = s.select().where(s.subprocessor_id.in_(wanted[i : i + 500]))
+        result.extend(from_row(r) for r in query)
+    return result
 
 
 def get_row(subprocessor_id: str) -> SubprocessorRow | None:
@@ -317,8 +341,7 @@ def update(
 
 def state_for(controller_id: str, subprocessor_id: str) -> AuthorizationState | None:
     """The controller's authorisation of the sub-processor; None if not engaged."""
-    found = engaged_states(controller_id).get(subprocessor_id)
-    return found[1] if found else None
+    return engagement.state(controller_id, subprocessor_id)
 
 
 def may_use(controller_id: str, subprocessor_id: str) -> bool:
@@ -330,14 +353,4 @@ def may_use(controller_id: str, subprocessor_id: str) -> bool:
     row = get_row(subprocessor_id)
     if row is None or row.status != Status.ACTIVE.value:
         return False
-    explicit = (
-        AuthorizationRow.select(AuthorizationRow.state)
-        .where(
-            (AuthorizationRow.controller_id == controller_id)
-            & (AuthorizationRow.subprocessor_id == subprocessor_id)
-        )
-        .scalar()
-    )
-    if explicit is not None:
-        return bool(explicit == AuthorizationState.AUTHORIZED.value)
-    return bool(row.scope == Scope.PLATFORM.value)
+    return engagement.state(controller_id, subprocessor_id) is AuthorizationState.AUTHORIZED

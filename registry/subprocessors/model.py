@@ -1,4 +1,4 @@
-"""Sub-processor tables and the enums of their legal concepts.
+"""Sub-processor tables (their enums are in ``registry.subprocessors.types``).
 
 Art. 28(4): each sub-processor is bound by a contract that flows the DPA's
 obligations down; Art. 28(2): each controller authorises it, specifically or
@@ -7,81 +7,10 @@ generally, and may object to a change it was told about in advance.
 
 from __future__ import annotations
 
-import enum
-
 import peewee
 
 from registry import db
-
-
-class ServiceCategory(enum.Enum):
-    HOSTING = "HOSTING"
-    CLOUD_INFRASTRUCTURE = "CLOUD_INFRASTRUCTURE"
-    IT_SERVICES = "IT_SERVICES"
-    PAYMENT_PROCESSING = "PAYMENT_PROCESSING"
-    CUSTOMER_SUPPORT_TOOLING = "CUSTOMER_SUPPORT_TOOLING"
-    AI_MODEL_PROVIDER = "AI_MODEL_PROVIDER"
-
-
-class Status(enum.Enum):
-    PROPOSED = "PROPOSED"
-    ACTIVE = "ACTIVE"
-    RETIRED = "RETIRED"
-
-
-class DpfStatus(enum.Enum):
-    """EU-US Data Privacy Framework certification (Decision (EU) 2023/1795)."""
-
-    NOT_APPLICABLE = "NOT_APPLICABLE"
-    CERTIFIED = "CERTIFIED"
-    NOT_CERTIFIED = "NOT_CERTIFIED"
-
-
-class Scope(enum.Enum):
-    """Whose data it processes: every controller's, or only named controllers'."""
-
-    PLATFORM = "PLATFORM"
-    NAMED_CONTROLLERS = "NAMED_CONTROLLERS"
-
-
-class AuthorizationState(enum.Enum):
-    """One controller's authorisation of one sub-processor (Art. 28(2))."""
-
-    PENDING = "PENDING"
-    AUTHORIZED = "AUTHORIZED"
-    OBJECTED = "OBJECTED"
-    WITHDRAWN = "WITHDRAWN"
-
-
-class ChangeKind(enum.Enum):
-    ADDITION = "ADDITION"
-    REPLACEMENT = "REPLACEMENT"
-    REMOVAL = "REMOVAL"
-
-
-class NoticeState(enum.Enum):
-    """A change notice is OPEN until its effective date, then EFFECTIVE."""
-
-    OPEN = "OPEN"
-    EFFECTIVE = "EFFECTIVE"
-
-
-class Decision(enum.Enum):
-    """A notified controller's answer to one change notice."""
-
-    PENDING = "PENDING"
-    AUTHORIZED = "AUTHORIZED"
-    OBJECTED = "OBJECTED"
-    INFORMED = "INFORMED"
-    """A removal: nothing to authorise or object to."""
-
-
-class Resolution(enum.Enum):
-    """How staff resolved an objection."""
-
-    UNRESOLVED = "UNRESOLVED"
-    ALTERNATIVE_ARRANGEMENT = "ALTERNATIVE_ARRANGEMENT"
-    TERMINATION = "TERMINATION"
+from registry.subprocessors.types import Resolution
 
 
 class SubprocessorRow(db.BaseModel):

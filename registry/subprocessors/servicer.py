@@ -13,11 +13,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from dpa.registry.v1 import subprocessors_pb2 as pb
 from dpa.registry.v1 import subprocessors_pb2_grpc as pb_grpc
 from registry import auth, ledger, names, paging, rpc
-from registry.auth import Role
-from registry.errors import InvalidArgument, NotFound, Violations
+from registry.errors import InvalidArgument, Violations
 from registry.subprocessors import annex, changes, core
-from registry.subprocessors.model import (
-    AuthorizationState,
+from registry.subprocessors.types import (
     ChangeKind,
     DpfStatus,
     Resolution,
@@ -361,14 +359,8 @@ class SubprocessorService(pb_grpc.SubprocessorServiceServicer):
     ) -> pb.SubprocessorList:
         caller = auth.current_caller()
         controller_id = names.parse(request.parent, "controllers", "parent")
-        if caller.role is Role.CONTROLLER and caller.tenant != controller_id:
-            raise NotFound(f"controllers/{controller_id} not found")
-        shown = (*annex.LISTED, AuthorizationState.OBJECTED)
-        entries = [
-            annex.entry(row, state)
-            for row, state in annex.engaged_states(controller_id).values()
-            if state in shown
-        ]
+        caller.require(controller_id, f"controllers/{controller_id}")
+        entries = annex.subprocessor_list(controller_id)
         return pb.SubprocessorList(
             controller=f"controllers/{controller_id}",
             entries=[entry_to_proto(e) for e in entries],

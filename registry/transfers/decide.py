@@ -55,6 +55,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from registry import taxonomy
+from registry.agreements.types import no_active_dpa_reason
 from registry.errors import Violations
 from registry.transfers.model import (
     AuthorizationState,
@@ -192,11 +193,11 @@ def _check_controller(
     if controller.controller_id != request.controller_id:
         raise ValueError("controller record does not match request.controller_id")
     if not controller.dpa_active:
+        ended = controller.dpa_ended_version
         reasons.append(
             Reason(
-                C.DPA_NOT_ACTIVE,
-                f"controller {request.controller_id!r} has no active DPA (Art. 28(3)): "
-                "no processing on its behalf",
+                C.DPA_TERMINATED if ended is not None else C.DPA_NOT_ACTIVE,
+                no_active_dpa_reason(ended),
             )
         )
 

@@ -29,6 +29,13 @@ from dataclasses import dataclass, field
 from datetime import date
 from types import MappingProxyType
 
+from registry.subprocessors import types as subprocessor_types
+
+AuthorizationState = subprocessor_types.AuthorizationState
+"""A controller's Art. 28(2) authorisation of one sub-processor (one enum, owned
+by the sub-processor domain)."""
+SubprocessorStatus = subprocessor_types.Status
+
 
 class Mechanism(enum.Enum):
     """Chapter V transfer tool; the value is the W3C DPV ``eu-gdpr`` identifier."""
@@ -83,21 +90,6 @@ class Clause9Option(enum.IntEnum):
     GENERAL_WRITTEN_AUTHORISATION = 2
 
 
-class AuthorizationState(enum.Enum):
-    """A controller's Art. 28(2) authorisation of one sub-processor."""
-
-    PENDING = "pending"
-    AUTHORIZED = "authorized"
-    OBJECTED = "objected"
-    WITHDRAWN = "withdrawn"
-
-
-class SubprocessorStatus(enum.Enum):
-    ACTIVE = "active"
-    PROPOSED = "proposed"
-    RETIRED = "retired"
-
-
 class RecipientSector(enum.Enum):
     """What kind of body the importer is; some adequacy decisions are partial.
 
@@ -134,6 +126,7 @@ class ReasonCode(enum.Enum):
     # The controller and its DPA (Art. 28(3)).
     CONTROLLER_UNKNOWN = "CONTROLLER_UNKNOWN"
     DPA_NOT_ACTIVE = "DPA_NOT_ACTIVE"
+    DPA_TERMINATED = "DPA_TERMINATED"
     # The request itself.
     REQUEST_INCOMPLETE = "REQUEST_INCOMPLETE"
     NO_DATA_CATEGORIES = "NO_DATA_CATEGORIES"
@@ -244,6 +237,8 @@ class ControllerView:
         default_factory=lambda: MappingProxyType({})
     )
     allowed_derogations: frozenset[Art49Ground] = frozenset()
+    dpa_ended_version: int | None = None
+    """Without an active DPA: the version terminated last, if any."""
 
     def __post_init__(self) -> None:
         # A read-only copy: later changes to the caller's dict cannot leak in.

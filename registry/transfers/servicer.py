@@ -7,6 +7,7 @@ current snapshot and the pure ``decide`` (docs/adr/0005-transfer-snapshot.md).
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 import grpc
@@ -15,7 +16,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from dpa.registry.v1 import transfers_pb2 as pb
 from dpa.registry.v1 import transfers_pb2_grpc as pb_grpc
 from registry import auth, clock, names, paging, rpc
-from registry.errors import InvalidArgument, Violations
+from registry.errors import InvalidArgument, NotFound, Violations
 from registry.transfers import store
 from registry.transfers.decide import validate_request
 from registry.transfers.model import (
@@ -37,7 +38,7 @@ from registry.transfers.reference import (
     AdequacyStatus,
     DestinationKind,
 )
-from registry.transfers.snapshot import SnapshotCache
+from registry.transfers.snapshot import Snapshot, SnapshotCache
 from registry.transfers.timing import DECISIONS
 
 _DENIAL = {
@@ -213,9 +214,39 @@ def _subprocessor_parent(parent: str, *, allow_all: bool) -> str | None:
     return names.parse(parent, store.SUBPROCESSORS, "parent")
 
 
+def _require_known(snapshot: Snapshot, transfer: TransferRequest) -> None:
+    """A calling service with a typo hears it loudly: an unknown controller or
+    sub-processor is NOT_FOUND, as in every other RPC (CheckProcessing too)."""
+    if transfer.controller_id not in snapshot.controllers:
+        raise NotFound(f"controllers/{transfer.controller_id} not found")
+    sp = transfer.subprocessor_id
+    if sp is not None and sp not in snapshot.subprocessors:
+        raise NotFound(f"subprocessors/{sp} not found")
+
+
+MEMO_LIMIT = 200_000
+"""Answers kept per revision (the same state gives the same answer)."""
+
+
+@dataclass(frozen=True)
+class _Memo:
+    """Answers already given at one revision, by request bytes and day."""
+
+    revision: int
+    answers: dict[tuple[bytes, date], pb.TransferDecision] = field(default_factory=dict)
+
+
 class TransferService(pb_grpc.TransferServiceServicer):
     def __init__(self, cache: SnapshotCache | None = None) -> None:
         self.cache = cache or SnapshotCache()
+        self._memo = _Memo(-1)
+
+    def _memo_at(self, revision: int) -> _Memo:
+        memo = self._memo
+        if memo.revision != revision:
+            # Swapped whole: a reader holding the old one keeps a consistent map.
+            memo = self._memo = _Memo(revision)
+        return memo
 
     def CheckTransfer(
         self, request: pb.CheckTransferRequest, context: grpc.ServicerContext
@@ -226,13 +257,16 @@ class TransferService(pb_grpc.TransferServiceServicer):
         # without a date is decided for today, so today is part of the key.
         today = clock.now().date()
         key = (request.SerializeToString(), today)
-        response: pb.TransferDecision | None = snapshot.memo.get(key)
+        memo = self._memo_at(snapshot.revision)
+        response = memo.answers.get(key)
         if response is None:
             transfer, errors = transfer_request(request, today)
             validate_request(transfer, snapshot.reference, errors)
             errors.raise_if_any()
+            _require_known(snapshot, transfer)
             response = decision_to_proto(snapshot.decide(transfer), transfer.on)
-            snapshot.remember(key, response)
+            if len(memo.answers) < MEMO_LIMIT:
+                memo.answers[key] = response
         DECISIONS.record(time.perf_counter_ns() - deciding)
         return response
 

@@ -23,15 +23,21 @@ snapshots are swapped whole.
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import threading
 from collections.abc import Callable, Collection, Iterable, Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
-from registry import db
+from registry import changefeed, db
+from registry.agreements import terms
+from registry.agreements.types import DpaStanding
+from registry.audit import store as audit
+from registry.controllers import core as controllers
+from registry.subprocessors import core as subprocessors
+from registry.subprocessors import engagement
+from registry.subprocessors.types import DpfStatus, Scope
 from registry.transfers import store
 from registry.transfers.decide import decide
 from registry.transfers.model import (
@@ -49,8 +55,6 @@ log = logging.getLogger(__name__)
 
 # A larger gap between snapshot and log is rebuilt from scratch.
 FULL_REBUILD_GAP = 20_000
-# Answers kept per snapshot (the same state gives the same answer).
-MEMO_LIMIT = 200_000
 _CHUNK = 500
 _HEAD_SQL = "SELECT size FROM log_head WHERE id = 1"
 
@@ -69,15 +73,11 @@ class SubprocessorEntry:
     """Explicit per-controller states (controller id -> state)."""
 
     def state_for(self, controller_id: str) -> AuthorizationState | None:
-        """As ``registry.subprocessors.annex.engaged_states``: an explicit row
-        wins; a platform-wide ACTIVE sub-processor without one is AUTHORIZED
-        by the controller's signed DPA annex."""
-        explicit = self.authorizations.get(controller_id)
-        if explicit is not None:
-            return explicit
-        if self.platform and self.record.status is SubprocessorStatus.ACTIVE:
-            return AuthorizationState.AUTHORIZED
-        return None
+        """The one engagement rule (``registry.subprocessors.engagement``)."""
+        return engagement.effective_state(
+            platform_active=self.platform and self.record.status is SubprocessorStatus.ACTIVE,
+            explicit=self.authorizations.get(controller_id),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,13 +89,6 @@ class Snapshot:
     controllers: Mapping[str, ControllerView]
     """Views without authorisations; those come from the sub-processor entry."""
     subprocessors: Mapping[str, SubprocessorEntry]
-    memo: dict[Any, Any] = field(default_factory=dict, compare=False)
-    """Answers already given at this revision, by request (see ``remember``)."""
-
-    def remember(self, key: Any, answer: Any) -> None:
-        """Keeps an answer for this exact state; bounded, dropped with the snapshot."""
-        if len(self.memo) < MEMO_LIMIT:
-            self.memo[key] = answer
 
     def decide(self, request: TransferRequest) -> Decision:
         """:func:`decide` on this snapshot's state; pure."""
@@ -104,14 +97,7 @@ class Snapshot:
         entry = self.subprocessors.get(sp_id) if sp_id else None
         if controller is not None and entry is not None and sp_id:
             state = entry.state_for(controller.controller_id)
-            controller = ControllerView(
-                controller.controller_id,
-                controller.dpa_active,
-                controller.allowed_countries,
-                controller.allowed_categories,
-                {sp_id: state} if state is not None else {},
-                controller.allowed_derogations,
-            )
+            controller = replace(controller, authorizations={sp_id: state} if state else {})
         record = entry.record if entry is not None else None
         return decide(request, controller, record, self.reference, self.revision)
 
@@ -133,184 +119,64 @@ def _in_chunks(ids: Collection[str] | None) -> Iterable[list[str] | None]:
         yield wanted[i : i + _CHUNK]
 
 
-def _instruction_limits(
-    ids: Collection[str] | None,
-) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
-    """Controller id -> (countries, data categories) of its current documented
-    instructions (Art. 28(3)(a)); controllers without one are absent."""
-    from registry.agreements.model import AgreementLine, InstructionRow  # noqa: PLC0415
-
-    result: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
-    for chunk in _in_chunks(ids):
-        query = (
-            InstructionRow.select(InstructionRow.controller_id, InstructionRow.body)
-            .join(
-                AgreementLine,
-                on=(
-                    (AgreementLine.controller_id == InstructionRow.controller_id)
-                    & (AgreementLine.instruction_version == InstructionRow.version)
-                ),
-            )
-            .tuples()
-        )
-        if chunk is not None:
-            query = query.where(InstructionRow.controller_id.in_(chunk))
-        for controller_id, body in _rows(query):
-            content: dict[str, Any] = json.loads(body) if body else {}
-            result[controller_id] = (
-                tuple(content.get("countries") or ()),
-                tuple(content.get("data_categories") or ()),
-            )
-    return result
-
-
 def load_controllers(ids: Collection[str] | None) -> dict[str, ControllerView]:
-    """Views of the registered controllers among ``ids`` (every one if None)."""
-    from registry.agreements.terms import active_terms  # noqa: PLC0415 - read only
-    from registry.controllers.core import ControllerRow  # noqa: PLC0415
-
-    existing: list[str] = []
-    for chunk in _in_chunks(ids):
-        query = ControllerRow.select(ControllerRow.controller_id).tuples()
-        if chunk is not None:
-            query = query.where(ControllerRow.controller_id.in_(chunk))
-        existing.extend(cid for (cid,) in _rows(query))
-    active = active_terms(None if ids is None else existing)
-    limits = _instruction_limits(None if ids is None else existing)
+    """Views of the registered controllers among ``ids`` (every one if None),
+    from the controller and DPA domains' read APIs."""
+    existing = sorted(controllers.existing(ids))
+    wanted = None if ids is None else existing
+    standing = terms.standings(wanted)
+    limits = terms.instruction_limits(wanted)
     views: dict[str, ControllerView] = {}
     for cid in existing:
         countries, categories = limits.get(cid, (None, None))
+        st = standing.get(cid)
+        active = st is not None and st.standing is DpaStanding.ACTIVE
         views[cid] = ControllerView(
             controller_id=cid,
-            dpa_active=cid in active,
+            dpa_active=active,
             allowed_countries=countries,
             allowed_categories=categories,
+            dpa_ended_version=st.version if st is not None and not active else None,
         )
     return views
 
 
-def _authorizations(
+def _states(
     *, controllers: Collection[str] | None = None, subprocessors: Collection[str] | None = None
 ) -> list[tuple[str, str, AuthorizationState]]:
-    from registry.subprocessors.model import AuthorizationRow  # noqa: PLC0415 - read only
-
-    rows: list[tuple[str, str, AuthorizationState]] = []
-    column = (
-        AuthorizationRow.controller_id
-        if controllers is not None
-        else (AuthorizationRow.subprocessor_id)
-    )
-    ids = controllers if controllers is not None else subprocessors
-    for chunk in _in_chunks(ids):
-        query = AuthorizationRow.select(
-            AuthorizationRow.controller_id, AuthorizationRow.subprocessor_id, AuthorizationRow.state
-        ).tuples()
-        if chunk is not None:
-            query = query.where(column.in_(chunk))
-        rows.extend((c, s, AuthorizationState(state.lower())) for c, s, state in _rows(query))
-    return rows
+    return [
+        (c, s, state)
+        for c, s, state in engagement.explicit_states(
+            controllers=controllers, subprocessors=subprocessors
+        )
+    ]
 
 
 def load_subprocessors(ids: Collection[str] | None) -> dict[str, SubprocessorEntry]:
     """Entries for the sub-processors among ``ids`` (every one if None)."""
-    from registry.subprocessors.model import (  # noqa: PLC0415 - read only
-        DpfStatus,
-        Scope,
-        SubprocessorRow,
-    )
-
     safeguards = store.safeguards_of(ids)
     auth: dict[str, dict[str, AuthorizationState]] = {}
-    for cid, sid, state in _authorizations(subprocessors=ids if ids is not None else None):
+    for cid, sid, state in _states(subprocessors=ids):
         auth.setdefault(sid, {})[cid] = state
     entries: dict[str, SubprocessorEntry] = {}
-    S = SubprocessorRow
-    for chunk in _in_chunks(ids):
-        query = S.select(
-            S.subprocessor_id,
-            S.display_name,
-            S.status,
-            S.scope,
-            S.country,
-            S.locations,
-            S.data_categories,
-            S.dpf_status,
-            S.dpf_checked_date,
-        ).tuples()
-        if chunk is not None:
-            query = query.where(S.subprocessor_id.in_(chunk))
-        for sid, name, status, scope, country, locations, categories, dpf, checked in _rows(query):
-            record = Subprocessor(
-                id=sid,
-                name=name,
-                status=SubprocessorStatus(status.lower()),
-                locations=tuple(c for c in locations.split(",") if c),
-                data_categories=tuple(c for c in categories.split("\n") if c),
-                is_us_entity=country == "US",
-                dpf_certified=dpf == DpfStatus.CERTIFIED.value,
-                dpf_checked_on=checked,
-                safeguards=tuple(safeguards.get(sid, ())),
-            )
-            entries[sid] = SubprocessorEntry(
-                record=record,
-                platform=scope == Scope.PLATFORM.value,
-                authorizations=auth.get(sid, {}),
-            )
-    return entries
-
-
-def _notice_subprocessors(notice_ids: Collection[str]) -> set[str]:
-    from registry.subprocessors.model import NoticeRow  # noqa: PLC0415 - read only
-
-    found: set[str] = set()
-    for chunk in _in_chunks(notice_ids):
-        query = NoticeRow.select(NoticeRow.subprocessor_id, NoticeRow.replaced_id).where(
-            NoticeRow.notice_id.in_(chunk or [])
+    for sp in subprocessors.records(ids):
+        d = sp.details
+        sid = sp.subprocessor_id
+        record = Subprocessor(
+            id=sid,
+            name=d.display_name,
+            status=sp.status,
+            locations=d.locations,
+            data_categories=d.data_categories,
+            is_us_entity=d.country == "US",
+            dpf_certified=d.dpf_status is DpfStatus.CERTIFIED,
+            dpf_checked_on=d.dpf_checked_date,
+            safeguards=tuple(safeguards.get(sid, ())),
         )
-        for sid, replaced in _rows(query.tuples()):
-            found.add(sid)
-            if replaced:
-                found.add(replaced)
-    return found
-
-
-@dataclass
-class _Plan:
-    """What a run of audit events requires reloading."""
-
-    controllers: set[str] = field(default_factory=set)
-    subprocessors: set[str] = field(default_factory=set)
-    notices: set[str] = field(default_factory=set)
-    reference: bool = False
-    full: bool = False
-
-    def add(self, tenant: str | None, action: str, resource: str) -> None:
-        if action.startswith(_IGNORED_ACTIONS):
-            return
-        parts = resource.split("/")
-        collection = parts[0]
-        ident = parts[1] if len(parts) > 1 else ""
-        if tenant:
-            # Anything about one controller: its view and its authorisations.
-            self.controllers.add(tenant)
-        if collection == "controllers" and ident:
-            self.controllers.add(ident)
-        elif collection == "subprocessors" and ident:
-            self.subprocessors.add(ident)
-        elif collection == "changeNotices" and ident:
-            if not tenant:
-                # Processor-wide notice events (propose, effective) change the
-                # sub-processors' status and many controllers' authorisations.
-                self.notices.add(ident)
-        elif collection == "adequacyDecisions":
-            self.reference = True
-        elif not tenant and collection not in _IGNORED_COLLECTIONS:
-            log.warning(
-                "transfer snapshot: unrecognised processor-wide change %s on %s; rebuilding",
-                action,
-                resource,
-            )
-            self.full = True
+        entries[sid] = SubprocessorEntry(
+            record=record, platform=d.scope is Scope.PLATFORM, authorizations=auth.get(sid, {})
+        )
+    return entries
 
 
 def _read_transaction() -> AbstractContextManager[Any]:
@@ -334,7 +200,12 @@ def read_revision() -> int:
         cursor = conn.cursor()
         _cursors.cursor, _cursors.conn = cursor, conn
     cursor.execute(_HEAD_SQL)
-    return int(cursor.fetchone()[0])
+    # fetchall, not fetchone: it runs the statement to its end. A statement
+    # left unfinished keeps a SQLite read snapshot open on this connection,
+    # which a later BEGIN would inherit (a stale read) and which blocks WAL
+    # checkpoints.
+    (row,) = cursor.fetchall()
+    return int(row[0])
 
 
 def build(base: Reference) -> Snapshot:
@@ -351,30 +222,19 @@ def build(base: Reference) -> Snapshot:
 
 def advance(old: Snapshot, base: Reference) -> Snapshot:
     """``old`` brought forward to the current revision, incrementally."""
-    from registry.audit.store import AuditEvent  # noqa: PLC0415
-
     with _read_transaction():
         revision = read_revision()
         if revision == old.revision:
             return old
         if revision < old.revision or revision - old.revision > FULL_REBUILD_GAP:
             return build(base)
-        plan = _Plan()
-        events = (
-            AuditEvent.select(AuditEvent.tenant, AuditEvent.action, AuditEvent.resource)
-            .where((AuditEvent.seq >= old.revision) & (AuditEvent.seq < revision))
-            .tuples()
-        )
-        for tenant, action, resource in _rows(events):
-            plan.add(tenant, action, resource)
-            if plan.full:
-                return build(base)
-        if plan.notices:
-            plan.subprocessors |= _notice_subprocessors(plan.notices)
+        plan = changefeed.touched(audit.events_between(old.revision, revision))
+        if plan.everything:
+            return build(base)
         reference = old.reference
         if plan.reference:
             reference = apply_changes(base, store.recorded_changes())
-        subprocessors: Mapping[str, SubprocessorEntry] = old.subprocessors
+        entries: Mapping[str, SubprocessorEntry] = old.subprocessors
         if plan.subprocessors:
             fresh = load_subprocessors(plan.subprocessors)
             merged = dict(old.subprocessors)
@@ -383,8 +243,8 @@ def advance(old: Snapshot, base: Reference) -> Snapshot:
                     merged[sid] = fresh[sid]
                 else:
                     merged.pop(sid, None)
-            subprocessors = merged
-        controllers: Mapping[str, ControllerView] = old.controllers
+            entries = merged
+        views_now: Mapping[str, ControllerView] = old.controllers
         if plan.controllers:
             views = load_controllers(plan.controllers)
             merged_views = dict(old.controllers)
@@ -393,9 +253,9 @@ def advance(old: Snapshot, base: Reference) -> Snapshot:
                     merged_views[cid] = views[cid]
                 else:
                     merged_views.pop(cid, None)
-            controllers = merged_views
-            subprocessors = _with_authorizations(subprocessors, plan.controllers)
-        return Snapshot(revision, reference, controllers, subprocessors)
+            views_now = merged_views
+            entries = _with_authorizations(entries, plan.controllers)
+        return Snapshot(revision, reference, views_now, entries)
 
 
 def _with_authorizations(
@@ -403,7 +263,7 @@ def _with_authorizations(
 ) -> Mapping[str, SubprocessorEntry]:
     """Replaces the named controllers' authorisation states in every entry."""
     by_sp: dict[str, dict[str, AuthorizationState]] = {}
-    for cid, sid, state in _authorizations(controllers=controller_ids):
+    for cid, sid, state in _states(controllers=controller_ids):
         by_sp.setdefault(sid, {})[cid] = state
     result: dict[str, SubprocessorEntry] | None = None
     for sid, entry in entries.items():

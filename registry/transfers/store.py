@@ -25,7 +25,7 @@ from typing import Any
 
 import peewee
 
-from registry import db, names, paging, validate
+from registry import changefeed, db, names, paging, validate
 from registry.errors import Aborted, AlreadyExists, FailedPrecondition, NotFound, Violations
 from registry.ledger import Mutation
 from registry.transfers.model import (
@@ -473,3 +473,13 @@ def record_adequacy_change(m: Mutation, change: AdequacyChange) -> AdequacyDecis
     if updated is None:
         raise FailedPrecondition(f"no adequacy decision for {change.code!r}")
     return updated
+
+
+@changefeed.publishes("subprocessors.safeguards")
+def _touched_safeguard(touched: changefeed.Touched, tenant: str | None, ids: list[str]) -> None:
+    touched.subprocessors.add(ids[0])
+
+
+@changefeed.publishes(ADEQUACY)
+def _touched_reference(touched: changefeed.Touched, tenant: str | None, ids: list[str]) -> None:
+    touched.reference = True

@@ -234,6 +234,8 @@ class _TransferDenialCodeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Tr
     TRANSFER_DENIAL_CODE_ART49_NOT_STANDING_BASIS: _TransferDenialCode.ValueType  # 29
     TRANSFER_DENIAL_CODE_DEROGATION_NOT_INSTRUCTED: _TransferDenialCode.ValueType  # 30
     TRANSFER_DENIAL_CODE_NO_TRANSFER_MECHANISM: _TransferDenialCode.ValueType  # 31
+    TRANSFER_DENIAL_CODE_DPA_TERMINATED: _TransferDenialCode.ValueType  # 32
+    """The DPA was terminated (DPA_NOT_ACTIVE: there never was an active one)."""
 
 class TransferDenialCode(_TransferDenialCode, metaclass=_TransferDenialCodeEnumTypeWrapper):
     """Why a transfer is denied; the names never change."""
@@ -270,6 +272,8 @@ TRANSFER_DENIAL_CODE_TIA_REVIEW_OVERDUE: TransferDenialCode.ValueType  # 28
 TRANSFER_DENIAL_CODE_ART49_NOT_STANDING_BASIS: TransferDenialCode.ValueType  # 29
 TRANSFER_DENIAL_CODE_DEROGATION_NOT_INSTRUCTED: TransferDenialCode.ValueType  # 30
 TRANSFER_DENIAL_CODE_NO_TRANSFER_MECHANISM: TransferDenialCode.ValueType  # 31
+TRANSFER_DENIAL_CODE_DPA_TERMINATED: TransferDenialCode.ValueType  # 32
+"""The DPA was terminated (DPA_NOT_ACTIVE: there never was an active one)."""
 Global___TransferDenialCode: _TypeAlias = TransferDenialCode  # noqa: Y015
 
 class _DestinationKind:

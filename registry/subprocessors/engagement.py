@@ -1,0 +1,232 @@
+"""Engagement: which controllers each sub-processor serves, and in which state.
+
+This is the one home of the rule (Art. 28(2)); Annex IV, the sub-processor
+list, change notices, breach notification, the transfer snapshot, visibility
+and the audit-log view all call it:
+
+- an explicit (controller, sub-processor) authorisation wins;
+- a platform-wide ACTIVE sub-processor without one is AUTHORIZED for every
+  controller: the controller's signed DPA annex authorised it;
+- a RETIRED sub-processor serves nobody.
+
+Whose personal data a sub-processor may hold adds the DPA's standing
+(``registry.agreements.terms.standings``): an ACTIVE DPA, or a terminated one
+whose return or deletion (Art. 28(3)(g)) is not yet confirmed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import peewee
+
+from registry.agreements import terms
+from registry.agreements.types import DpaStanding
+from registry.subprocessors.model import AuthorizationRow, SubprocessorRow
+from registry.subprocessors.types import AuthorizationState, Scope, Status
+
+LISTED = frozenset({AuthorizationState.AUTHORIZED, AuthorizationState.PENDING})
+"""States in which the sub-processor processes (or is about to process) the
+controller's data; OBJECTED and WITHDRAWN ones do not (Art. 28(2))."""
+
+_CHUNK = 500
+
+
+def effective_state(
+    *, platform_active: bool, explicit: AuthorizationState | None
+) -> AuthorizationState | None:
+    """The controller's authorisation of one sub-processor; None: not engaged.
+
+    ``platform_active``: the sub-processor is engaged platform-wide and ACTIVE.
+    """
+    if explicit is not None:
+        return explicit
+    return AuthorizationState.AUTHORIZED if platform_active else None
+
+
+def _rows(query: Any) -> Iterable[tuple[Any, ...]]:
+    return cast("Iterable[tuple[Any, ...]]", query)
+
+
+def _chunks(ids: Collection[str]) -> Iterable[list[str]]:
+    wanted = sorted(set(ids))
+    for i in range(0, len(wanted), _CHUNK):
+        yield wanted[i : i + _CHUNK]
+
+
+def of_controller(controller_id: str) -> dict[str, tuple[SubprocessorRow, AuthorizationState]]:
+    """Every sub-processor engaged for the controller with its state (retired
+    ones excepted), by id. Reads the controller's own rows and the
+    platform-wide ACTIVE sub-processors, never the whole registry."""
+    s, a = SubprocessorRow, AuthorizationRow
+    explicit = {
+        sid: AuthorizationState(st)
+        for sid, st in _rows(
+            a.select(a.subprocessor_id, a.state).where(a.controller_id == controller_id).tuples()
+        )
+    }
+    mine = a.select(a.subprocessor_id).where(a.controller_id == controller_id)
+    query = s.select().where(
+        (s.status != Status.RETIRED.value)
+        & (
+            s.subprocessor_id.in_(mine)
+            | ((s.scope == Scope.PLATFORM.value) & (s.status == Status.ACTIVE.value))
+        )
+    )
+    result: dict[str, tuple[SubprocessorRow, AuthorizationState]] = {}
+    for row in query.order_by(s.subprocessor_id):
+        state = effective_state(
+            platform_active=row.scope == Scope.PLATFORM.value and row.status == Status.ACTIVE.value,
+            explicit=explicit.get(row.subprocessor_id),
+        )
+        if state is not None:
+            result[row.subprocessor_id] = (row, state)
+    return result
+
+
+def state(controller_id: str, subprocessor_id: str) -> AuthorizationState | None:
+    """The controller's authorisation of one sub-processor; None: not engaged."""
+    s, a = SubprocessorRow, AuthorizationRow
+    found = next(
+        iter(
+            _rows(
+                s.select(s.scope, s.status, a.state)
+                .join(
+                    a,
+                    peewee.JOIN.LEFT_OUTER,
+                    on=(
+                        (a.subprocessor_id == s.subprocessor_id)
+                        & (a.controller_id == controller_id)
+                    ),
+                )
+                .where(s.subprocessor_id == subprocessor_id)
+                .tuples()
+            )
+        ),
+        None,
+    )
+    if found is None:
+        return None
+    scope, status, explicit = found
+    if status == Status.RETIRED.value:
+        return None
+    return effective_state(
+        platform_active=scope == Scope.PLATFORM.value and status == Status.ACTIVE.value,
+        explicit=AuthorizationState(explicit) if explicit else None,
+    )
+
+
+@dataclass(frozen=True)
+class Served:
+    """Whom one sub-processor serves, as the registry records it."""
+
+    subprocessor_id: str
+    platform: bool
+    """Engaged platform-wide and ACTIVE."""
+    explicit: Mapping[str, AuthorizationState] = field(default_factory=dict)
+
+    def controllers(
+        self, among: Collection[str], states: Collection[AuthorizationState] = LISTED
+    ) -> set[str]:
+        """The controllers of ``among`` whose state is in ``states``."""
+        if self.platform and AuthorizationState.AUTHORIZED in states:
+            return {
+                cid
+                for cid in among
+                if self.explicit.get(cid, AuthorizationState.AUTHORIZED) in states
+            }
+        return {cid for cid, st in self.explicit.items() if st in states and cid in among}
+
+    def named(self, states: Collection[AuthorizationState] = LISTED) -> set[str] | None:
+        """The controllers served in ``states``; None: every controller but
+        those with an explicit state outside ``states`` (platform-wide)."""
+        if self.platform and AuthorizationState.AUTHORIZED in states:
+            return None
+        return {cid for cid, st in self.explicit.items() if st in states}
+
+
+def served(subprocessor_ids: Collection[str]) -> dict[str, Served]:
+    """Whom each of the (non-retired) sub-processors serves, by id."""
+    s, a = SubprocessorRow, AuthorizationRow
+    explicit: dict[str, dict[str, AuthorizationState]] = {}
+    result: dict[str, Served] = {}
+    for chunk in _chunks(subprocessor_ids):
+        query = a.select(a.subprocessor_id, a.controller_id, a.state).where(
+            a.subprocessor_id.in_(chunk)
+        )
+        for sp, cid, st in _rows(query.tuples()):
+            explicit.setdefault(sp, {})[cid] = AuthorizationState(st)
+        rows = s.select(s.subprocessor_id, s.scope, s.status).where(s.subprocessor_id.in_(chunk))
+        for sp, scope, status in _rows(rows.tuples()):
+            if status == Status.RETIRED.value:
+                continue
+            result[sp] = Served(
+                sp,
+                platform=scope == Scope.PLATFORM.value and status == Status.ACTIVE.value,
+                explicit=explicit.get(sp, {}),
+            )
+    return result
+
+
+def explicit_states(
+    *, controllers: Collection[str] | None = None, subprocessors: Collection[str] | None = None
+) -> list[tuple[str, str, AuthorizationState]]:
+    """Recorded (controller, sub-processor, state) rows for the named
+    controllers or sub-processors (every row if both are None)."""
+    a = AuthorizationRow
+    column, ids = (
+        (a.controller_id, controllers)
+        if controllers is not None
+        else (a.subprocessor_id, subprocessors)
+    )
+    result: list[tuple[str, str, AuthorizationState]] = []
+    chunks: Iterable[list[str] | None] = [None] if ids is None else _chunks(ids)
+    for chunk in chunks:
+        query = a.select(a.controller_id, a.subprocessor_id, a.state)
+        if chunk is not None:
+            query = query.where(column.in_(chunk))
+        result.extend((c, s, AuthorizationState(st)) for c, s, st in _rows(query.tuples()))
+    return result
+
+
+@dataclass(frozen=True)
+class Holding:
+    """One controller whose personal data one sub-processor may hold."""
+
+    controller_id: str
+    subprocessor_id: str
+    state: AuthorizationState
+    dpa: DpaStanding
+
+    @property
+    def reason(self) -> str:
+        text = f"sub-processor {self.subprocessor_id}"
+        if self.dpa is DpaStanding.TERMINATED_DATA_HELD:
+            text += " (DPA terminated; return or deletion of the data not yet confirmed)"
+        return text
+
+
+def holders(subprocessor_ids: Collection[str]) -> list[Holding]:
+    """Every controller whose personal data the sub-processors may hold:
+    engaged (authorised or pending) and a DPA that is ACTIVE, or terminated
+    with its return or deletion not yet confirmed. Ordered."""
+    engaged = served(subprocessor_ids)
+    if not engaged:
+        return []
+    named: set[str] = set()
+    everyone = False
+    for s in engaged.values():
+        ids = s.named()
+        if ids is None:
+            everyone = True
+            break
+        named |= ids
+    standing = terms.standings(None if everyone else named)
+    holding = {cid for cid, st in standing.items() if st.standing.holds_data}
+    return [
+        Holding(cid, sp, s.explicit.get(cid, AuthorizationState.AUTHORIZED), standing[cid].standing)
+        for sp, s in sorted(engaged.items())
+        for cid in sorted(s.controllers(holding))
+    ]
