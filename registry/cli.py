@@ -39,6 +39,7 @@ def _audit_export(args: argparse.Namespace) -> int:
     db.migrate(db.open_database(args.database))
     if args.signing_key:
         keys.activate(keys.load(Path(args.signing_key), args.log_origin))
+        log.check_origin()
         log.latest_checkpoint()  # publish one covering every entry
     data = export.write(Path(args.out))
     print(

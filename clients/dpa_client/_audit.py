@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from dpa.registry.v1 import audit_pb2 as pb
 from dpa.registry.v1 import audit_pb2_grpc as pb_grpc
 from dpa_client._base import BaseClient
-from dpa_client.audit import LogVerifier, Report
-from dpa_client.errors import TamperedEntry
+from dpa_client.audit import LogVerifier, Report, TruncatedLog, truncated
+from dpa_client.errors import InvalidArgument, TamperedEntry
+from dpa_client.transparency.note import Checkpoint
 
 
 class AuditMixin(BaseClient):
@@ -77,15 +78,17 @@ class AuditMixin(BaseClient):
         """Verifies the caller's view: checkpoint signature, consistency with the
         trusted state, then every visible entry's inclusion. ``complete`` (for
         auditors and staff, who see every entry) also requires every index up
-        to the checkpoint's size to be present."""
+        to the checkpoint's size to be present. A server that cannot prove a
+        tree it signed (its log was cut back) fails with ``TruncatedLog``."""
         note = self.checkpoint().note
         new = verifier.open(note)
         old = verifier.trusted()
-        proof = (
-            self.consistency_proof(old.size, new.size)
-            if old is not None and 0 < old.size <= new.size
-            else []
-        )
+        proof: list[bytes] = []
+        if old is not None and 0 < old.size < new.size:
+            try:
+                proof = self.consistency_proof(old.size, new.size)
+            except InvalidArgument as err:
+                raise self._truncated(new, err) from err
         checkpoint = verifier.advance(note, proof)
         report = Report(checkpoint, checkpoints_verified=1)
         entries = [e for e in self.audit_entries(start_index) if e.index < checkpoint.size]
@@ -95,11 +98,16 @@ class AuditMixin(BaseClient):
                     raise TamperedEntry(f"entry {expected} is missing from the log", expected)
             end = start_index + len(entries)
             if end < checkpoint.size:
-                raise TamperedEntry(
-                    f"log truncated: entries end at {end}, checkpoint signs {checkpoint.size}", end
-                )
+                raise truncated(checkpoint, end)
         for entry in entries:
-            proof = self.inclusion_proof(entry.index, checkpoint.size)
+            try:
+                proof = self.inclusion_proof(entry.index, checkpoint.size)
+            except InvalidArgument as err:
+                raise self._truncated(checkpoint, err) from err
             verifier.verify_entry(entry.index, entry.body, checkpoint, proof)
             report.entries_verified += 1
         return report
+
+    def _truncated(self, checkpoint: Checkpoint, err: InvalidArgument) -> TruncatedLog:
+        """The server cannot prove a tree it signed: it no longer holds it."""
+        return truncated(checkpoint, self.log_info().size, f"the server says: {err.message}")

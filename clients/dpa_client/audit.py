@@ -81,13 +81,19 @@ class LogVerifier:
     """Verifies checkpoints, entries and proofs against pinned keys."""
 
     def __init__(
-        self, vkeys: Sequence[str], origin: str | None = None, state_file: Path | None = None
+        self,
+        vkeys: Sequence[str],
+        origin: str | None = None,
+        state_file: Path | None = None,
+        pinned: str | None = None,
     ) -> None:
+        """``pinned``: a signed checkpoint note trusted out of band, like the state file's."""
         if not vkeys:
             raise VerificationError("at least one pinned verifier key is required")
         self.verifiers = [NoteVerifier.from_vkey(v) for v in vkeys]
         self.origin = origin
         self.state_file = state_file
+        self.pinned = self.open(pinned) if pinned is not None else None
 
     # -- checkpoints ---------------------------------------------------------
 
@@ -96,10 +102,12 @@ class LogVerifier:
         return open_checkpoint(note, self.verifiers, self.origin)
 
     def trusted(self) -> Checkpoint | None:
-        if self.state_file is None or not self.state_file.exists():
-            return None
-        data = json.loads(self.state_file.read_text())
-        return self.open(data["note"])
+        """The largest checkpoint trusted so far: the state file's or the pinned one."""
+        known = [] if self.pinned is None else [self.pinned]
+        if self.state_file is not None and self.state_file.exists():
+            data = json.loads(self.state_file.read_text())
+            known.append(self.open(data["note"]))
+        return max(known, key=lambda c: c.size, default=None)
 
     def advance(self, note: str, proof_from_trusted: Sequence[bytes]) -> Checkpoint:
         """Accepts a newer checkpoint if consistent with the trusted one."""
@@ -129,55 +137,192 @@ class LogVerifier:
     # -- full exports ----------------------------------------------------------
 
     def verify_export(self, export: dict[str, Any]) -> Report:
-        """Verifies a self-contained export: every entry against every checkpoint."""
+        """Verifies a self-contained export: every entry against every checkpoint.
+
+        Every leaf hash is recomputed from the entry's bytes and the tree is
+        rebuilt here; a failure names the first entry that no signed
+        checkpoint vouches for. The export's stored node hashes are only hints:
+        one is used only once it hashes up to a signed root. With a trusted
+        checkpoint (state file or pinned), an export with a smaller tree is a
+        rollback and one with a different tree a fork.
+        """
         if export.get("format") != EXPORT_FORMAT:
             raise VerificationError(f"not a {EXPORT_FORMAT} export")
-        checkpoints = sorted((self.open(n) for n in export["checkpoints"]), key=lambda c: c.size)
+        notes: dict[Checkpoint, str] = {}
+        for note in export["checkpoints"]:
+            cp = self.open(note)
+            notes[cp] = note
+        checkpoints = sorted(notes, key=lambda c: c.size)
         if not checkpoints:
             raise VerificationError("the export holds no signed checkpoint")
-        entries: list[dict[str, Any]] = export["entries"]
-        hints: list[str] = export.get("leaf_hashes", [])
         latest = checkpoints[-1]
-        tree = CompactRange()
-        pending = iter(checkpoints)
-        target: Checkpoint | None = next(pending)
-        verified = 0
-        bodies: list[bytes] = []
-        for position, entry in enumerate(entries[: latest.size]):
-            body = base64.b64decode(entry["body"])
-            if int(entry["index"]) != position:
-                raise TamperedEntry(
-                    f"entry at position {position} claims index {entry['index']}", position
-                )
-            _check_seq(position, body)
-            bodies.append(body)
-            tree.append(merkle.leaf_hash(body))
-            while target is not None and tree.size == target.size:
-                if tree.root() != target.root_hash:
-                    first = target.size - 1
-                    for i, b in enumerate(bodies):
-                        if i < len(hints) and base64.b64decode(hints[i]) != merkle.leaf_hash(b):
-                            first = i
-                            break
-                    raise TamperedEntry(
-                        f"entries do not match the checkpoint signed at size {target.size}; "
-                        f"first bad index {first}",
-                        first,
-                    )
-                verified += 1
-                target = next(pending, None)
-        if len(entries) < latest.size:
+        trusted = self.trusted()
+        leaves, malformed = _leaves(export["entries"])
+        sizes = {c.size for c in checkpoints} | ({trusted.size} if trusted else set())
+        roots = _roots_at(leaves, sizes)
+        vouched = first_unvouched(checkpoints, leaves, roots, _hints(export))
+        if malformed is not None and malformed.index < min(vouched, latest.size):
+            raise malformed
+        if vouched < latest.size:
+            if vouched == len(leaves):
+                raise truncated(latest, len(leaves))
             raise TamperedEntry(
-                f"log truncated: {len(entries)} entries but a checkpoint signs "
-                f"{latest.size}; first missing index {len(entries)}",
-                len(entries),
+                f"entry {vouched} is not vouched for by any signed checkpoint "
+                f"(the entries do not rebuild {_describe(latest)}); first bad index {vouched}",
+                vouched,
             )
-        report = Report(latest, entries_verified=latest.size, checkpoints_verified=verified)
-        if len(entries) > latest.size:
+        if malformed is not None:
+            raise malformed
+        if trusted is not None:
+            if latest.size < trusted.size:
+                raise RollbackError(
+                    f"rollback: trusted {_describe(trusted)}, the export's newest is "
+                    f"{_describe(latest)}"
+                )
+            if roots[trusted.size] != trusted.root_hash:
+                raise ForkError(
+                    f"fork: trusted {_describe(trusted)} is not a prefix of the export's "
+                    f"{_describe(latest)}"
+                )
+        if self.state_file is not None and (trusted is None or latest.size >= trusted.size):
+            _write_state(self.state_file, notes[latest])
+        report = Report(latest, entries_verified=latest.size, checkpoints_verified=len(checkpoints))
+        if len(leaves) > latest.size:
             report.notes.append(
-                f"{len(entries) - latest.size} entries are newer than any checkpoint"
+                f"{len(leaves) - latest.size} entries are newer than any checkpoint"
             )
         return report
+
+
+class TruncatedLog(TamperedEntry, RollbackError):
+    """Entries a signed checkpoint covers are gone: the log was cut back."""
+
+
+def truncated(checkpoint: Checkpoint, held: int, detail: str = "") -> TruncatedLog:
+    """The log holds ``held`` entries although ``checkpoint`` signs more."""
+    why = f" ({detail})" if detail else ""
+    return TruncatedLog(
+        f"rollback: log truncated to {held} entries but {_describe(checkpoint)} is signed"
+        f"{why}; first missing index {held}",
+        held,
+    )
+
+
+def _leaves(entries: Sequence[dict[str, Any]]) -> tuple[list[bytes], TamperedEntry | None]:
+    """Leaf hashes recomputed from the entries' bytes, and the first malformed entry."""
+    leaves: list[bytes] = []
+    malformed: TamperedEntry | None = None
+    for position, entry in enumerate(entries):
+        try:
+            body = base64.b64decode(entry["body"], validate=True)
+        except (KeyError, TypeError, ValueError):
+            body = b""
+            malformed = malformed or TamperedEntry(f"entry {position} has no body", position)
+        leaves.append(merkle.leaf_hash(body))
+        if malformed is not None:
+            continue
+        if entry.get("index") != position:
+            malformed = TamperedEntry(
+                f"entry at position {position} claims index {entry.get('index')}", position
+            )
+            continue
+        try:
+            _check_seq(position, body)
+        except TamperedEntry as err:
+            malformed = err
+    return leaves, malformed
+
+
+def _roots_at(leaves: Sequence[bytes], sizes: Iterable[int]) -> dict[int, bytes]:
+    """The root of the rebuilt tree at each size the leaves reach (streamed)."""
+    wanted = sorted(s for s in set(sizes) if s <= len(leaves))
+    roots: dict[int, bytes] = {}
+    tree = CompactRange()
+    for size in wanted:
+        while tree.size < size:
+            tree.append(leaves[tree.size])
+        roots[size] = tree.root()
+    return roots
+
+
+def _hints(export: dict[str, Any]) -> merkle.MemoryNodes:
+    """The export's stored node hashes; malformed ones are dropped (never trusted)."""
+    hints = merkle.MemoryNodes()
+    for item in export.get("nodes", []):
+        try:
+            level, index, b64 = item
+            digest = base64.b64decode(b64, validate=True)
+            if isinstance(level, int) and isinstance(index, int) and len(digest) == 32:
+                hints.nodes[level, index] = digest
+        except (TypeError, ValueError):
+            continue
+    return hints
+
+
+def first_unvouched(
+    checkpoints: Sequence[Checkpoint],
+    leaves: Sequence[bytes],
+    roots: dict[int, bytes],
+    hints: merkle.NodeReader,
+) -> int:
+    """The first index no checkpoint vouches for, given leaf hashes rebuilt from bytes.
+
+    A checkpoint whose root the rebuilt tree reproduces vouches for all its
+    entries; one it does not reproduce still vouches for the prefix that
+    :func:`vouched_prefix` proves. Returns at least the latest size when every
+    checkpoint holds.
+    """
+    best = 0
+    rebuilt: merkle.MemoryNodes | None = None
+    for cp in checkpoints:
+        if roots.get(cp.size) == cp.root_hash:
+            best = max(best, cp.size)
+            continue
+        if rebuilt is None:  # only on failure: the whole rebuilt tree
+            rebuilt = merkle.MemoryNodes.from_leaf_hashes(leaves)
+        best = max(best, vouched_prefix(cp, rebuilt, len(leaves), hints))
+    return best
+
+
+def _joins(left: bytes | None, right: bytes | None, parent: bytes) -> bool:
+    return left is not None and right is not None and merkle.node_hash(left, right) == parent
+
+
+def vouched_prefix(
+    cp: Checkpoint, rebuilt: merkle.NodeReader, known: int, hints: merkle.NodeReader
+) -> int:
+    """How many leading entries checkpoint ``cp`` provably vouches for.
+
+    Walks down RFC 9162's recursion from the signed root, keeping as *trusted*
+    only hashes proven to hash up to it: a rebuilt subtree (from the entries'
+    bytes, ``known`` leaves) or a hint whose sibling pair reproduces the
+    trusted parent. Stops where neither holds; every leaf left of that point
+    is proven, the leaf there is not.
+    """
+    lo, hi, trusted = 0, cp.size, cp.root_hash
+
+    def rebuilt_hash(a: int, b: int) -> bytes | None:
+        return merkle.range_hash(a, b, rebuilt) if b <= known else None
+
+    def hint(a: int, b: int) -> bytes | None:
+        try:
+            return merkle.range_hash(a, b, hints)
+        except LookupError:
+            return None
+
+    while hi - lo > 1:
+        mid = lo + (1 << ((hi - lo - 1).bit_length() - 1))
+        left, right = rebuilt_hash(lo, mid), rebuilt_hash(mid, hi)
+        hint_left, hint_right = hint(lo, mid), hint(mid, hi)
+        if _joins(left, hint_right, trusted) and hint_right is not None:
+            lo, trusted = mid, hint_right  # the left half is proven: look right
+        elif hint_left is not None and (
+            _joins(hint_left, hint_right, trusted) or _joins(hint_left, right, trusted)
+        ):
+            hi, trusted = mid, hint_left  # the first bad leaf is in the left half
+        else:
+            break
+    return lo
 
 
 def check_consistent(old: Checkpoint, new: Checkpoint, proof: Sequence[bytes]) -> None:

@@ -1,11 +1,16 @@
 """``dpa-verify``: verify the registry's audit log without trusting the server.
 
-    dpa-verify export FILE --vkey VKEY             # a full export, offline
+    dpa-verify export FILE --vkey VKEY [--state STATE.json]  # a full export, offline
     dpa-verify log --target HOST:PORT --ca CA --cert CERT --key KEY \\
                    --vkey VKEY --state STATE.json  # your view, online
 
+Both take the trusted checkpoint from ``--state`` (updated after a success)
+and/or ``--checkpoint NOTE`` (a signed checkpoint pinned out of band), so a
+rolled-back log or export fails.
+
 Exit status 0: verified; 1: verification failed (the message names the first
-bad index or both checkpoints); 2: usage or connection error.
+bad index, or both checkpoints for a rollback or fork); 2: usage or connection
+error.
 """
 
 from __future__ import annotations
@@ -44,18 +49,23 @@ def main(argv: list[str] | None = None) -> int:
     online.add_argument(
         "--complete", action="store_true", help="auditors/staff: require every index"
     )
+    exp.add_argument("--state", default=None, help="trusted-checkpoint state file")
     for p in (exp, online):
         p.add_argument("--vkey", action="append", required=True, help="pinned verifier key")
         p.add_argument("--origin", default=None)
+        p.add_argument(
+            "--checkpoint", default=None, help="file holding a signed checkpoint to trust"
+        )
     args = top.parse_args(argv)
     try:
+        pinned = Path(args.checkpoint).read_text() if args.checkpoint else None
+        state = Path(args.state) if args.state else None
+        verifier = LogVerifier(args.vkey, args.origin, state, pinned)
         if args.command == "export":
-            verifier = LogVerifier(args.vkey, args.origin)
             _print(verifier.verify_export(load_export(Path(args.file))))
         else:
             from dpa_client.client import RegistryClient  # noqa: PLC0415
 
-            verifier = LogVerifier(args.vkey, args.origin, Path(args.state))
             client = RegistryClient(args.target, ca=args.ca, cert=args.cert, key=args.key)
             try:
                 _print(client.verify_log(verifier, complete=args.complete))

@@ -1,8 +1,9 @@
 """``dpa-registry audit export``: a self-contained, offline-verifiable export.
 
 The export holds every entry's exact bytes, every signed checkpoint, and the
-verifier keys. Leaf hashes as stored are included as hints that let a
-verifier name the first bad index; they are never trusted.
+verifier keys. The stored tree's node hashes (``[level, index, hash]``) are
+included as hints that let a verifier name the first bad index; a verifier
+uses one only after hashing it up to a signed root, never on trust.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from dpa_client.audit import EXPORT_FORMAT
 from registry import db
 from registry.audit import log, store
 
+_INDEX_MASK = (1 << 56) - 1
+
 
 def build() -> dict[str, Any]:
     with db.database.atomic():
@@ -26,10 +29,10 @@ def build() -> dict[str, Any]:
             .where(store.AuditEvent.seq < size)
             .order_by(store.AuditEvent.seq)
         ]
-        leaves = {
-            int(r.key): base64.b64encode(bytes(r.hash)).decode()
-            for r in store.MerkleNode.select().where(store.MerkleNode.key < (1 << 56))
-        }
+        nodes = [
+            [int(r.key) >> 56, int(r.key) & _INDEX_MASK, base64.b64encode(bytes(r.hash)).decode()]
+            for r in store.MerkleNode.select().order_by(store.MerkleNode.key)
+        ]
         checkpoints = [
             row.note for row in log.CheckpointRecord.select().order_by(log.CheckpointRecord.size)
         ]
@@ -40,7 +43,7 @@ def build() -> dict[str, Any]:
         "keys": vkeys,
         "checkpoints": checkpoints,
         "entries": entries,
-        "leaf_hashes": [leaves.get(i, "") for i in range(size)],
+        "nodes": nodes,
     }
 
 

@@ -75,10 +75,6 @@ class Signed:
     checkpoint: Checkpoint
 
 
-def _origin() -> str:
-    return keys.active().name
-
-
 def latest_checkpoint() -> Signed:
     """The newest signed checkpoint, signing one first if the log has grown."""
     size = store.size()
@@ -90,7 +86,9 @@ def latest_checkpoint() -> Signed:
 
 
 def _signed(row: CheckpointRecord) -> Signed:
-    return Signed(row.note, Checkpoint(_origin(), int(row.size), bytes(row.root_hash)))
+    """A stored checkpoint with the origin it was signed with (its note's first line)."""
+    origin = str(row.note).split("\n", 1)[0]
+    return Signed(row.note, Checkpoint(origin, int(row.size), bytes(row.root_hash)))
 
 
 def _publish() -> Signed:
@@ -137,6 +135,25 @@ def _current_key() -> LogKey | None:
     return row
 
 
+def check_origin() -> None:
+    """Refuses a signing key whose name (the checkpoint origin) is not the log's.
+
+    An origin names one log: signing an existing log's checkpoints under
+    another would relabel it, and verifiers pinned to the old origin would
+    reject every new checkpoint.
+    """
+    current = _current_key()
+    if current is None:
+        return
+    origin = str(current.vkey).split("+", 1)[0]
+    configured = keys.active().name
+    if origin != configured:
+        raise FailedPrecondition(
+            f"this audit log's origin is {origin!r}, not {configured!r}: start with "
+            f"--log-origin {origin} (an origin names one log and cannot change)"
+        )
+
+
 def record_active_key(caller: Caller) -> None:
     """Makes the configured signing key the log's current key (start-up).
 
@@ -144,6 +161,7 @@ def record_active_key(caller: Caller) -> None:
     the first, "log.key.rotate" after), so a rotation is itself auditable;
     checkpoints signed earlier keep verifying with the keys that signed them.
     """
+    check_origin()
     key = keys.active()
     current = _current_key()
     if current is not None and current.vkey == key.vkey:

@@ -33,6 +33,7 @@ __all__ = [
     "leaf_hash",
     "node_hash",
     "nodes_for_append",
+    "range_hash",
     "root_from_consistency_proof",
     "root_from_inclusion_proof",
     "root_from_leaves",
@@ -176,6 +177,13 @@ def root_hash(size: int, read: NodeReader) -> bytes:
     if size == 0:
         return EMPTY_ROOT
     return _hash_ranges([(0, size)], read)[0]
+
+
+def range_hash(lo: int, hi: int, read: NodeReader) -> bytes:
+    """MTH of the leaves ``[lo, hi)`` (a subtree of RFC 9162's recursion when it is one)."""
+    if not 0 <= lo < hi:
+        raise ValueError(f"no leaves in [{lo}, {hi})")
+    return _hash_ranges([(lo, hi)], read)[0]
 
 
 def inclusion_proof(index: int, size: int, read: NodeReader) -> list[bytes]:
