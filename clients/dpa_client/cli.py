@@ -3,6 +3,8 @@
     dpa-verify export FILE --vkey VKEY             # a full export, offline
     dpa-verify log --target HOST:PORT --ca CA --cert CERT --key KEY \\
                    --vkey VKEY --state STATE.json  # your view, online
+                   [--witness-policy POLICY.json]  # k of n witnesses must cosign
+    dpa-verify witness ...                         # run a witness (docs/witnesses.md)
 
 Exit status 0: verified; 1: verification failed (the message names the first
 bad index or both checkpoints); 2: usage or connection error.
@@ -14,8 +16,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from dpa_client import _witness_cli
 from dpa_client.audit import LogVerifier, Report, load_export
 from dpa_client.errors import DpaError, TamperedEntry, VerificationError
+from dpa_client.witness import WitnessPolicy
 
 
 def _print(report: Report) -> None:
@@ -44,11 +48,17 @@ def main(argv: list[str] | None = None) -> int:
     online.add_argument(
         "--complete", action="store_true", help="auditors/staff: require every index"
     )
+    online.add_argument("--witness-policy", default=None, help="k-of-n witness policy JSON")
+    _witness_cli.add_parsers(sub)
     for p in (exp, online):
         p.add_argument("--vkey", action="append", required=True, help="pinned verifier key")
         p.add_argument("--origin", default=None)
     args = top.parse_args(argv)
     try:
+        if args.command == "witness":
+            return _witness_cli.run(args)
+        if args.command == "witness-keygen":
+            return _witness_cli.keygen(args)
         if args.command == "export":
             verifier = LogVerifier(args.vkey, args.origin)
             _print(verifier.verify_export(load_export(Path(args.file))))
@@ -58,7 +68,11 @@ def main(argv: list[str] | None = None) -> int:
             verifier = LogVerifier(args.vkey, args.origin, Path(args.state))
             client = RegistryClient(args.target, ca=args.ca, cert=args.cert, key=args.key)
             try:
-                _print(client.verify_log(verifier, complete=args.complete))
+                if args.witness_policy:
+                    policy = WitnessPolicy.load(Path(args.witness_policy))
+                    _print(client.verify_witnessed_log(verifier, policy, complete=args.complete))
+                else:
+                    _print(client.verify_log(verifier, complete=args.complete))
             finally:
                 client.close()
     except TamperedEntry as err:
