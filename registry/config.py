@@ -25,6 +25,8 @@ class Config:
     """Live Watch streams per process, each on its own thread beside ``workers``."""
     grace_seconds: float = 10.0
     max_message_bytes: int = 4 * 1024 * 1024
+    tiles_listen: str = ""
+    """host:port for the C2SP tlog-tiles HTTPS read API (mTLS); empty: off."""
 
 
 def env(name: str, default: str) -> str:
@@ -56,6 +58,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--grace-seconds", type=float, default=float(env("GRACE_SECONDS", str(d.grace_seconds)))
     )
     parser.add_argument(
+        "--tiles-listen",
+        default=env("TILES_LISTEN", d.tiles_listen),
+        help="host:port for the tlog-tiles HTTPS API (docs/witnesses.md); empty: off",
+    )
+    parser.add_argument(
         "--insecure",
         action="store_true",
         default=env("INSECURE", "") == "1",
@@ -77,4 +84,5 @@ def from_arguments(args: argparse.Namespace) -> Config:
         workers=args.workers,
         max_watchers=args.max_watchers,
         grace_seconds=args.grace_seconds,
+        tiles_listen=args.tiles_listen,
     )

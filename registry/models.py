@@ -2,7 +2,7 @@
 
 from registry import ledger  # noqa: F401
 from registry.agreements import model as agreements_model  # noqa: F401
-from registry.audit import log, store  # noqa: F401
+from registry.audit import log, store, witnesses  # noqa: F401
 from registry.breaches import model as breaches_model  # noqa: F401
 from registry.controllers import model as controllers_model  # noqa: F401
 from registry.notifications import core as notifications_core  # noqa: F401

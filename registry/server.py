@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import ssl
 import threading
 from collections.abc import Callable
 from concurrent import futures
@@ -20,6 +21,7 @@ from grpc_reflection.v1alpha import reflection
 
 from registry import auth, db, keys, rpc
 from registry.audit import log as audit_log
+from registry.audit import tiles
 from registry.config import Config
 from registry.notifications import hub as notification_hub
 from registry.services import SERVICES
@@ -35,6 +37,7 @@ class Running:
     port: int
     config: Config
     background_stops: list[Callable[[], None]] = field(default_factory=list)
+    tiles_port: int = 0
 
     def stop(self, grace: float | None = None) -> None:
         """Health NOT_SERVING first, then let in-flight calls finish."""
@@ -60,6 +63,14 @@ def _credentials(config: Config) -> grpc.ServerCredentials:
         root_certificates=config.client_ca.read_bytes(),
         require_client_auth=True,
     )
+
+
+def _tiles_context(config: Config) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(config.client_ca))
+    context.load_cert_chain(config.tls_cert, config.tls_key)
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
 
 
 def start(config: Config) -> Running:
@@ -108,11 +119,18 @@ def start(config: Config) -> Running:
     notification_hub.start(max_watchers=config.max_watchers)
     scheduler = subprocessor_scheduler.start(config.trust_domain)
     background_stops = [scheduler.stop, notification_hub.stop]
+    tiles_port = 0
+    if config.tiles_listen:
+        served = tiles.start(
+            config.tiles_listen, lambda: _tiles_context(config), config.trust_domain
+        )
+        background_stops.append(served.stop)
+        tiles_port = served.port
     server.start()
     for name in ["", *names]:
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("serving on port %d (%s)", port, "insecure" if config.insecure else "mTLS")
-    return Running(server, health_servicer, port, config, background_stops)
+    return Running(server, health_servicer, port, config, background_stops, tiles_port)
 
 
 def serve(config: Config) -> None:

@@ -299,3 +299,21 @@ CASES.update(
         ),
     }
 )
+
+
+# -- audit-log witnesses -----------------------------------------------------------
+
+
+def _witness_vkey(h: Harness) -> str:
+    from dpa_client.transparency.cosignature import Cosigner
+
+    return Cosigner.generate("acme.example/witness").vkey
+
+
+CASES.update(
+    {
+        "/dpa.registry.v1.AuditLogService/RegisterWitness": Case(
+            _witness_vkey, lambda h, vkey: h.staff.register_witness(vkey)
+        ),
+    }
+)

@@ -73,7 +73,12 @@ class AuditMixin(BaseClient):
         return list(result.hashes)
 
     def verify_log(
-        self, verifier: LogVerifier, *, start_index: int = 0, complete: bool = False
+        self,
+        verifier: LogVerifier,
+        *,
+        start_index: int = 0,
+        complete: bool = False,
+        note: str | None = None,
     ) -> Report:
         """Verifies the caller's view: checkpoint signature, consistency with the
         trusted state, then every visible entry's inclusion. ``complete`` (for

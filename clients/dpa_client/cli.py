@@ -3,6 +3,8 @@
     dpa-verify export FILE --vkey VKEY [--state STATE.json]  # a full export, offline
     dpa-verify log --target HOST:PORT --ca CA --cert CERT --key KEY \\
                    --vkey VKEY --state STATE.json  # your view, online
+                   [--witness-policy POLICY.json]  # k of n witnesses must cosign
+    dpa-verify witness ...                         # run a witness (docs/witnesses.md)
 
 Both take the trusted checkpoint from ``--state`` (updated after a success)
 and/or ``--checkpoint NOTE`` (a signed checkpoint pinned out of band), so a
@@ -19,8 +21,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from dpa_client import _witness_cli
 from dpa_client.audit import LogVerifier, Report, load_export
 from dpa_client.errors import DpaError, TamperedEntry, VerificationError
+from dpa_client.witness import WitnessPolicy
 
 
 def _print(report: Report) -> None:
@@ -50,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         "--complete", action="store_true", help="auditors/staff: require every index"
     )
     exp.add_argument("--state", default=None, help="trusted-checkpoint state file")
+    online.add_argument("--witness-policy", default=None, help="k-of-n witness policy JSON")
+    _witness_cli.add_parsers(sub)
     for p in (exp, online):
         p.add_argument("--vkey", action="append", required=True, help="pinned verifier key")
         p.add_argument("--origin", default=None)
@@ -58,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
         )
     args = top.parse_args(argv)
     try:
+        if args.command == "witness":
+            return _witness_cli.run(args)
+        if args.command == "witness-keygen":
+            return _witness_cli.keygen(args)
         pinned = Path(args.checkpoint).read_text() if args.checkpoint else None
         state = Path(args.state) if args.state else None
         verifier = LogVerifier(args.vkey, args.origin, state, pinned)
@@ -68,7 +78,11 @@ def main(argv: list[str] | None = None) -> int:
 
             client = RegistryClient(args.target, ca=args.ca, cert=args.cert, key=args.key)
             try:
-                _print(client.verify_log(verifier, complete=args.complete))
+                if args.witness_policy:
+                    policy = WitnessPolicy.load(Path(args.witness_policy))
+                    _print(client.verify_witnessed_log(verifier, policy, complete=args.complete))
+                else:
+                    _print(client.verify_log(verifier, complete=args.complete))
             finally:
                 client.close()
     except TamperedEntry as err:

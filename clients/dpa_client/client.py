@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dpa_client._agreements import AgreementsMixin
-from dpa_client._audit import AuditMixin
 from dpa_client._breaches import BreachesMixin
 from dpa_client._controllers import ControllersMixin
 from dpa_client._notifications import NotificationsMixin
 from dpa_client._subprocessors import SubprocessorsMixin
 from dpa_client._transfers import TransfersMixin
+from dpa_client._witness import WitnessMixin
 
 
 class RegistryClient(
@@ -18,7 +18,7 @@ class RegistryClient(
     NotificationsMixin,
     SubprocessorsMixin,
     TransfersMixin,
-    AuditMixin,
+    WitnessMixin,
 ):
     """One client for every role; the server decides what the caller may do.
 

@@ -7,13 +7,30 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from dpa.registry.v1 import audit_pb2 as pb
 from dpa.registry.v1 import audit_pb2_grpc as pb_grpc
-from registry import auth, keys, paging, visibility
-from registry.audit import log, store
+from registry import auth, keys, paging, rpc, visibility
+from registry.audit import log, store, witnesses
 
 
 def _signed(s: log.Signed) -> pb.SignedCheckpoint:
     cp = s.checkpoint
-    return pb.SignedCheckpoint(note=s.note, origin=cp.origin, size=cp.size, root_hash=cp.root_hash)
+    cosigned = witnesses.cosignatures(cp.size)
+    return pb.SignedCheckpoint(
+        note=s.note,
+        origin=cp.origin,
+        size=cp.size,
+        root_hash=cp.root_hash,
+        cosignatures=[
+            pb.Cosignature(witness=c.name, line=c.line, timestamp=c.timestamp)
+            for c in cosigned.lines
+        ],
+        cosigned_note=cosigned.append_to(s.note),
+    )
+
+
+def _witness(w: witnesses.Witness) -> pb.WitnessKey:
+    ts = Timestamp()
+    ts.FromDatetime(w.registered_at)
+    return pb.WitnessKey(name=w.name, vkey=w.vkey, register_time=ts)
 
 
 class AuditLogService(pb_grpc.AuditLogServiceServicer):
@@ -69,3 +86,31 @@ class AuditLogService(pb_grpc.AuditLogServiceServicer):
         return pb.ConsistencyProof(
             first_size=request.first_size, second_size=request.second_size, hashes=hashes
         )
+
+    def RegisterWitness(
+        self, request: pb.RegisterWitnessRequest, context: grpc.ServicerContext
+    ) -> pb.WitnessKey:
+        return rpc.mutate(
+            context,
+            auth.current_caller(),
+            "RegisterWitness",
+            request.request_id,
+            request,
+            pb.WitnessKey,
+            lambda m: _witness(witnesses.register(m, request.vkey)),
+        )
+
+    def ListWitnesses(
+        self, request: pb.ListWitnessesRequest, context: grpc.ServicerContext
+    ) -> pb.ListWitnessesResponse:
+        return pb.ListWitnessesResponse(witnesses=[_witness(w) for w in witnesses.list_witnesses()])
+
+    def AddCheckpoint(
+        self, request: pb.AddCheckpointRequest, context: grpc.ServicerContext
+    ) -> pb.SignedCheckpoint:
+        size = witnesses.add_checkpoint(
+            request.old_size, list(request.consistency_proof), request.checkpoint
+        )
+        signed = witnesses.checkpoint_at(size)
+        assert signed is not None  # add_checkpoint found it
+        return _signed(signed)

@@ -26,7 +26,7 @@ from dpa.registry.v1 import access_pb2 as dpa_dot_registry_dot_v1_dot_access__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x64pa/registry/v1/audit.proto\x12\x0f\x64pa.registry.v1\x1a\x1c\x64pa/registry/v1/access.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x13\n\x11GetLogInfoRequest\"b\n\x06LogKey\x12\x0c\n\x04vkey\x18\x01 \x01(\t\x12\x17\n\x0f\x61\x63tivated_index\x18\x02 \x01(\x03\x12\x31\n\ractivate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"N\n\x07LogInfo\x12\x0e\n\x06origin\x18\x01 \x01(\t\x12%\n\x04keys\x18\x02 \x03(\x0b\x32\x17.dpa.registry.v1.LogKey\x12\x0c\n\x04size\x18\x03 \x01(\x03\"\x16\n\x14GetCheckpointRequest\"Q\n\x10SignedCheckpoint\x12\x0c\n\x04note\x18\x01 \x01(\t\x12\x0e\n\x06origin\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\x03\x12\x11\n\troot_hash\x18\x04 \x01(\x0c\"?\n\x16ListCheckpointsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"j\n\x17ListCheckpointsResponse\x12\x36\n\x0b\x63heckpoints\x18\x01 \x03(\x0b\x32!.dpa.registry.v1.SignedCheckpoint\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"<\n\x12ListEntriesRequest\x12\x13\n\x0bstart_index\x18\x01 \x01(\x03\x12\x11\n\tpage_size\x18\x02 \x01(\x05\"$\n\x05\x45ntry\x12\r\n\x05index\x18\x01 \x01(\x03\x12\x0c\n\x04\x62ody\x18\x02 \x01(\x0c\"R\n\x13ListEntriesResponse\x12\'\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x16.dpa.registry.v1.Entry\x12\x12\n\nnext_index\x18\x02 \x01(\x03\"<\n\x18GetInclusionProofRequest\x12\r\n\x05index\x18\x01 \x01(\x03\x12\x11\n\ttree_size\x18\x02 \x01(\x03\"B\n\x0eInclusionProof\x12\r\n\x05index\x18\x01 \x01(\x03\x12\x11\n\ttree_size\x18\x02 \x01(\x03\x12\x0e\n\x06hashes\x18\x03 \x03(\x0c\"E\n\x1aGetConsistencyProofRequest\x12\x12\n\nfirst_size\x18\x01 \x01(\x03\x12\x13\n\x0bsecond_size\x18\x02 \x01(\x03\"K\n\x10\x43onsistencyProof\x12\x12\n\nfirst_size\x18\x01 \x01(\x03\x12\x13\n\x0bsecond_size\x18\x02 \x01(\x03\x12\x0e\n\x06hashes\x18\x03 \x03(\x0c\x32\x86\x05\n\x0f\x41uditLogService\x12V\n\nGetLogInfo\x12\".dpa.registry.v1.GetLogInfoRequest\x1a\x18.dpa.registry.v1.LogInfo\"\n\xca\xf3\x18\x06\n\x04\x03\x02\x01\x04\x12\x65\n\rGetCheckpoint\x12%.dpa.registry.v1.GetCheckpointRequest\x1a!.dpa.registry.v1.SignedCheckpoint\"\n\xca\xf3\x18\x06\n\x04\x03\x02\x01\x04\x12n\n\x0fListCheckpoints\x12\'.dpa.registry.v1.ListCheckpointsRequest\x1a(.dpa.registry.v1.ListCheckpointsResponse\"\x08\xca\xf3\x18\x04\n\x02\x03\x04\x12\x64\n\x0bListEntries\x12#.dpa.registry.v1.ListEntriesRequest\x1a$.dpa.registry.v1.ListEntriesResponse\"\n\xca\xf3\x18\x06\n\x04\x03\x02\x01\x04\x12k\n\x11GetInclusionProof\x12).dpa.registry.v1.GetInclusionProofRequest\x1a\x1f.dpa.registry.v1.InclusionProof\"\n\xca\xf3\x18\x06\n\x04\x03\x02\x01\x04\x12q\n\x13GetConsistencyProof\x12+.dpa.registry.v1.GetConsistencyProofRequest\x1a!.dpa.registry.v1.ConsistencyProof\"\n\xca\xf3\x18\x06\n\x04\x03\x02\x01\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x64pa/registry/v1/audit.proto\x12\x0f\x64pa.registry.v1\x1a\x1c\x64pa/registry/v1/access.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x13\n\x11GetLogInfoRequest\"b\n\x06LogKey\x12\x0c\n\x04vkey\x18\x01 \x01(\t\x12\x17\n\x0f\x61\x63tivated_index\x18\x02 \x01(\x03\x12\x31\n\ractivate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"N\n\x07LogInfo\x12\x0e\n\x06origin\x18\x01 \x01(\t\x12%\n\x04keys\x18\x02 \x03(\x0b\x32\x17.dpa.registry.v1.LogKey\x12\x0c\n\x04size\x18\x03 \x01(\x03\"\x16\n\x14GetCheckpointRequest\"\x9c\x01\n\x10SignedCheckpoint\x12\x0c\n\x04note\x18\x01 \x01(\t\x12\x0e\n\x06origin\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\x03\x12\x11\n\troot_hash\x18\x04 \x01(\x0c\x12\x32\n\x0c\x63osignatures\x18\x05 \x03(\x0b\x32\x1c.dpa.registry.v1.Cosignature\x12\x15\n\rcosigned_note\x18\x06 \x01(\t\"?\n\x0b\x43osignature\x12\x0f\n\x07witness\x18\x01 \x01(\t\x12\x0c\n\x04line\x18\x02 \x01(\t\x12\x11\n\ttimestamp\x18\x03 \x01(\x03\":\n\x16RegisterWitnessRequest\x12\x0c\n\x04vkey\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"[\n\nWitnessKey\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04vkey\x18\x02 \x01(\t\x12\x31\n\rregister_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x16\n\x14ListWitnessesRequest\"G\n\x15ListWitnessesResponse\x12.\n\twitnesses\x18\x01 \x03(\x0b\x32\x1b.dpa.registry.v1.WitnessKey\"W\n\x14\x41\x64\x64\x43heckpointRequest\x12\x10\n\x08old_size\x18\x01 \x01(\x03\x12\x19\n\x11\x63onsistency_proof\x18\x02 \x03(\x0c\x12\x12\n\ncheckpoint\x18\x03 \x01(\t\"?\n\x16ListCheckpointsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"j\n\x17ListCheckpointsResponse\x12\x36\n\x0b\x63heckpoints\x18\x01 \x03(\x0b\x32!.dpa.registry.v1.SignedCheckpoint\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"<\n\x12ListEntriesRequest\x12\x13\n\x0bstart_index\x18\x01 \x01(\x03\x12\x11\n\tpage_size\x18\x02 \x01(\x05\"$\n\x05\x45ntry\x12\r\n\x05index\x18\x01 \x01(\x03\x12\x0c\n\x04\x62ody\x18\x02 \x01(\x0c\"R\n\x13ListEntriesResponse\x12\'\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x16.dpa.registry.v1.Entry\x12\x12\n\nnext_index\x18\x02 \x01(\x03\"<\n\x18GetInclusionProofRequest\x12\r\n\x05index\x18\x01 \x01(\x03\x12\x11\n\ttree_size\x18\x02 \x01(\x03\"B\n\x0eInclusionProof\x12\r\n\x05index\x18\x01 \x01(\x03\x12\x11\n\ttree_size\x18\x02 \x01(\x03\x12\x0e\n\x06hashes\x18\x03 \x03(\x0c\"E\n\x1aGetConsistencyProofRequest\x12\x12\n\nfirst_size\x18\x01 \x01(\x03\x12\x13\n\x0bsecond_size\x18\x02 \x01(\x03\"K\n\x10\x43onsistencyProof\x12\x12\n\nfirst_size\x18\x01 \x01(\x03\x12\x13\n\x0bsecond_size\x18\x02 \x01(\x03\x12\x0e\n\x06hashes\x18\x03 \x03(\x0c\x32\xbd\x07\n\x0f\x41uditLogService\x12V\n\nGetLogInfo\x12\".dpa.registry.v1.GetLogInfoRequest\x1a\x18.dpa.registry.v1.LogInfo\"\n\xca\xf3\x18\x06\n\x04\x03\x02\x01\x04\x12\x65\n\rGetCheckpoint\x12%.dpa.registry.v1.GetCheckpointRequest\x1a!.dpa.registry.v1.SignedCheckpoint\"\n\xca\xf3\x18\x06\n\x04\x03\x02\x01\x04\x12n\n\x0fListCheckpoints\x12\'.dpa.registry.v1.ListCheckpointsRequest\x1a(.dpa.registry.v1.ListCheckpointsResponse\"\x08\xca\xf3\x18\x04\n\x02\x03\x04\x12\x64\n\x0bListEntries\x12#.dpa.registry.v1.ListEntriesRequest\x1a$.dpa.registry.v1.ListEntriesResponse\"\n\xca\xf3\x18\x06\n\x04\x03\x02\x01\x04\x12k\n\x11GetInclusionProof\x12).dpa.registry.v1.GetInclusionProofRequest\x1a\x1f.dpa.registry.v1.InclusionProof\"\n\xca\xf3\x18\x06\n\x04\x03\x02\x01\x04\x12q\n\x13GetConsistencyProof\x12+.dpa.registry.v1.GetConsistencyProofRequest\x1a!.dpa.registry.v1.ConsistencyProof\"\n\xca\xf3\x18\x06\n\x04\x03\x02\x01\x04\x12\x62\n\x0fRegisterWitness\x12\'.dpa.registry.v1.RegisterWitnessRequest\x1a\x1b.dpa.registry.v1.WitnessKey\"\t\xca\xf3\x18\x05\n\x01\x03\x10\x01\x12j\n\rListWitnesses\x12%.dpa.registry.v1.ListWitnessesRequest\x1a&.dpa.registry.v1.ListWitnessesResponse\"\n\xca\xf3\x18\x06\n\x04\x03\x02\x01\x04\x12\x65\n\rAddCheckpoint\x12%.dpa.registry.v1.AddCheckpointRequest\x1a!.dpa.registry.v1.SignedCheckpoint\"\n\xca\xf3\x18\x06\n\x04\x03\x02\x01\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -45,6 +45,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_AUDITLOGSERVICE'].methods_by_name['GetInclusionProof']._serialized_options = b'\312\363\030\006\n\004\003\002\001\004'
   _globals['_AUDITLOGSERVICE'].methods_by_name['GetConsistencyProof']._loaded_options = None
   _globals['_AUDITLOGSERVICE'].methods_by_name['GetConsistencyProof']._serialized_options = b'\312\363\030\006\n\004\003\002\001\004'
+  _globals['_AUDITLOGSERVICE'].methods_by_name['RegisterWitness']._loaded_options = None
+  _globals['_AUDITLOGSERVICE'].methods_by_name['RegisterWitness']._serialized_options = b'\312\363\030\005\n\001\003\020\001'
+  _globals['_AUDITLOGSERVICE'].methods_by_name['ListWitnesses']._loaded_options = None
+  _globals['_AUDITLOGSERVICE'].methods_by_name['ListWitnesses']._serialized_options = b'\312\363\030\006\n\004\003\002\001\004'
+  _globals['_AUDITLOGSERVICE'].methods_by_name['AddCheckpoint']._loaded_options = None
+  _globals['_AUDITLOGSERVICE'].methods_by_name['AddCheckpoint']._serialized_options = b'\312\363\030\006\n\004\003\002\001\004'
   _globals['_GETLOGINFOREQUEST']._serialized_start=111
   _globals['_GETLOGINFOREQUEST']._serialized_end=130
   _globals['_LOGKEY']._serialized_start=132
@@ -53,26 +59,38 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LOGINFO']._serialized_end=310
   _globals['_GETCHECKPOINTREQUEST']._serialized_start=312
   _globals['_GETCHECKPOINTREQUEST']._serialized_end=334
-  _globals['_SIGNEDCHECKPOINT']._serialized_start=336
-  _globals['_SIGNEDCHECKPOINT']._serialized_end=417
-  _globals['_LISTCHECKPOINTSREQUEST']._serialized_start=419
-  _globals['_LISTCHECKPOINTSREQUEST']._serialized_end=482
-  _globals['_LISTCHECKPOINTSRESPONSE']._serialized_start=484
-  _globals['_LISTCHECKPOINTSRESPONSE']._serialized_end=590
-  _globals['_LISTENTRIESREQUEST']._serialized_start=592
-  _globals['_LISTENTRIESREQUEST']._serialized_end=652
-  _globals['_ENTRY']._serialized_start=654
-  _globals['_ENTRY']._serialized_end=690
-  _globals['_LISTENTRIESRESPONSE']._serialized_start=692
-  _globals['_LISTENTRIESRESPONSE']._serialized_end=774
-  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_start=776
-  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_end=836
-  _globals['_INCLUSIONPROOF']._serialized_start=838
-  _globals['_INCLUSIONPROOF']._serialized_end=904
-  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_start=906
-  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_end=975
-  _globals['_CONSISTENCYPROOF']._serialized_start=977
-  _globals['_CONSISTENCYPROOF']._serialized_end=1052
-  _globals['_AUDITLOGSERVICE']._serialized_start=1055
-  _globals['_AUDITLOGSERVICE']._serialized_end=1701
+  _globals['_SIGNEDCHECKPOINT']._serialized_start=337
+  _globals['_SIGNEDCHECKPOINT']._serialized_end=493
+  _globals['_COSIGNATURE']._serialized_start=495
+  _globals['_COSIGNATURE']._serialized_end=558
+  _globals['_REGISTERWITNESSREQUEST']._serialized_start=560
+  _globals['_REGISTERWITNESSREQUEST']._serialized_end=618
+  _globals['_WITNESSKEY']._serialized_start=620
+  _globals['_WITNESSKEY']._serialized_end=711
+  _globals['_LISTWITNESSESREQUEST']._serialized_start=713
+  _globals['_LISTWITNESSESREQUEST']._serialized_end=735
+  _globals['_LISTWITNESSESRESPONSE']._serialized_start=737
+  _globals['_LISTWITNESSESRESPONSE']._serialized_end=808
+  _globals['_ADDCHECKPOINTREQUEST']._serialized_start=810
+  _globals['_ADDCHECKPOINTREQUEST']._serialized_end=897
+  _globals['_LISTCHECKPOINTSREQUEST']._serialized_start=899
+  _globals['_LISTCHECKPOINTSREQUEST']._serialized_end=962
+  _globals['_LISTCHECKPOINTSRESPONSE']._serialized_start=964
+  _globals['_LISTCHECKPOINTSRESPONSE']._serialized_end=1070
+  _globals['_LISTENTRIESREQUEST']._serialized_start=1072
+  _globals['_LISTENTRIESREQUEST']._serialized_end=1132
+  _globals['_ENTRY']._serialized_start=1134
+  _globals['_ENTRY']._serialized_end=1170
+  _globals['_LISTENTRIESRESPONSE']._serialized_start=1172
+  _globals['_LISTENTRIESRESPONSE']._serialized_end=1254
+  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_start=1256
+  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_end=1316
+  _globals['_INCLUSIONPROOF']._serialized_start=1318
+  _globals['_INCLUSIONPROOF']._serialized_end=1384
+  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_start=1386
+  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_end=1455
+  _globals['_CONSISTENCYPROOF']._serialized_start=1457
+  _globals['_CONSISTENCYPROOF']._serialized_end=1532
+  _globals['_AUDITLOGSERVICE']._serialized_start=1535
+  _globals['_AUDITLOGSERVICE']._serialized_end=2492
 # @@protoc_insertion_point(module_scope)

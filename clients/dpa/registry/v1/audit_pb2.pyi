@@ -117,11 +117,19 @@ class SignedCheckpoint(_message.Message):
     ORIGIN_FIELD_NUMBER: _builtins.int
     SIZE_FIELD_NUMBER: _builtins.int
     ROOT_HASH_FIELD_NUMBER: _builtins.int
+    COSIGNATURES_FIELD_NUMBER: _builtins.int
+    COSIGNED_NOTE_FIELD_NUMBER: _builtins.int
     note: _builtins.str
     """The C2SP signed note, byte for byte as signed."""
     origin: _builtins.str
     size: _builtins.int
     root_hash: _builtins.bytes
+    cosigned_note: _builtins.str
+    """The note with every collected cosignature line appended (C2SP form)."""
+    @_builtins.property
+    def cosignatures(self) -> _containers.RepeatedCompositeFieldContainer[Global___Cosignature]:
+        """Cosignatures by registered witnesses collected so far, oldest first."""
+
     def __init__(
         self,
         *,
@@ -129,14 +137,159 @@ class SignedCheckpoint(_message.Message):
         origin: _builtins.str = ...,
         size: _builtins.int = ...,
         root_hash: _builtins.bytes = ...,
+        cosignatures: _abc.Iterable[Global___Cosignature] | None = ...,
+        cosigned_note: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["note", b"note", "origin", b"origin", "root_hash", b"root_hash", "size", b"size"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cosignatures", b"cosignatures", "cosigned_note", b"cosigned_note", "note", b"note", "origin", b"origin", "root_hash", b"root_hash", "size", b"size"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SignedCheckpoint: _TypeAlias = SignedCheckpoint  # noqa: Y015
+
+@_typing.final
+class Cosignature(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WITNESS_FIELD_NUMBER: _builtins.int
+    LINE_FIELD_NUMBER: _builtins.int
+    TIMESTAMP_FIELD_NUMBER: _builtins.int
+    witness: _builtins.str
+    """The witness's key name."""
+    line: _builtins.str
+    """The signature line, "— <name> <base64>", without the newline."""
+    timestamp: _builtins.int
+    """The time the witness claims, POSIX seconds."""
+    def __init__(
+        self,
+        *,
+        witness: _builtins.str = ...,
+        line: _builtins.str = ...,
+        timestamp: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["line", b"line", "timestamp", b"timestamp", "witness", b"witness"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Cosignature: _TypeAlias = Cosignature  # noqa: Y015
+
+@_typing.final
+class RegisterWitnessRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VKEY_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    vkey: _builtins.str
+    """The witness's verifier key: "<name>+<hex key id>+<base64(0x04 || key)>"."""
+    request_id: _builtins.str
+    """Retrying with the same request_id returns the first result."""
+    def __init__(
+        self,
+        *,
+        vkey: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id", "vkey", b"vkey"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RegisterWitnessRequest: _TypeAlias = RegisterWitnessRequest  # noqa: Y015
+
+@_typing.final
+class WitnessKey(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    VKEY_FIELD_NUMBER: _builtins.int
+    REGISTER_TIME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    vkey: _builtins.str
+    @_builtins.property
+    def register_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        vkey: _builtins.str = ...,
+        register_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["register_time", b"register_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "register_time", b"register_time", "vkey", b"vkey"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WitnessKey: _TypeAlias = WitnessKey  # noqa: Y015
+
+@_typing.final
+class ListWitnessesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListWitnessesRequest: _TypeAlias = ListWitnessesRequest  # noqa: Y015
+
+@_typing.final
+class ListWitnessesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WITNESSES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def witnesses(self) -> _containers.RepeatedCompositeFieldContainer[Global___WitnessKey]: ...
+    def __init__(
+        self,
+        *,
+        witnesses: _abc.Iterable[Global___WitnessKey] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["witnesses", b"witnesses"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListWitnessesResponse: _TypeAlias = ListWitnessesResponse  # noqa: Y015
+
+@_typing.final
+class AddCheckpointRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OLD_SIZE_FIELD_NUMBER: _builtins.int
+    CONSISTENCY_PROOF_FIELD_NUMBER: _builtins.int
+    CHECKPOINT_FIELD_NUMBER: _builtins.int
+    old_size: _builtins.int
+    """The size of the witness's previous cosigned checkpoint (0 if none)."""
+    checkpoint: _builtins.str
+    """The checkpoint note signed by the log, with the witness's cosignature line(s)."""
+    @_builtins.property
+    def consistency_proof(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]:
+        """RFC 6962 2.1.2 consistency proof from old_size to the checkpoint's size."""
+
+    def __init__(
+        self,
+        *,
+        old_size: _builtins.int = ...,
+        consistency_proof: _abc.Iterable[_builtins.bytes] | None = ...,
+        checkpoint: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint", b"checkpoint", "consistency_proof", b"consistency_proof", "old_size", b"old_size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddCheckpointRequest: _TypeAlias = AddCheckpointRequest  # noqa: Y015
 
 @_typing.final
 class ListCheckpointsRequest(_message.Message):

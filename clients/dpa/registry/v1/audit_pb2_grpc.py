@@ -64,6 +64,21 @@ class AuditLogServiceStub:
                 request_serializer=dpa_dot_registry_dot_v1_dot_audit__pb2.GetConsistencyProofRequest.SerializeToString,
                 response_deserializer=dpa_dot_registry_dot_v1_dot_audit__pb2.ConsistencyProof.FromString,
                 _registered_method=True)
+        self.RegisterWitness = channel.unary_unary(
+                '/dpa.registry.v1.AuditLogService/RegisterWitness',
+                request_serializer=dpa_dot_registry_dot_v1_dot_audit__pb2.RegisterWitnessRequest.SerializeToString,
+                response_deserializer=dpa_dot_registry_dot_v1_dot_audit__pb2.WitnessKey.FromString,
+                _registered_method=True)
+        self.ListWitnesses = channel.unary_unary(
+                '/dpa.registry.v1.AuditLogService/ListWitnesses',
+                request_serializer=dpa_dot_registry_dot_v1_dot_audit__pb2.ListWitnessesRequest.SerializeToString,
+                response_deserializer=dpa_dot_registry_dot_v1_dot_audit__pb2.ListWitnessesResponse.FromString,
+                _registered_method=True)
+        self.AddCheckpoint = channel.unary_unary(
+                '/dpa.registry.v1.AuditLogService/AddCheckpoint',
+                request_serializer=dpa_dot_registry_dot_v1_dot_audit__pb2.AddCheckpointRequest.SerializeToString,
+                response_deserializer=dpa_dot_registry_dot_v1_dot_audit__pb2.SignedCheckpoint.FromString,
+                _registered_method=True)
 
 
 class AuditLogServiceServicer:
@@ -111,6 +126,32 @@ class AuditLogServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RegisterWitness(self, request, context):
+        """Registers a witness's C2SP cosignature/v1 key; an audited log entry.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWitnesses(self, request, context):
+        """The witness keys whose cosignatures the log collects and serves.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddCheckpoint(self, request, context):
+        """The C2SP tlog-witness add-checkpoint message, carried the other way: a
+        witness that pulled and cosigned a checkpoint hands it back with its
+        cosignature line(s). The log checks the checkpoint is one it signed, the
+        proof and each registered witness's cosignature, and stores them. Not an
+        audit entry (that would grow the log it attests); the cosignatures are
+        self-verifying and append-only (docs/adr/0007).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuditLogServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -143,6 +184,21 @@ def add_AuditLogServiceServicer_to_server(servicer, server):
                     servicer.GetConsistencyProof,
                     request_deserializer=dpa_dot_registry_dot_v1_dot_audit__pb2.GetConsistencyProofRequest.FromString,
                     response_serializer=dpa_dot_registry_dot_v1_dot_audit__pb2.ConsistencyProof.SerializeToString,
+            ),
+            'RegisterWitness': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegisterWitness,
+                    request_deserializer=dpa_dot_registry_dot_v1_dot_audit__pb2.RegisterWitnessRequest.FromString,
+                    response_serializer=dpa_dot_registry_dot_v1_dot_audit__pb2.WitnessKey.SerializeToString,
+            ),
+            'ListWitnesses': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWitnesses,
+                    request_deserializer=dpa_dot_registry_dot_v1_dot_audit__pb2.ListWitnessesRequest.FromString,
+                    response_serializer=dpa_dot_registry_dot_v1_dot_audit__pb2.ListWitnessesResponse.SerializeToString,
+            ),
+            'AddCheckpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddCheckpoint,
+                    request_deserializer=dpa_dot_registry_dot_v1_dot_audit__pb2.AddCheckpointRequest.FromString,
+                    response_serializer=dpa_dot_registry_dot_v1_dot_audit__pb2.SignedCheckpoint.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -307,6 +363,87 @@ class AuditLogService:
             '/dpa.registry.v1.AuditLogService/GetConsistencyProof',
             dpa_dot_registry_dot_v1_dot_audit__pb2.GetConsistencyProofRequest.SerializeToString,
             dpa_dot_registry_dot_v1_dot_audit__pb2.ConsistencyProof.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegisterWitness(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dpa.registry.v1.AuditLogService/RegisterWitness',
+            dpa_dot_registry_dot_v1_dot_audit__pb2.RegisterWitnessRequest.SerializeToString,
+            dpa_dot_registry_dot_v1_dot_audit__pb2.WitnessKey.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWitnesses(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dpa.registry.v1.AuditLogService/ListWitnesses',
+            dpa_dot_registry_dot_v1_dot_audit__pb2.ListWitnessesRequest.SerializeToString,
+            dpa_dot_registry_dot_v1_dot_audit__pb2.ListWitnessesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddCheckpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dpa.registry.v1.AuditLogService/AddCheckpoint',
+            dpa_dot_registry_dot_v1_dot_audit__pb2.AddCheckpointRequest.SerializeToString,
+            dpa_dot_registry_dot_v1_dot_audit__pb2.SignedCheckpoint.FromString,
             options,
             channel_credentials,
             insecure,

@@ -47,6 +47,18 @@ class AuditLogServiceStub:
     """RFC 9162 2.1.3 inclusion proof of an entry in the tree of tree_size."""
     GetConsistencyProof: _grpc.UnaryUnaryMultiCallable[_audit_pb2.GetConsistencyProofRequest, _audit_pb2.ConsistencyProof]
     """RFC 9162 2.1.4 consistency proof between two tree sizes."""
+    RegisterWitness: _grpc.UnaryUnaryMultiCallable[_audit_pb2.RegisterWitnessRequest, _audit_pb2.WitnessKey]
+    """Registers a witness's C2SP cosignature/v1 key; an audited log entry."""
+    ListWitnesses: _grpc.UnaryUnaryMultiCallable[_audit_pb2.ListWitnessesRequest, _audit_pb2.ListWitnessesResponse]
+    """The witness keys whose cosignatures the log collects and serves."""
+    AddCheckpoint: _grpc.UnaryUnaryMultiCallable[_audit_pb2.AddCheckpointRequest, _audit_pb2.SignedCheckpoint]
+    """The C2SP tlog-witness add-checkpoint message, carried the other way: a
+    witness that pulled and cosigned a checkpoint hands it back with its
+    cosignature line(s). The log checks the checkpoint is one it signed, the
+    proof and each registered witness's cosignature, and stores them. Not an
+    audit entry (that would grow the log it attests); the cosignatures are
+    self-verifying and append-only (docs/adr/0007).
+    """
 
 @_typing.type_check_only
 class AuditLogServiceAsyncStub(AuditLogServiceStub):
@@ -63,6 +75,18 @@ class AuditLogServiceAsyncStub(AuditLogServiceStub):
     """RFC 9162 2.1.3 inclusion proof of an entry in the tree of tree_size."""
     GetConsistencyProof: _aio.UnaryUnaryMultiCallable[_audit_pb2.GetConsistencyProofRequest, _audit_pb2.ConsistencyProof]  # type: ignore[assignment]
     """RFC 9162 2.1.4 consistency proof between two tree sizes."""
+    RegisterWitness: _aio.UnaryUnaryMultiCallable[_audit_pb2.RegisterWitnessRequest, _audit_pb2.WitnessKey]  # type: ignore[assignment]
+    """Registers a witness's C2SP cosignature/v1 key; an audited log entry."""
+    ListWitnesses: _aio.UnaryUnaryMultiCallable[_audit_pb2.ListWitnessesRequest, _audit_pb2.ListWitnessesResponse]  # type: ignore[assignment]
+    """The witness keys whose cosignatures the log collects and serves."""
+    AddCheckpoint: _aio.UnaryUnaryMultiCallable[_audit_pb2.AddCheckpointRequest, _audit_pb2.SignedCheckpoint]  # type: ignore[assignment]
+    """The C2SP tlog-witness add-checkpoint message, carried the other way: a
+    witness that pulled and cosigned a checkpoint hands it back with its
+    cosignature line(s). The log checks the checkpoint is one it signed, the
+    proof and each registered witness's cosignature, and stores them. Not an
+    audit entry (that would grow the log it attests); the cosignatures are
+    self-verifying and append-only (docs/adr/0007).
+    """
 
 class AuditLogServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -112,5 +136,35 @@ class AuditLogServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_audit_pb2.ConsistencyProof, _abc.Awaitable[_audit_pb2.ConsistencyProof]]:
         """RFC 9162 2.1.4 consistency proof between two tree sizes."""
+
+    @_abc_1.abstractmethod
+    def RegisterWitness(
+        self,
+        request: _audit_pb2.RegisterWitnessRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_audit_pb2.WitnessKey, _abc.Awaitable[_audit_pb2.WitnessKey]]:
+        """Registers a witness's C2SP cosignature/v1 key; an audited log entry."""
+
+    @_abc_1.abstractmethod
+    def ListWitnesses(
+        self,
+        request: _audit_pb2.ListWitnessesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_audit_pb2.ListWitnessesResponse, _abc.Awaitable[_audit_pb2.ListWitnessesResponse]]:
+        """The witness keys whose cosignatures the log collects and serves."""
+
+    @_abc_1.abstractmethod
+    def AddCheckpoint(
+        self,
+        request: _audit_pb2.AddCheckpointRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_audit_pb2.SignedCheckpoint, _abc.Awaitable[_audit_pb2.SignedCheckpoint]]:
+        """The C2SP tlog-witness add-checkpoint message, carried the other way: a
+        witness that pulled and cosigned a checkpoint hands it back with its
+        cosignature line(s). The log checks the checkpoint is one it signed, the
+        proof and each registered witness's cosignature, and stores them. Not an
+        audit entry (that would grow the log it attests); the cosignatures are
+        self-verifying and append-only (docs/adr/0007).
+        """
 
 def add_AuditLogServiceServicer_to_server(servicer: AuditLogServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
