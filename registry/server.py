@@ -132,8 +132,8 @@ def _reflection_v1_file() -> None:
 
 
 def _enable_reflection(server: grpc.Server, service_names: list[str]) -> None:
-    """Reflection v1 and v1alpha; the google.rpc error details resolve by
-    symbol, so a generic client (buf curl, grpcurl) decodes a BadRequest."""
+    """Reflection v1 and v1alpha, one servicer behind both. The google.rpc
+    error-detail files resolve by symbol (``google.rpc.BadRequest``)."""
     _reflection_v1_file()
     # Imported above so that their files are in the pool reflection serves from.
     _ = (error_details_pb2.BadRequest, status_pb2.Status)
