@@ -250,3 +250,19 @@ def test_every_serve_flag_has_help_env_and_default() -> None:
     for option in config.OPTIONS:
         assert f" {option.flag}" in flat
         assert f"[env {option.env}; default {getattr(config.Config(), option.field)}]" in flat
+
+
+def test_tracing_is_configured_by_the_otel_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    from registry.observability import tracing
+
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "console")
+    provider = tracing.provider_from_env("1.2.3")
+    assert provider is not None
+    assert provider.resource.attributes["service.name"] == "dpa-registry"
+    provider.shutdown()
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "zipkin")
+    with pytest.raises(config.InvalidArgument) as err:
+        tracing.provider_from_env("1.2.3")
+    assert err.value.violations[0].field == "OTEL_TRACES_EXPORTER"
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
+    assert tracing.provider_from_env("1.2.3") is None
