@@ -35,10 +35,24 @@ run: certs
 test: protos
 	$(PY) -m pytest
 
+# buf (the contract gate) comes from npm into .tools/; without npm it is skipped.
+BUF_VERSION := 1.75.0
+BUF := .tools/node_modules/.bin/buf
+
+$(BUF):
+	npm install --silent --no-save --prefix .tools @bufbuild/buf@$(BUF_VERSION)
+
 lint: protos
 	$(PY) -m ruff check registry clients/dpa_client tests bench
 	$(PY) -m ruff format --check registry clients/dpa_client tests bench
 	$(PY) -m mypy registry clients/dpa_client
+	@if command -v npm >/dev/null 2>&1; then \
+		$(MAKE) --no-print-directory $(BUF) && \
+		$(BUF) lint && \
+		if git rev-parse --verify -q main >/dev/null; then \
+			$(BUF) breaking --against '.git#branch=main,subdir=protos'; \
+		else echo "buf breaking: no main branch here, skipped"; fi; \
+	else echo "buf lint/breaking skipped: npm not found"; fi
 
 bench: protos
 	$(PY) -m bench.run

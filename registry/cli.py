@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
 from registry import config, pki
 from registry.errors import RegistryError
+from registry.observability import requestlog
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -51,7 +51,20 @@ def _audit_export(args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="dpa-registry", description=__doc__)
-    top.add_argument("--log-level", default="INFO")
+    top.add_argument("--version", action="version", version=f"%(prog)s {config.version()}")
+    top.add_argument(
+        "--log-level",
+        default=config.env("LOG_LEVEL", "INFO"),
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        type=str.upper,
+        help="INFO logs one line per RPC, WARNING silences them [env DPA_LOG_LEVEL; default INFO]",
+    )
+    top.add_argument(
+        "--log-format",
+        default=config.env("LOG_FORMAT", "text"),
+        choices=requestlog.FORMATS,
+        help="json: one JSON object per line [env DPA_LOG_FORMAT; default text]",
+    )
     sub = top.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="serve the registry over gRPC")
@@ -94,9 +107,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    requestlog.configure(args.log_level, args.log_format)
     try:
         result: int = args.run(args)
     except RegistryError as err:

@@ -23,6 +23,7 @@ from registry.audit import store
 from registry.audit.events import Change
 from registry.auth import Caller
 from registry.errors import InvalidArgument
+from registry.observability import tracing
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +136,7 @@ def _mutate_once(
     response_type: type[M],
     apply: Callable[[Mutation], M],
 ) -> tuple[M, Receipt]:
-    with db.transaction():
+    with tracing.span("db.transaction"), db.transaction():
         if key:
             replay = _replay(key, digest, response_type)
             if replay is not None:
@@ -144,7 +145,8 @@ def _mutate_once(
         response = apply(mutation)
         if not mutation.changes:
             raise RuntimeError("a mutation recorded no audit event")
-        events = store.append(mutation.changes, caller.spiffe_id, request_id, mutation.now)
+        with tracing.span("audit.append"):
+            events = store.append(mutation.changes, caller.spiffe_id, request_id, mutation.now)
         receipt = Receipt(events[0].seq, len(events), replayed=False)
         if key:
             IdempotencyRecord.create(

@@ -18,6 +18,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from registry import auth, errors, ledger
+from registry.observability.interceptor import note_caller
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +131,7 @@ class Interceptor(_ServerInterceptor):
         def call(request: Any, context: grpc.ServicerContext) -> Any:
             try:
                 caller = self._identify(context)
+                note_caller(caller)
                 auth.authorize(caller, allowed)
                 token = auth.bind_caller(caller)
                 try:
@@ -150,6 +152,7 @@ class Interceptor(_ServerInterceptor):
         def call(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
             try:
                 caller = self._identify(context)
+                note_caller(caller)
                 auth.authorize(caller, allowed)
                 token = auth.bind_caller(caller)
                 try:

@@ -1,4 +1,5 @@
-"""The gRPC server: mutual TLS, health, reflection, graceful shutdown.
+"""The gRPC server: mutual TLS, health, reflection, metrics and tracing,
+graceful shutdown.
 
 A synchronous ``grpc.server`` with a thread pool: on this kind of machine it
 serves unary calls about twice as fast as ``grpc.aio`` (docs/adr/0002).
@@ -16,14 +17,21 @@ from dataclasses import dataclass, field
 from types import FrameType
 
 import grpc
+from google.protobuf import descriptor_pb2, descriptor_pool
+from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_grpc
+from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client import CollectorRegistry
 
 from registry import auth, db, keys, rpc
+from registry import config as config_module
 from registry.audit import log as audit_log
 from registry.audit import tiles
 from registry.config import Config
 from registry.notifications import hub as notification_hub
+from registry.observability import metrics, tracing
+from registry.observability.interceptor import ObservingInterceptor
 from registry.services import SERVICES
 from registry.subprocessors import scheduler as subprocessor_scheduler
 
@@ -37,6 +45,8 @@ class Running:
     port: int
     config: Config
     background_stops: list[Callable[[], None]] = field(default_factory=list)
+    metrics_port: int = 0
+    """The bound ``/metrics`` port; 0 when metrics are off."""
     tiles_port: int = 0
 
     def stop(self, grace: float | None = None) -> None:
@@ -57,6 +67,92 @@ def system_caller(config: Config) -> auth.Caller:
     )
 
 
+class Health(health.HealthServicer):
+    """grpc.health.v1 with ``List`` (the stock servicer advertises it unimplemented)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._statuses: dict[str, int] = {}
+        self._statuses_lock = threading.Lock()
+        self._closing = False
+
+    def set(self, service: str, status: int) -> None:
+        with self._statuses_lock:
+            if self._closing:
+                return
+            self._statuses[service] = status
+        super().set(service, status)
+
+    def enter_graceful_shutdown(self) -> None:
+        super().enter_graceful_shutdown()  # sets every status NOT_SERVING through set()
+        with self._statuses_lock:
+            self._closing = True
+
+    def List(
+        self, request: health_pb2.HealthListRequest, context: grpc.ServicerContext
+    ) -> health_pb2.HealthListResponse:
+        with self._statuses_lock:
+            statuses = dict(self._statuses)
+        return health_pb2.HealthListResponse(
+            statuses={
+                name: health_pb2.HealthCheckResponse(status=status)
+                for name, status in statuses.items()
+            }
+        )
+
+
+REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
+
+
+def _reflection_v1_file() -> None:
+    """Registers ``grpc/reflection/v1/reflection.proto`` in the default pool.
+
+    grpcio-reflection ships only v1alpha; v1 has the same messages under
+    another package, so its descriptor is v1alpha's renamed, and the v1
+    method is served by the v1alpha servicer (the bytes on the wire agree).
+    """
+    pool = descriptor_pool.Default()
+    name = "grpc/reflection/v1/reflection.proto"
+    try:
+        pool.FindFileByName(name)
+        return
+    except KeyError:
+        pass
+    proto = descriptor_pb2.FileDescriptorProto()
+    reflection_pb2.DESCRIPTOR.CopyToProto(proto)
+    old, new = ".grpc.reflection.v1alpha.", ".grpc.reflection.v1."
+    proto.name, proto.package = name, "grpc.reflection.v1"
+    proto.ClearField("options")
+    for message in proto.message_type:
+        for f in message.field:
+            if f.type_name:
+                f.type_name = f.type_name.replace(old, new)
+    for service in proto.service:
+        for method in service.method:
+            method.input_type = method.input_type.replace(old, new)
+            method.output_type = method.output_type.replace(old, new)
+    pool.AddSerializedFile(proto.SerializeToString())
+
+
+def _enable_reflection(server: grpc.Server, service_names: list[str]) -> None:
+    """Reflection v1 and v1alpha, one servicer behind both. The google.rpc
+    error-detail files resolve by symbol (``google.rpc.BadRequest``)."""
+    _reflection_v1_file()
+    # Imported above so that their files are in the pool reflection serves from.
+    _ = (error_details_pb2.BadRequest, status_pb2.Status)
+    names = [*service_names, reflection.SERVICE_NAME, REFLECTION_V1]
+    servicer = reflection.ReflectionServicer(names)
+    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(servicer, server)
+    v1 = grpc.stream_stream_rpc_method_handler(
+        servicer.ServerReflectionInfo,
+        request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
+        response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString,
+    )
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(REFLECTION_V1, {"ServerReflectionInfo": v1}),)
+    )
+
+
 def _credentials(config: Config) -> grpc.ServerCredentials:
     return grpc.ssl_server_credentials(
         [(config.tls_key.read_bytes(), config.tls_cert.read_bytes())],
@@ -73,8 +169,12 @@ def _tiles_context(config: Config) -> ssl.SSLContext:
     return context
 
 
-def start(config: Config) -> Running:
-    """Opens the database, migrates it, and starts serving."""
+def start(config: Config, tracer_provider: TracerProvider | None = None) -> Running:
+    """Opens the database, migrates it, and starts serving.
+
+    ``tracer_provider`` overrides the one ``--tracing`` builds from the
+    ``OTEL_*`` variables (tests pass one with an in-memory exporter).
+    """
     database = db.open_database(config.database)
     version = db.migrate(database)
     log.info("database ready at schema version %d", version)
@@ -82,6 +182,17 @@ def start(config: Config) -> Running:
     keys.activate(keys.load(config.signing_key, config.log_origin))
     audit_log.record_active_key(system_caller(config))
     policy = auth.access_policy([s.full_name for s in SERVICES])
+    background_stops: list[Callable[[], None]] = []
+    if tracer_provider is None and config.tracing:
+        tracer_provider = tracing.provider_from_env(config_module.version())
+        if tracer_provider is not None:
+            background_stops.append(tracer_provider.shutdown)
+    rpc_metrics = metrics.RpcMetrics(CollectorRegistry()) if config.metrics_port else None
+    observing = ObservingInterceptor(
+        policy,
+        rpc_metrics,
+        tracer_provider.get_tracer("registry") if tracer_provider is not None else None,
+    )
     options = [
         ("grpc.max_receive_message_length", config.max_message_bytes),
         ("grpc.max_send_message_length", config.max_message_bytes),
@@ -96,18 +207,19 @@ def start(config: Config) -> Running:
         futures.ThreadPoolExecutor(
             max_workers=config.workers + config.max_watchers, thread_name_prefix="rpc"
         ),
-        interceptors=[rpc.Interceptor(policy, config.trust_domain, config.insecure)],
+        interceptors=[
+            observing,
+            rpc.Interceptor(policy, config.trust_domain, config.insecure),
+        ],
         options=options,
         maximum_concurrent_rpcs=config.workers * 4 + config.max_watchers,
     )
-    health_servicer = health.HealthServicer()
+    health_servicer = Health()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for service in SERVICES:
         service.add(service.make(), server)
     names = [s.full_name for s in SERVICES]
-    reflection.enable_server_reflection(
-        [*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
-    )
+    _enable_reflection(server, [*names, health.SERVICE_NAME])
 
     if config.insecure:
         log.warning("serving WITHOUT TLS (--insecure): caller identity is taken on trust")
@@ -118,7 +230,7 @@ def start(config: Config) -> Running:
         raise RuntimeError(f"cannot listen on {config.listen}")
     notification_hub.start(max_watchers=config.max_watchers)
     scheduler = subprocessor_scheduler.start(config.trust_domain)
-    background_stops = [scheduler.stop, notification_hub.stop]
+    background_stops += [scheduler.stop, notification_hub.stop]
     tiles_port = 0
     if config.tiles_listen:
         served = tiles.start(
@@ -126,11 +238,20 @@ def start(config: Config) -> Running:
         )
         background_stops.append(served.stop)
         tiles_port = served.port
+    metrics_port = 0
+    if rpc_metrics is not None:
+        metrics_port, stop_metrics = metrics.serve(
+            config.metrics_host, config.metrics_port, rpc_metrics
+        )
+        background_stops.append(stop_metrics)
+        log.info("metrics on http://%s:%d/metrics", config.metrics_host, metrics_port)
     server.start()
     for name in ["", *names]:
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("serving on port %d (%s)", port, "insecure" if config.insecure else "mTLS")
-    return Running(server, health_servicer, port, config, background_stops, tiles_port)
+    return Running(
+        server, health_servicer, port, config, background_stops, metrics_port, tiles_port
+    )
 
 
 def serve(config: Config) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from importlib import metadata
 from pathlib import Path
 
 from dpa_client import _witness_cli
@@ -41,6 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     top = argparse.ArgumentParser(
         prog="dpa-verify", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    try:
+        version = metadata.version("dpa-registry-client")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    top.add_argument("--version", action="version", version=f"%(prog)s {version}")
     sub = top.add_subparsers(dest="command", required=True)
     exp = sub.add_parser("export", help="verify a full export offline")
     exp.add_argument("file")

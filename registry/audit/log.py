@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from datetime import datetime
 
 import peewee
 from google.protobuf.empty_pb2 import Empty
@@ -83,6 +84,16 @@ def latest_checkpoint() -> Signed:
         return _signed(last)
     with db.transaction():
         return _publish()
+
+
+def newest_checkpoint_time() -> datetime | None:
+    """When the newest checkpoint was signed; None before the first (for metrics)."""
+    row = (
+        CheckpointRecord.select(CheckpointRecord.created_at)
+        .order_by(CheckpointRecord.size.desc())
+        .first()
+    )
+    return None if row is None else row.created_at
 
 
 def _signed(row: CheckpointRecord) -> Signed:
