@@ -32,6 +32,8 @@ Reader = Callable[[Touched, str | None, list[str]], None]
 """(what is touched so far, the event's tenant, the resource's ids in path order)"""
 
 _READERS: dict[str, Reader] = {}
+_SINGLETONS: dict[str, Reader] = {}
+"""Readers of every resource under a singleton collection (``log/...``)."""
 
 # The modules that publish; imported on first use so that every reader is
 # registered whichever of them the process has loaded.
@@ -60,6 +62,16 @@ def publishes(*kinds: str) -> Callable[[Reader], Reader]:
     return register
 
 
+def publishes_all_under(singleton: str) -> Callable[[Reader], Reader]:
+    """Registers a reader for every resource under ``{singleton}/``."""
+
+    def register(reader: Reader) -> Reader:
+        _SINGLETONS[singleton] = reader
+        return reader
+
+    return register
+
+
 def ignore(touched: Touched, tenant: str | None, ids: list[str]) -> None:
     """A reader for resources no derived view depends on."""
 
@@ -80,7 +92,7 @@ def touched(events: Iterable[tuple[str | None, str]]) -> Touched:
     result = Touched()
     for tenant, resource in events:
         kind, ids = kind_of(resource)
-        reader = _READERS.get(kind)
+        reader = _READERS.get(kind) or _SINGLETONS.get(resource.split("/", 1)[0])
         if reader is None:
             log.warning("change feed: nobody publishes resource kind %r; touching everything", kind)
             result.everything = True

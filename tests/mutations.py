@@ -96,6 +96,15 @@ CASES.update(
                 name, reason="no transfers to this provider"
             ),
         ),
+        "/dpa.registry.v1.SubprocessorService/WithdrawSubprocessorAuthorization": Case(
+            lambda h: (
+                factories.controller(h.staff, "acme"),
+                factories.engaged_subprocessor_direct(h, "hostco"),
+            ),
+            lambda h, _: h.client("controller", "acme").withdraw_subprocessor_authorization(
+                "acme", "hostco", reason="moving to an EU-only stack"
+            ),
+        ),
         "/dpa.registry.v1.SubprocessorService/ResolveObjection": Case(
             _objection,
             lambda h, name: h.staff.resolve_objection(

@@ -14,7 +14,6 @@ from registry.transfers.overrides import (
     validate_change,
 )
 from registry.transfers.reference import AdequacyScope, AdequacyStatus, DestinationKind
-from registry.transfers.snapshot import _Plan
 
 BASE = default_reference()
 
@@ -69,21 +68,3 @@ def test_invalid_changes_name_the_fields() -> None:
         "change.destination_name",
         "change.source",
     ]
-
-
-def test_change_feed_classification() -> None:
-    plan = _Plan()
-    plan.add("acme", "agreement.terminate", "controllers/acme/agreements/1")
-    plan.add(None, "subprocessor.update", "subprocessors/hostco")
-    plan.add(None, "transfer.safeguard.update", "subprocessors/usco/safeguards/us-scc")
-    plan.add(None, "subprocessor.change.effective", "changeNotices/n1")
-    plan.add("globex", "subprocessor.change.object", "changeNotices/n1")
-    plan.add(None, "transfer.adequacy.suspended", "adequacyDecisions/JP")
-    plan.add(None, "log.key.activate", "log/keys/ab")
-    plan.add(None, "breach.report", "breaches/b1")
-    assert plan.controllers == {"acme", "globex"}
-    assert plan.subprocessors == {"hostco", "usco"}
-    assert plan.notices == {"n1"}
-    assert plan.reference and not plan.full
-    plan.add(None, "something.new", "widgets/w1")
-    assert plan.full

@@ -253,6 +253,41 @@ class SubprocessorsMixin(BaseClient):
             if not token:
                 return
 
+    def withdraw_subprocessor_authorization(
+        self,
+        controller_id: str,
+        subprocessor_id: str,
+        *,
+        reason: str,
+        request_id: str | None = None,
+    ) -> pb.SubprocessorListEntry:
+        """Controller: withdraws an authorisation it gave (Art. 28(2)); from
+        then on none of its data goes to the sub-processor."""
+        request = pb.WithdrawSubprocessorAuthorizationRequest(
+            parent=f"controllers/{controller_id}",
+            subprocessor=f"subprocessors/{subprocessor_id.removeprefix('subprocessors/')}",
+            reason=reason,
+            request_id=request_id or new_request_id(),
+        )
+        result: pb.SubprocessorListEntry = self._call(
+            self._subprocessors.WithdrawSubprocessorAuthorization, request, idempotent=True
+        )
+        return result
+
+    def list_withdrawals(self, *, page_size: int = 100) -> Iterator[pb.Withdrawal]:
+        """Staff: withdrawn authorisations, newest first."""
+        token = ""
+        while True:
+            page: pb.ListWithdrawalsResponse = self._call(
+                self._subprocessors.ListWithdrawals,
+                pb.ListWithdrawalsRequest(page_size=page_size, page_token=token),
+                idempotent=True,
+            )
+            yield from page.withdrawals
+            token = page.next_page_token
+            if not token:
+                return
+
     def resolve_objection(
         self,
         notice: str,

@@ -272,4 +272,4 @@ def consistency_proof(first: int, second: int) -> list[bytes]:
     return merkle.consistency_proof(first, second, store.StoredNodes())
 
 
-changefeed.publishes("log.keys")(changefeed.ignore)
+changefeed.publishes_all_under("log")(changefeed.ignore)

@@ -104,6 +104,25 @@ class RecipientRow(db.BaseModel):
         )
 
 
+class WithdrawalRow(db.BaseModel):
+    """A controller withdrew its authorisation of a sub-processor (Art. 28(2))."""
+
+    id = peewee.AutoField()
+    controller_id = peewee.CharField(max_length=63)
+    subprocessor_id = peewee.CharField(max_length=63)
+    reason = peewee.TextField()
+    withdraw_time = db.UtcDateTimeField()
+
+    class Meta:
+        table_name = "subprocessor_withdrawal"
+        indexes = ((("controller_id", "subprocessor_id"), False),)
+
+
+@db.migration(32, "sub-processor withdrawals")
+def _create_withdrawals(database: peewee.Database) -> None:
+    database.create_tables([WithdrawalRow])
+
+
 @db.migration(30, "sub-processors, authorisations, change notices")
 def _create(database: peewee.Database) -> None:
     database.create_tables([SubprocessorRow, AuthorizationRow, NoticeRow, RecipientRow])

@@ -14,7 +14,7 @@ from dpa.registry.v1 import subprocessors_pb2 as pb
 from dpa.registry.v1 import subprocessors_pb2_grpc as pb_grpc
 from registry import auth, ledger, names, paging, rpc
 from registry.errors import InvalidArgument, Violations
-from registry.subprocessors import annex, changes, core
+from registry.subprocessors import annex, changes, core, withdrawals
 from registry.subprocessors.types import (
     ChangeKind,
     DpfStatus,
@@ -352,6 +352,40 @@ class SubprocessorService(pb_grpc.SubprocessorServiceServicer):
             lambda m: change_to_proto(
                 changes.resolve(m, notice_id, controller_id, resolution, request.note)
             ),
+        )
+
+    def WithdrawSubprocessorAuthorization(
+        self, request: pb.WithdrawSubprocessorAuthorizationRequest, context: grpc.ServicerContext
+    ) -> pb.SubprocessorListEntry:
+        controller_id = names.parse(request.parent, "controllers", "parent")
+        subprocessor_id = names.parse(request.subprocessor, core.COLLECTION, "subprocessor")
+        return _mutate(
+            context,
+            "WithdrawSubprocessorAuthorization",
+            request,
+            request.request_id,
+            pb.SubprocessorListEntry,
+            lambda m: entry_to_proto(
+                withdrawals.withdraw(m, controller_id, subprocessor_id, request.reason)
+            ),
+        )
+
+    def ListWithdrawals(
+        self, request: pb.ListWithdrawalsRequest, context: grpc.ServicerContext
+    ) -> pb.ListWithdrawalsResponse:
+        page = paging.page(request.page_size, request.page_token, "withdrawals")
+        items = withdrawals.list_page(page)
+        return pb.ListWithdrawalsResponse(
+            withdrawals=[
+                pb.Withdrawal(
+                    controller_id=w.controller_id,
+                    subprocessor=names.make(core.COLLECTION, w.subprocessor_id),
+                    reason=w.reason,
+                    withdraw_time=_ts(w.withdraw_time),
+                )
+                for w in items
+            ],
+            next_page_token=page.next_token(withdrawals.page_keys(page), "withdrawals"),
         )
 
     def GetSubprocessorList(

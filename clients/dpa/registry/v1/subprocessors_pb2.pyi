@@ -892,6 +892,114 @@ class SubprocessorListEntry(_message.Message):
 Global___SubprocessorListEntry: _TypeAlias = SubprocessorListEntry  # noqa: Y015
 
 @_typing.final
+class WithdrawSubprocessorAuthorizationRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARENT_FIELD_NUMBER: _builtins.int
+    SUBPROCESSOR_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    parent: _builtins.str
+    """"controllers/{controller_id}": the caller itself."""
+    subprocessor: _builtins.str
+    """"subprocessors/{subprocessor_id}"."""
+    reason: _builtins.str
+    """Why; required."""
+    request_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        parent: _builtins.str = ...,
+        subprocessor: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["parent", b"parent", "reason", b"reason", "request_id", b"request_id", "subprocessor", b"subprocessor"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WithdrawSubprocessorAuthorizationRequest: _TypeAlias = WithdrawSubprocessorAuthorizationRequest  # noqa: Y015
+
+@_typing.final
+class Withdrawal(_message.Message):
+    """One controller's withdrawal of its authorisation of one sub-processor."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTROLLER_ID_FIELD_NUMBER: _builtins.int
+    SUBPROCESSOR_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    WITHDRAW_TIME_FIELD_NUMBER: _builtins.int
+    controller_id: _builtins.str
+    subprocessor: _builtins.str
+    """"subprocessors/{subprocessor_id}"."""
+    reason: _builtins.str
+    @_builtins.property
+    def withdraw_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        controller_id: _builtins.str = ...,
+        subprocessor: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        withdraw_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["withdraw_time", b"withdraw_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["controller_id", b"controller_id", "reason", b"reason", "subprocessor", b"subprocessor", "withdraw_time", b"withdraw_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Withdrawal: _TypeAlias = Withdrawal  # noqa: Y015
+
+@_typing.final
+class ListWithdrawalsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListWithdrawalsRequest: _TypeAlias = ListWithdrawalsRequest  # noqa: Y015
+
+@_typing.final
+class ListWithdrawalsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WITHDRAWALS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def withdrawals(self) -> _containers.RepeatedCompositeFieldContainer[Global___Withdrawal]: ...
+    def __init__(
+        self,
+        *,
+        withdrawals: _abc.Iterable[Global___Withdrawal] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "withdrawals", b"withdrawals"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListWithdrawalsResponse: _TypeAlias = ListWithdrawalsResponse  # noqa: Y015
+
+@_typing.final
 class SubprocessorList(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -902,7 +1010,7 @@ class SubprocessorList(_message.Message):
     @_builtins.property
     def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___SubprocessorListEntry]:
         """What the DPA's sub-processor annex lists (authorised or pending), plus
-        the ones this controller objected to (state OBJECTED).
+        the ones this controller objected to (OBJECTED) or withdrew (WITHDRAWN).
         """
 
     @_builtins.property

@@ -89,6 +89,16 @@ class SubprocessorServiceStub:
                 request_serializer=dpa_dot_registry_dot_v1_dot_subprocessors__pb2.ResolveObjectionRequest.SerializeToString,
                 response_deserializer=dpa_dot_registry_dot_v1_dot_subprocessors__pb2.ControllerChange.FromString,
                 _registered_method=True)
+        self.WithdrawSubprocessorAuthorization = channel.unary_unary(
+                '/dpa.registry.v1.SubprocessorService/WithdrawSubprocessorAuthorization',
+                request_serializer=dpa_dot_registry_dot_v1_dot_subprocessors__pb2.WithdrawSubprocessorAuthorizationRequest.SerializeToString,
+                response_deserializer=dpa_dot_registry_dot_v1_dot_subprocessors__pb2.SubprocessorListEntry.FromString,
+                _registered_method=True)
+        self.ListWithdrawals = channel.unary_unary(
+                '/dpa.registry.v1.SubprocessorService/ListWithdrawals',
+                request_serializer=dpa_dot_registry_dot_v1_dot_subprocessors__pb2.ListWithdrawalsRequest.SerializeToString,
+                response_deserializer=dpa_dot_registry_dot_v1_dot_subprocessors__pb2.ListWithdrawalsResponse.FromString,
+                _registered_method=True)
         self.GetSubprocessorList = channel.unary_unary(
                 '/dpa.registry.v1.SubprocessorService/GetSubprocessorList',
                 request_serializer=dpa_dot_registry_dot_v1_dot_subprocessors__pb2.GetSubprocessorListRequest.SerializeToString,
@@ -183,6 +193,25 @@ class SubprocessorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WithdrawSubprocessorAuthorization(self, request, context):
+        """The controller withdraws an authorisation it gave: a specific approval,
+        or a general one after its objection window closed (Art. 28(2)). From
+        that moment no transfer through the sub-processor is allowed for its
+        data; staff see it in ListWithdrawals, the controller gets a notice.
+        FAILED_PRECONDITION while the change is still open (object to it instead)
+        or when nothing is authorised.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWithdrawals(self, request, context):
+        """Staff queue: withdrawn authorisations, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetSubprocessorList(self, request, context):
         """The controller's view: what its DPA's sub-processor annex lists, with
         pending changes and their deadlines.
@@ -248,6 +277,16 @@ def add_SubprocessorServiceServicer_to_server(servicer, server):
                     servicer.ResolveObjection,
                     request_deserializer=dpa_dot_registry_dot_v1_dot_subprocessors__pb2.ResolveObjectionRequest.FromString,
                     response_serializer=dpa_dot_registry_dot_v1_dot_subprocessors__pb2.ControllerChange.SerializeToString,
+            ),
+            'WithdrawSubprocessorAuthorization': grpc.unary_unary_rpc_method_handler(
+                    servicer.WithdrawSubprocessorAuthorization,
+                    request_deserializer=dpa_dot_registry_dot_v1_dot_subprocessors__pb2.WithdrawSubprocessorAuthorizationRequest.FromString,
+                    response_serializer=dpa_dot_registry_dot_v1_dot_subprocessors__pb2.SubprocessorListEntry.SerializeToString,
+            ),
+            'ListWithdrawals': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWithdrawals,
+                    request_deserializer=dpa_dot_registry_dot_v1_dot_subprocessors__pb2.ListWithdrawalsRequest.FromString,
+                    response_serializer=dpa_dot_registry_dot_v1_dot_subprocessors__pb2.ListWithdrawalsResponse.SerializeToString,
             ),
             'GetSubprocessorList': grpc.unary_unary_rpc_method_handler(
                     servicer.GetSubprocessorList,
@@ -552,6 +591,60 @@ class SubprocessorService:
             '/dpa.registry.v1.SubprocessorService/ResolveObjection',
             dpa_dot_registry_dot_v1_dot_subprocessors__pb2.ResolveObjectionRequest.SerializeToString,
             dpa_dot_registry_dot_v1_dot_subprocessors__pb2.ControllerChange.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WithdrawSubprocessorAuthorization(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dpa.registry.v1.SubprocessorService/WithdrawSubprocessorAuthorization',
+            dpa_dot_registry_dot_v1_dot_subprocessors__pb2.WithdrawSubprocessorAuthorizationRequest.SerializeToString,
+            dpa_dot_registry_dot_v1_dot_subprocessors__pb2.SubprocessorListEntry.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWithdrawals(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dpa.registry.v1.SubprocessorService/ListWithdrawals',
+            dpa_dot_registry_dot_v1_dot_subprocessors__pb2.ListWithdrawalsRequest.SerializeToString,
+            dpa_dot_registry_dot_v1_dot_subprocessors__pb2.ListWithdrawalsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -71,6 +71,16 @@ class SubprocessorServiceStub:
     """Records how an objection was resolved; the sub-processor stays unused
     for that controller.
     """
+    WithdrawSubprocessorAuthorization: _grpc.UnaryUnaryMultiCallable[_subprocessors_pb2.WithdrawSubprocessorAuthorizationRequest, _subprocessors_pb2.SubprocessorListEntry]
+    """The controller withdraws an authorisation it gave: a specific approval,
+    or a general one after its objection window closed (Art. 28(2)). From
+    that moment no transfer through the sub-processor is allowed for its
+    data; staff see it in ListWithdrawals, the controller gets a notice.
+    FAILED_PRECONDITION while the change is still open (object to it instead)
+    or when nothing is authorised.
+    """
+    ListWithdrawals: _grpc.UnaryUnaryMultiCallable[_subprocessors_pb2.ListWithdrawalsRequest, _subprocessors_pb2.ListWithdrawalsResponse]
+    """Staff queue: withdrawn authorisations, newest first."""
     GetSubprocessorList: _grpc.UnaryUnaryMultiCallable[_subprocessors_pb2.GetSubprocessorListRequest, _subprocessors_pb2.SubprocessorList]
     """The controller's view: what its DPA's sub-processor annex lists, with
     pending changes and their deadlines.
@@ -114,6 +124,16 @@ class SubprocessorServiceAsyncStub(SubprocessorServiceStub):
     """Records how an objection was resolved; the sub-processor stays unused
     for that controller.
     """
+    WithdrawSubprocessorAuthorization: _aio.UnaryUnaryMultiCallable[_subprocessors_pb2.WithdrawSubprocessorAuthorizationRequest, _subprocessors_pb2.SubprocessorListEntry]  # type: ignore[assignment]
+    """The controller withdraws an authorisation it gave: a specific approval,
+    or a general one after its objection window closed (Art. 28(2)). From
+    that moment no transfer through the sub-processor is allowed for its
+    data; staff see it in ListWithdrawals, the controller gets a notice.
+    FAILED_PRECONDITION while the change is still open (object to it instead)
+    or when nothing is authorised.
+    """
+    ListWithdrawals: _aio.UnaryUnaryMultiCallable[_subprocessors_pb2.ListWithdrawalsRequest, _subprocessors_pb2.ListWithdrawalsResponse]  # type: ignore[assignment]
+    """Staff queue: withdrawn authorisations, newest first."""
     GetSubprocessorList: _aio.UnaryUnaryMultiCallable[_subprocessors_pb2.GetSubprocessorListRequest, _subprocessors_pb2.SubprocessorList]  # type: ignore[assignment]
     """The controller's view: what its DPA's sub-processor annex lists, with
     pending changes and their deadlines.
@@ -220,6 +240,28 @@ class SubprocessorServiceServicer(metaclass=_abc_1.ABCMeta):
         """Records how an objection was resolved; the sub-processor stays unused
         for that controller.
         """
+
+    @_abc_1.abstractmethod
+    def WithdrawSubprocessorAuthorization(
+        self,
+        request: _subprocessors_pb2.WithdrawSubprocessorAuthorizationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_subprocessors_pb2.SubprocessorListEntry, _abc.Awaitable[_subprocessors_pb2.SubprocessorListEntry]]:
+        """The controller withdraws an authorisation it gave: a specific approval,
+        or a general one after its objection window closed (Art. 28(2)). From
+        that moment no transfer through the sub-processor is allowed for its
+        data; staff see it in ListWithdrawals, the controller gets a notice.
+        FAILED_PRECONDITION while the change is still open (object to it instead)
+        or when nothing is authorised.
+        """
+
+    @_abc_1.abstractmethod
+    def ListWithdrawals(
+        self,
+        request: _subprocessors_pb2.ListWithdrawalsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_subprocessors_pb2.ListWithdrawalsResponse, _abc.Awaitable[_subprocessors_pb2.ListWithdrawalsResponse]]:
+        """Staff queue: withdrawn authorisations, newest first."""
 
     @_abc_1.abstractmethod
     def GetSubprocessorList(
