@@ -46,6 +46,7 @@ lint: protos
 	$(PY) -m ruff check registry clients/dpa_client tests bench
 	$(PY) -m ruff format --check registry clients/dpa_client tests bench
 	$(PY) -m mypy registry clients/dpa_client
+	$(VENV)/bin/lint-imports
 	@if command -v npm >/dev/null 2>&1; then \
 		$(MAKE) --no-print-directory $(BUF) && \
 		$(BUF) lint && \

@@ -28,6 +28,7 @@ import peewee
 from registry import changefeed, db, names, paging, validate
 from registry.errors import Aborted, AlreadyExists, FailedPrecondition, NotFound, Violations
 from registry.ledger import Mutation
+from registry.subprocessors import core as subprocessors
 from registry.transfers.model import (
     Clause9Option,
     Mechanism,
@@ -269,11 +270,7 @@ def validate_safeguard(
 
 
 def _subprocessor_exists(subprocessor_id: str) -> bool:
-    from registry.subprocessors.model import SubprocessorRow  # noqa: PLC0415 - read only
-
-    return (
-        SubprocessorRow.select().where(SubprocessorRow.subprocessor_id == subprocessor_id).exists()
-    )
+    return bool(subprocessors.existing([subprocessor_id]))
 
 
 def _row(subprocessor_id: str, safeguard_id: str) -> SafeguardRow | None:
