@@ -61,7 +61,7 @@ def test_a_change_through_one_process_is_seen_by_the_next_check_in_another(
 
             staff.terminate_agreement("globex", reason="ended")
             ended = check_b("globex", "euhost")
-            assert codes(ended) == ["DPA_NOT_ACTIVE"]
+            assert codes(ended) == ["DPA_TERMINATED"]
             assert ended.revision > approved.revision
         finally:
             checker_b.close()
