@@ -25,6 +25,8 @@ class Config:
     """Live Watch streams per process, each on its own thread beside ``workers``."""
     grace_seconds: float = 10.0
     max_message_bytes: int = 4 * 1024 * 1024
+    page_token_secret: Path | None = None
+    """File holding the page-token secret; None derives it from the signing key."""
 
 
 def env(name: str, default: str) -> str:
@@ -41,6 +43,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tls-key", default=env("TLS_KEY", str(d.tls_key)))
     parser.add_argument("--client-ca", default=env("CLIENT_CA", str(d.client_ca)))
     parser.add_argument("--signing-key", default=env("SIGNING_KEY", str(d.signing_key)))
+    parser.add_argument(
+        "--page-token-secret",
+        default=env("PAGE_TOKEN_SECRET", ""),
+        help="file with the secret that authenticates page tokens (default: derived "
+        "from the signing key; every process of a deployment must use the same)",
+    )
     parser.add_argument("--trust-domain", default=env("TRUST_DOMAIN", d.trust_domain))
     parser.add_argument(
         "--log-origin", default=env("LOG_ORIGIN", d.log_origin), help="checkpoint origin line"
@@ -71,6 +79,7 @@ def from_arguments(args: argparse.Namespace) -> Config:
         tls_key=Path(args.tls_key),
         client_ca=Path(args.client_ca),
         signing_key=Path(args.signing_key),
+        page_token_secret=Path(args.page_token_secret) if args.page_token_secret else None,
         trust_domain=args.trust_domain,
         log_origin=args.log_origin,
         insecure=args.insecure,

@@ -17,7 +17,7 @@ from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from registry import auth, errors, ledger
+from registry import auth, errors, ledger, wire
 
 log = logging.getLogger(__name__)
 
@@ -105,13 +105,13 @@ class Interceptor(_ServerInterceptor):
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
                 self._unary(handler.unary_unary, allowed),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=wire.tolerant(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
                 self._stream(handler.unary_stream, allowed),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=wire.tolerant(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         raise RuntimeError(f"unsupported handler kind for {handler_call_details.method}")
@@ -131,6 +131,8 @@ class Interceptor(_ServerInterceptor):
             try:
                 caller = self._identify(context)
                 auth.authorize(caller, allowed)
+                wire.refuse_undecodable(request)
+                wire.check(request)
                 token = auth.bind_caller(caller)
                 try:
                     return behavior(request, context)
@@ -151,6 +153,8 @@ class Interceptor(_ServerInterceptor):
             try:
                 caller = self._identify(context)
                 auth.authorize(caller, allowed)
+                wire.refuse_undecodable(request)
+                wire.check(request)
                 token = auth.bind_caller(caller)
                 try:
                     yield from behavior(request, context)

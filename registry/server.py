@@ -18,7 +18,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from registry import auth, db, keys, rpc
+from registry import auth, db, keys, paging, rpc
 from registry.audit import log as audit_log
 from registry.config import Config
 from registry.notifications import hub as notification_hub
@@ -62,13 +62,24 @@ def _credentials(config: Config) -> grpc.ServerCredentials:
     )
 
 
+def _page_token_secret(config: Config, signing_key: keys.SigningKey) -> bytes:
+    if config.page_token_secret is not None:
+        secret = config.page_token_secret.read_bytes().strip()
+        if len(secret) < 16:
+            raise ValueError(f"{config.page_token_secret}: page-token secret is under 16 bytes")
+        return secret
+    return signing_key.private_raw
+
+
 def start(config: Config) -> Running:
     """Opens the database, migrates it, and starts serving."""
     database = db.open_database(config.database)
     version = db.migrate(database)
     log.info("database ready at schema version %d", version)
 
-    keys.activate(keys.load(config.signing_key, config.log_origin))
+    signing_key = keys.load(config.signing_key, config.log_origin)
+    keys.activate(signing_key)
+    paging.activate(paging.derive_key(_page_token_secret(config, signing_key)))
     audit_log.record_active_key(system_caller(config))
     policy = auth.access_policy([s.full_name for s in SERVICES])
     options = [
