@@ -38,7 +38,7 @@ from registry.services import SERVICES
 from tests import factories
 from tests.harness import Harness
 
-EXAMPLES = int(os.environ.get("DPA_FUZZ_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("DPA_FUZZ_EXAMPLES", "400"))
 TIMEOUT = 60.0
 STREAM_TIMEOUT = 0.5
 
@@ -328,7 +328,7 @@ def _report(counts: dict[str, Counter[str]], backend: str) -> str:
 def test_fuzz_every_rpc(registry: Harness, database_url: str) -> None:
     fuzzer = Fuzzer(registry)
     fuzzer.seed(registry)
-    per_rpc = max(1, EXAMPLES // len(RPCS))
+    per_rpc = -(-EXAMPLES // len(RPCS))  # at least EXAMPLES in all
 
     def fuzz(rpc: Rpc) -> None:
         @settings(
