@@ -1,5 +1,6 @@
-"""The gRPC edge: the interceptor that identifies and authorizes callers, and
-the one place where registry errors become gRPC status codes.
+"""The gRPC edge: the interceptor that identifies and authorizes callers,
+refuses malformed requests (``registry.wire``), and is the one place where
+registry errors become gRPC status codes.
 
 Unexpected exceptions become INTERNAL with a generic message; the details are
 logged server-side only.
