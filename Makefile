@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROTOS := $(wildcard protos/dpa/registry/v1/*.proto)
 GEN_DIR := clients
 
-.PHONY: all venv protos certs run test lint bench clean
+.PHONY: all venv protos certs run test lint bench fuzz clean
 
 all: protos
 
@@ -41,6 +41,12 @@ BUF := .tools/node_modules/.bin/buf
 
 $(BUF):
 	npm install --silent --no-save --prefix .tools @bufbuild/buf@$(BUF_VERSION)
+
+# The long fuzz run: FUZZ_EXAMPLES requests over every RPC per backend
+# (PostgreSQL when DPA_TEST_POSTGRES_URL is set), with status counts per RPC.
+FUZZ_EXAMPLES ?= 10000
+fuzz: protos
+	DPA_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -s tests/test_fuzz.py -k fuzz_every_rpc
 
 lint: protos
 	$(PY) -m ruff check registry clients/dpa_client tests bench

@@ -44,6 +44,8 @@ class Config:
     """OpenTelemetry traces, exported as the ``OTEL_*`` variables say."""
     tiles_listen: str = ""
     """host:port for the C2SP tlog-tiles HTTPS read API (mTLS); empty: off."""
+    page_token_secret: str = ""
+    """File holding the page-token secret; empty derives it from the signing key."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,11 @@ OPTIONS = (
     Option("tls_key", "server private key (PEM)"),
     Option("client_ca", "CA that client certificates must chain to (PEM)"),
     Option("signing_key", "Ed25519 key that signs checkpoints and DPAs"),
+    Option(
+        "page_token_secret",
+        "file with the secret that authenticates page tokens (empty: derived from the "
+        "signing key; every process of a deployment must use the same)",
+    ),
     Option("trust_domain", "SPIFFE trust domain of callers"),
     Option("log_origin", "checkpoint origin line of the audit log"),
     Option("workers", "threads for unary RPCs"),

@@ -37,6 +37,14 @@ class SigningKey:
             serialization.Encoding.Raw, serialization.PublicFormat.Raw
         )
 
+    @property
+    def private_raw(self) -> bytes:
+        return self.private.private_bytes(
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
+            serialization.NoEncryption(),
+        )
+
     def sign(self, data: bytes) -> bytes:
         """Ed25519 signature over ``data`` (for documents, not notes)."""
         return self.private.sign(data)

@@ -1,5 +1,6 @@
-"""The gRPC edge: the interceptor that identifies and authorizes callers, and
-the one place where registry errors become gRPC status codes.
+"""The gRPC edge: the interceptor that identifies and authorizes callers,
+refuses malformed requests (``registry.wire``), and is the one place where
+registry errors become gRPC status codes.
 
 Unexpected exceptions become INTERNAL with a generic message; the details are
 logged server-side only.
@@ -17,7 +18,7 @@ from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from registry import auth, errors, ledger
+from registry import auth, errors, ledger, wire
 from registry.observability.interceptor import note_caller
 
 log = logging.getLogger(__name__)
@@ -106,13 +107,13 @@ class Interceptor(_ServerInterceptor):
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
                 self._unary(handler.unary_unary, allowed),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=wire.tolerant(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
                 self._stream(handler.unary_stream, allowed),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=wire.tolerant(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         raise RuntimeError(f"unsupported handler kind for {handler_call_details.method}")
@@ -133,6 +134,8 @@ class Interceptor(_ServerInterceptor):
                 caller = self._identify(context)
                 note_caller(caller)
                 auth.authorize(caller, allowed)
+                wire.refuse_undecodable(request)
+                wire.check(request)
                 token = auth.bind_caller(caller)
                 try:
                     return behavior(request, context)
@@ -154,6 +157,8 @@ class Interceptor(_ServerInterceptor):
                 caller = self._identify(context)
                 note_caller(caller)
                 auth.authorize(caller, allowed)
+                wire.refuse_undecodable(request)
+                wire.check(request)
                 token = auth.bind_caller(caller)
                 try:
                     yield from behavior(request, context)

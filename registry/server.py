@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
 
 import grpc
@@ -24,7 +25,7 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_g
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 
-from registry import auth, db, keys, rpc
+from registry import auth, db, keys, paging, rpc
 from registry import config as config_module
 from registry.audit import log as audit_log
 from registry.audit import tiles
@@ -169,6 +170,16 @@ def _tiles_context(config: Config) -> ssl.SSLContext:
     return context
 
 
+def _page_token_secret(config: Config, signing_key: keys.SigningKey) -> bytes:
+    if config.page_token_secret:
+        path = Path(config.page_token_secret)
+        secret = path.read_bytes().strip()
+        if len(secret) < 16:
+            raise ValueError(f"{path}: page-token secret is under 16 bytes")
+        return secret
+    return signing_key.private_raw
+
+
 def start(config: Config, tracer_provider: TracerProvider | None = None) -> Running:
     """Opens the database, migrates it, and starts serving.
 
@@ -179,7 +190,9 @@ def start(config: Config, tracer_provider: TracerProvider | None = None) -> Runn
     version = db.migrate(database)
     log.info("database ready at schema version %d", version)
 
-    keys.activate(keys.load(config.signing_key, config.log_origin))
+    signing_key = keys.load(config.signing_key, config.log_origin)
+    keys.activate(signing_key)
+    paging.activate(paging.derive_key(_page_token_secret(config, signing_key)))
     audit_log.record_active_key(system_caller(config))
     policy = auth.access_policy([s.full_name for s in SERVICES])
     background_stops: list[Callable[[], None]] = []

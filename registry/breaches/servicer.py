@@ -10,7 +10,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from dpa.registry.v1 import breaches_pb2 as pb
 from dpa.registry.v1 import breaches_pb2_grpc as pb_grpc
-from registry import auth, clock, names, paging, rpc
+from registry import auth, clock, names, paging, rpc, wire
 from registry.breaches import core, rules
 from registry.errors import InvalidArgument
 
@@ -27,8 +27,8 @@ def _duration(delta: timedelta) -> Duration:
     return d
 
 
-def _time(ts: Timestamp, present: bool) -> datetime | None:
-    return ts.ToDatetime(tzinfo=clock.now().tzinfo) if present else None
+def _time(field: str, ts: Timestamp, present: bool) -> datetime | None:
+    return wire.timestamp(field, ts).astimezone(clock.now().tzinfo) if present else None
 
 
 _STATUS = {s: pb.BreachStatus.Value(f"BREACH_STATUS_{s.value}") for s in rules.Status}
@@ -194,8 +194,12 @@ class BreachService(pb_grpc.BreachServiceServicer):
     ) -> pb.Breach:
         r = core.Report(
             breach_id=request.breach_id,
-            awareness_time=_time(request.awareness_time, request.HasField("awareness_time")),
-            detection_time=_time(request.detection_time, request.HasField("detection_time")),
+            awareness_time=_time(
+                "awareness_time", request.awareness_time, request.HasField("awareness_time")
+            ),
+            detection_time=_time(
+                "detection_time", request.detection_time, request.HasField("detection_time")
+            ),
             info=info_from_proto(request.info),
             add=_adjustments(list(request.add), True),
             remove=_adjustments(list(request.remove), False),

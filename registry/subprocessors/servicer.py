@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import TypeVar
 
 import grpc
@@ -12,7 +12,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from dpa.registry.v1 import subprocessors_pb2 as pb
 from dpa.registry.v1 import subprocessors_pb2_grpc as pb_grpc
-from registry import auth, ledger, names, paging, rpc
+from registry import auth, ledger, names, paging, rpc, wire
 from registry.errors import InvalidArgument, Violations
 from registry.subprocessors import annex, changes, core, withdrawals
 from registry.subprocessors.types import (
@@ -82,16 +82,21 @@ def to_proto(s: core.Subprocessor) -> pb.Subprocessor:
     )
 
 
-def _enum_suffix(value: str, prefix: str) -> str:
-    return value[len(prefix) :] if value.startswith(prefix) else ""
-
-
 def _details(msg: pb.Subprocessor) -> core.Details:
     errors = Violations()
-    category_name = _enum_suffix(pb.ServiceCategory.Name(msg.service_category), "SERVICE_CATEGORY_")
+    category_name = wire.enum_name(
+        "subprocessor.service_category",
+        msg.service_category,
+        pb.ServiceCategory,
+        "SERVICE_CATEGORY_",
+    )
     category = None if category_name == "UNSPECIFIED" else ServiceCategory(category_name)
-    dpf_name = _enum_suffix(pb.DpfStatus.Name(msg.dpf.status), "DPF_STATUS_")
-    scope_name = _enum_suffix(pb.EngagementScope.Name(msg.scope), "ENGAGEMENT_SCOPE_")
+    dpf_name = wire.enum_name(
+        "subprocessor.dpf.status", msg.dpf.status, pb.DpfStatus, "DPF_STATUS_"
+    )
+    scope_name = wire.enum_name(
+        "subprocessor.scope", msg.scope, pb.EngagementScope, "ENGAGEMENT_SCOPE_"
+    )
     details = core.Details(
         display_name=msg.display_name,
         legal_name=msg.legal_name,
@@ -248,7 +253,7 @@ class SubprocessorService(pb_grpc.SubprocessorServiceServicer):
     ) -> pb.ChangeNotice:
         msg = request.change_notice
         errors = Violations()
-        kind_name = _enum_suffix(pb.ChangeKind.Name(msg.kind), "CHANGE_KIND_")
+        kind_name = wire.enum_name("change_notice.kind", msg.kind, pb.ChangeKind, "CHANGE_KIND_")
         if kind_name == "UNSPECIFIED":
             errors.add("change_notice.kind", "is required")
         sp_id = ""
@@ -268,7 +273,7 @@ class SubprocessorService(pb_grpc.SubprocessorServiceServicer):
             kind=ChangeKind(kind_name),
             subprocessor_id=sp_id,
             replaced_id=replaced,
-            effective_time=msg.effective_time.ToDatetime(tzinfo=UTC),
+            effective_time=wire.timestamp("change_notice.effective_time", msg.effective_time),
             reason=msg.reason,
             controller_ids=tuple(request.controller_ids),
         )
@@ -338,8 +343,8 @@ class SubprocessorService(pb_grpc.SubprocessorServiceServicer):
         self, request: pb.ResolveObjectionRequest, context: grpc.ServicerContext
     ) -> pb.ControllerChange:
         notice_id = names.parse(request.change_notice, changes.COLLECTION, "change_notice")
-        name = _enum_suffix(
-            pb.ObjectionResolution.Name(request.resolution), "OBJECTION_RESOLUTION_"
+        name = wire.enum_name(
+            "resolution", request.resolution, pb.ObjectionResolution, "OBJECTION_RESOLUTION_"
         )
         resolution = Resolution.UNRESOLVED if name == "UNSPECIFIED" else Resolution(name)
         controller_id = request.controller_id

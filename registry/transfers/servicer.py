@@ -15,7 +15,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from dpa.registry.v1 import transfers_pb2 as pb
 from dpa.registry.v1 import transfers_pb2_grpc as pb_grpc
-from registry import auth, clock, names, paging, rpc
+from registry import auth, clock, names, paging, rpc, wire
 from registry.errors import InvalidArgument, NotFound, Violations
 from registry.transfers import store
 from registry.transfers.decide import validate_request
@@ -113,8 +113,14 @@ def safeguard_from_proto(
         mechanism=mechanism,
         destination_country=msg.destination_country,
         scc_decision=_SCC_FROM_PB.get(msg.scc_decision),
-        scc_module=SccModule(msg.scc_module) if msg.scc_module else None,
-        clause9_option=Clause9Option(msg.clause9_option) if msg.clause9_option else None,
+        scc_module=SccModule(wire.enum_value(f"{prefix}.scc_module", msg.scc_module, pb.SccModule))
+        if msg.scc_module
+        else None,
+        clause9_option=Clause9Option(
+            wire.enum_value(f"{prefix}.clause9_option", msg.clause9_option, pb.Clause9Option)
+        )
+        if msg.clause9_option
+        else None,
         signed_on=_parse_day(f"{prefix}.signed_date", msg.signed_date, errors),
         tia_reference=msg.tia.reference or None,
         tia_date=_parse_day(f"{prefix}.tia.date", msg.tia.date, errors),

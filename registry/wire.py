@@ -1,0 +1,183 @@
+"""Checks and conversions for values as they arrive on the wire.
+
+The one home for the rules every request obeys whatever its RPC: an enum
+carries a value its type declares (proto3 enums are open, so ``scope: 99``
+decodes fine), a ``Timestamp`` or ``Duration`` is inside the range the
+well-known types define, and the bytes decode at all. ``check`` walks a whole
+request from its descriptor and runs before any servicer; the conversion
+helpers (``enum_value``, ``enum_name``, ``timestamp``, ``duration``) are what
+servicers call to turn a field into a domain value, and raise the same
+``InvalidArgument`` naming the field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.message import DecodeError, Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from registry.errors import InvalidArgument, Violations
+
+# google/protobuf/timestamp.proto: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
+TIMESTAMP_MIN_SECONDS = -62_135_596_800
+TIMESTAMP_MAX_SECONDS = 253_402_300_799
+# google/protobuf/duration.proto: about +-10,000 years.
+DURATION_MAX_SECONDS = 315_576_000_000
+NANOS_MAX = 999_999_999
+
+_TIMESTAMP = Timestamp.DESCRIPTOR.full_name
+_DURATION = Duration.DESCRIPTOR.full_name
+
+
+def _known(descriptor: EnumDescriptor, value: int) -> bool:
+    return value in descriptor.values_by_number
+
+
+def _unknown_enum(descriptor: EnumDescriptor, value: int) -> str:
+    return f"{value} is not a value of {descriptor.name}"
+
+
+def timestamp_problem(seconds: int, nanos: int) -> str | None:
+    """Why a Timestamp is out of range, or None when it is valid."""
+    if not 0 <= nanos <= NANOS_MAX:
+        return f"nanos must be in [0, {NANOS_MAX}]"
+    if not TIMESTAMP_MIN_SECONDS <= seconds <= TIMESTAMP_MAX_SECONDS:
+        return "must be between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z"
+    return None
+
+
+def duration_problem(seconds: int, nanos: int) -> str | None:
+    """Why a Duration is out of range, or None when it is valid."""
+    if not -NANOS_MAX <= nanos <= NANOS_MAX:
+        return f"nanos must be in [-{NANOS_MAX}, {NANOS_MAX}]"
+    if not -DURATION_MAX_SECONDS <= seconds <= DURATION_MAX_SECONDS:
+        return f"seconds must be in [-{DURATION_MAX_SECONDS}, {DURATION_MAX_SECONDS}]"
+    if (seconds < 0 < nanos) or (nanos < 0 < seconds):
+        return "seconds and nanos must have the same sign"
+    return None
+
+
+def _path(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _walk(msg: Message, prefix: str, errors: Violations) -> None:
+    descriptor: Descriptor = msg.DESCRIPTOR  # type: ignore[assignment]
+    if descriptor.full_name == _TIMESTAMP:
+        problem = timestamp_problem(msg.seconds, msg.nanos)  # type: ignore[attr-defined]
+        if problem:
+            errors.add(prefix, problem)
+        return
+    if descriptor.full_name == _DURATION:
+        problem = duration_problem(msg.seconds, msg.nanos)  # type: ignore[attr-defined]
+        if problem:
+            errors.add(prefix, problem)
+        return
+    for fd, value in msg.ListFields():
+        path = _path(prefix, fd.name)
+        repeated = fd.is_repeated
+        if fd.enum_type is not None:
+            values = value if repeated else [value]
+            for i, v in enumerate(values):
+                if not _known(fd.enum_type, v):
+                    errors.add(f"{path}[{i}]" if repeated else path, _unknown_enum(fd.enum_type, v))
+        elif fd.message_type is not None:
+            if fd.message_type.GetOptions().map_entry:
+                _walk_map(fd, value, path, errors)
+            elif repeated:
+                for i, item in enumerate(value):
+                    _walk(item, f"{path}[{i}]", errors)
+            else:
+                _walk(value, path, errors)
+
+
+def _walk_map(fd: FieldDescriptor, value: Any, path: str, errors: Violations) -> None:
+    value_fd = fd.message_type.fields_by_name["value"]  # type: ignore[union-attr]
+    for key in value:
+        item = value[key]
+        if value_fd.enum_type is not None:
+            if not _known(value_fd.enum_type, item):
+                errors.add(f"{path}[{key!r}]", _unknown_enum(value_fd.enum_type, item))
+        elif value_fd.message_type is not None:
+            _walk(item, f"{path}[{key!r}]", errors)
+
+
+def check(request: Message) -> None:
+    """Refuses a request with an unknown enum value or an out-of-range
+    Timestamp or Duration anywhere in it, naming every such field."""
+    errors = Violations()
+    _walk(request, "", errors)
+    errors.raise_if_any()
+
+
+class Undecodable:
+    """Stands in for a request whose bytes did not decode."""
+
+    def __init__(self, type_name: str) -> None:
+        self.type_name = type_name
+
+
+def tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    """Wraps a request deserializer so that bytes which do not decode yield an
+    ``Undecodable`` (answered INVALID_ARGUMENT) instead of grpcio's INTERNAL."""
+    if deserializer is None:
+        return None
+    type_name = getattr(getattr(deserializer, "__self__", None), "__name__", "the request type")
+
+    def deserialize(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except (DecodeError, ValueError, RecursionError):
+            return Undecodable(type_name)
+
+    return deserialize
+
+
+def refuse_undecodable(request: object) -> None:
+    if isinstance(request, Undecodable):
+        raise InvalidArgument.one("request", f"the bytes do not decode as {request.type_name}")
+
+
+def _enum_descriptor(enum_type: Any) -> EnumDescriptor:
+    descriptor: EnumDescriptor = enum_type.DESCRIPTOR
+    return descriptor
+
+
+def enum_value(field: str, value: int, enum_type: Any) -> int:
+    """``value`` if the generated enum ``enum_type`` (``pb.SccModule``) declares
+    it, else INVALID_ARGUMENT naming ``field``."""
+    descriptor = _enum_descriptor(enum_type)
+    if not _known(descriptor, value):
+        raise InvalidArgument.one(field, _unknown_enum(descriptor, value))
+    return value
+
+
+def enum_name(field: str, value: int, enum_type: Any, prefix: str) -> str:
+    """The value's name without its ``prefix`` (``SCOPE_`` of ``SCOPE_EU``)."""
+    descriptor = _enum_descriptor(enum_type)
+    name: str = descriptor.values_by_number[enum_value(field, value, enum_type)].name
+    return name[len(prefix) :] if name.startswith(prefix) else name
+
+
+def timestamp(field: str, ts: Timestamp) -> datetime:
+    """An aware UTC datetime, or INVALID_ARGUMENT naming ``field``."""
+    problem = timestamp_problem(ts.seconds, ts.nanos)
+    if problem:
+        raise InvalidArgument.one(field, problem)
+    return ts.ToDatetime(tzinfo=UTC)
+
+
+def duration(field: str, d: Duration) -> timedelta:
+    """A timedelta, or INVALID_ARGUMENT naming ``field``."""
+    problem = duration_problem(d.seconds, d.nanos)
+    if problem:
+        raise InvalidArgument.one(field, problem)
+    try:
+        return d.ToTimedelta()
+    except OverflowError:
+        raise InvalidArgument.one(field, "is longer than this server can represent") from None
