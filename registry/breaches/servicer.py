@@ -11,7 +11,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from dpa.registry.v1 import breaches_pb2 as pb
 from dpa.registry.v1 import breaches_pb2_grpc as pb_grpc
 from registry import auth, clock, names, paging, rpc, wire
-from registry.breaches import core, rules
+from registry.breaches import core, notices, rules, values
 from registry.errors import InvalidArgument
 
 
@@ -77,7 +77,7 @@ def info_from_proto(msg: pb.BreachInfo) -> rules.Info:
     )
 
 
-def _phase(p: core.Phase) -> pb.BreachPhase:
+def _phase(p: values.Phase) -> pb.BreachPhase:
     return pb.BreachPhase(
         number=p.number,
         info=info_to_proto(p.info),
@@ -87,7 +87,7 @@ def _phase(p: core.Phase) -> pb.BreachPhase:
     )
 
 
-def _counts(c: core.Counts) -> pb.ObligationCounts:
+def _counts(c: values.Counts) -> pb.ObligationCounts:
     return pb.ObligationCounts(
         affected=c.affected,
         pending=c.pending,
@@ -98,7 +98,7 @@ def _counts(c: core.Counts) -> pb.ObligationCounts:
     )
 
 
-def breach_to_proto(b: core.Breach) -> pb.Breach:
+def breach_to_proto(b: values.Breach) -> pb.Breach:
     return pb.Breach(
         name=b.name,
         breach_id=b.breach_id,
@@ -124,12 +124,12 @@ def breach_to_proto(b: core.Breach) -> pb.Breach:
     )
 
 
-def obligation_to_proto(o: core.Obligation, now: datetime) -> pb.BreachObligation:
+def obligation_to_proto(o: values.Obligation, now: datetime) -> pb.BreachObligation:
     late = o.overdue_by(now)
     msg = pb.BreachObligation(
         name=o.name,
         controller=names.make("controllers", o.controller_id),
-        breach=names.make(core.COLLECTION, o.breach_id),
+        breach=names.make(values.COLLECTION, o.breach_id),
         state=_STATE[o.state],
         notification_hours=o.hours,
         deadline=_ts(o.deadline),
@@ -148,13 +148,13 @@ def obligation_to_proto(o: core.Obligation, now: datetime) -> pb.BreachObligatio
     return msg
 
 
-def notice_to_proto(n: core.Notice, now: datetime) -> pb.BreachNotice:
+def notice_to_proto(n: values.Notice, now: datetime) -> pb.BreachNotice:
     o = n.obligation
     tz = o.time_zone
     msg = pb.BreachNotice(
         name=o.name,
         controller=names.make("controllers", o.controller_id),
-        breach=names.make(core.COLLECTION, o.breach_id),
+        breach=names.make(values.COLLECTION, o.breach_id),
         status=_STATUS[n.status],
         state=_STATE[o.state],
         awareness_time=_ts(n.awareness_time),
@@ -185,7 +185,7 @@ def _adjustments(items: list[pb.AffectedChange], added: bool) -> tuple[rules.Adj
 
 
 def _breach_id(name: str, field: str = "name") -> str:
-    return names.parse(name, core.COLLECTION, field)
+    return names.parse(name, values.COLLECTION, field)
 
 
 class BreachService(pb_grpc.BreachServiceServicer):
@@ -283,7 +283,7 @@ class BreachService(pb_grpc.BreachServiceServicer):
         scope = f"obligations:{breach_id}:{int(request.overdue_only)}"
         page = paging.page(request.page_size, request.page_token, scope)
         now = clock.now()
-        items = core.obligations(breach_id, page, overdue_only=request.overdue_only, now=now)
+        items = notices.obligations(breach_id, page, overdue_only=request.overdue_only, now=now)
         return pb.ListBreachObligationsResponse(
             obligations=[obligation_to_proto(o, now) for o in items],
             next_page_token=page.next_token([o.controller_id for o in items], scope),
@@ -303,7 +303,7 @@ class BreachService(pb_grpc.BreachServiceServicer):
         scope = f"breachNotices:{controller_id}"
         page = paging.page(request.page_size, request.page_token, scope)
         now = clock.now()
-        items = core.list_notices(caller, controller_id, page)
+        items = notices.list_notices(caller, controller_id, page)
         return pb.ListBreachNoticesResponse(
             notices=[notice_to_proto(n, now) for n in items],
             next_page_token=page.next_token([n.obligation.breach_id for n in items], scope),
@@ -313,14 +313,14 @@ class BreachService(pb_grpc.BreachServiceServicer):
         self, request: pb.GetBreachNoticeRequest, context: grpc.ServicerContext
     ) -> pb.BreachNotice:
         caller = auth.current_caller()
-        controller_id, breach_id = core.parse_notice_name(request.name, caller)
-        return notice_to_proto(core.get_notice(caller, controller_id, breach_id), clock.now())
+        controller_id, breach_id = values.parse_notice_name(request.name, caller)
+        return notice_to_proto(notices.get_notice(caller, controller_id, breach_id), clock.now())
 
     def AcknowledgeBreachNotice(
         self, request: pb.AcknowledgeBreachNoticeRequest, context: grpc.ServicerContext
     ) -> pb.BreachNotice:
         caller = auth.current_caller()
-        controller_id, breach_id = core.parse_notice_name(request.name, caller)
+        controller_id, breach_id = values.parse_notice_name(request.name, caller)
         return rpc.mutate(
             context,
             caller,
