@@ -16,8 +16,8 @@ from collections.abc import Collection
 
 from registry import names
 from registry.auth import Caller
-from registry.subprocessors import changes
 from registry.subprocessors import core as subprocessors
+from registry.subprocessors import notices
 
 PUBLIC_COLLECTIONS = frozenset({"log"})
 """Processor-wide resources every controller may see: the log's own keys."""
@@ -38,7 +38,7 @@ def visible_resources(caller: Caller, resources: Collection[str]) -> set[str]:
                     collection == subprocessors.COLLECTION
                     and subprocessors.visible_to_controller(controller_id, ident)
                 )
-                or (collection == changes.COLLECTION and changes.received(controller_id, ident))
+                or (collection == notices.COLLECTION and notices.received(controller_id, ident))
             )
         )
         if seen:

@@ -22,23 +22,32 @@ they are safe to repeat, to interrupt, and to run in several processes.
 
 from __future__ import annotations
 
-import enum
 import secrets
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from google.protobuf import empty_pb2
-
-from registry import changefeed, clock, db, ledger, names, paging
-from registry.auth import Caller
+from registry import changefeed, clock, db, names
 from registry.errors import FailedPrecondition, InvalidArgument, NotFound, Violations
 from registry.ledger import Mutation
 from registry.notifications import core as notifications
-from registry.notifications import hub
-from registry.subprocessors import core, engagement
+from registry.subprocessors import core, engagement, notices
 from registry.subprocessors.model import AuthorizationRow, NoticeRow, RecipientRow, SubprocessorRow
+from registry.subprocessors.notices import (
+    BATCH,
+    COLLECTION,
+    NAMED_VIOLATIONS,
+    ControllerChange,
+    Mode,
+    Notice,
+    Proposal,
+    Terms,
+    controller_change,
+    earliest_effective,
+    get,
+    may_object,
+    notice_period_violations,
+)
 from registry.subprocessors.types import (
     AuthorizationState,
     ChangeKind,
@@ -48,241 +57,6 @@ from registry.subprocessors.types import (
     Scope,
     Status,
 )
-
-COLLECTION = "changeNotices"
-BATCH = 500
-NAMED_VIOLATIONS = 50
-"""At most this many controllers are named one by one in a refusal."""
-
-
-class Mode(enum.Enum):
-    """The controller's authorisation mode from its DPA (Art. 28(2))."""
-
-    SPECIFIC = "SPECIFIC"
-    GENERAL = "GENERAL"
-
-
-@dataclass(frozen=True)
-class Terms:
-    """What a controller's ACTIVE DPA says about sub-processor changes."""
-
-    controller_id: str
-    mode: Mode
-    notice_days: int
-    objection_days: int
-
-
-TermsSource = Callable[[Iterable[str] | None], Mapping[str, Terms]]
-
-
-def _dpa_terms(controller_ids: Iterable[str] | None) -> Mapping[str, Terms]:
-    """Terms from the controllers' ACTIVE DPAs (registry.agreements)."""
-    from registry.agreements import terms  # noqa: PLC0415 - the DPA domain, loaded late
-
-    return {
-        cid: Terms(cid, Mode(t.authorization_mode.name), t.notice_days, t.objection_days)
-        for cid, t in terms.active_terms(controller_ids).items()
-    }
-
-
-terms_source: TermsSource = _dpa_terms
-"""Where DPA terms come from; replaceable with a fake in unit tests."""
-
-
-@dataclass(frozen=True)
-class Proposal:
-    kind: ChangeKind
-    subprocessor_id: str
-    replaced_id: str
-    effective_time: datetime
-    reason: str
-    controller_ids: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Notice:
-    notice_id: str
-    kind: ChangeKind
-    subprocessor_id: str
-    replaced_id: str
-    effective_time: datetime
-    reason: str
-    state: NoticeState
-    recipients: int
-    create_time: datetime
-
-    @property
-    def name(self) -> str:
-        return names.make(COLLECTION, self.notice_id)
-
-
-@dataclass(frozen=True)
-class ControllerChange:
-    """One controller's copy of a notice: its windows and its answer."""
-
-    notice: Notice
-    controller_id: str
-    mode: Mode
-    notified_time: datetime
-    objection_deadline: datetime
-    decision: Decision
-    reason: str
-    decided_time: datetime | None
-    resolution: Resolution
-    resolution_note: str
-
-
-def _notice(row: NoticeRow) -> Notice:
-    return Notice(
-        notice_id=row.notice_id,
-        kind=ChangeKind(row.kind),
-        subprocessor_id=row.subprocessor_id,
-        replaced_id=row.replaced_id or "",
-        effective_time=row.effective_time,
-        reason=row.reason,
-        state=NoticeState(row.state),
-        recipients=row.recipients,
-        create_time=row.create_time,
-    )
-
-
-def _change(r: RecipientRow, notice: Notice) -> ControllerChange:
-    return ControllerChange(
-        notice=notice,
-        controller_id=r.controller_id,
-        mode=Mode(r.mode),
-        notified_time=r.notified_time,
-        objection_deadline=r.window_end,
-        decision=Decision(r.decision),
-        reason=r.reason,
-        decided_time=r.decided_time,
-        resolution=Resolution(r.resolution),
-        resolution_note=r.resolution_note,
-    )
-
-
-# -- pure rules ---------------------------------------------------------------
-
-
-def earliest_effective(notified: datetime, terms: Terms) -> datetime:
-    return notified + timedelta(days=terms.notice_days)
-
-
-def notice_period_violations(
-    kind: ChangeKind, notified: datetime, effective: datetime, terms: Iterable[Terms]
-) -> list[Terms]:
-    """The controllers whose advance-notice period ``effective`` would violate."""
-    if kind is ChangeKind.REMOVAL:
-        return []
-    return sorted(
-        (t for t in terms if effective < earliest_effective(notified, t)),
-        key=lambda t: t.controller_id,
-    )
-
-
-def may_object(decision: Decision, mode: Mode, window_end: datetime, now: datetime) -> bool:
-    """Pending, and (GENERAL) within the objection window; SPECIFIC: until approved."""
-    if decision is not Decision.PENDING:
-        return False
-    return mode is Mode.SPECIFIC or now < window_end
-
-
-# -- reads --------------------------------------------------------------------
-
-
-def get(notice_id: str) -> Notice:
-    row = NoticeRow.get_or_none(NoticeRow.notice_id == notice_id)
-    if row is None:
-        raise NotFound(f"{COLLECTION}/{notice_id} not found")
-    return _notice(row)
-
-
-def list_page(page: paging.Page) -> list[Notice]:
-    query = NoticeRow.select().order_by(NoticeRow.notice_id.desc()).limit(page.size)
-    if page.after is not None:
-        query = query.where(NoticeRow.notice_id < page.after)
-    return [_notice(r) for r in query]
-
-
-def controller_change(controller_id: str, notice_id: str) -> ControllerChange:
-    row = RecipientRow.get_or_none(
-        (RecipientRow.notice_id == notice_id) & (RecipientRow.controller_id == controller_id)
-    )
-    if row is None:
-        raise NotFound(f"{COLLECTION}/{notice_id} not found")
-    return _change(row, get(notice_id))
-
-
-def received(controller_id: str, notice_id: str) -> bool:
-    """The controller was notified of this change (it may see the notice)."""
-    return bool(
-        RecipientRow.select()
-        .where(
-            (RecipientRow.notice_id == notice_id) & (RecipientRow.controller_id == controller_id)
-        )
-        .exists()
-    )
-
-
-def _notices(notice_ids: Iterable[str]) -> dict[str, Notice]:
-    wanted = sorted(set(notice_ids))
-    if not wanted:
-        return {}
-    return {
-        r.notice_id: _notice(r) for r in NoticeRow.select().where(NoticeRow.notice_id.in_(wanted))
-    }
-
-
-def _with_notices(rows: Sequence[RecipientRow]) -> list[ControllerChange]:
-    notices = _notices(r.notice_id for r in rows)
-    return [_change(r, notices[r.notice_id]) for r in rows]
-
-
-def pending_changes(controller_id: str) -> list[ControllerChange]:
-    """Notices to the controller not yet effective, or awaiting its decision."""
-    query = (
-        RecipientRow.select(RecipientRow)
-        .join(NoticeRow, on=RecipientRow.notice_id == NoticeRow.notice_id)
-        .where(
-            (RecipientRow.controller_id == controller_id)
-            & (
-                (NoticeRow.state == NoticeState.OPEN.value)
-                | (RecipientRow.decision == Decision.PENDING.value)
-            )
-        )
-        .order_by(RecipientRow.notified_time, RecipientRow.notice_id)
-    )
-    return _with_notices(list(query))
-
-
-def objections(page: paging.Page, *, unresolved_only: bool) -> list[ControllerChange]:
-    """The staff queue, oldest objection first (keyed by recipient id)."""
-    query = (
-        RecipientRow.select()
-        .where(RecipientRow.decision == Decision.OBJECTED.value)
-        .order_by(RecipientRow.id)
-        .limit(page.size)
-    )
-    if unresolved_only:
-        query = query.where(RecipientRow.resolution == Resolution.UNRESOLVED.value)
-    if page.after is not None:
-        query = query.where(RecipientRow.id > int(page.after))
-    return _with_notices(list(query))
-
-
-def objection_keys(page: paging.Page, *, unresolved_only: bool) -> list[str]:
-    query = (
-        RecipientRow.select(RecipientRow.id)
-        .where(RecipientRow.decision == Decision.OBJECTED.value)
-        .order_by(RecipientRow.id)
-        .limit(page.size)
-    )
-    if unresolved_only:
-        query = query.where(RecipientRow.resolution == Resolution.UNRESOLVED.value)
-    if page.after is not None:
-        query = query.where(RecipientRow.id > int(page.after))
-    return [str(r.id) for r in query]
-
 
 # -- proposing ----------------------------------------------------------------
 
@@ -343,8 +117,8 @@ def _affected(
 ) -> Mapping[str, Terms]:
     if p.kind is ChangeKind.ADDITION:
         if sp.scope == Scope.PLATFORM.value:
-            return terms_source(None)
-        found = terms_source(p.controller_ids)
+            return notices.terms_source(None)
+        found = notices.terms_source(p.controller_ids)
         errors = Violations()
         for i, cid in enumerate(p.controller_ids):
             if cid not in found:
@@ -357,12 +131,12 @@ def _affected(
         return {}
     named = serving.named()
     if named is None:
-        everyone = terms_source(None)
+        everyone = notices.terms_source(None)
         return {cid: everyone[cid] for cid in serving.controllers(everyone)}
-    return terms_source(sorted(named)) if named else {}
+    return notices.terms_source(sorted(named)) if named else {}
 
 
-def _set_authorizations(
+def set_authorizations(
     controller_ids: Sequence[str],
     subprocessor_id: str,
     state: AuthorizationState,
@@ -435,7 +209,7 @@ def propose(m: Mutation, p: Proposal) -> Notice:
     ]
     db.insert_rows(RecipientRow, rows)
     if p.kind is not ChangeKind.REMOVAL:
-        _set_authorizations(
+        set_authorizations(
             [t.controller_id for t in ordered],
             p.subprocessor_id,
             AuthorizationState.PENDING,
@@ -522,9 +296,7 @@ def _decide(m: Mutation, notice_id: str, decision: Decision, reason: str) -> Con
         if decision is Decision.OBJECTED
         else AuthorizationState.AUTHORIZED
     )
-    _transition_authorization(
-        controller_id, current.notice.subprocessor_id, notice_id, state, m.now
-    )
+    transition_authorization(controller_id, current.notice.subprocessor_id, notice_id, state, m.now)
     m.record(
         "subprocessor.change.object"
         if decision is Decision.OBJECTED
@@ -536,7 +308,7 @@ def _decide(m: Mutation, notice_id: str, decision: Decision, reason: str) -> Con
     return controller_change(controller_id, notice_id)
 
 
-def _transition_authorization(
+def transition_authorization(
     controller_id: str,
     subprocessor_id: str,
     notice_id: str,
@@ -592,176 +364,6 @@ def resolve(
         audit=False,
     )
     return controller_change(controller_id, notice_id)
-
-
-# -- the scheduler's transitions ----------------------------------------------
-
-
-class _NothingDue(Exception):
-    """Another process applied it first; roll back the empty mutation."""
-
-
-def close_windows(m: Mutation, limit: int = 2000) -> int:
-    """GENERAL: PENDING becomes AUTHORIZED once the objection window has closed."""
-    due = list(
-        RecipientRow.select()
-        .where(
-            (RecipientRow.decision == Decision.PENDING.value)
-            & (RecipientRow.mode == Mode.GENERAL.value)
-            & (RecipientRow.window_end <= m.now)
-        )
-        .order_by(RecipientRow.id)
-        .limit(limit)
-    )
-    notices = _notices(r.notice_id for r in due)
-    done = 0
-    for r in due:
-        updated = (
-            RecipientRow.update(decision=Decision.AUTHORIZED.value, decided_time=m.now)
-            .where(
-                (RecipientRow.id == r.id)
-                & (RecipientRow.decision == Decision.PENDING.value)
-                & (RecipientRow.window_end <= m.now)
-            )
-            .execute()
-        )
-        if updated != 1:
-            continue
-        _transition_authorization(
-            r.controller_id,
-            notices[r.notice_id].subprocessor_id,
-            r.notice_id,
-            AuthorizationState.AUTHORIZED,
-            m.now,
-        )
-        m.record(
-            "subprocessor.change.authorize",
-            names.make(COLLECTION, r.notice_id),
-            r.controller_id,
-            {"decision": Decision.AUTHORIZED.value, "by": "objection window closed"},
-        )
-        done += 1
-    return done
-
-
-def apply_effective(m: Mutation, limit: int = 50) -> int:
-    """Notices whose effective time has come: status changes and withdrawals."""
-    due = list(
-        NoticeRow.select()
-        .where((NoticeRow.state == NoticeState.OPEN.value) & (NoticeRow.effective_time <= m.now))
-        .order_by(NoticeRow.effective_time)
-        .limit(limit)
-    )
-    done = 0
-    for n in due:
-        updated = (
-            NoticeRow.update(state=NoticeState.EFFECTIVE.value, applied_time=m.now)
-            .where(
-                (NoticeRow.notice_id == n.notice_id) & (NoticeRow.state == NoticeState.OPEN.value)
-            )
-            .execute()
-        )
-        if updated != 1:
-            continue
-        kind = ChangeKind(n.kind)
-        if kind is not ChangeKind.REMOVAL:
-            SubprocessorRow.update(status=Status.ACTIVE.value, update_time=m.now).where(
-                (SubprocessorRow.subprocessor_id == n.subprocessor_id)
-                & (SubprocessorRow.status == Status.PROPOSED.value)
-            ).execute()
-        leaving = (
-            n.replaced_id
-            if kind is ChangeKind.REPLACEMENT
-            else (n.subprocessor_id if kind is ChangeKind.REMOVAL else None)
-        )
-        if leaving:
-            _withdraw(m, n.notice_id, leaving)
-        m.record(
-            "subprocessor.change.effective",
-            names.make(COLLECTION, n.notice_id),
-            None,
-            {"kind": kind.value, "subprocessor": n.subprocessor_id, "replaced": n.replaced_id},
-        )
-        done += 1
-    return done
-
-
-def _withdraw(m: Mutation, notice_id: str, subprocessor_id: str) -> None:
-    """The leaving sub-processor stops processing for the notified controllers;
-    it is RETIRED once no controller remains authorised for it."""
-    recipients = [
-        r.controller_id
-        for r in RecipientRow.select(RecipientRow.controller_id)
-        .where(RecipientRow.notice_id == notice_id)
-        .order_by(RecipientRow.controller_id)
-    ]
-    _set_authorizations(recipients, subprocessor_id, AuthorizationState.WITHDRAWN, notice_id, m.now)
-    sp = core.get_row(subprocessor_id)
-    if sp is None:
-        return
-    still = (
-        AuthorizationRow.select()
-        .where(
-            (AuthorizationRow.subprocessor_id == subprocessor_id)
-            & AuthorizationRow.state.in_(
-                [AuthorizationState.AUTHORIZED.value, AuthorizationState.PENDING.value]
-            )
-        )
-        .exists()
-    )
-    if not still:
-        SubprocessorRow.update(status=Status.RETIRED.value, update_time=m.now).where(
-            SubprocessorRow.subprocessor_id == subprocessor_id
-        ).execute()
-        m.record(
-            "subprocessor.retire",
-            names.make(core.COLLECTION, subprocessor_id),
-            None,
-            {"status": Status.RETIRED.value, "by": names.make(COLLECTION, notice_id)},
-        )
-
-
-def _anything_due(now: datetime) -> bool:
-    windows = (
-        RecipientRow.select()
-        .where(
-            (RecipientRow.decision == Decision.PENDING.value)
-            & (RecipientRow.mode == Mode.GENERAL.value)
-            & (RecipientRow.window_end <= now)
-        )
-        .exists()
-    )
-    return bool(windows) or bool(
-        NoticeRow.select()
-        .where((NoticeRow.state == NoticeState.OPEN.value) & (NoticeRow.effective_time <= now))
-        .exists()
-    )
-
-
-def _apply_due(m: Mutation) -> empty_pb2.Empty:
-    close_windows(m)
-    apply_effective(m)
-    if not m.changes:
-        raise _NothingDue
-    return empty_pb2.Empty()
-
-
-def run_due(caller: Caller) -> int:
-    """Applies every due transition, one mutation per batch; returns the
-    number of audit events recorded."""
-    total = 0
-    while True:
-        with db.database.connection_context():
-            if not _anything_due(clock.now()):
-                return total
-        try:
-            _, receipt = ledger.mutate(
-                caller, "Scheduler/ApplyDue", "", empty_pb2.Empty(), empty_pb2.Empty, _apply_due
-            )
-        except _NothingDue:
-            return total
-        hub.poke()
-        total += receipt.count
 
 
 @changefeed.publishes("subprocessors")

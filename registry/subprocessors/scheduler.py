@@ -45,12 +45,12 @@ class Scheduler:
             self._thread.join(timeout=10)
 
     def _run(self) -> None:
-        from registry.subprocessors import changes  # noqa: PLC0415 - import cycle
+        from registry.subprocessors import transitions  # noqa: PLC0415 - import cycle
 
         try:
             while not self._stopping.wait(self._interval):
                 try:
-                    changes.run_due(self.caller)
+                    transitions.run_due(self.caller)
                 except Exception:
                     log.exception("scheduler run failed; retrying")
         finally:

@@ -14,7 +14,7 @@ from dpa.registry.v1 import subprocessors_pb2 as pb
 from dpa.registry.v1 import subprocessors_pb2_grpc as pb_grpc
 from registry import auth, ledger, names, paging, rpc, wire
 from registry.errors import InvalidArgument, Violations
-from registry.subprocessors import annex, changes, core, withdrawals
+from registry.subprocessors import annex, changes, core, notices, withdrawals
 from registry.subprocessors.types import (
     ChangeKind,
     DpfStatus,
@@ -132,7 +132,7 @@ _MASK_FIELDS = {
 }
 
 
-def notice_to_proto(n: changes.Notice) -> pb.ChangeNotice:
+def notice_to_proto(n: notices.Notice) -> pb.ChangeNotice:
     return pb.ChangeNotice(
         name=n.name,
         notice_id=n.notice_id,
@@ -147,7 +147,7 @@ def notice_to_proto(n: changes.Notice) -> pb.ChangeNotice:
     )
 
 
-def change_to_proto(c: changes.ControllerChange) -> pb.ControllerChange:
+def change_to_proto(c: notices.ControllerChange) -> pb.ControllerChange:
     n = c.notice
     return pb.ControllerChange(
         change_notice=n.name,
@@ -269,7 +269,7 @@ class SubprocessorService(pb_grpc.SubprocessorServiceServicer):
         if not msg.HasField("effective_time"):
             errors.add("change_notice.effective_time", "is required")
         errors.raise_if_any()
-        proposal = changes.Proposal(
+        proposal = notices.Proposal(
             kind=ChangeKind(kind_name),
             subprocessor_id=sp_id,
             replaced_id=replaced,
@@ -289,13 +289,13 @@ class SubprocessorService(pb_grpc.SubprocessorServiceServicer):
     def GetChangeNotice(
         self, request: pb.GetChangeNoticeRequest, context: grpc.ServicerContext
     ) -> pb.ChangeNotice:
-        return notice_to_proto(changes.get(names.parse(request.name, changes.COLLECTION)))
+        return notice_to_proto(notices.get(names.parse(request.name, notices.COLLECTION)))
 
     def ListChangeNotices(
         self, request: pb.ListChangeNoticesRequest, context: grpc.ServicerContext
     ) -> pb.ListChangeNoticesResponse:
         page = paging.page(request.page_size, request.page_token, "changeNotices")
-        items = changes.list_page(page)
+        items = notices.list_page(page)
         return pb.ListChangeNoticesResponse(
             change_notices=[notice_to_proto(n) for n in items],
             next_page_token=page.next_token([n.notice_id for n in items], "changeNotices"),
@@ -304,7 +304,7 @@ class SubprocessorService(pb_grpc.SubprocessorServiceServicer):
     def ApproveSubprocessorChange(
         self, request: pb.DecideSubprocessorChangeRequest, context: grpc.ServicerContext
     ) -> pb.ControllerChange:
-        notice_id = names.parse(request.change_notice, changes.COLLECTION, "change_notice")
+        notice_id = names.parse(request.change_notice, notices.COLLECTION, "change_notice")
         return _mutate(
             context,
             "ApproveSubprocessorChange",
@@ -317,7 +317,7 @@ class SubprocessorService(pb_grpc.SubprocessorServiceServicer):
     def ObjectSubprocessorChange(
         self, request: pb.DecideSubprocessorChangeRequest, context: grpc.ServicerContext
     ) -> pb.ControllerChange:
-        notice_id = names.parse(request.change_notice, changes.COLLECTION, "change_notice")
+        notice_id = names.parse(request.change_notice, notices.COLLECTION, "change_notice")
         return _mutate(
             context,
             "ObjectSubprocessorChange",
@@ -332,8 +332,8 @@ class SubprocessorService(pb_grpc.SubprocessorServiceServicer):
     ) -> pb.ListObjectionsResponse:
         scope = f"objections:{int(request.unresolved_only)}"
         page = paging.page(request.page_size, request.page_token, scope)
-        items = changes.objections(page, unresolved_only=request.unresolved_only)
-        keys = changes.objection_keys(page, unresolved_only=request.unresolved_only)
+        items = notices.objections(page, unresolved_only=request.unresolved_only)
+        keys = notices.objection_keys(page, unresolved_only=request.unresolved_only)
         return pb.ListObjectionsResponse(
             objections=[change_to_proto(c) for c in items],
             next_page_token=page.next_token(keys, scope),
@@ -342,7 +342,7 @@ class SubprocessorService(pb_grpc.SubprocessorServiceServicer):
     def ResolveObjection(
         self, request: pb.ResolveObjectionRequest, context: grpc.ServicerContext
     ) -> pb.ControllerChange:
-        notice_id = names.parse(request.change_notice, changes.COLLECTION, "change_notice")
+        notice_id = names.parse(request.change_notice, notices.COLLECTION, "change_notice")
         name = wire.enum_name(
             "resolution", request.resolution, pb.ObjectionResolution, "OBJECTION_RESOLUTION_"
         )
@@ -403,5 +403,5 @@ class SubprocessorService(pb_grpc.SubprocessorServiceServicer):
         return pb.SubprocessorList(
             controller=f"controllers/{controller_id}",
             entries=[entry_to_proto(e) for e in entries],
-            pending_changes=[change_to_proto(c) for c in changes.pending_changes(controller_id)],
+            pending_changes=[change_to_proto(c) for c in notices.pending_changes(controller_id)],
         )
