@@ -44,6 +44,7 @@ _PUBLISHERS = (
     "registry.notifications.core",
     "registry.subprocessors.changes",
     "registry.transfers.store",
+    "registry.transfers.adequacy",
     "registry.audit.log",
 )
 _loaded = False

@@ -7,4 +7,5 @@ from registry.breaches import model as breaches_model  # noqa: F401
 from registry.controllers import model as controllers_model  # noqa: F401
 from registry.notifications import core as notifications_core  # noqa: F401
 from registry.subprocessors import model as subprocessors_model  # noqa: F401
+from registry.transfers import adequacy as transfers_adequacy  # noqa: F401
 from registry.transfers import store as transfers_store  # noqa: F401

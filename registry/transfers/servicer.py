@@ -17,7 +17,7 @@ from dpa.registry.v1 import transfers_pb2 as pb
 from dpa.registry.v1 import transfers_pb2_grpc as pb_grpc
 from registry import auth, clock, names, paging, rpc, wire
 from registry.errors import InvalidArgument, NotFound, Violations
-from registry.transfers import store
+from registry.transfers import adequacy, store
 from registry.transfers.decide import validate_request
 from registry.transfers.model import (
     Art49Ground,
@@ -159,7 +159,7 @@ def safeguard_to_proto(stored: store.StoredSafeguard) -> pb.Safeguard:
 
 def adequacy_to_proto(entry: AdequacyDecision, changed: bool) -> pb.AdequacyDecision:
     return pb.AdequacyDecision(
-        name=names.make(store.ADEQUACY, entry.code),
+        name=names.make(adequacy.ADEQUACY, entry.code),
         code=entry.code,
         kind=_KIND_TO_PB[entry.kind],
         destination_name=entry.name,
@@ -398,5 +398,5 @@ class TransferService(pb_grpc.TransferServiceServicer):
             request.request_id,
             request,
             pb.AdequacyDecision,
-            lambda m: adequacy_to_proto(store.record_adequacy_change(m, change), True),
+            lambda m: adequacy_to_proto(adequacy.record_adequacy_change(m, change), True),
         )

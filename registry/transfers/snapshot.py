@@ -38,7 +38,7 @@ from registry.controllers import core as controllers
 from registry.subprocessors import core as subprocessors
 from registry.subprocessors import engagement
 from registry.subprocessors.types import DpfStatus, Scope
-from registry.transfers import store
+from registry.transfers import adequacy, store
 from registry.transfers.decide import decide
 from registry.transfers.model import (
     AuthorizationState,
@@ -214,7 +214,7 @@ def build(base: Reference) -> Snapshot:
         revision = read_revision()
         return Snapshot(
             revision=revision,
-            reference=apply_changes(base, store.recorded_changes()),
+            reference=apply_changes(base, adequacy.recorded_changes()),
             controllers=load_controllers(None),
             subprocessors=load_subprocessors(None),
         )
@@ -233,7 +233,7 @@ def advance(old: Snapshot, base: Reference) -> Snapshot:
             return build(base)
         reference = old.reference
         if plan.reference:
-            reference = apply_changes(base, store.recorded_changes())
+            reference = apply_changes(base, adequacy.recorded_changes())
         entries: Mapping[str, SubprocessorEntry] = old.subprocessors
         if plan.subprocessors:
             fresh = load_subprocessors(plan.subprocessors)
