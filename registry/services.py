@@ -17,7 +17,8 @@ from dpa.registry.v1 import (
     subprocessors_pb2_grpc,
     transfers_pb2_grpc,
 )
-from registry.agreements.servicer import AgreementService, InstructionService
+from registry.agreements.instruction_servicer import InstructionService
+from registry.agreements.servicer import AgreementService
 from registry.audit.servicer import AuditLogService
 from registry.breaches.servicer import BreachService
 from registry.controllers.servicer import ControllerService

@@ -20,7 +20,7 @@ from registry import keys, names, paging
 from registry.agreements import document, template
 from registry.agreements.model import AgreementLine, AgreementRow
 from registry.agreements.terms import agreement_name
-from registry.agreements.types import PENDING_STATES, AgreementState, EndOfContract
+from registry.agreements.types import PENDING_STATES, AgreementState
 from registry.audit.events import canonical
 from registry.auth import Caller
 from registry.controllers import core as controllers
@@ -109,7 +109,7 @@ def etag_of(row: AgreementRow) -> str:
     return f"r{row.revision}"
 
 
-def _require(row: AgreementRow, allowed: AgreementState, action: str) -> None:
+def require_state(row: AgreementRow, allowed: AgreementState, action: str) -> None:
     state = state_of(row)
     if state is not allowed:
         raise FailedPrecondition(
@@ -118,12 +118,12 @@ def _require(row: AgreementRow, allowed: AgreementState, action: str) -> None:
         )
 
 
-def _check_etag(row: AgreementRow, etag: str) -> None:
+def check_etag(row: AgreementRow, etag: str) -> None:
     if etag and etag != etag_of(row):
         raise Aborted(f"etag {etag!r} is stale; current is {etag_of(row)!r}")
 
 
-def _save(m: Mutation, row: AgreementRow, **changes: Any) -> AgreementRow:
+def save(m: Mutation, row: AgreementRow, **changes: Any) -> AgreementRow:
     """Compare-and-set on revision: a concurrent change aborts."""
     updated = (
         AgreementRow.update(**changes, revision=row.revision + 1, update_time=m.now)
@@ -243,8 +243,8 @@ def draft(
 ) -> AgreementRow:
     """REQUESTED -> DRAFTED: the canonical document is fixed."""
     row = get(m.caller, controller_id, version)
-    _require(row, AgreementState.REQUESTED, "draft")
-    _check_etag(row, etag)
+    require_state(row, AgreementState.REQUESTED, "draft")
+    check_etag(row, etag)
     tpl = template.load()
     terms = tpl.resolve(_merge(terms_of(row), override))
     line = _line(controller_id)
@@ -275,7 +275,7 @@ def draft(
         "data_subjects": list(terms.data_subjects),
         "nature": [o.value for o in terms.nature],
     }
-    row = _save(
+    row = save(
         m,
         row,
         state=AgreementState.DRAFTED.value,
@@ -309,12 +309,12 @@ def sign(
 ) -> AgreementRow:
     """DRAFTED -> SIGNED_BY_PROCESSOR with the processor's active Ed25519 key."""
     row = get(m.caller, controller_id, version)
-    _require(row, AgreementState.DRAFTED, "sign")
-    _check_etag(row, etag)
+    require_state(row, AgreementState.DRAFTED, "sign")
+    check_etag(row, etag)
     _check_digest(row, doc_digest)
     key = keys.active()
     signature = key.sign(_document(row))
-    row = _save(
+    row = save(
         m,
         row,
         state=AgreementState.SIGNED_BY_PROCESSOR.value,
@@ -346,8 +346,8 @@ def countersign(
     row = get(m.caller, controller_id, version)
     if m.caller.tenant != controller_id:
         raise PermissionDenied("only the controller itself countersigns its DPA")
-    _require(row, AgreementState.SIGNED_BY_PROCESSOR, "countersign")
-    _check_etag(row, etag)
+    require_state(row, AgreementState.SIGNED_BY_PROCESSOR, "countersign")
+    check_etag(row, etag)
     _check_digest(row, doc_digest)
     errors = Violations()
     if not signature:
@@ -369,8 +369,8 @@ def countersign(
     superseded = line.active_version
     if superseded is not None:
         old = get(m.caller, controller_id, superseded)
-        _save(m, old, state=AgreementState.SUPERSEDED.value, supersede_time=m.now)
-    row = _save(
+        save(m, old, state=AgreementState.SUPERSEDED.value, supersede_time=m.now)
+    row = save(
         m,
         row,
         state=AgreementState.ACTIVE.value,
@@ -392,72 +392,6 @@ def countersign(
             "signed_by": m.caller.spiffe_id,
             "supersedes": superseded,
         },
-    )
-    return row
-
-
-def terminate(
-    m: Mutation,
-    controller_id: str,
-    version: int | None,
-    disposition: EndOfContract | None,
-    reason: str,
-    etag: str,
-) -> AgreementRow:
-    """ACTIVE -> TERMINATED; every later check for the controller is DENIED."""
-    row = get(m.caller, controller_id, version)
-    _require(row, AgreementState.ACTIVE, "terminate")
-    _check_etag(row, etag)
-    if len(reason) > 2000:
-        raise InvalidArgument.one("reason", "is longer than 2000 characters")
-    chosen = disposition or EndOfContract(row.end_of_contract)
-    row = _save(
-        m,
-        row,
-        state=AgreementState.TERMINATED.value,
-        terminated_by=m.caller.spiffe_id,
-        terminate_time=m.now,
-        termination_reason=reason,
-        disposition=chosen.value,
-    )
-    AgreementLine.update(
-        active_version=None, ended_version=row.version, instruction_version=None
-    ).where(AgreementLine.controller_id == controller_id).execute()
-    m.record(
-        "agreement.terminate",
-        agreement_name(controller_id, row.version),
-        controller_id,
-        {"version": row.version, "disposition": chosen.value, "reason": reason},
-    )
-    return row
-
-
-def confirm_disposition(
-    m: Mutation, controller_id: str, version: int | None, confirmation: str
-) -> AgreementRow:
-    """Attaches the evidence that the data were returned or deleted."""
-    row = get(m.caller, controller_id, version)
-    _require(row, AgreementState.TERMINATED, "confirm the data disposition of")
-    if row.disposition_confirmation:
-        raise FailedPrecondition("the data disposition is already confirmed")
-    errors = Violations()
-    if not confirmation.strip():
-        errors.add("confirmation", "must not be empty")
-    elif len(confirmation) > 4000:
-        errors.add("confirmation", "is longer than 4000 characters")
-    errors.raise_if_any()
-    row = _save(
-        m,
-        row,
-        disposition_confirmation=confirmation,
-        disposition_confirmed_by=m.caller.spiffe_id,
-        disposition_confirm_time=m.now,
-    )
-    m.record(
-        "agreement.confirm_disposition",
-        agreement_name(controller_id, row.version),
-        controller_id,
-        {"version": row.version, "disposition": row.disposition, "confirmation": confirmation},
     )
     return row
 

@@ -3,217 +3,21 @@ domain calls, protobuf out."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-from datetime import datetime
-from typing import TypeVar, cast
-
 import grpc
-from google.protobuf.message import Message
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from dpa.registry.v1 import agreements_pb2 as pb
 from dpa.registry.v1 import agreements_pb2_grpc as pb_grpc
-from registry import auth, paging, rpc
-from registry.agreements import check, instructions, lifecycle, template
-from registry.agreements.decision import Decision, Outcome, ProcessingRequest
-from registry.agreements.model import AgreementRow, InstructionRow
+from registry import auth, paging
+from registry.agreements import ending, lifecycle
+from registry.agreements.convert import (
+    END_OF_CONTRACT_IN,
+    mutate,
+    peer_certificate,
+    proposal_from,
+    to_proto,
+    trust_domain,
+)
 from registry.agreements.terms import agreement_name
-from registry.agreements.types import AgreementState, AuthorizationMode, EndOfContract, Operation
-from registry.errors import InvalidArgument
-from registry.ledger import Mutation
-
-M = TypeVar("M", bound=Message)
-
-_STATE = {s: getattr(pb, f"AGREEMENT_STATE_{s.value}") for s in AgreementState}
-_MODE = {
-    AuthorizationMode.SPECIFIC: pb.AUTHORIZATION_MODE_SPECIFIC,
-    AuthorizationMode.GENERAL: pb.AUTHORIZATION_MODE_GENERAL,
-}
-_MODE_IN = {v: k for k, v in _MODE.items()}
-_END = {e: getattr(pb, f"END_OF_CONTRACT_{e.value}") for e in EndOfContract}
-_END_IN = {v: k for k, v in _END.items()}
-_OP = {o: getattr(pb, f"PROCESSING_OPERATION_{o.value}") for o in Operation}
-_OP_IN = {v: k for k, v in _OP.items()}
-
-
-def _ts(moment: datetime | None) -> Timestamp | None:
-    if moment is None:
-        return None
-    ts = Timestamp()
-    ts.FromDatetime(moment)
-    return ts
-
-
-def _operations(values: list[int] | object, field: str) -> tuple[Operation, ...]:
-    result: list[Operation] = []
-    for i, value in enumerate(cast("list[int]", values)):
-        op = _OP_IN.get(value)
-        if op is None:
-            raise InvalidArgument.one(f"{field}[{i}]", "must be a processing operation")
-        result.append(op)
-    return tuple(result)
-
-
-def _proposal(msg: pb.AgreementTerms) -> template.Proposal:
-    return template.Proposal(
-        subject_matter=msg.subject_matter,
-        duration=msg.duration,
-        nature=_operations(msg.nature, "terms.nature"),
-        purposes=tuple(msg.purposes),
-        data_categories=tuple(msg.data_categories),
-        data_subjects=tuple(msg.data_subjects),
-        retention_days=msg.retention_days if msg.HasField("retention_days") else None,
-        authorization_mode=_MODE_IN.get(msg.authorization_mode),
-        notice_days=msg.notice_days if msg.HasField("notice_days") else None,
-        objection_days=msg.objection_days if msg.HasField("objection_days") else None,
-        breach_notification_hours=(
-            msg.breach_notification_hours if msg.HasField("breach_notification_hours") else None
-        ),
-        end_of_contract=_END_IN.get(msg.end_of_contract),
-        measures=tuple(msg.measures),
-    )
-
-
-def _terms(t: template.Terms) -> pb.AgreementTerms:
-    return pb.AgreementTerms(
-        subject_matter=t.subject_matter,
-        duration=t.duration,
-        nature=[_OP[o] for o in t.nature],
-        purposes=list(t.purposes),
-        data_categories=list(t.data_categories),
-        data_subjects=list(t.data_subjects),
-        retention_days=t.retention_days,
-        authorization_mode=_MODE[t.authorization_mode],
-        notice_days=t.notice_days,
-        objection_days=t.objection_days,
-        breach_notification_hours=t.breach_notification_hours,
-        end_of_contract=_END[t.end_of_contract],
-        measures=list(t.measures),
-    )
-
-
-def to_proto(row: AgreementRow) -> pb.Agreement:
-    msg = pb.Agreement(
-        name=agreement_name(row.controller_id, row.version),
-        controller_id=row.controller_id,
-        version=row.version,
-        state=_STATE[AgreementState(row.state)],
-        terms=_terms(lifecycle.terms_of(row)),
-        document=bytes(row.document) if row.document is not None else b"",
-        document_digest=row.document_digest,
-        requested_by=row.requested_by,
-        create_time=_ts(row.create_time),
-        update_time=_ts(row.update_time),
-        etag=lifecycle.etag_of(row),
-    )
-    if row.document is not None:
-        ref = json.loads(bytes(row.document))["template"]
-        msg.template = f"{ref['id']}/v{ref['version']}"
-    if row.processor_signature is not None:
-        msg.processor_signature.CopyFrom(
-            pb.ProcessorSignature(
-                signature=bytes(row.processor_signature),
-                key=row.processor_vkey,
-                signed_by=row.processor_signed_by,
-                sign_time=_ts(row.processor_sign_time),
-            )
-        )
-    if row.controller_signature is not None:
-        msg.controller_signature.CopyFrom(
-            pb.ControllerSignature(
-                signature=bytes(row.controller_signature),
-                certificate=row.controller_certificate,
-                signed_by=row.controller_signed_by,
-                sign_time=_ts(row.controller_sign_time),
-            )
-        )
-    if row.terminate_time is not None:
-        msg.termination.CopyFrom(
-            pb.Termination(
-                terminated_by=row.terminated_by,
-                terminate_time=_ts(row.terminate_time),
-                reason=row.termination_reason,
-                disposition=_END[EndOfContract(row.disposition)],
-                confirmation=row.disposition_confirmation,
-                confirmed_by=row.disposition_confirmed_by,
-                confirm_time=_ts(row.disposition_confirm_time),
-            )
-        )
-    return msg
-
-
-def instruction_to_proto(row: InstructionRow, current: int | None) -> pb.Instruction:
-    content = instructions.content_of(row)
-    return pb.Instruction(
-        name=instructions.instruction_name(row.controller_id, row.version),
-        controller_id=row.controller_id,
-        version=row.version,
-        agreement=agreement_name(row.controller_id, row.agreement_version),
-        purposes=list(content.purposes),
-        data_categories=list(content.data_categories),
-        data_subjects=list(content.data_subjects),
-        operations=[_OP[o] for o in content.operations],
-        countries=list(content.countries),
-        retention_days=content.retention_days,
-        note=content.note,
-        issued_by=row.issued_by,
-        issue_time=_ts(row.issue_time),
-        flag=pb.InstructionFlag(
-            flagged=row.flagged,
-            reason=row.flag_reason,
-            flagged_by=row.flagged_by,
-            flag_time=_ts(row.flag_time),
-        ),
-        current=row.version == current,
-    )
-
-
-def decision_to_proto(controller_id: str, d: Decision) -> pb.ProcessingDecision:
-    return pb.ProcessingDecision(
-        outcome=pb.PROCESSING_OUTCOME_ALLOWED
-        if d.outcome is Outcome.ALLOWED
-        else pb.PROCESSING_OUTCOME_DENIED,
-        reasons=[
-            pb.ProcessingReason(
-                rule=r.rule.value,
-                satisfied=r.satisfied,
-                message=r.message,
-                agreement_version=r.agreement_version or 0,
-                instruction_version=r.instruction_version or 0,
-                subject=r.subject,
-            )
-            for r in d.reasons
-        ],
-        revision=d.revision,
-        agreement=agreement_name(controller_id, d.agreement_version) if d.agreement_version else "",
-        instruction=instructions.instruction_name(controller_id, d.instruction_version)
-        if d.instruction_version
-        else "",
-    )
-
-
-def _mutate(
-    context: grpc.ServicerContext,
-    method: str,
-    request: Message,
-    request_id: str,
-    response_type: type[M],
-    apply: Callable[[Mutation], M],
-) -> M:
-    return rpc.mutate(
-        context, auth.current_caller(), method, request_id, request, response_type, apply
-    )
-
-
-def _peer_certificate(context: grpc.ServicerContext) -> bytes:
-    # grpc's stub says Mapping[str, bytes]; each value is really a list.
-    certs = cast("list[bytes]", context.auth_context().get("x509_pem_cert") or [])
-    return certs[0] if len(certs) == 1 else b""
-
-
-def _trust_domain(caller: auth.Caller) -> str:
-    return caller.spiffe_id.split("/")[2]
 
 
 class AgreementService(pb_grpc.AgreementServiceServicer):
@@ -221,8 +25,8 @@ class AgreementService(pb_grpc.AgreementServiceServicer):
         self, request: pb.RequestAgreementRequest, context: grpc.ServicerContext
     ) -> pb.Agreement:
         controller_id = lifecycle.parse_parent(request.parent)
-        proposal = _proposal(request.terms)
-        return _mutate(
+        proposal = proposal_from(request.terms)
+        return mutate(
             context,
             "RequestAgreement",
             request,
@@ -253,8 +57,8 @@ class AgreementService(pb_grpc.AgreementServiceServicer):
         self, request: pb.DraftAgreementRequest, context: grpc.ServicerContext
     ) -> pb.Agreement:
         controller_id, version = lifecycle.parse_name(request.name)
-        override = _proposal(request.terms)
-        return _mutate(
+        override = proposal_from(request.terms)
+        return mutate(
             context,
             "DraftAgreement",
             request,
@@ -267,7 +71,7 @@ class AgreementService(pb_grpc.AgreementServiceServicer):
         self, request: pb.SignAgreementRequest, context: grpc.ServicerContext
     ) -> pb.Agreement:
         controller_id, version = lifecycle.parse_name(request.name)
-        return _mutate(
+        return mutate(
             context,
             "SignAgreement",
             request,
@@ -283,8 +87,8 @@ class AgreementService(pb_grpc.AgreementServiceServicer):
     ) -> pb.Agreement:
         controller_id, version = lifecycle.parse_name(request.name)
         caller = auth.current_caller()
-        certificate = _peer_certificate(context)
-        return _mutate(
+        certificate = peer_certificate(context)
+        return mutate(
             context,
             "CountersignAgreement",
             request,
@@ -298,7 +102,7 @@ class AgreementService(pb_grpc.AgreementServiceServicer):
                     request.document_digest,
                     request.signature,
                     certificate,
-                    _trust_domain(caller),
+                    trust_domain(caller),
                     request.etag,
                 )
             ),
@@ -308,15 +112,15 @@ class AgreementService(pb_grpc.AgreementServiceServicer):
         self, request: pb.TerminateAgreementRequest, context: grpc.ServicerContext
     ) -> pb.Agreement:
         controller_id, version = lifecycle.parse_name(request.name)
-        disposition = _END_IN.get(request.disposition)
-        return _mutate(
+        disposition = END_OF_CONTRACT_IN.get(request.disposition)
+        return mutate(
             context,
             "TerminateAgreement",
             request,
             request.request_id,
             pb.Agreement,
             lambda m: to_proto(
-                lifecycle.terminate(
+                ending.terminate(
                     m, controller_id, version, disposition, request.reason, request.etag
                 )
             ),
@@ -326,14 +130,14 @@ class AgreementService(pb_grpc.AgreementServiceServicer):
         self, request: pb.ConfirmDataDispositionRequest, context: grpc.ServicerContext
     ) -> pb.Agreement:
         controller_id, version = lifecycle.parse_name(request.name)
-        return _mutate(
+        return mutate(
             context,
             "ConfirmDataDisposition",
             request,
             request.request_id,
             pb.Agreement,
             lambda m: to_proto(
-                lifecycle.confirm_disposition(m, controller_id, version, request.confirmation)
+                ending.confirm_disposition(m, controller_id, version, request.confirmation)
             ),
         )
 
@@ -348,86 +152,3 @@ class AgreementService(pb_grpc.AgreementServiceServicer):
             content=markdown.encode(),
             document_digest=row.document_digest,
         )
-
-
-class InstructionService(pb_grpc.InstructionServiceServicer):
-    def IssueInstruction(
-        self, request: pb.IssueInstructionRequest, context: grpc.ServicerContext
-    ) -> pb.Instruction:
-        controller_id = lifecycle.parse_parent(request.parent)
-        msg = request.instruction
-        content = instructions.Content(
-            purposes=tuple(msg.purposes),
-            data_categories=tuple(msg.data_categories),
-            data_subjects=tuple(msg.data_subjects),
-            operations=_operations(msg.operations, "instruction.operations"),
-            countries=tuple(msg.countries),
-            retention_days=msg.retention_days,
-            note=msg.note,
-        )
-
-        def apply(m: Mutation) -> pb.Instruction:
-            row = instructions.issue(m, controller_id, content)
-            return instruction_to_proto(row, row.version)
-
-        return _mutate(
-            context, "IssueInstruction", request, request.request_id, pb.Instruction, apply
-        )
-
-    def GetInstruction(
-        self, request: pb.GetInstructionRequest, context: grpc.ServicerContext
-    ) -> pb.Instruction:
-        controller_id, version = instructions.parse_name(request.name)
-        row = instructions.get(auth.current_caller(), controller_id, version)
-        return instruction_to_proto(row, instructions.current_version(controller_id))
-
-    def ListInstructions(
-        self, request: pb.ListInstructionsRequest, context: grpc.ServicerContext
-    ) -> pb.ListInstructionsResponse:
-        controller_id = lifecycle.parse_parent(request.parent)
-        scope = f"instructions:{controller_id}"
-        page = paging.page(request.page_size, request.page_token, scope)
-        rows = instructions.list_page(auth.current_caller(), controller_id, page)
-        current = instructions.current_version(controller_id)
-        return pb.ListInstructionsResponse(
-            instructions=[instruction_to_proto(r, current) for r in rows],
-            next_page_token=page.next_token([str(r.version) for r in rows], scope),
-        )
-
-    def FlagInstruction(
-        self, request: pb.FlagInstructionRequest, context: grpc.ServicerContext
-    ) -> pb.Instruction:
-        controller_id, version = instructions.parse_name(request.name)
-
-        def apply(m: Mutation) -> pb.Instruction:
-            row = instructions.flag(m, controller_id, version, request.reason)
-            return instruction_to_proto(row, instructions.current_version(controller_id))
-
-        return _mutate(
-            context, "FlagInstruction", request, request.request_id, pb.Instruction, apply
-        )
-
-    def CheckProcessing(
-        self, request: pb.CheckProcessingRequest, context: grpc.ServicerContext
-    ) -> pb.ProcessingDecision:
-        raw = request.controller
-        controller_id = lifecycle.parse_parent(
-            raw if raw.startswith("controllers/") else f"controllers/{raw}", "controller"
-        )
-        operation = _OP_IN.get(request.operation)
-        categories = tuple(request.data_categories)
-        subjects = tuple(request.data_subjects)
-        country = request.country or None
-        check.validate_request(request.purpose, categories, operation, country, subjects)
-        assert operation is not None  # validate_request refused it otherwise
-        decision = check.check(
-            ProcessingRequest(
-                controller_id=controller_id,
-                purpose=request.purpose,
-                data_categories=categories,
-                operation=operation,
-                country=country,
-                data_subjects=subjects,
-            )
-        )
-        return decision_to_proto(controller_id, decision)
