@@ -1,6 +1,21 @@
-"""Python client for the 7plus.one DPA registry (GDPR Art. 28), over mutual TLS."""
+"""Python client for the 7plus.one DPA registry (GDPR Art. 28), over mutual TLS.
+
+Everything a user needs is importable from here; modules whose names start
+with an underscore are private and may change.
+"""
 
 from dpa_client._base import AuditReceipt
+from dpa_client._breaches import BreachDetails, BreachNoticeWatch
+from dpa_client._transfers import ALLOWED, DENIED, denial_code_name, safeguard
 from dpa_client.client import RegistryClient
 
-__all__ = ["AuditReceipt", "RegistryClient"]
+__all__ = [
+    "ALLOWED",
+    "DENIED",
+    "AuditReceipt",
+    "BreachDetails",
+    "BreachNoticeWatch",
+    "RegistryClient",
+    "denial_code_name",
+    "safeguard",
+]
