@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from registry.subprocessors import engagement
-from registry.subprocessors.model import SubprocessorRow
 from registry.subprocessors.types import AuthorizationState, ServiceCategory
+from registry.subprocessors.values import Subprocessor
 
 
 @dataclass(frozen=True)
@@ -47,17 +47,19 @@ class AnnexEntry:
         }
 
 
-def entry(row: SubprocessorRow, state: AuthorizationState) -> AnnexEntry:
+def entry(sp: Subprocessor, state: AuthorizationState) -> AnnexEntry:
+    d = sp.details
+    assert d.service_category is not None  # required on create
     return AnnexEntry(
-        subprocessor_id=row.subprocessor_id,
-        name=row.display_name,
-        legal_name=row.legal_name,
-        address=row.address,
-        country=row.country,
-        contact_email=row.contact_email,
-        locations=tuple(c for c in row.locations.split(",") if c),
-        purpose=row.purpose,
-        service_category=ServiceCategory(row.service_category),
+        subprocessor_id=sp.subprocessor_id,
+        name=d.display_name,
+        legal_name=d.legal_name,
+        address=d.address,
+        country=d.country,
+        contact_email=d.contact_email,
+        locations=d.locations,
+        purpose=d.purpose,
+        service_category=d.service_category,
         state=state,
     )
 

@@ -26,6 +26,7 @@ from registry.agreements import terms
 from registry.agreements.types import DpaStanding
 from registry.subprocessors.model import AuthorizationRow, SubprocessorRow
 from registry.subprocessors.types import AuthorizationState, Scope, Status
+from registry.subprocessors.values import Subprocessor, from_row
 
 LISTED = frozenset({AuthorizationState.AUTHORIZED, AuthorizationState.PENDING})
 """States in which the sub-processor processes (or is about to process) the
@@ -56,7 +57,7 @@ def _chunks(ids: Collection[str]) -> Iterable[list[str]]:
         yield wanted[i : i + _CHUNK]
 
 
-def of_controller(controller_id: str) -> dict[str, tuple[SubprocessorRow, AuthorizationState]]:
+def of_controller(controller_id: str) -> dict[str, tuple[Subprocessor, AuthorizationState]]:
     """Every sub-processor engaged for the controller with its state (retired
     ones excepted), by id. Reads the controller's own rows and the
     platform-wide ACTIVE sub-processors, never the whole registry."""
@@ -75,14 +76,14 @@ def of_controller(controller_id: str) -> dict[str, tuple[SubprocessorRow, Author
             | ((s.scope == Scope.PLATFORM.value) & (s.status == Status.ACTIVE.value))
         )
     )
-    result: dict[str, tuple[SubprocessorRow, AuthorizationState]] = {}
+    result: dict[str, tuple[Subprocessor, AuthorizationState]] = {}
     for row in query.order_by(s.subprocessor_id):
         state = effective_state(
             platform_active=row.scope == Scope.PLATFORM.value and row.status == Status.ACTIVE.value,
             explicit=explicit.get(row.subprocessor_id),
         )
         if state is not None:
-            result[row.subprocessor_id] = (row, state)
+            result[row.subprocessor_id] = (from_row(row), state)
     return result
 
 

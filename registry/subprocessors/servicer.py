@@ -14,7 +14,7 @@ from dpa.registry.v1 import subprocessors_pb2 as pb
 from dpa.registry.v1 import subprocessors_pb2_grpc as pb_grpc
 from registry import auth, ledger, names, paging, rpc, wire
 from registry.errors import InvalidArgument, Violations
-from registry.subprocessors import annex, changes, core, notices, withdrawals
+from registry.subprocessors import annex, changes, core, notices, values, withdrawals
 from registry.subprocessors.types import (
     ChangeKind,
     DpfStatus,
@@ -44,7 +44,7 @@ def _date(field: str, value: str, errors: Violations) -> date | None:
         return None
 
 
-def to_proto(s: core.Subprocessor) -> pb.Subprocessor:
+def to_proto(s: values.Subprocessor) -> pb.Subprocessor:
     d = s.details
     a = d.agreement
     return pb.Subprocessor(
@@ -82,7 +82,7 @@ def to_proto(s: core.Subprocessor) -> pb.Subprocessor:
     )
 
 
-def _details(msg: pb.Subprocessor) -> core.Details:
+def _details(msg: pb.Subprocessor) -> values.Details:
     errors = Violations()
     category_name = wire.enum_name(
         "subprocessor.service_category",
@@ -97,7 +97,7 @@ def _details(msg: pb.Subprocessor) -> core.Details:
     scope_name = wire.enum_name(
         "subprocessor.scope", msg.scope, pb.EngagementScope, "ENGAGEMENT_SCOPE_"
     )
-    details = core.Details(
+    details = values.Details(
         display_name=msg.display_name,
         legal_name=msg.legal_name,
         address=msg.address,
@@ -107,7 +107,7 @@ def _details(msg: pb.Subprocessor) -> core.Details:
         locations=tuple(msg.locations),
         data_categories=tuple(msg.data_categories),
         purpose=msg.purpose,
-        agreement=core.Agreement(
+        agreement=values.Agreement(
             signed_date=_date(
                 "subprocessor.agreement.signed_date", msg.agreement.signed_date, errors
             ),
@@ -125,7 +125,7 @@ def _details(msg: pb.Subprocessor) -> core.Details:
 
 
 _MASK_FIELDS = {
-    **{f: {f} for f in core.UPDATABLE if not f.startswith("dpf_")},
+    **{f: {f} for f in values.UPDATABLE if not f.startswith("dpf_")},
     "dpf": {"dpf_status", "dpf_checked_date"},
     "dpf.status": {"dpf_status"},
     "dpf.checked_date": {"dpf_checked_date"},
@@ -238,7 +238,7 @@ class SubprocessorService(pb_grpc.SubprocessorServiceServicer):
                 raise InvalidArgument.one(f"update_mask.paths[{i}]", f"unknown field {path!r}")
             fields |= _MASK_FIELDS[path]
         proposed = _details(request.subprocessor)
-        chosen = frozenset(fields or core.UPDATABLE)
+        chosen = frozenset(fields or values.UPDATABLE)
         return _mutate(
             context,
             "UpdateSubprocessor",

@@ -84,9 +84,9 @@ def withdraw(
         m,
         [controller_id],
         notifications.Kind.SUBPROCESSOR_CHANGE,
-        f"You withdrew your authorisation of {row.display_name}",
+        f"You withdrew your authorisation of {row.details.display_name}",
         f"From {m.now.isoformat(timespec='seconds')} none of your data goes to "
-        f"{row.display_name} ({resource}). The processor will contact you about "
+        f"{row.details.display_name} ({resource}). The processor will contact you about "
         "how the service continues without it.",
         resource,
         {"subprocessor": resource, "reason": reason},
