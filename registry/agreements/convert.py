@@ -3,7 +3,6 @@ edge: servicers call these and nothing else converts)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import TypeVar, cast
@@ -14,11 +13,11 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from dpa.registry.v1 import agreements_pb2 as pb
 from registry import auth, rpc
-from registry.agreements import instructions, lifecycle, template
+from registry.agreements import instructions, template
 from registry.agreements.decision import Decision, Outcome
-from registry.agreements.model import AgreementRow, InstructionRow
 from registry.agreements.terms import agreement_name
 from registry.agreements.types import AgreementState, AuthorizationMode, EndOfContract, Operation
+from registry.agreements.values import Agreement, Instruction
 from registry.errors import InvalidArgument
 from registry.ledger import Mutation
 
@@ -92,57 +91,55 @@ def _terms(t: template.Terms) -> pb.AgreementTerms:
     )
 
 
-def to_proto(row: AgreementRow) -> pb.Agreement:
+def to_proto(a: Agreement) -> pb.Agreement:
     msg = pb.Agreement(
-        name=agreement_name(row.controller_id, row.version),
-        controller_id=row.controller_id,
-        version=row.version,
-        state=_STATE[AgreementState(row.state)],
-        terms=_terms(lifecycle.terms_of(row)),
-        document=bytes(row.document) if row.document is not None else b"",
-        document_digest=row.document_digest,
-        requested_by=row.requested_by,
-        create_time=_ts(row.create_time),
-        update_time=_ts(row.update_time),
-        etag=lifecycle.etag_of(row),
+        name=agreement_name(a.controller_id, a.version),
+        controller_id=a.controller_id,
+        version=a.version,
+        state=_STATE[a.state],
+        terms=_terms(a.terms),
+        document=a.document or b"",
+        document_digest=a.document_digest,
+        requested_by=a.requested_by,
+        create_time=_ts(a.create_time),
+        update_time=_ts(a.update_time),
+        etag=a.etag,
+        template=a.template_ref,
     )
-    if row.document is not None:
-        ref = json.loads(bytes(row.document))["template"]
-        msg.template = f"{ref['id']}/v{ref['version']}"
-    if row.processor_signature is not None:
+    if (ps := a.processor_signature) is not None:
         msg.processor_signature.CopyFrom(
             pb.ProcessorSignature(
-                signature=bytes(row.processor_signature),
-                key=row.processor_vkey,
-                signed_by=row.processor_signed_by,
-                sign_time=_ts(row.processor_sign_time),
+                signature=ps.signature,
+                key=ps.key,
+                signed_by=ps.signed_by,
+                sign_time=_ts(ps.sign_time),
             )
         )
-    if row.controller_signature is not None:
+    if (cs := a.controller_signature) is not None:
         msg.controller_signature.CopyFrom(
             pb.ControllerSignature(
-                signature=bytes(row.controller_signature),
-                certificate=row.controller_certificate,
-                signed_by=row.controller_signed_by,
-                sign_time=_ts(row.controller_sign_time),
+                signature=cs.signature,
+                certificate=cs.certificate,
+                signed_by=cs.signed_by,
+                sign_time=_ts(cs.sign_time),
             )
         )
-    if row.terminate_time is not None:
+    if (t := a.termination) is not None:
         msg.termination.CopyFrom(
             pb.Termination(
-                terminated_by=row.terminated_by,
-                terminate_time=_ts(row.terminate_time),
-                reason=row.termination_reason,
-                disposition=_END[EndOfContract(row.disposition)],
-                confirmation=row.disposition_confirmation,
-                confirmed_by=row.disposition_confirmed_by,
-                confirm_time=_ts(row.disposition_confirm_time),
+                terminated_by=t.terminated_by,
+                terminate_time=_ts(t.terminate_time),
+                reason=t.reason,
+                disposition=_END[t.disposition],
+                confirmation=t.confirmation,
+                confirmed_by=t.confirmed_by,
+                confirm_time=_ts(t.confirm_time),
             )
         )
     return msg
 
 
-def instruction_to_proto(row: InstructionRow, current: int | None) -> pb.Instruction:
+def instruction_to_proto(row: Instruction, current: int | None) -> pb.Instruction:
     content = instructions.content_of(row)
     return pb.Instruction(
         name=instructions.instruction_name(row.controller_id, row.version),

@@ -4,10 +4,11 @@ deleted, after which no sub-processor is taken to hold them."""
 
 from __future__ import annotations
 
-from registry.agreements.lifecycle import check_etag, get, require_state, save
-from registry.agreements.model import AgreementLine, AgreementRow
+from registry.agreements.lifecycle import check_etag, get_row, require_state, save
+from registry.agreements.model import AgreementLine
 from registry.agreements.terms import agreement_name
 from registry.agreements.types import AgreementState, EndOfContract
+from registry.agreements.values import Agreement, agreement_of
 from registry.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -23,9 +24,9 @@ def terminate(
     disposition: EndOfContract | None,
     reason: str,
     etag: str,
-) -> AgreementRow:
+) -> Agreement:
     """ACTIVE -> TERMINATED; every later check for the controller is DENIED."""
-    row = get(m.caller, controller_id, version)
+    row = get_row(m.caller, controller_id, version)
     require_state(row, AgreementState.ACTIVE, "terminate")
     check_etag(row, etag)
     if len(reason) > 2000:
@@ -49,14 +50,14 @@ def terminate(
         controller_id,
         {"version": row.version, "disposition": chosen.value, "reason": reason},
     )
-    return row
+    return agreement_of(row)
 
 
 def confirm_disposition(
     m: Mutation, controller_id: str, version: int | None, confirmation: str
-) -> AgreementRow:
+) -> Agreement:
     """Attaches the evidence that the data were returned or deleted."""
-    row = get(m.caller, controller_id, version)
+    row = get_row(m.caller, controller_id, version)
     require_state(row, AgreementState.TERMINATED, "confirm the data disposition of")
     if row.disposition_confirmation:
         raise FailedPrecondition("the data disposition is already confirmed")
@@ -79,4 +80,4 @@ def confirm_disposition(
         controller_id,
         {"version": row.version, "disposition": row.disposition, "confirmation": confirmation},
     )
-    return row
+    return agreement_of(row)

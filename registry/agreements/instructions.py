@@ -20,6 +20,7 @@ from registry.agreements import lifecycle
 from registry.agreements.model import AgreementLine, InstructionRow
 from registry.agreements.terms import agreement_name
 from registry.agreements.types import Operation
+from registry.agreements.values import Instruction, instruction_of
 from registry.audit.events import canonical
 from registry.auth import Caller
 from registry.errors import FailedPrecondition, InvalidArgument, NotFound, Violations
@@ -129,11 +130,11 @@ def validate_content(content: Content, scope: dict[str, Any], retention_limit: i
     errors.raise_if_any()
 
 
-def content_of(row: InstructionRow) -> Content:
-    return Content.from_json(json.loads(row.body))
+def content_of(instruction: Instruction | InstructionRow) -> Content:
+    return Content.from_json(json.loads(instruction.body))
 
 
-def issue(m: Mutation, controller_id: str, content: Content) -> InstructionRow:
+def issue(m: Mutation, controller_id: str, content: Content) -> Instruction:
     """A new version under the ACTIVE DPA; it is in force from now on."""
     if not lifecycle.visible(m.caller, controller_id):
         raise NotFound(f"controllers/{controller_id} not found")
@@ -142,7 +143,7 @@ def issue(m: Mutation, controller_id: str, content: Content) -> InstructionRow:
         raise FailedPrecondition(
             f"controllers/{controller_id} has no ACTIVE DPA to issue instructions under"
         )
-    agreement = lifecycle.get(m.caller, controller_id, line.active_version)
+    agreement = lifecycle.get_row(m.caller, controller_id, line.active_version)
     validate_content(
         content,
         json.loads(agreement.scope),
@@ -171,7 +172,7 @@ def issue(m: Mutation, controller_id: str, content: Content) -> InstructionRow:
             "content": content.to_json(),
         },
     )
-    return row
+    return instruction_of(row)
 
 
 def current_version(controller_id: str) -> int | None:
@@ -179,7 +180,7 @@ def current_version(controller_id: str) -> int | None:
     return None if line is None else line.instruction_version
 
 
-def get(caller: Caller, controller_id: str, version: int | None) -> InstructionRow:
+def get_row(caller: Caller, controller_id: str, version: int | None) -> InstructionRow:
     missing = NotFound(f"{instruction_name(controller_id, version or 0)} not found")
     if not lifecycle.visible(caller, controller_id):
         raise missing
@@ -195,7 +196,11 @@ def get(caller: Caller, controller_id: str, version: int | None) -> InstructionR
     return row
 
 
-def list_page(caller: Caller, controller_id: str, page: paging.Page) -> list[InstructionRow]:
+def get(caller: Caller, controller_id: str, version: int | None) -> Instruction:
+    return instruction_of(get_row(caller, controller_id, version))
+
+
+def list_page(caller: Caller, controller_id: str, page: paging.Page) -> list[Instruction]:
     if not lifecycle.visible(caller, controller_id):
         raise NotFound(f"controllers/{controller_id} not found")
     query = (
@@ -206,7 +211,7 @@ def list_page(caller: Caller, controller_id: str, page: paging.Page) -> list[Ins
     )
     if page.after is not None:
         query = query.where(InstructionRow.version < int(page.after))
-    return list(query)
+    return [instruction_of(r) for r in query]
 
 
 def _tell_controller_of_flag(
@@ -232,9 +237,9 @@ def _tell_controller_of_flag(
     )
 
 
-def flag(m: Mutation, controller_id: str, version: int | None, reason: str) -> InstructionRow:
+def flag(m: Mutation, controller_id: str, version: int | None, reason: str) -> Instruction:
     """Staff mark an instruction as possibly infringing the law (Art. 28(3)(h))."""
-    row = get(m.caller, controller_id, version)
+    row = get_row(m.caller, controller_id, version)
     errors = Violations()
     validate.text("reason", reason, errors, max_len=4000)
     errors.raise_if_any()
@@ -248,4 +253,4 @@ def flag(m: Mutation, controller_id: str, version: int | None, reason: str) -> I
     name = instruction_name(controller_id, row.version)
     m.record("instruction.flag", name, controller_id, {"version": row.version, "reason": reason})
     _tell_controller_of_flag(m, controller_id, name, reason)
-    return InstructionRow.get_by_id(row.id)
+    return instruction_of(InstructionRow.get_by_id(row.id))

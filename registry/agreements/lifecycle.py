@@ -21,6 +21,7 @@ from registry.agreements import document, template
 from registry.agreements.model import AgreementLine, AgreementRow
 from registry.agreements.terms import agreement_name
 from registry.agreements.types import PENDING_STATES, AgreementState
+from registry.agreements.values import Agreement, agreement_of
 from registry.audit.events import canonical
 from registry.auth import Caller
 from registry.controllers import core as controllers
@@ -61,7 +62,12 @@ def _not_found(controller_id: str, version: int | None) -> NotFound:
     return NotFound(f"{agreement_name(controller_id, version or 0)} not found")
 
 
-def get(caller: Caller, controller_id: str, version: int | None) -> AgreementRow:
+def get(caller: Caller, controller_id: str, version: int | None) -> Agreement:
+    """One version (the newest if ``version`` is None); NOT_FOUND if hidden."""
+    return agreement_of(get_row(caller, controller_id, version))
+
+
+def get_row(caller: Caller, controller_id: str, version: int | None) -> AgreementRow:
     if not visible(caller, controller_id):
         raise _not_found(controller_id, version)
     query = AgreementRow.select().where(AgreementRow.controller_id == controller_id)
@@ -74,7 +80,7 @@ def get(caller: Caller, controller_id: str, version: int | None) -> AgreementRow
     return row  # type: ignore[no-any-return]
 
 
-def list_page(caller: Caller, controller_id: str, page: paging.Page) -> list[AgreementRow]:
+def list_page(caller: Caller, controller_id: str, page: paging.Page) -> list[Agreement]:
     """Newest first; a controller asking for another tenant gets NOT_FOUND."""
     if not visible(caller, controller_id) or not _controller_exists(controller_id):
         raise NotFound(f"controllers/{controller_id} not found")
@@ -86,11 +92,11 @@ def list_page(caller: Caller, controller_id: str, page: paging.Page) -> list[Agr
     )
     if page.after is not None:
         query = query.where(AgreementRow.version < int(page.after))
-    return list(query)
+    return [agreement_of(r) for r in query]
 
 
-def page_key(row: AgreementRow) -> str:
-    return str(row.version)
+def page_key(a: Agreement) -> str:
+    return str(a.version)
 
 
 def _controller_exists(controller_id: str) -> bool:
@@ -147,7 +153,7 @@ def _line(controller_id: str) -> AgreementLine | None:
     return AgreementLine.get_or_none(AgreementLine.controller_id == controller_id)
 
 
-def request(m: Mutation, controller_id: str, proposal: template.Proposal) -> AgreementRow:
+def request(m: Mutation, controller_id: str, proposal: template.Proposal) -> Agreement:
     """A new version in REQUESTED, with the proposal resolved against the template."""
     if not visible(m.caller, controller_id) or not _controller_exists(controller_id):
         raise NotFound(f"controllers/{controller_id} not found")
@@ -191,7 +197,7 @@ def request(m: Mutation, controller_id: str, proposal: template.Proposal) -> Agr
         controller_id,
         {"version": version, "terms": terms.to_json(), "amends": amends},
     )
-    return row
+    return agreement_of(row)
 
 
 def _denormalised(terms: template.Terms) -> dict[str, Any]:
@@ -240,9 +246,9 @@ def _annex_for(controller_id: str) -> list[dict[str, Any]]:
 
 def draft(
     m: Mutation, controller_id: str, version: int | None, etag: str, override: template.Proposal
-) -> AgreementRow:
+) -> Agreement:
     """REQUESTED -> DRAFTED: the canonical document is fixed."""
-    row = get(m.caller, controller_id, version)
+    row = get_row(m.caller, controller_id, version)
     require_state(row, AgreementState.REQUESTED, "draft")
     check_etag(row, etag)
     tpl = template.load()
@@ -250,7 +256,7 @@ def draft(
     line = _line(controller_id)
     supersedes = None
     if line is not None and line.active_version is not None:
-        active = get(m.caller, controller_id, line.active_version)
+        active = get_row(m.caller, controller_id, line.active_version)
         supersedes = {
             "agreement": agreement_name(controller_id, active.version),
             "digest": active.document_digest,
@@ -293,7 +299,7 @@ def draft(
         controller_id,
         {"version": row.version, "document_digest": doc_digest, "template": tpl.ref},
     )
-    return row
+    return agreement_of(row)
 
 
 def _check_digest(row: AgreementRow, doc_digest: str) -> None:
@@ -306,9 +312,9 @@ def _check_digest(row: AgreementRow, doc_digest: str) -> None:
 
 def sign(
     m: Mutation, controller_id: str, version: int | None, doc_digest: str, etag: str
-) -> AgreementRow:
+) -> Agreement:
     """DRAFTED -> SIGNED_BY_PROCESSOR with the processor's active Ed25519 key."""
-    row = get(m.caller, controller_id, version)
+    row = get_row(m.caller, controller_id, version)
     require_state(row, AgreementState.DRAFTED, "sign")
     check_etag(row, etag)
     _check_digest(row, doc_digest)
@@ -329,7 +335,7 @@ def sign(
         controller_id,
         {"version": row.version, "document_digest": row.document_digest, "key": key.vkey},
     )
-    return row
+    return agreement_of(row)
 
 
 def countersign(
@@ -341,9 +347,9 @@ def countersign(
     certificate_pem: bytes,
     trust_domain: str,
     etag: str,
-) -> AgreementRow:
+) -> Agreement:
     """SIGNED_BY_PROCESSOR -> ACTIVE, verified against the caller's certificate."""
-    row = get(m.caller, controller_id, version)
+    row = get_row(m.caller, controller_id, version)
     if m.caller.tenant != controller_id:
         raise PermissionDenied("only the controller itself countersigns its DPA")
     require_state(row, AgreementState.SIGNED_BY_PROCESSOR, "countersign")
@@ -368,7 +374,7 @@ def countersign(
     line = AgreementLine.get(AgreementLine.controller_id == controller_id)
     superseded = line.active_version
     if superseded is not None:
-        old = get(m.caller, controller_id, superseded)
+        old = get_row(m.caller, controller_id, superseded)
         save(m, old, state=AgreementState.SUPERSEDED.value, supersede_time=m.now)
     row = save(
         m,
@@ -393,12 +399,12 @@ def countersign(
             "supersedes": superseded,
         },
     )
-    return row
+    return agreement_of(row)
 
 
-def render(caller: Caller, controller_id: str, version: int | None) -> tuple[AgreementRow, str]:
-    row = get(caller, controller_id, version)
+def render(caller: Caller, controller_id: str, version: int | None) -> tuple[Agreement, str]:
+    row = get_row(caller, controller_id, version)
     if row.document is None:
         raise FailedPrecondition(f"{agreement_name(controller_id, row.version)} is not drafted yet")
     content = json.loads(_document(row))
-    return row, document.render_markdown(content, row.document_digest)
+    return agreement_of(row), document.render_markdown(content, row.document_digest)
