@@ -13,10 +13,9 @@ import hashlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import peewee
-from google.protobuf.message import Message
 
 from registry import clock, db
 from registry.audit import store
@@ -27,7 +26,7 @@ from registry.observability import tracing
 
 log = logging.getLogger(__name__)
 
-M = TypeVar("M", bound=Message)
+R = TypeVar("R")
 
 
 class IdempotencyRecord(db.BaseModel):
@@ -93,13 +92,25 @@ def _key(caller: Caller, method: str, request_id: str) -> str:
     return hashlib.sha256(f"{caller.spiffe_id}\n{method}\n{request_id}".encode()).hexdigest()
 
 
-def _replay(key: str, digest: str, response_type: type[M]) -> tuple[M, Receipt] | None:
+@dataclass(frozen=True)
+class Codec(Generic[R]):
+    """How the response is kept for a replay (the edge decides: bytes in, bytes out)."""
+
+    encode: Callable[[R], bytes]
+    decode: Callable[[bytes], R]
+
+
+NOTHING: Codec[None] = Codec(lambda _: b"", lambda _: None)
+"""For internal mutations whose result nobody replays."""
+
+
+def _replay(key: str, digest: str, codec: Codec[R]) -> tuple[R, Receipt] | None:
     record = IdempotencyRecord.get_or_none(IdempotencyRecord.key == key)
     if record is None:
         return None
     if record.request_digest != digest:
         raise InvalidArgument.one("request_id", "was already used for a different request")
-    response = response_type.FromString(bytes(record.response))
+    response = codec.decode(bytes(record.response))
     return response, Receipt(record.first_seq, record.count, replayed=True)
 
 
@@ -107,22 +118,22 @@ def mutate(
     caller: Caller,
     method: str,
     request_id: str,
-    request: Message,
-    response_type: type[M],
-    apply: Callable[[Mutation], M],
-) -> tuple[M, Receipt]:
+    request_digest: str,
+    codec: Codec[R],
+    apply: Callable[[Mutation], R],
+) -> tuple[R, Receipt]:
     """Runs ``apply`` and its audit events in one transaction (see module doc)."""
     if len(request_id) > MAX_REQUEST_ID:
         raise InvalidArgument.one("request_id", f"longer than {MAX_REQUEST_ID} characters")
     key = _key(caller, method, request_id) if request_id else ""
-    digest = hashlib.sha256(request.SerializeToString(deterministic=True)).hexdigest()
+    digest = request_digest
     try:
-        return _mutate_once(caller, key, digest, request_id, response_type, apply)
+        return _mutate_once(caller, key, digest, request_id, codec, apply)
     except peewee.IntegrityError:
         # A concurrent retry with the same request_id committed first.
         if key:
             with db.transaction():
-                replay = _replay(key, digest, response_type)
+                replay = _replay(key, digest, codec)
             if replay is not None:
                 return replay
         raise
@@ -133,12 +144,12 @@ def _mutate_once(
     key: str,
     digest: str,
     request_id: str,
-    response_type: type[M],
-    apply: Callable[[Mutation], M],
-) -> tuple[M, Receipt]:
+    codec: Codec[R],
+    apply: Callable[[Mutation], R],
+) -> tuple[R, Receipt]:
     with tracing.span("db.transaction"), db.transaction():
         if key:
-            replay = _replay(key, digest, response_type)
+            replay = _replay(key, digest, codec)
             if replay is not None:
                 return replay
         mutation = Mutation(caller)
@@ -152,7 +163,7 @@ def _mutate_once(
             IdempotencyRecord.create(
                 key=key,
                 request_digest=digest,
-                response=response.SerializeToString(),
+                response=codec.encode(response),
                 first_seq=receipt.first_seq,
                 count=receipt.count,
                 created_at=mutation.now,

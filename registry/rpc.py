@@ -8,6 +8,7 @@ logged server-side only.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -187,7 +188,9 @@ def mutate(
 ) -> M:
     """Runs a mutation through the one write path (``registry.ledger.mutate``)
     and tells the caller where its audit events landed."""
-    response, receipt = ledger.mutate(caller, method, request_id, request, response_type, apply)
+    digest = hashlib.sha256(request.SerializeToString(deterministic=True)).hexdigest()
+    codec = ledger.Codec(lambda r: r.SerializeToString(), response_type.FromString)
+    response, receipt = ledger.mutate(caller, method, request_id, digest, codec, apply)
     send_receipt(context, receipt.first_seq, receipt.count)
     return response
 

@@ -24,7 +24,7 @@ def send(controller_ids: Sequence[str], title: str = "hello") -> list[core.Notif
     """Puts a notification into each inbox through the write path, as staff would."""
     made: list[core.Notification] = []
 
-    def apply(m: ledger.Mutation) -> notifications_pb2.Notification:
+    def apply(m: ledger.Mutation) -> None:
         made.extend(
             core.notify(
                 m,
@@ -36,11 +36,8 @@ def send(controller_ids: Sequence[str], title: str = "hello") -> list[core.Notif
                 {"n": 1},
             )
         )
-        return notifications_pb2.Notification()
 
-    ledger.mutate(
-        STAFF, "Test", "", notifications_pb2.Notification(), notifications_pb2.Notification, apply
-    )
+    ledger.mutate(STAFF, "Test", "", "", ledger.NOTHING, apply)
     hub.poke()
     return made
 

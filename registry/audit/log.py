@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import peewee
-from google.protobuf.empty_pb2 import Empty
 
 from dpa_client.transparency import merkle
 from dpa_client.transparency.note import Checkpoint, sign_checkpoint
@@ -180,7 +179,7 @@ def record_active_key(caller: Caller) -> None:
     if LogKey.select().where(LogKey.vkey == key.vkey).exists():
         raise FailedPrecondition("the configured signing key was retired; it cannot sign again")
 
-    def apply(m: ledger.Mutation) -> Empty:
+    def apply(m: ledger.Mutation) -> None:
         store.lock_head()  # another process may be starting at the same time
         previous = _current_key()
         if previous is not None and previous.vkey == key.vkey:
@@ -189,10 +188,9 @@ def record_active_key(caller: Caller) -> None:
         change = {"vkey": key.vkey, "previous": previous.vkey if previous else None}
         m.record(action, f"log/keys/{key.signer.key_id.hex()}", None, change)
         LogKey.insert(vkey=key.vkey, activated_index=store.size(), activate_time=m.now).execute()
-        return Empty()
 
     try:
-        ledger.mutate(caller, "log.key", "", Empty(), Empty, apply)
+        ledger.mutate(caller, "log.key", "", "", ledger.NOTHING, apply)
     except _AlreadyCurrent:
         return
     with db.transaction():

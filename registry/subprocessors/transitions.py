@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from google.protobuf import empty_pb2
-
 from registry import clock, db, ledger, names
 from registry.auth import Caller
 from registry.ledger import Mutation
@@ -170,12 +168,11 @@ def _anything_due(now: datetime) -> bool:
     )
 
 
-def _apply_due(m: Mutation) -> empty_pb2.Empty:
+def _apply_due(m: Mutation) -> None:
     close_windows(m)
     apply_effective(m)
     if not m.changes:
         raise _NothingDue
-    return empty_pb2.Empty()
 
 
 def run_due(caller: Caller) -> int:
@@ -188,7 +185,7 @@ def run_due(caller: Caller) -> int:
                 return total
         try:
             _, receipt = ledger.mutate(
-                caller, "Scheduler/ApplyDue", "", empty_pb2.Empty(), empty_pb2.Empty, _apply_due
+                caller, "Scheduler/ApplyDue", "", "", ledger.NOTHING, _apply_due
             )
         except _NothingDue:
             return total
