@@ -175,7 +175,7 @@ def start(config: Config, tracer_provider: TracerProvider | None = None) -> Runn
     ``tracer_provider`` overrides the one ``--tracing`` builds from the
     ``OTEL_*`` variables (tests pass one with an in-memory exporter).
     """
-    database = db.open_database(config.database)
+    database = db.open_database(config.database, config.db_pool_size, config.db_pool_timeout)
     version = db.migrate(database)
     log.info("database ready at schema version %d", version)
 
