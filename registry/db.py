@@ -7,7 +7,7 @@ backend-specific statements (row locks, append-only triggers) live here.
 Write transactions are serialised on both backends and across processes
 (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: a transaction-scoped advisory
 lock), so a domain's read-check-write runs on the latest committed state
-(docs/adr/0005). On PostgreSQL each process borrows connections from one
+(docs/adr/0010). On PostgreSQL each process borrows connections from one
 bounded pool (docs/operations.md).
 """
 
