@@ -169,11 +169,13 @@ _RETRYABLE_PGCODES = frozenset({"40001", "40P01", "23505"})
 def is_retryable(err: peewee.DatabaseError) -> bool:
     """A failure that re-running the whole transaction may resolve: a
     serialisation failure, deadlock, unique violation, or SQLite busy."""
-    cause = err.args[0] if err.args else None
+    cause = getattr(err, "orig", None) or err.__cause__ or err.__context__
     pgcode = getattr(cause, "pgcode", None)
     if pgcode is not None:
         return pgcode in _RETRYABLE_PGCODES
     text = str(err)
+    if isinstance(err, peewee.IntegrityError):
+        return "UNIQUE constraint failed" in text
     return isinstance(err, peewee.OperationalError) and (
         "database is locked" in text or "database is busy" in text
     )

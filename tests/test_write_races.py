@@ -14,7 +14,7 @@ import grpc
 import pytest
 
 from dpa_client import RegistryClient, errors
-from registry import clock, pki
+from registry import auth, clock, pki
 from registry.audit import store
 from tests import harness
 from tests.harness import Harness
@@ -191,3 +191,59 @@ def test_identical_writes_race_through_two_processes(
         clock.reset()
     check(path, answers, before, after)
     assert "Traceback" not in stderr, stderr
+
+
+def _touch(attempts: list[int], fail_until: int) -> Any:
+    """A mutation whose first ``fail_until`` attempts hit a real unique
+    violation, as a writer racing outside the write lock would."""
+    from google.protobuf import empty_pb2
+
+    from registry import ledger
+
+    def apply(m: ledger.Mutation) -> empty_pb2.Empty:
+        attempts.append(1)
+        m.record("test.touch", "tests/touch", None, {"attempt": len(attempts)})
+        if len(attempts) <= fail_until:
+            store.LogHead.create(id=1, size=0)
+        return empty_pb2.Empty()
+
+    return apply
+
+
+STAFF = auth.Caller(spiffe_id="spiffe://7plus.one/staff/admin", role=auth.Role.STAFF, name="admin")
+
+
+def test_a_retryable_failure_reruns_the_whole_transaction(registry: Harness) -> None:
+    from google.protobuf import empty_pb2
+
+    from registry import ledger
+
+    attempts: list[int] = []
+    before = store.size()
+    _, receipt = ledger.mutate(
+        STAFF, "/test/Touch", "touch-1", empty_pb2.Empty(), empty_pb2.Empty, _touch(attempts, 2)
+    )
+    assert len(attempts) == 3
+    assert (receipt.first_seq, receipt.count) == (before, 1)
+    assert store.size() == before + 1
+
+
+def test_a_failure_that_persists_is_aborted_not_internal(registry: Harness) -> None:
+    from google.protobuf import empty_pb2
+
+    from registry import errors as registry_errors
+    from registry import ledger
+
+    attempts: list[int] = []
+    before = store.size()
+    with pytest.raises(registry_errors.Aborted):
+        ledger.mutate(
+            STAFF,
+            "/test/Touch",
+            "touch-2",
+            empty_pb2.Empty(),
+            empty_pb2.Empty,
+            _touch(attempts, 99),
+        )
+    assert len(attempts) == ledger.MAX_ATTEMPTS
+    assert store.size() == before
