@@ -181,6 +181,7 @@ def start(config: Config, tracer_provider: TracerProvider | None = None) -> Runn
 
     keys.activate(keys.load(config.signing_key, config.log_origin))
     audit_log.record_active_key(system_caller(config))
+    db.release()  # the start-up thread keeps no pooled connection
     policy = auth.access_policy([s.full_name for s in SERVICES])
     background_stops: list[Callable[[], None]] = []
     if tracer_provider is None and config.tracing:
