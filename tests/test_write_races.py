@@ -62,6 +62,11 @@ ONE_WINNER = {
     "/dpa.registry.v1.BreachService/ReportBreach",
     "/dpa.registry.v1.BreachService/SendBreachNotices",
     "/dpa.registry.v1.TransferService/CreateSafeguard",
+    "/dpa.registry.v1.SubprocessorService/WithdrawSubprocessorAuthorization",
+    "/dpa.registry.v1.AuditLogService/RegisterWitness",
+    # Updates carry the etag they read: the first wins, the rest are ABORTED.
+    "/dpa.registry.v1.SubprocessorService/UpdateSubprocessor",
+    "/dpa.registry.v1.TransferService/UpdateSafeguard",
 }
 # Every call is a new, valid change: all eight succeed (versions stay unique).
 ALL_WIN = {"/dpa.registry.v1.InstructionService/IssueInstruction"}
