@@ -24,6 +24,10 @@ from registry.errors import InvalidArgument
 class Config:
     listen: str = "127.0.0.1:50051"
     database: str = "sqlite:///var/registry.db"
+    db_pool_size: int = 20
+    """PostgreSQL connections per process (docs/operations.md)."""
+    db_pool_timeout: float = 10.0
+    """Seconds a call waits for a pooled connection before UNAVAILABLE."""
     certs_dir: Path = Path("certs")
     tls_cert: Path = Path("certs/server.crt")
     tls_key: Path = Path("certs/server.key")
@@ -72,6 +76,8 @@ class Option:
 OPTIONS = (
     Option("listen", "gRPC address, host:port"),
     Option("database", "peewee db_url: sqlite:///PATH (WAL) or postgresql://USER@HOST:PORT/DB"),
+    Option("db_pool_size", "PostgreSQL connections per process (docs/operations.md)"),
+    Option("db_pool_timeout", "seconds a call waits for a pooled connection, then UNAVAILABLE"),
     Option("tls_cert", "server certificate (PEM)"),
     Option("tls_key", "server private key (PEM)"),
     Option("client_ca", "CA that client certificates must chain to (PEM)"),

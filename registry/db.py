@@ -3,6 +3,12 @@
 SQLite (WAL) is the embedded default; PostgreSQL is the production backend,
 shared by several stateless server processes. SQL stays portable; the few
 backend-specific statements (row locks, append-only triggers) live here.
+
+Write transactions are serialised on both backends and across processes
+(SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: a transaction-scoped advisory
+lock), so a domain's read-check-write runs on the latest committed state
+(docs/adr/0010). On PostgreSQL each process borrows connections from one
+bounded pool (docs/operations.md).
 """
 
 from __future__ import annotations
@@ -17,7 +23,10 @@ from typing import Any
 from urllib.parse import urlparse
 
 import peewee
-from playhouse.db_url import connect as connect_url
+from playhouse.db_url import parse as parse_url
+from playhouse.pool import MaxConnectionsExceeded, PooledPostgresqlDatabase
+
+from registry.errors import Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +70,28 @@ def is_postgres(db: peewee.Database | None = None) -> bool:
     return isinstance(target, peewee.PostgresqlDatabase)
 
 
-def open_database(url: str) -> peewee.Database:
-    """Opens a database from a playhouse ``db_url`` URL and binds the proxy."""
+DEFAULT_POOL_SIZE = 20
+DEFAULT_POOL_TIMEOUT = 10.0
+
+
+class _Pool(PooledPostgresqlDatabase):  # type: ignore[misc]  # playhouse is untyped
+    """PostgreSQL connections of this process: at most ``max_connections``; a
+    caller waits up to the pool timeout, then gets UNAVAILABLE."""
+
+    def connect(self, reuse_if_open: bool = False) -> bool:
+        try:
+            return bool(super().connect(reuse_if_open))
+        except MaxConnectionsExceeded as err:
+            raise Unavailable("database pool exhausted, retry") from err
+
+
+def open_database(
+    url: str, pool_size: int = DEFAULT_POOL_SIZE, pool_timeout: float = DEFAULT_POOL_TIMEOUT
+) -> peewee.Database:
+    """Opens a database from a playhouse ``db_url`` URL and binds the proxy.
+
+    On PostgreSQL, ``pool_size`` bounds this process's connections and a caller
+    waits at most ``pool_timeout`` seconds for one."""
     parsed = urlparse(url)
     db: peewee.Database
     if parsed.scheme == "sqlite":
@@ -82,7 +111,14 @@ def open_database(url: str) -> peewee.Database:
             },
         )
     elif parsed.scheme in ("postgresql", "postgres"):
-        db = connect_url(url)
+        if pool_size < 1 or pool_timeout <= 0:
+            raise ValueError("the pool needs at least one connection and a positive timeout")
+        db = _Pool(
+            max_connections=pool_size,
+            timeout=max(1, round(pool_timeout)),
+            stale_timeout=300,
+            **parse_url(url),
+        )
     else:
         raise ValueError(f"unsupported database URL scheme {parsed.scheme!r}")
     database.initialize(db)
@@ -111,11 +147,46 @@ def migrate(db: peewee.Database) -> int:
     return int(current or 0)
 
 
+# Key of the advisory lock that serialises PostgreSQL write transactions.
+_WRITE_LOCK = 7281529
+
+
 @contextmanager
 def transaction() -> Iterator[None]:
-    """A write transaction. On SQLite it begins IMMEDIATE (one writer)."""
+    """A write transaction, one at a time per database: on SQLite it begins
+    IMMEDIATE; on PostgreSQL it first takes the write lock (held to commit or
+    rollback), so every statement after it sees every earlier write."""
     with database.atomic():
+        if is_postgres():
+            database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK,))
         yield
+
+
+# serialization_failure, deadlock_detected, unique_violation
+_RETRYABLE_PGCODES = frozenset({"40001", "40P01", "23505"})
+
+
+def is_retryable(err: peewee.DatabaseError) -> bool:
+    """A failure that re-running the whole transaction may resolve: a
+    serialisation failure, deadlock, unique violation, or SQLite busy."""
+    cause = getattr(err, "orig", None) or err.__cause__ or err.__context__
+    pgcode = getattr(cause, "pgcode", None)
+    if pgcode is not None:
+        return pgcode in _RETRYABLE_PGCODES
+    text = str(err)
+    if isinstance(err, peewee.IntegrityError):
+        return "UNIQUE constraint failed" in text
+    return isinstance(err, peewee.OperationalError) and (
+        "database is locked" in text or "database is busy" in text
+    )
+
+
+def release() -> None:
+    """Returns this thread's connection to the pool (PostgreSQL); called when
+    an RPC ends so idle worker threads hold no connection. SQLite keeps its
+    per-thread connections."""
+    if is_postgres() and not database.is_closed() and not database.in_transaction():
+        database.close()
 
 
 def execute(sql: str, params: tuple[Any, ...] = ()) -> Any:

@@ -24,11 +24,42 @@ class FieldViolation:
     description: str
 
 
+MAX_VIOLATIONS = 10
+MAX_FIELD = 200
+MAX_DESCRIPTION = 300
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def bounded(violations: Iterable[FieldViolation]) -> tuple[FieldViolation, ...]:
+    """At most ``MAX_VIOLATIONS`` clipped violations, then one saying how many
+    more there are: an error always fits the channel however large the
+    registry grows (the full list is for a query, not an error)."""
+    items = tuple(violations)
+    shown = tuple(
+        FieldViolation(_clip(v.field, MAX_FIELD), _clip(v.description, MAX_DESCRIPTION))
+        for v in items[:MAX_VIOLATIONS]
+    )
+    rest = len(items) - len(shown)
+    if rest <= 0:
+        return shown
+    more = FieldViolation(
+        _clip(items[MAX_VIOLATIONS].field, MAX_FIELD),
+        f"and {rest} more violation{'s' if rest > 1 else ''} not listed",
+    )
+    return (*shown, more)
+
+
 class InvalidArgument(RegistryError):
-    """The request is malformed; ``violations`` names each bad field."""
+    """The request is malformed; ``violations`` names each bad field (at most
+    ``MAX_VIOLATIONS``, then a count of the rest); ``total`` counts them all."""
 
     def __init__(self, violations: Iterable[FieldViolation]) -> None:
-        self.violations = tuple(violations)
+        items = tuple(violations)
+        self.total = len(items)
+        self.violations = bounded(items)
         summary = "; ".join(f"{v.field}: {v.description}" for v in self.violations)
         super().__init__(f"invalid argument: {summary}")
 
@@ -51,6 +82,11 @@ class FailedPrecondition(RegistryError):
 
 class Aborted(RegistryError):
     """A concurrency conflict, such as a stale etag; re-read and retry."""
+
+
+class Unavailable(RegistryError):
+    """The registry cannot serve the call now (e.g. no database connection
+    free within the wait); the caller may retry with backoff."""
 
 
 class PermissionDenied(RegistryError):

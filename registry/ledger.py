@@ -5,12 +5,20 @@ transaction it applies the change, appends one audit event per recorded
 change, and stores the response under the caller's ``request_id`` so that a
 retry returns the first result and creates nothing twice. A mutation that
 records no audit event is refused.
+
+Write transactions are serialised (``registry.db.transaction``), so ``apply``
+reads the latest committed state and answers a lost race with the domain's
+own precise error. A transaction that still fails for a reason re-running may
+cure (serialisation failure, deadlock, unique violation, SQLite busy) is run
+again from the start, a bounded number of times, then answered ABORTED.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import random
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -21,7 +29,7 @@ from registry import clock, db
 from registry.audit import store
 from registry.audit.events import Change
 from registry.auth import Caller
-from registry.errors import InvalidArgument
+from registry.errors import Aborted, InvalidArgument
 from registry.observability import tracing
 
 log = logging.getLogger(__name__)
@@ -86,6 +94,7 @@ class Receipt:
 
 
 MAX_REQUEST_ID = 128
+MAX_ATTEMPTS = 5
 
 
 def _key(caller: Caller, method: str, request_id: str) -> str:
@@ -127,16 +136,19 @@ def mutate(
         raise InvalidArgument.one("request_id", f"longer than {MAX_REQUEST_ID} characters")
     key = _key(caller, method, request_id) if request_id else ""
     digest = request_digest
-    try:
-        return _mutate_once(caller, key, digest, request_id, codec, apply)
-    except peewee.IntegrityError:
-        # A concurrent retry with the same request_id committed first.
-        if key:
-            with db.transaction():
-                replay = _replay(key, digest, codec)
-            if replay is not None:
-                return replay
-        raise
+    attempt = 1
+    while True:
+        try:
+            return _mutate_once(caller, key, digest, request_id, codec, apply)
+        except peewee.DatabaseError as err:
+            # Inside an outer transaction only the outermost may re-run.
+            if not db.is_retryable(err) or db.database.in_transaction():
+                raise
+            log.warning("%s: attempt %d hit %s; re-running", method, attempt, type(err).__name__)
+            if attempt >= MAX_ATTEMPTS:
+                raise Aborted("the write collided with concurrent writes; retry") from err
+        attempt += 1
+        time.sleep(0.005 * 2**attempt * random.random())  # noqa: S311 - jitter
 
 
 def _mutate_once(

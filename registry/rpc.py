@@ -19,7 +19,7 @@ from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from registry import auth, errors, ledger, wire
+from registry import auth, db, errors, ledger, wire
 from registry.observability.interceptor import note_caller
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,7 @@ _CODES: dict[type[errors.RegistryError], int] = {
     errors.AlreadyExists: code_pb2.ALREADY_EXISTS,
     errors.FailedPrecondition: code_pb2.FAILED_PRECONDITION,
     errors.Aborted: code_pb2.ABORTED,
+    errors.Unavailable: code_pb2.UNAVAILABLE,
     errors.PermissionDenied: code_pb2.PERMISSION_DENIED,
     errors.Unauthenticated: code_pb2.UNAUTHENTICATED,
 }
@@ -145,6 +146,8 @@ class Interceptor(_ServerInterceptor):
             except Exception as err:
                 self._fail(context, err)
                 raise  # unreachable: _fail always raises
+            finally:
+                db.release()
 
         return call
 
@@ -168,6 +171,8 @@ class Interceptor(_ServerInterceptor):
             except Exception as err:
                 self._fail(context, err)
                 raise
+            finally:
+                db.release()
 
         return call
 

@@ -186,7 +186,7 @@ def start(config: Config, tracer_provider: TracerProvider | None = None) -> Runn
     ``tracer_provider`` overrides the one ``--tracing`` builds from the
     ``OTEL_*`` variables (tests pass one with an in-memory exporter).
     """
-    database = db.open_database(config.database)
+    database = db.open_database(config.database, config.db_pool_size, config.db_pool_timeout)
     version = db.migrate(database)
     log.info("database ready at schema version %d", version)
 
@@ -194,6 +194,7 @@ def start(config: Config, tracer_provider: TracerProvider | None = None) -> Runn
     keys.activate(signing_key)
     paging.activate(paging.derive_key(_page_token_secret(config, signing_key)))
     audit_log.record_active_key(system_caller(config))
+    db.release()  # the start-up thread keeps no pooled connection
     policy = auth.access_policy([s.full_name for s in SERVICES])
     background_stops: list[Callable[[], None]] = []
     if tracer_provider is None and config.tracing:

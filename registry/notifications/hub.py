@@ -154,6 +154,8 @@ class Hub:
                     failures += 1
                     log.exception("notification hub poll failed (%d in a row)", failures)
                     self._stopping.wait(min(5.0, 0.1 * 2**failures))
+                finally:
+                    db.release()  # hold no pooled connection between polls
         finally:
             db.database.close()
 
