@@ -49,7 +49,7 @@ def seed(url: str) -> None:
     warm-up notification per watcher, in bulk."""
     from registry.agreements.model import AgreementLine, AgreementRow
     from registry.controllers.model import ControllerRow
-    from registry.notifications.core import NotificationRow
+    from registry.notifications.model import NotificationRow
     from registry.subprocessors.model import SubprocessorRow
 
     database = db.open_database(url)
@@ -117,6 +117,7 @@ def seed(url: str) -> None:
             [
                 {
                     "controller_id": cid,
+                    "seq": 1,
                     "kind": "GENERAL",
                     "title": "warm-up",
                     "body": "",

@@ -47,7 +47,7 @@ def _setup_database(url: str, controllers: list[str], watched: list[str]) -> Non
     from registry import clock, db
     from registry.agreements.model import AgreementLine, AgreementRow
     from registry.controllers.model import ControllerRow
-    from registry.notifications.core import NotificationRow
+    from registry.notifications.model import NotificationRow
     from registry.subprocessors.model import SubprocessorRow
 
     database = db.open_database(url)
@@ -122,6 +122,7 @@ def _setup_database(url: str, controllers: list[str], watched: list[str]) -> Non
                     "kind": "GENERAL",
                     "title": "welcome",
                     "body": "",
+                    "seq": 1,
                     "resource": f"controllers/{c}",
                     "payload": "{}",
                     "create_time": now,

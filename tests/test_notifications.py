@@ -78,21 +78,23 @@ def test_list_and_acknowledge(registry: Harness) -> None:
     again = acme.acknowledge_notification(inbox[0].id)
     assert again.acknowledge_time == acked.acknowledge_time
     unacked = list(registry.staff.list_notifications(unacknowledged_only=True))
-    assert sorted(n.id for n in unacked) == sorted(n.id for n in unacked if n.id != inbox[0].id)
-    assert inbox[0].id not in {n.id for n in unacked}
+    assert ("controllers/acme", inbox[0].id) not in {(n.controller, n.id) for n in unacked}
+    assert len(unacked) == 2
     assert len(list(registry.staff.list_notifications("globex", unacknowledged_only=True))) == 1
 
 
 def test_tenant_isolation(registry: Harness) -> None:
     factories.controller(registry.staff, "acme")
     factories.controller(registry.staff, "globex")
+    send(["globex"], "globex only")
     made = send(["acme", "globex"])
     globex_id = next(n.id for n in made if n.controller_id == "globex")
+    assert globex_id == 2
     acme = registry.client("controller", "acme")
     assert {n.controller for n in acme.list_notifications()} == {"controllers/acme"}
     with pytest.raises(errors.NotFound):  # another tenant's inbox does not exist for acme
         list(acme.list_notifications("globex"))
-    with pytest.raises(errors.NotFound):
+    with pytest.raises(errors.NotFound):  # acme's inbox has only number 1
         acme.acknowledge_notification(globex_id)
     got = collect(acme.watch_notifications(), 5, timeout=1.5)
     assert [n.controller for n in got] == ["controllers/acme"]
@@ -147,3 +149,25 @@ def test_watch_survives_a_server_restart(registry: Harness) -> None:
     got = collect(watch, 2, timeout=15)
     assert [n.title for n in got] == ["while-down", "after-restart"]
     assert watch.reconnects >= 1
+
+
+def test_numbers_are_per_inbox_and_count_no_other_tenant(registry: Harness) -> None:
+    """A controller sees 1, 2, 3, ... however many notices other tenants get."""
+    for cid in ("acme", "globex", "initech"):
+        factories.controller(registry.staff, cid)
+    send(["acme"], "a1")
+    send(["globex", "initech"], "g")
+    send(["acme", "globex"], "a2")
+    send(["initech"], "i")
+    send(["acme"], "a3")
+    acme = registry.client("controller", "acme")
+    inbox = list(acme.list_notifications())
+    assert [(n.id, n.name, n.title) for n in inbox] == [
+        (1, "notifications/1", "a1"),
+        (2, "notifications/2", "a2"),
+        (3, "notifications/3", "a3"),
+    ]
+    assert [n.id for n in collect(acme.watch_notifications(after=1), 2)] == [2, 3]
+    # Staff page through every inbox; the page token hides the internal order.
+    everything = list(registry.staff.list_notifications(page_size=2))
+    assert len(everything) == 7

@@ -44,7 +44,6 @@ from registry.breaches.values import (
     Counts,
     Notice,
     notice_name,
-    tuples,
 )
 from registry.errors import Aborted, AlreadyExists, InvalidArgument, Violations
 from registry.ledger import Mutation
@@ -304,21 +303,8 @@ def acknowledge(m: Mutation, controller_id: str, breach_id: str) -> Notice:
     notice = notice_of(
         obligation_of(o.get((o.breach_id == breach_id) & (o.controller_id == controller_id)))
     )
-    n = notifications.NotificationRow
-    unread = (
-        [
-            int(i)
-            for (i,) in tuples(
-                n.select(n.id)
-                .where(n.id.in_(list(notice.notifications)) & n.ack_time.is_null())
-                .tuples()
-            )
-        ]
-        if notice.notifications
-        else []
-    )
-    for nid in unread:
-        notifications.acknowledge(m, nid)
+    for number in notice.unread:
+        notifications.acknowledge(m, number)
     m.record(
         "breach.notice.acknowledge",
         notice_name(controller_id, breach_id),

@@ -92,16 +92,8 @@ def notice_of(o: Obligation, row: BreachRow | None = None) -> Notice:
         Phase(p.number, rules.view_for(p.info, o.scope), p.status, p.create_time, "")
         for p in phases_of(o.breach_id)
     ]
-    n = notifications.NotificationRow
-    ids = (
-        n.select(n.id)
-        .where(
-            (n.controller_id == o.controller_id)
-            & (n.kind == notifications.Kind.BREACH.value)
-            & (n.resource == names.make(COLLECTION, o.breach_id))
-        )
-        .order_by(n.id)
-        .tuples()
+    told = notifications.about(
+        o.controller_id, notifications.Kind.BREACH, names.make(COLLECTION, o.breach_id)
     )
     return Notice(
         obligation=o,
@@ -109,7 +101,8 @@ def notice_of(o: Obligation, row: BreachRow | None = None) -> Notice:
         awareness_time=breach.awareness_time,
         detection_time=breach.detection_time,
         phases=tuple(phases),
-        notifications=tuple(int(i) for (i,) in tuples(ids)),
+        notifications=tuple(n.id for n in told),
+        unread=tuple(n.id for n in told if n.ack_time is None),
     )
 
 

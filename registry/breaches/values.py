@@ -118,6 +118,9 @@ class Notice:
     detection_time: datetime
     phases: tuple[Phase, ...]
     notifications: tuple[int, ...]
+    """Numbers of the inbox notifications that told the controller of it."""
+    unread: tuple[int, ...] = ()
+    """Those not yet acknowledged."""
 
     @property
     def current(self) -> rules.Info:

@@ -22,6 +22,7 @@ from registry import changefeed, db
 from registry.auth import Caller, Role
 from registry.errors import InvalidArgument, NotFound
 from registry.ledger import Mutation
+from registry.notifications.model import NotificationRow
 
 COLLECTION = "notifications"
 BATCH = 1000
@@ -38,32 +39,10 @@ class Kind(enum.Enum):
     GENERAL = "GENERAL"
 
 
-class NotificationRow(db.BaseModel):
-    id = peewee.BigAutoField()
-    controller_id = peewee.CharField(max_length=63)
-    kind = peewee.CharField(max_length=32)
-    title = peewee.TextField()
-    body = peewee.TextField()
-    resource = peewee.TextField()
-    payload = peewee.TextField()
-    """JSON object."""
-    create_time = db.UtcDateTimeField()
-    ack_time = db.UtcDateTimeField(null=True)
-    ack_by = peewee.TextField(null=True)
-
-    class Meta:
-        table_name = "notification"
-        indexes = ((("controller_id", "id"), False), (("ack_time", "id"), False))
-
-
-@db.migration(31, "notification inboxes")
-def _create(database: peewee.Database) -> None:
-    database.create_tables([NotificationRow])
-
-
 @dataclass(frozen=True)
 class Notification:
     id: int
+    """Its number in the controller's inbox (per tenant: reveals no other inbox)."""
     controller_id: str
     kind: Kind
     title: str
@@ -73,6 +52,8 @@ class Notification:
     create_time: datetime
     ack_time: datetime | None = None
     ack_by: str | None = None
+    key: int = 0
+    """Internal commit order over all inboxes (staff paging, the hub)."""
 
     @property
     def name(self) -> str:
@@ -80,7 +61,7 @@ class Notification:
 
 
 FIELDS = (
-    NotificationRow.id,
+    NotificationRow.seq,
     NotificationRow.controller_id,
     NotificationRow.kind,
     NotificationRow.title,
@@ -90,6 +71,7 @@ FIELDS = (
     NotificationRow.create_time,
     NotificationRow.ack_time,
     NotificationRow.ack_by,
+    NotificationRow.id,
 )
 
 
@@ -113,6 +95,7 @@ def from_tuple(t: Sequence[Any]) -> Notification:
         create_time=create_time,
         ack_time=ack_time,
         ack_by=t[9],
+        key=int(t[10]),
     )
 
 
@@ -127,6 +110,21 @@ def parse_name(name: str, field: str = "name") -> int:
 def _lock_inserts() -> None:
     if db.is_postgres():
         db.execute("SELECT pg_advisory_xact_lock(%s)", (_INSERT_LOCK,))
+
+
+def _last_numbers(controller_ids: Sequence[str]) -> dict[str, int]:
+    """Controller id -> the number of the newest notification in its inbox."""
+    n = NotificationRow
+    result: dict[str, int] = {}
+    wanted = sorted(set(controller_ids))
+    for i in range(0, len(wanted), 500):
+        query = (
+            n.select(n.controller_id, peewee.fn.MAX(n.seq))
+            .where(n.controller_id.in_(wanted[i : i + 500]))
+            .group_by(n.controller_id)
+        )
+        result.update({str(cid): int(last or 0) for cid, last in tuples(query)})
+    return result
 
 
 def max_id() -> int:
@@ -159,10 +157,12 @@ def notify(
     m.after_commit(hub.poke)
     _lock_inserts()
     before = max_id()
+    numbers = _last_numbers(controller_ids)
     encoded = json.dumps(dict(payload), sort_keys=True, separators=(",", ":"))
     rows = [
         {
             "controller_id": cid,
+            "seq": numbers.get(cid, 0) + 1,
             "kind": kind.value,
             "title": title,
             "body": body,
@@ -174,7 +174,9 @@ def notify(
     ]
     db.insert_rows(NotificationRow, rows)
     query = tuples(
-        NotificationRow.select(NotificationRow.id, NotificationRow.controller_id)
+        NotificationRow.select(
+            NotificationRow.seq, NotificationRow.controller_id, NotificationRow.id
+        )
         .where(NotificationRow.id > before)
         .order_by(NotificationRow.id)
     )
@@ -188,8 +190,9 @@ def notify(
             resource=resource,
             payload=dict(payload),
             create_time=m.now,
+            key=int(key),
         )
-        for nid, cid in query
+        for nid, cid, key in query
     ]
     if audit:
         for n in made:
@@ -209,25 +212,43 @@ def _visible(caller: Caller, controller_id: str) -> bool:
     return caller.sees(controller_id)
 
 
-def get(caller: Caller, notification_id: int) -> Notification:
+def get(caller: Caller, number: int) -> Notification:
+    """The caller's own notification ``number`` (a controller's inbox)."""
+    n = NotificationRow
     row = next(
-        iter(tuples(NotificationRow.select(*FIELDS).where(NotificationRow.id == notification_id))),
+        iter(
+            tuples(n.select(*FIELDS).where((n.controller_id == caller.tenant) & (n.seq == number)))
+        ),
         None,
     )
-    if row is None or not _visible(caller, row[1]):
-        raise NotFound(f"{COLLECTION}/{notification_id} not found")
+    if row is None:
+        raise NotFound(f"{COLLECTION}/{number} not found")
     return from_tuple(row)
 
 
 def after(controller_id: str, cursor: int, limit: int) -> list[Notification]:
-    """The controller's notifications with id > cursor, oldest first."""
+    """The controller's notifications numbered above ``cursor``, oldest first."""
+    n = NotificationRow
     query = tuples(
-        NotificationRow.select(*FIELDS)
-        .where((NotificationRow.controller_id == controller_id) & (NotificationRow.id > cursor))
-        .order_by(NotificationRow.id)
+        n.select(*FIELDS)
+        .where((n.controller_id == controller_id) & (n.seq > cursor))
+        .order_by(n.seq)
         .limit(limit)
     )
     return [from_tuple(t) for t in query]
+
+
+def about(controller_id: str, kind: Kind, resource: str) -> list[Notification]:
+    """The controller's notifications of ``kind`` about ``resource``, oldest first."""
+    n = NotificationRow
+    query = (
+        n.select(*FIELDS)
+        .where(
+            (n.controller_id == controller_id) & (n.kind == kind.value) & (n.resource == resource)
+        )
+        .order_by(n.seq)
+    )
+    return [from_tuple(t) for t in tuples(query)]
 
 
 def list_page(
@@ -243,12 +264,18 @@ def list_page(
         if controller_id:
             caller.require(controller_id, f"controllers/{controller_id}")
         controller_id = caller.tenant or ""
-    query = NotificationRow.select(*FIELDS).where(NotificationRow.id > after_id)
+    n = NotificationRow
     if controller_id:
-        query = query.where(NotificationRow.controller_id == controller_id)
+        # One inbox: ordered by its own numbers, ``after_id`` is one of them.
+        query = n.select(*FIELDS).where((n.controller_id == controller_id) & (n.seq > after_id))
+        order: peewee.Field = n.seq
+    else:
+        # Every inbox (staff): in commit order; ``after_id`` is an internal key.
+        query = n.select(*FIELDS).where(n.id > after_id)
+        order = n.id
     if unacknowledged_only:
-        query = query.where(NotificationRow.ack_time.is_null())
-    return [from_tuple(t) for t in tuples(query.order_by(NotificationRow.id).limit(size))]
+        query = query.where(n.ack_time.is_null())
+    return [from_tuple(t) for t in tuples(query.order_by(order).limit(size))]
 
 
 def acknowledge(m: Mutation, notification_id: int) -> Notification:
@@ -256,7 +283,7 @@ def acknowledge(m: Mutation, notification_id: int) -> Notification:
     current = get(m.caller, notification_id)
     if current.ack_time is None:
         NotificationRow.update(ack_time=m.now, ack_by=m.caller.spiffe_id).where(
-            (NotificationRow.id == notification_id) & NotificationRow.ack_time.is_null()
+            (NotificationRow.id == current.key) & NotificationRow.ack_time.is_null()
         ).execute()
     m.record(
         "notification.acknowledge",

@@ -25,6 +25,7 @@ from typing import Any
 
 from registry import db
 from registry.notifications import core
+from registry.notifications.model import NotificationRow
 
 log = logging.getLogger(__name__)
 
@@ -168,15 +169,15 @@ class Hub:
         while True:
             rows = list(
                 core.tuples(
-                    core.NotificationRow.select(*core.FIELDS)
-                    .where(core.NotificationRow.id > self._hwm)
-                    .order_by(core.NotificationRow.id)
+                    NotificationRow.select(*core.FIELDS)
+                    .where(NotificationRow.id > self._hwm)
+                    .order_by(NotificationRow.id)
                     .limit(FETCH)
                 )
             )
             if not rows:
                 return
-            self._hwm = int(rows[-1][0])
+            self._hwm = int(rows[-1][-1])  # the internal key (FIELDS ends with it)
             by_controller: dict[str, list[tuple[Any, ...]]] = {}
             with self._lock:
                 for t in rows:

@@ -63,6 +63,9 @@ class NotificationService(pb_grpc.NotificationServiceServicer):
         )
         if request.after < 0:
             raise InvalidArgument.one("after", "must not be negative")
+        one_inbox = bool(controller_id) or caller.tenant is not None
+        if request.after and not one_inbox:
+            raise InvalidArgument.one("after", "numbers one inbox: name it in parent")
         scope = _page_scope(request.parent, request.unacknowledged_only, request.after)
         page = paging.page(request.page_size, request.page_token, scope)
         after_id = int(page.after) if page.after is not None else request.after
@@ -75,7 +78,9 @@ class NotificationService(pb_grpc.NotificationServiceServicer):
         )
         return pb.ListNotificationsResponse(
             notifications=[to_proto(n) for n in items],
-            next_page_token=page.next_token([str(n.id) for n in items], scope),
+            next_page_token=page.next_token(
+                [str(n.id if one_inbox else n.key) for n in items], scope
+            ),
         )
 
     def AcknowledgeNotification(

@@ -75,9 +75,12 @@ class Notification(_message.Message):
     ACKNOWLEDGED_FIELD_NUMBER: _builtins.int
     ACKNOWLEDGE_TIME_FIELD_NUMBER: _builtins.int
     name: _builtins.str
-    """"notifications/{id}"."""
+    """"notifications/{id}", within the controller's inbox."""
     id: _builtins.int
-    """Monotonically increasing over all inboxes; the Watch cursor."""
+    """The notification's number in its controller's inbox (1, 2, 3, ...):
+    increasing, gap-free per inbox, and the Watch cursor. Numbers are per
+    inbox, so they reveal nothing about other controllers' notices.
+    """
     controller: _builtins.str
     """"controllers/{controller_id}": whose inbox."""
     kind: Global___NotificationKind.ValueType

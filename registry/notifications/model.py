@@ -1,0 +1,53 @@
+"""The notification table: one inbox per controller (its rows numbered per inbox)."""
+
+from __future__ import annotations
+
+import peewee
+
+from registry import db
+
+
+class NotificationRow(db.BaseModel):
+    id = peewee.BigAutoField()
+    """Internal commit order over all inboxes; never shown to a controller."""
+    controller_id = peewee.CharField(max_length=63)
+    seq = peewee.BigIntegerField(default=0)
+    """The notification's number in its controller's inbox (1, 2, ...): the id
+    a controller sees. Per inbox, so it reveals nothing of other tenants."""
+    kind = peewee.CharField(max_length=32)
+    title = peewee.TextField()
+    body = peewee.TextField()
+    resource = peewee.TextField()
+    payload = peewee.TextField()
+    """JSON object."""
+    create_time = db.UtcDateTimeField()
+    ack_time = db.UtcDateTimeField(null=True)
+    ack_by = peewee.TextField(null=True)
+
+    class Meta:
+        table_name = "notification"
+        indexes = (
+            (("controller_id", "id"), False),
+            (("ack_time", "id"), False),
+            (("controller_id", "seq"), True),
+        )
+
+
+@db.migration(31, "notification inboxes")
+def _create(database: peewee.Database) -> None:
+    database.create_tables([NotificationRow])
+
+
+@db.migration(33, "per-inbox notification numbers")
+def _number_per_inbox(database: peewee.Database) -> None:
+    columns = {c.name for c in database.get_columns("notification")}
+    if "seq" not in columns:
+        database.execute_sql("ALTER TABLE notification ADD COLUMN seq BIGINT NOT NULL DEFAULT 0")
+        database.execute_sql(
+            "UPDATE notification SET seq = (SELECT COUNT(*) FROM notification n2 "
+            "WHERE n2.controller_id = notification.controller_id AND n2.id <= notification.id)"
+        )
+    database.execute_sql(
+        "CREATE UNIQUE INDEX IF NOT EXISTS notification_controller_id_seq "
+        "ON notification (controller_id, seq)"
+    )
