@@ -3,6 +3,9 @@ DPA_TEST_POSTGRES_URL is set, on PostgreSQL too (unreachable is a failure)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,3 +41,21 @@ def registry(dev_pki: pki.DevPki, database_url: str) -> Iterator[harness.Harness
     finally:
         h.close()
         clock.reset()
+
+
+# Spins until killed, or for at most five minutes on its own (never left behind).
+_SPIN = "import time\nend = time.monotonic() + 300\nwhile time.monotonic() < end:\n    pass\n"
+
+
+@pytest.fixture
+def busy_cores() -> Iterator[int]:
+    """Keeps every core of the machine busy with other processes for the
+    test's duration: a test that holds only on a quiet machine fails here."""
+    spinners = [subprocess.Popen([sys.executable, "-c", _SPIN]) for _ in range(os.cpu_count() or 2)]
+    try:
+        yield len(spinners)
+    finally:
+        for p in spinners:
+            p.kill()
+        for p in spinners:
+            p.wait()

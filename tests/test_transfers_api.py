@@ -570,9 +570,15 @@ def test_changes_are_seen_by_the_very_next_check(world: World) -> None:
     assert codes(world.check("acme", "usdpf")) == ["DPA_TERMINATED"]
 
 
-def test_no_check_started_after_a_commit_sees_the_old_state(world: World) -> None:
+@pytest.mark.parametrize("load", ["quiet", "busy"])
+def test_no_check_started_after_a_commit_sees_the_old_state(
+    world: World, load: str, request: pytest.FixtureRequest
+) -> None:
     """Checks run continuously while the TIA flips; every check that began
-    after an update returned reflects that update (or a later one)."""
+    after an update returned reflects that update (or a later one), also
+    while other processes keep every core busy."""
+    if load == "busy":
+        request.getfixturevalue("busy_cores")
     staff = world.staff
     checker = world.h.client("service", "checker")
     results: list[tuple[float, float, bool]] = []
