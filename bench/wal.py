@@ -84,7 +84,7 @@ def main() -> None:
         f"median {sorted(samples)[len(samples) // 2] / mb:.1f} MB "
         f"over {len(samples)} samples; load average {os.getloadavg()[0]:.1f}"
     )
-    growing = all(b >= a for a, b in zip(samples, samples[1:], strict=False))
+    growing = all(b >= a for a, b in itertools.pairwise(samples))
     print(
         "WAL " + ("GREW THROUGHOUT (unbounded?)" if growing and samples[-1] > 8 * mb else "bounded")
     )
