@@ -41,7 +41,10 @@ def _audit_export(args: argparse.Namespace) -> int:
         keys.activate(keys.load(Path(args.signing_key), args.log_origin))
         log.check_origin()
         log.latest_checkpoint()  # publish one covering every entry
-    data = export.write(Path(args.out))
+    from dpa_client import _progress  # noqa: PLC0415
+
+    with _progress.bar("exporting entries") as update:
+        data = export.write(Path(args.out), update)
     print(
         f"wrote {args.out}: {len(data['entries'])} entries, "
         f"{len(data['checkpoints'])} checkpoints, keys: {', '.join(data['keys'])}"

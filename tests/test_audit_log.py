@@ -281,3 +281,43 @@ def test_key_rotation_is_logged_and_old_checkpoints_still_verify(
         assert both.verify_export(export.build()).entries_verified == new_cp.size
     finally:
         rotated.close()
+
+
+def test_export_and_verification_report_progress(registry: Harness, tmp_path: Path) -> None:
+    """Long exports and verifications tell how far they are (the CLIs draw a
+    bar from it on a terminal); the last report is (all, all)."""
+    size = _seed(registry, 4)
+    seen_export: list[tuple[int, int]] = []
+    data = export.build(lambda done, total: seen_export.append((done, total)))
+    assert seen_export[-1] == (size, size)
+    seen_verify: list[tuple[int, int]] = []
+    LogVerifier([vkey(registry)], ORIGIN).verify_export(
+        data, lambda done, total: seen_verify.append((done, total))
+    )
+    assert seen_verify[0] == (0, size)
+    assert seen_verify[-1] == (size, size)
+
+
+def test_progress_bar_draws_on_a_terminal_only() -> None:
+    import os
+    import subprocess
+    import sys
+
+    from dpa_client import _progress
+
+    with _progress.bar("x") as update:  # not a terminal here: a no-op
+        update(1, 2)
+    script = (
+        "from dpa_client import _progress\n"
+        "with _progress.bar('verifying entries') as u:\n"
+        "    u(5, 10)\n"
+        "    u(10, 10)\n"
+    )
+    shown = subprocess.run(
+        ["script", "-qec", f'{sys.executable} -c "{script}"', "/dev/null"],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TERM": "xterm", "COLUMNS": "100"},
+    )
+    assert "verifying entries" in shown.stdout

@@ -13,7 +13,7 @@ import base64
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,10 @@ from dpa_client.transparency import merkle
 from dpa_client.transparency.note import Checkpoint, NoteVerifier, open_checkpoint
 
 EXPORT_FORMAT = "dpa-registry-audit-export/1"
+
+
+Progress = Callable[[int, int], None]
+"""Called with (entries done, entries in all) while a large log is verified."""
 
 
 class RollbackError(ConsistencyError):
@@ -136,7 +140,7 @@ class LogVerifier:
 
     # -- full exports ----------------------------------------------------------
 
-    def verify_export(self, export: dict[str, Any]) -> Report:
+    def verify_export(self, export: dict[str, Any], progress: Progress | None = None) -> Report:
         """Verifies a self-contained export: every entry against every checkpoint.
 
         Every leaf hash is recomputed from the entry's bytes and the tree is
@@ -157,7 +161,7 @@ class LogVerifier:
             raise VerificationError("the export holds no signed checkpoint")
         latest = checkpoints[-1]
         trusted = self.trusted()
-        leaves, malformed = _leaves(export["entries"])
+        leaves, malformed = _leaves(export["entries"], progress)
         sizes = {c.size for c in checkpoints} | ({trusted.size} if trusted else set())
         roots = _roots_at(leaves, sizes)
         vouched = first_unvouched(checkpoints, leaves, roots, _hints(export))
@@ -208,11 +212,18 @@ def truncated(checkpoint: Checkpoint, held: int, detail: str = "") -> TruncatedL
     )
 
 
-def _leaves(entries: Sequence[dict[str, Any]]) -> tuple[list[bytes], TamperedEntry | None]:
+PROGRESS_EVERY = 5000
+
+
+def _leaves(
+    entries: Sequence[dict[str, Any]], progress: Progress | None = None
+) -> tuple[list[bytes], TamperedEntry | None]:
     """Leaf hashes recomputed from the entries' bytes, and the first malformed entry."""
     leaves: list[bytes] = []
     malformed: TamperedEntry | None = None
     for position, entry in enumerate(entries):
+        if progress is not None and position % PROGRESS_EVERY == 0:
+            progress(position, len(entries))
         try:
             body = base64.b64decode(entry["body"], validate=True)
         except (KeyError, TypeError, ValueError):
@@ -230,6 +241,8 @@ def _leaves(entries: Sequence[dict[str, Any]]) -> tuple[list[bytes], TamperedEnt
             _check_seq(position, body)
         except TamperedEntry as err:
             malformed = err
+    if progress is not None:
+        progress(len(entries), len(entries))
     return leaves, malformed
 
 

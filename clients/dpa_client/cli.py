@@ -22,7 +22,7 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from dpa_client import _witness_cli
+from dpa_client import _progress, _witness_cli
 from dpa_client.audit import LogVerifier, Report, load_export
 from dpa_client.errors import DpaError, TamperedEntry, VerificationError
 from dpa_client.witness import WitnessPolicy
@@ -38,7 +38,7 @@ def _print(report: Report) -> None:
         print(f"note: {note}")
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="dpa-verify", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -60,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
         "--complete", action="store_true", help="auditors/staff: require every index"
     )
     exp.add_argument("--state", default=None, help="trusted-checkpoint state file")
+    exp.add_argument(
+        "--no-progress", action="store_true", help="no progress bar (shown on a terminal)"
+    )
     online.add_argument("--witness-policy", default=None, help="k-of-n witness policy JSON")
     _witness_cli.add_parsers(sub)
     for p in (exp, online):
@@ -68,7 +71,11 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument(
             "--checkpoint", default=None, help="file holding a signed checkpoint to trust"
         )
-    args = top.parse_args(argv)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     try:
         if args.command == "witness":
             return _witness_cli.run(args)
@@ -78,7 +85,10 @@ def main(argv: list[str] | None = None) -> int:
         state = Path(args.state) if args.state else None
         verifier = LogVerifier(args.vkey, args.origin, state, pinned)
         if args.command == "export":
-            _print(verifier.verify_export(load_export(Path(args.file))))
+            export = load_export(Path(args.file))
+            with _progress.bar("verifying entries", enabled=not args.no_progress) as update:
+                report = verifier.verify_export(export, update)
+            _print(report)
         else:
             from dpa_client.client import RegistryClient  # noqa: PLC0415
 

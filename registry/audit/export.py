@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +21,22 @@ from registry.audit import log, store
 _INDEX_MASK = (1 << 56) - 1
 
 
-def build() -> dict[str, Any]:
+def build(progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """The export; ``progress(done, total)`` is told how far the entries are."""
     with db.database.atomic():
         size = store.size()
-        entries = [
-            {"index": int(r.seq), "body": base64.b64encode(bytes(r.body)).decode()}
-            for r in store.AuditEvent.select(store.AuditEvent.seq, store.AuditEvent.body)
+        entries = []
+        rows = (
+            store.AuditEvent.select(store.AuditEvent.seq, store.AuditEvent.body)
             .where(store.AuditEvent.seq < size)
             .order_by(store.AuditEvent.seq)
-        ]
+        )
+        for r in rows.iterator():
+            entries.append({"index": int(r.seq), "body": base64.b64encode(bytes(r.body)).decode()})
+            if progress is not None and len(entries) % 5000 == 0:
+                progress(len(entries), size)
+        if progress is not None:
+            progress(size, size)
         nodes = [
             [int(r.key) >> 56, int(r.key) & _INDEX_MASK, base64.b64encode(bytes(r.hash)).decode()]
             for r in store.MerkleNode.select().order_by(store.MerkleNode.key)
@@ -47,7 +55,7 @@ def build() -> dict[str, Any]:
     }
 
 
-def write(path: Path) -> dict[str, Any]:
-    data = build()
+def write(path: Path, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    data = build(progress)
     path.write_text(json.dumps(data, separators=(",", ":")))
     return data
