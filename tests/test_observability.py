@@ -78,6 +78,9 @@ def test_metrics_are_scraped_over_http(observed: tuple[Harness, InMemorySpanExpo
     entries = next(line for line in text.splitlines() if line.startswith("dpa_audit_log_entries "))
     assert float(entries.split()[1]) >= 1
     assert "dpa_audit_checkpoint_age_seconds " in text  # the key record is signed at start
+    assert "dpa_notifications_unacknowledged 0.0" in text
+    assert "dpa_breach_obligations_overdue 0.0" in text
+    assert "dpa_transfer_decision_p99_seconds " in text
     assert "privacy@acme.example" not in text
 
 

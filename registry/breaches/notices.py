@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import peewee
+
 from registry import clock, names, paging
 from registry.auth import Caller, Role
 from registry.breaches import rules
@@ -71,6 +73,17 @@ def obligations(
             o.ack_time.is_null() & (o.withdrawn == False) & (o.deadline < now)  # noqa: E712
         )
     return [obligation_of(r) for r in query]
+
+
+def overdue_count(now: datetime) -> int:
+    """Open obligations past their deadline, over every breach (a metric)."""
+    o = ObligationRow
+    return int(
+        o.select(peewee.fn.COUNT(o.id))
+        .where(o.ack_time.is_null() & (o.withdrawn == False) & (o.deadline < now))  # noqa: E712
+        .scalar()
+        or 0
+    )
 
 
 def visible_obligation(caller: Caller, controller_id: str, breach_id: str) -> Obligation:

@@ -238,6 +238,12 @@ def after(controller_id: str, cursor: int, limit: int) -> list[Notification]:
     return [from_tuple(t) for t in query]
 
 
+def unacknowledged_count() -> int:
+    """Notifications no controller has acknowledged yet, over every inbox (a metric)."""
+    n = NotificationRow
+    return int(n.select(peewee.fn.COUNT(n.id)).where(n.ack_time.is_null()).scalar() or 0)
+
+
 def about(controller_id: str, kind: Kind, resource: str) -> list[Notification]:
     """The controller's notifications of ``kind`` about ``resource``, oldest first."""
     n = NotificationRow

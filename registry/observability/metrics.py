@@ -22,7 +22,10 @@ from prometheus_client.registry import Collector
 from registry import clock, db
 from registry.audit import log as audit_log
 from registry.audit import store as audit_store
+from registry.breaches import notices as breach_notices
+from registry.notifications import core as notifications
 from registry.notifications import hub as notification_hub
+from registry.transfers import timing as transfer_timing
 
 log = logging.getLogger(__name__)
 
@@ -89,10 +92,31 @@ class RegistryCollector(Collector):
             with db.database.connection_context():
                 size = audit_store.size()
                 signed_at = audit_log.newest_checkpoint_time()
+                unread = notifications.unacknowledged_count()
+                overdue = breach_notices.overdue_count(clock.now())
         except peewee.PeeweeException as err:
             log.warning("metrics: cannot read the audit log: %s", type(err).__name__)
             return
         yield GaugeMetricFamily("dpa_audit_log_entries", "Entries in the audit log.", value=size)
+        yield GaugeMetricFamily(
+            "dpa_notifications_unacknowledged",
+            "Notices in controllers' inboxes not yet acknowledged.",
+            value=unread,
+        )
+        yield GaugeMetricFamily(
+            "dpa_breach_obligations_overdue",
+            "Breach notification obligations past their deadline, not acknowledged.",
+            value=overdue,
+        )
+        decisions = transfer_timing.DECISIONS.summary()
+        yield GaugeMetricFamily(
+            "dpa_transfer_decision_p99_seconds",
+            "CheckTransfer decision time inside the handler, p99 since start.",
+            value=decisions.p99_us / 1e6,
+        )
+        yield GaugeMetricFamily(
+            "dpa_transfer_decisions", "CheckTransfer decisions since start.", value=decisions.count
+        )
         if signed_at is not None:
             age = (clock.now() - signed_at).total_seconds()
             yield GaugeMetricFamily(
