@@ -4,11 +4,15 @@ docs/*.md (not the ADRs) is executed, in order, against a real server.
 A reader's session is reproduced: a fresh directory with the project's venv
 linked in as ``.venv`` and on PATH, where the README's own shell lines mint
 the dev PKI and start ``dpa-registry serve`` (a fresh SQLite database under
-``var/``). Then each page's blocks run in order: ```python blocks in one
-namespace per page (a reader pasting them into one interpreter; a guide
-continues the README's session, so it starts from the README's names), and
+``var/``). Each page's blocks run in order: ```python blocks in one
+namespace per page (a reader pasting them into one interpreter), and
 ```sh / ```bash / ```console blocks with ``bash -e`` in that directory.
 ```json and ```toml blocks must parse; ```text blocks are prose.
+
+Each guide continues the README's session and starts from the state the
+README leaves: a copy of the README's directory (certificates, database,
+files) with the README's server command started again on it, and a copy of
+the README's Python names. So no guide depends on another.
 
 The only rewriting: the documented port 50051 becomes a free port (other
 servers may hold 50051), and HOME is a directory of the run.
@@ -125,12 +129,25 @@ class Session:
         self.port = harness.free_port()
         (directory / ".venv").symlink_to(Path(sys.prefix))
         (directory / "home").mkdir()
+        self.background: list[subprocess.Popen[bytes]] = []
+        self.background_blocks: list[Block] = []
+
+    @property
+    def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DPA_", "OTEL_"))}
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-        env["HOME"] = str(directory / "home")
+        env["HOME"] = str(self.dir / "home")
         env["DPA_LISTEN"] = f"127.0.0.1:{self.port}"
-        self.env = env
-        self.background: list[subprocess.Popen[bytes]] = []
+        return env
+
+    def fork(self, directory: Path) -> None:
+        """Continues in a copy of the current directory, servers restarted on it."""
+        self.stop()
+        shutil.copytree(self.dir, directory, symlinks=True)
+        self.dir = directory
+        os.chdir(directory)
+        for block in self.background_blocks:
+            self.start_background(block, remember=False)
 
     def localise(self, code: str) -> str:
         return re.sub(rf"\b(localhost|127\.0\.0\.1):{DOC_PORT}\b", rf"\1:{self.port}", code)
@@ -156,7 +173,9 @@ class Session:
         )
         return result.stdout
 
-    def start_background(self, block: Block) -> None:
+    def start_background(self, block: Block, *, remember: bool = True) -> None:
+        if remember:
+            self.background_blocks.append(block)
         log = (self.dir / f"background-{len(self.background)}.log").open("wb")
         proc = subprocess.Popen(
             ["bash", "-e", "-c", self.localise(block.code)],
@@ -208,6 +227,7 @@ class Session:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+        self.background = []
 
 
 def run_python(block: Block, namespace: dict[str, object], session: Session) -> str:
@@ -244,10 +264,22 @@ def run_page(page: Path, namespace: dict[str, object], session: Session) -> dict
     return counts
 
 
+def reconnect(namespace: dict[str, object]) -> None:
+    """Waits until the session's clients reach the restarted server."""
+    import grpc
+
+    from dpa_client import RegistryClient
+
+    for value in namespace.values():
+        if isinstance(value, RegistryClient):
+            grpc.channel_ready_future(value.channel).result(timeout=60)
+
+
 @pytest.fixture
 def session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Session]:
-    s = Session(tmp_path)
-    monkeypatch.chdir(tmp_path)
+    (tmp_path / "README").mkdir()
+    s = Session(tmp_path / "README")
+    monkeypatch.chdir(s.dir)
     try:
         yield s
     finally:
@@ -259,8 +291,14 @@ def test_docs_run_as_written(session: Session) -> None:
     assert shutil.which("bash"), "bash is needed to run the docs' shell lines"
     readme: dict[str, object] = {"__name__": "__docs__"}
     report: list[str] = []
+    base = session.dir.parent
     for page in PAGES:
-        namespace = readme if page.name == "README.md" else dict(readme)
+        if page.name == "README.md":
+            namespace = readme
+        else:
+            session.fork(base / page.stem)
+            namespace = dict(readme)
+            reconnect(namespace)
         counts = run_page(page, namespace, session)
         report.append(
             f"{page.relative_to(ROOT)}: {counts['run']} run, {counts['skip']} skipped "
