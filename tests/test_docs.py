@@ -50,8 +50,10 @@ PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 RUN = {"python": "python", "sh": "sh", "bash": "sh", "console": "console"}
 DATA = {"json", "toml", "text"}
 MARK = re.compile(r"^<!--\s*docs-test:\s*(skip|background)\s*\((.+)\)\s*-->$")
-FENCE = re.compile(r"^```(\S*)\s*$")
+FENCE = re.compile(r"^( *)```(\S*)\s*$")
 DOC_PORT = "50051"
+BLOCK_SECONDS = 300
+"""A block that blocks this long fails (generous: the machine may be loaded)."""
 
 
 @dataclass(frozen=True)
@@ -84,10 +86,10 @@ def parse(page: Path) -> list[Block]:
                 problems.append(f"{page.name}:{i + 1}: indented code block; fence it")
             i += 1
             continue
-        lang = fence.group(1)
+        indent, lang = len(fence.group(1)), fence.group(2)
         start = i + 1
         end = start
-        while end < len(lines) and lines[end].rstrip() != "```":
+        while end < len(lines) and lines[end].strip() != "```":
             end += 1
         if end == len(lines):
             problems.append(f"{page.name}:{i + 1}: unclosed fence")
@@ -102,7 +104,7 @@ def parse(page: Path) -> list[Block]:
                 page,
                 start + 1,
                 lang,
-                "\n".join(lines[start:end]) + "\n",
+                "\n".join(ln[indent:] for ln in lines[start:end]) + "\n",
                 mark.group(1) if mark else "",
                 mark.group(2) if mark else "",
             )
@@ -140,10 +142,10 @@ class Session:
         env["DPA_LISTEN"] = f"127.0.0.1:{self.port}"
         return env
 
-    def fork(self, directory: Path) -> None:
-        """Continues in a copy of the current directory, servers restarted on it."""
+    def fork(self, source: Path, directory: Path) -> None:
+        """Continues in a copy of ``source``, its servers restarted on the copy."""
         self.stop()
-        shutil.copytree(self.dir, directory, symlinks=True)
+        shutil.copytree(source, directory, symlinks=True)
         self.dir = directory
         os.chdir(directory)
         for block in self.background_blocks:
@@ -164,7 +166,7 @@ class Session:
             env=self.env,
             capture_output=True,
             text=True,
-            timeout=180,
+            timeout=BLOCK_SECONDS,
             check=False,
         )
         assert result.returncode == 0, (
@@ -233,11 +235,20 @@ class Session:
 def run_python(block: Block, namespace: dict[str, object], session: Session) -> str:
     source = "\n" * (block.line - 1) + session.localise(block.code)
     out = io.StringIO()
+
+    def hung(signum: int, frame: object) -> None:
+        raise TimeoutError(f"still running after {BLOCK_SECONDS} s")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(BLOCK_SECONDS)
     with contextlib.redirect_stdout(out):
         try:
             exec(compile(source, str(block.page), "exec"), namespace)
         except BaseException as err:
             raise AssertionError(f"{block.where}: {type(err).__name__}: {err}") from err
+        finally:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, previous)
     return out.getvalue()
 
 
@@ -249,11 +260,12 @@ def run_page(page: Path, namespace: dict[str, object], session: Session) -> dict
         elif block.mark == "background":
             session.start_background(block)
             counts["background"] += 1
-        elif block.lang == "python":
-            run_python(block, namespace, session)
-            counts["run"] += 1
-        elif block.lang in ("sh", "bash", "console"):
-            session.shell(block)
+        elif block.lang in RUN:
+            if block.lang == "python":
+                out = run_python(block, namespace, session)
+            else:
+                out = session.shell(block)
+            print(f"--- {block.where}\n{out}", end="")  # shown with pytest -s
             counts["run"] += 1
         else:
             if block.lang == "json":
@@ -291,12 +303,12 @@ def test_docs_run_as_written(session: Session) -> None:
     assert shutil.which("bash"), "bash is needed to run the docs' shell lines"
     readme: dict[str, object] = {"__name__": "__docs__"}
     report: list[str] = []
-    base = session.dir.parent
+    readme_dir = session.dir
     for page in PAGES:
         if page.name == "README.md":
             namespace = readme
         else:
-            session.fork(base / page.stem)
+            session.fork(readme_dir, readme_dir.parent / page.stem)
             namespace = dict(readme)
             reconnect(namespace)
         counts = run_page(page, namespace, session)
