@@ -317,3 +317,63 @@ def test_docs_run_as_written(session: Session) -> None:
             f"(marked), {counts['background']} background, {counts['data']} data"
         )
     print("\n".join(report))
+
+
+PATH_REF = re.compile(r"(?<![\w~/.-])((?:[\w.-]+/)+[\w.-]+\.(?:py|md|json|proto|toml|yaml))\b")
+CODE_REF = re.compile(r"`((?:registry|dpa_client)(?:\.\w+)+)")
+NOT_CODE = {"registry.requests"}
+"""Names in backticks that look like code but are not: a logger name."""
+
+
+def resolve(dotted: str) -> object:
+    """The module or attribute a dotted name refers to, imported."""
+    import importlib
+
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            found: object = importlib.import_module(".".join(parts[:cut]))
+        except ModuleNotFoundError:
+            continue
+        for attr in parts[cut:]:
+            found = getattr(found, attr)
+        return found
+    raise ModuleNotFoundError(dotted)
+
+
+def test_cited_files_and_names_exist() -> None:
+    """A file path or a Python name a page cites is in the repository."""
+    missing: list[str] = []
+    for page in PAGES:
+        text = page.read_text(encoding="utf-8")
+        for m in PATH_REF.finditer(text):
+            if not (ROOT / m.group(1)).exists():
+                missing.append(f"{page.name}: file {m.group(1)}")
+        for m in CODE_REF.finditer(text):
+            if m.group(1) in NOT_CODE:
+                continue
+            try:
+                resolve(m.group(1))
+            except (ImportError, AttributeError):
+                missing.append(f"{page.name}: name {m.group(1)}")
+    assert not missing, "\n".join(missing)
+
+
+def test_collector_refuses_hidden_code(tmp_path: Path) -> None:
+    """Unfenced code, a fence without a language and an unknown one are refused;
+    a marker is read from the line before the fence."""
+    page = tmp_path / "page.md"
+    for text, problem in (
+        ("Run:\n\n    make run\n", "indented code block"),
+        ("```\nmake run\n```\n", "fence language ''"),
+        ("```ruby\nputs 1\n```\n", "fence language 'ruby'"),
+        ("```sh\nmake run\n", "unclosed fence"),
+    ):
+        page.write_text(text)
+        with pytest.raises(AssertionError, match=problem):
+            parse(page)
+    page.write_text("<!-- docs-test: skip (serves forever) -->\n```sh\nmake run\n```\n\n"
+                    "- item\n\n  ```python\n  x = 1\n  ```\n")  # fmt: skip
+    skipped, indented = parse(page)
+    assert (skipped.mark, skipped.reason, skipped.code) == ("skip", "serves forever", "make run\n")
+    assert (indented.mark, indented.lang, indented.code) == ("", "python", "x = 1\n")
