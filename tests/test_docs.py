@@ -287,6 +287,15 @@ def reconnect(namespace: dict[str, object]) -> None:
             grpc.channel_ready_future(value.channel).result(timeout=60)
 
 
+def close_clients(namespaces: list[dict[str, object]]) -> None:
+    from dpa_client import RegistryClient
+
+    for namespace in namespaces:
+        for value in namespace.values():
+            if isinstance(value, RegistryClient):
+                value.close()
+
+
 @pytest.fixture
 def session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Session]:
     (tmp_path / "README").mkdir()
@@ -304,18 +313,23 @@ def test_docs_run_as_written(session: Session) -> None:
     readme: dict[str, object] = {"__name__": "__docs__"}
     report: list[str] = []
     readme_dir = session.dir
-    for page in PAGES:
-        if page.name == "README.md":
-            namespace = readme
-        else:
-            session.fork(readme_dir, readme_dir.parent / page.stem)
-            namespace = dict(readme)
-            reconnect(namespace)
-        counts = run_page(page, namespace, session)
-        report.append(
-            f"{page.relative_to(ROOT)}: {counts['run']} run, {counts['skip']} skipped "
-            f"(marked), {counts['background']} background, {counts['data']} data"
-        )
+    namespaces = []
+    try:
+        for page in PAGES:
+            if page.name == "README.md":
+                namespace = readme
+            else:
+                session.fork(readme_dir, readme_dir.parent / page.stem)
+                namespace = dict(readme)
+                reconnect(namespace)
+            namespaces.append(namespace)
+            counts = run_page(page, namespace, session)
+            report.append(
+                f"{page.relative_to(ROOT)}: {counts['run']} run, {counts['skip']} skipped "
+                f"(marked), {counts['background']} background, {counts['data']} data"
+            )
+    finally:
+        close_clients(namespaces)
     print("\n".join(report))
 
 
