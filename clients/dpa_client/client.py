@@ -5,6 +5,7 @@ from __future__ import annotations
 from dpa_client._agreements import AgreementsMixin
 from dpa_client._breaches import BreachesMixin
 from dpa_client._controllers import ControllersMixin
+from dpa_client._measures import MeasuresMixin
 from dpa_client._notifications import NotificationsMixin
 from dpa_client._subprocessors import SubprocessorsMixin
 from dpa_client._transfers import TransfersMixin
@@ -15,6 +16,7 @@ class RegistryClient(
     BreachesMixin,
     AgreementsMixin,
     ControllersMixin,
+    MeasuresMixin,
     NotificationsMixin,
     SubprocessorsMixin,
     TransfersMixin,
