@@ -7,6 +7,7 @@ from dpa_client._breaches import BreachesMixin
 from dpa_client._controllers import ControllersMixin
 from dpa_client._measures import MeasuresMixin
 from dpa_client._notifications import NotificationsMixin
+from dpa_client._records import RecordsMixin
 from dpa_client._subprocessors import SubprocessorsMixin
 from dpa_client._transfers import TransfersMixin
 from dpa_client._witness import WitnessMixin
@@ -18,6 +19,7 @@ class RegistryClient(
     ControllersMixin,
     MeasuresMixin,
     NotificationsMixin,
+    RecordsMixin,
     SubprocessorsMixin,
     TransfersMixin,
     WitnessMixin,

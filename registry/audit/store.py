@@ -120,6 +120,24 @@ def size() -> int:
     return int(LogHead.select(LogHead.size).where(LogHead.id == 1).scalar())
 
 
+def entries_under(roots: Sequence[str], end: int) -> dict[str, list[int]]:
+    """Resource -> indices of its entries below ``end``, for every resource
+    equal to or under one of ``roots`` (``"controllers/acme"``, ``"measures"``):
+    which entries a document built from those resources comes from."""
+    if not roots:
+        return {}
+    e = AuditEvent
+    matches = [(e.resource == root) | e.resource.startswith(root + "/") for root in roots]
+    where = matches[0]
+    for match in matches[1:]:
+        where = where | match
+    query = e.select(e.seq, e.resource).where((e.seq < end) & where).order_by(e.seq).tuples()
+    result: dict[str, list[int]] = {}
+    for seq, resource in cast("list[tuple[int, str]]", list(query)):
+        result.setdefault(str(resource), []).append(int(seq))
+    return result
+
+
 def events_between(first: int, end: int) -> list[tuple[str | None, str]]:
     """(tenant, resource) of the events with index in [first, end): the change
     feed derived views read (``registry.changefeed``)."""
