@@ -176,3 +176,33 @@ def test_csv_has_one_line_per_fact_with_its_entries(registry: Harness) -> None:
     for section, _controller, _subject, _detail, entries in rows[2:]:
         if section != "processor":
             assert entries and all(int(s) < got.revision for s in entries.split())
+
+
+def _conforms(value: Any, schema: dict[str, Any], root: dict[str, Any], path: str) -> None:
+    """A small JSON Schema check (required, properties, items, $ref, const)."""
+    if "$ref" in schema:
+        schema = root["$defs"][schema["$ref"].rsplit("/", 1)[1]]
+    if "const" in schema:
+        assert value == schema["const"], path
+    if schema.get("type") == "object" or "required" in schema:
+        assert isinstance(value, dict), path
+        missing = set(schema.get("required", ())) - set(value)
+        assert not missing, (path, missing)
+        if schema.get("additionalProperties") is False:
+            assert set(value) <= set(schema["properties"]), path
+        for key, sub in schema.get("properties", {}).items():
+            if key in value:
+                _conforms(value[key], sub, root, f"{path}.{key}")
+    if schema.get("type") == "array":
+        assert isinstance(value, list), path
+        for i, item in enumerate(value):
+            _conforms(item, schema.get("items", {}), root, f"{path}[{i}]")
+
+
+def test_the_json_record_follows_the_published_schema(registry: Harness) -> None:
+    from pathlib import Path
+
+    _scenario(registry)
+    schema = json.loads((Path(__file__).parent.parent / "docs/records.schema.json").read_text())
+    _conforms(_json(registry, registry.staff), schema, schema, "$")
+    _conforms(_json(registry, registry.staff, "acme"), schema, schema, "$")
