@@ -53,13 +53,13 @@ def _facts(controller_id: str, party: dict[str, str], scope: Any) -> record.Cont
         subprocessors=tuple(
             record.Engaged(
                 subprocessor_id=sid,
-                legal_name=row.legal_name,
-                country=row.country,
-                purpose=row.purpose,
-                locations=tuple(x for x in row.locations.split(",") if x),
+                legal_name=sp.details.legal_name,
+                country=sp.details.country,
+                purpose=sp.details.purpose,
+                locations=sp.details.locations,
                 state=state.value,
             )
-            for sid, (row, state) in sorted(engaged.items())
+            for sid, (sp, state) in sorted(engaged.items())
         ),
         transfers=tuple(
             record.Transfer(
