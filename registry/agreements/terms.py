@@ -26,6 +26,7 @@ import peewee
 from registry import changefeed, names
 from registry.agreements.model import AgreementLine, AgreementRow, InstructionRow
 from registry.agreements.types import AuthorizationMode, DpaStanding
+from registry.agreements.values import Agreement, Instruction, agreement_of, instruction_of
 
 __all__ = [
     "ActiveTerms",
@@ -35,6 +36,7 @@ __all__ = [
     "Standing",
     "active_terms",
     "agreement_name",
+    "history",
     "instruction_limits",
     "instruction_scopes",
     "standings",
@@ -235,6 +237,26 @@ def instruction_scopes(controller_ids: Iterable[str] | None = None) -> dict[str,
                 retention_days=int(content.get("retention_days") or 0),
             )
     return result
+
+
+def history(
+    controller_ids: Iterable[str] | None = None,
+) -> tuple[list[Agreement], list[Instruction]]:
+    """Every drafted DPA version (with its signatures) and every instruction
+    version of the controllers (all if None), by controller and version: the
+    evidence pack's history."""
+    agreements: list[Agreement] = []
+    issued: list[Instruction] = []
+    a, i = AgreementRow, InstructionRow
+    for chunk in _chunks(controller_ids):
+        aq = a.select().where(a.document.is_null(False)).order_by(a.controller_id, a.version)
+        iq = i.select().order_by(i.controller_id, i.version)
+        if chunk is not None:
+            aq = aq.where(a.controller_id.in_(chunk))
+            iq = iq.where(i.controller_id.in_(chunk))
+        agreements += [agreement_of(row) for row in aq]
+        issued += [instruction_of(row) for row in iq]
+    return agreements, issued
 
 
 @changefeed.publishes("controllers.agreements", "controllers.instructions")

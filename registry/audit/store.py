@@ -138,6 +138,18 @@ def entries_under(roots: Sequence[str], end: int) -> dict[str, list[int]]:
     return result
 
 
+def bodies(indices: Sequence[int]) -> dict[int, bytes]:
+    """Index -> the entry's exact canonical bytes."""
+    e = AuditEvent
+    result: dict[int, bytes] = {}
+    wanted = sorted(set(indices))
+    for i in range(0, len(wanted), 500):
+        query = e.select(e.seq, e.body).where(e.seq.in_(wanted[i : i + 500])).tuples()
+        for seq, body in cast("list[tuple[int, bytes]]", list(query)):
+            result[int(seq)] = bytes(body)
+    return result
+
+
 def events_between(first: int, end: int) -> list[tuple[str | None, str]]:
     """(tenant, resource) of the events with index in [first, end): the change
     feed derived views read (``registry.changefeed``)."""

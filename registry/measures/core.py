@@ -61,6 +61,22 @@ class Version:
         }
 
 
+def audited_change(v: Version) -> dict[str, Any]:
+    """The change the audit entry of version ``v`` digests (its ``change``):
+    an evidence pack carries it so a verifier can match the entry."""
+    if v.version == 1:
+        return {"version": 1, "content": v.content.to_json()}
+    if v.retired:
+        return {"version": v.version, "reason": v.reason, "notice_days": v.notice_days}
+    return {
+        "version": v.version,
+        "impact": v.impact.value,
+        "reason": v.reason,
+        "notice_days": v.notice_days,
+        "content": v.content.to_json(),
+    }
+
+
 def measure_name(measure_id: str) -> str:
     return names.make(COLLECTION, measure_id)
 
@@ -247,13 +263,9 @@ def create(m: Mutation, measure_id: str, content: Content) -> Version:
         measure_id=measure_id, current_version=1, create_time=m.now, update_time=m.now
     )
     _insert(m, measure_id, 1, content, Impact.STRENGTHENED, "", 0, retired=False)
-    m.record(
-        "measure.create",
-        measure_name(measure_id),
-        None,
-        {"version": 1, "content": content.to_json()},
-    )
-    return get(measure_id)
+    created = get(measure_id)
+    m.record("measure.create", created.name, None, audited_change(created))
+    return created
 
 
 def _notice_days(value: int, field: str) -> int:
@@ -337,18 +349,7 @@ def update(
         notice if impact is Impact.LOWERED else 0,
         retired=False,
     )
-    m.record(
-        "measure.update",
-        measure_name(measure_id),
-        None,
-        {
-            "version": row.version,
-            "impact": impact.value,
-            "reason": reason,
-            "notice_days": row.notice_days,
-            "content": content.to_json(),
-        },
-    )
+    m.record("measure.update", measure_name(measure_id), None, audited_change(get(measure_id)))
     if impact is Impact.LOWERED:
         _tell_controllers(m, row, content.title, "lowered")
     return get(measure_id)
@@ -364,12 +365,7 @@ def retire(m: Mutation, measure_id: str, etag: str, reason: str, notice_days: in
     row = _insert(
         m, measure_id, old.version + 1, old.content, Impact.LOWERED, reason, notice, retired=True
     )
-    m.record(
-        "measure.retire",
-        measure_name(measure_id),
-        None,
-        {"version": row.version, "reason": reason, "notice_days": notice},
-    )
+    m.record("measure.retire", measure_name(measure_id), None, audited_change(get(measure_id)))
     _tell_controllers(m, row, old.content.title, "removed")
     return get(measure_id)
 

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from dpa.registry.v1 import access_pb2 as dpa_dot_registry_dot_v1_dot_access__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x64pa/registry/v1/records.proto\x12\x0f\x64pa.registry.v1\x1a\x1c\x64pa/registry/v1/access.proto\"q\n\x1aGetProcessingRecordRequest\x12\x12\n\ncontroller\x18\x01 \x01(\t\x12\x10\n\x08revision\x18\x02 \x01(\x03\x12-\n\x06\x66ormat\x18\x03 \x01(\x0e\x32\x1d.dpa.registry.v1.RecordFormat\"Y\n\x10ProcessingRecord\x12\x10\n\x08revision\x18\x01 \x01(\x03\x12\x12\n\nmedia_type\x18\x02 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x03 \x01(\x0c\x12\x0e\n\x06\x64igest\x18\x04 \x01(\t*t\n\x0cRecordFormat\x12\x1d\n\x19RECORD_FORMAT_UNSPECIFIED\x10\x00\x12\x16\n\x12RECORD_FORMAT_JSON\x10\x01\x12\x15\n\x11RECORD_FORMAT_CSV\x10\x02\x12\x16\n\x12RECORD_FORMAT_HTML\x10\x03\x32\x81\x01\n\rRecordService\x12p\n\x13GetProcessingRecord\x12+.dpa.registry.v1.GetProcessingRecordRequest\x1a!.dpa.registry.v1.ProcessingRecord\"\t\xca\xf3\x18\x05\n\x03\x03\x04\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x64pa/registry/v1/records.proto\x12\x0f\x64pa.registry.v1\x1a\x1c\x64pa/registry/v1/access.proto\"q\n\x1aGetProcessingRecordRequest\x12\x12\n\ncontroller\x18\x01 \x01(\t\x12\x10\n\x08revision\x18\x02 \x01(\x03\x12-\n\x06\x66ormat\x18\x03 \x01(\x0e\x32\x1d.dpa.registry.v1.RecordFormat\"Y\n\x10ProcessingRecord\x12\x10\n\x08revision\x18\x01 \x01(\x03\x12\x12\n\nmedia_type\x18\x02 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x03 \x01(\x0c\x12\x0e\n\x06\x64igest\x18\x04 \x01(\t\",\n\x16GetEvidencePackRequest\x12\x12\n\ncontroller\x18\x01 \x01(\t\"W\n\x11\x45videncePackChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x12\n\ntotal_size\x18\x02 \x01(\x03\x12\x0e\n\x06\x64igest\x18\x03 \x01(\t\x12\x10\n\x08revision\x18\x04 \x01(\x03*t\n\x0cRecordFormat\x12\x1d\n\x19RECORD_FORMAT_UNSPECIFIED\x10\x00\x12\x16\n\x12RECORD_FORMAT_JSON\x10\x01\x12\x15\n\x11RECORD_FORMAT_CSV\x10\x02\x12\x16\n\x12RECORD_FORMAT_HTML\x10\x03\x32\xee\x01\n\rRecordService\x12p\n\x13GetProcessingRecord\x12+.dpa.registry.v1.GetProcessingRecordRequest\x1a!.dpa.registry.v1.ProcessingRecord\"\t\xca\xf3\x18\x05\n\x03\x03\x04\x01\x12k\n\x0fGetEvidencePack\x12\'.dpa.registry.v1.GetEvidencePackRequest\x1a\".dpa.registry.v1.EvidencePackChunk\"\t\xca\xf3\x18\x05\n\x03\x03\x04\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,12 +34,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_RECORDSERVICE'].methods_by_name['GetProcessingRecord']._loaded_options = None
   _globals['_RECORDSERVICE'].methods_by_name['GetProcessingRecord']._serialized_options = b'\312\363\030\005\n\003\003\004\001'
-  _globals['_RECORDFORMAT']._serialized_start=286
-  _globals['_RECORDFORMAT']._serialized_end=402
+  _globals['_RECORDSERVICE'].methods_by_name['GetEvidencePack']._loaded_options = None
+  _globals['_RECORDSERVICE'].methods_by_name['GetEvidencePack']._serialized_options = b'\312\363\030\005\n\003\003\004\001'
+  _globals['_RECORDFORMAT']._serialized_start=421
+  _globals['_RECORDFORMAT']._serialized_end=537
   _globals['_GETPROCESSINGRECORDREQUEST']._serialized_start=80
   _globals['_GETPROCESSINGRECORDREQUEST']._serialized_end=193
   _globals['_PROCESSINGRECORD']._serialized_start=195
   _globals['_PROCESSINGRECORD']._serialized_end=284
-  _globals['_RECORDSERVICE']._serialized_start=405
-  _globals['_RECORDSERVICE']._serialized_end=534
+  _globals['_GETEVIDENCEPACKREQUEST']._serialized_start=286
+  _globals['_GETEVIDENCEPACKREQUEST']._serialized_end=330
+  _globals['_EVIDENCEPACKCHUNK']._serialized_start=332
+  _globals['_EVIDENCEPACKCHUNK']._serialized_end=419
+  _globals['_RECORDSERVICE']._serialized_start=540
+  _globals['_RECORDSERVICE']._serialized_end=778
 # @@protoc_insertion_point(module_scope)

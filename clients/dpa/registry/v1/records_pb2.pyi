@@ -108,3 +108,56 @@ class ProcessingRecord(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ProcessingRecord: _TypeAlias = ProcessingRecord  # noqa: Y015
+
+@_typing.final
+class GetEvidencePackRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTROLLER_FIELD_NUMBER: _builtins.int
+    controller: _builtins.str
+    """"controllers/{id}", or empty for the whole processor (a controller
+    asking with it empty gets its own).
+    """
+    def __init__(
+        self,
+        *,
+        controller: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["controller", b"controller"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetEvidencePackRequest: _TypeAlias = GetEvidencePackRequest  # noqa: Y015
+
+@_typing.final
+class EvidencePackChunk(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DATA_FIELD_NUMBER: _builtins.int
+    TOTAL_SIZE_FIELD_NUMBER: _builtins.int
+    DIGEST_FIELD_NUMBER: _builtins.int
+    REVISION_FIELD_NUMBER: _builtins.int
+    data: _builtins.bytes
+    """The next bytes of the zip."""
+    total_size: _builtins.int
+    """Size of the whole pack and its "sha256:<hex>" (every chunk repeats them)."""
+    digest: _builtins.str
+    revision: _builtins.int
+    """The revision (audit-log size) the pack's record reflects."""
+    def __init__(
+        self,
+        *,
+        data: _builtins.bytes = ...,
+        total_size: _builtins.int = ...,
+        digest: _builtins.str = ...,
+        revision: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "digest", b"digest", "revision", b"revision", "total_size", b"total_size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EvidencePackChunk: _TypeAlias = EvidencePackChunk  # noqa: Y015

@@ -39,6 +39,11 @@ class RecordServiceStub:
                 request_serializer=dpa_dot_registry_dot_v1_dot_records__pb2.GetProcessingRecordRequest.SerializeToString,
                 response_deserializer=dpa_dot_registry_dot_v1_dot_records__pb2.ProcessingRecord.FromString,
                 _registered_method=True)
+        self.GetEvidencePack = channel.unary_stream(
+                '/dpa.registry.v1.RecordService/GetEvidencePack',
+                request_serializer=dpa_dot_registry_dot_v1_dot_records__pb2.GetEvidencePackRequest.SerializeToString,
+                response_deserializer=dpa_dot_registry_dot_v1_dot_records__pb2.EvidencePackChunk.FromString,
+                _registered_method=True)
 
 
 class RecordServiceServicer:
@@ -54,6 +59,15 @@ class RecordServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetEvidencePack(self, request, context):
+        """The evidence pack (a zip; see docs/records.md) for one controller or the
+        whole processor, with the same access as the record, sent in chunks.
+        Verify it offline with `dpa-verify bundle`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RecordServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -61,6 +75,11 @@ def add_RecordServiceServicer_to_server(servicer, server):
                     servicer.GetProcessingRecord,
                     request_deserializer=dpa_dot_registry_dot_v1_dot_records__pb2.GetProcessingRecordRequest.FromString,
                     response_serializer=dpa_dot_registry_dot_v1_dot_records__pb2.ProcessingRecord.SerializeToString,
+            ),
+            'GetEvidencePack': grpc.unary_stream_rpc_method_handler(
+                    servicer.GetEvidencePack,
+                    request_deserializer=dpa_dot_registry_dot_v1_dot_records__pb2.GetEvidencePackRequest.FromString,
+                    response_serializer=dpa_dot_registry_dot_v1_dot_records__pb2.EvidencePackChunk.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -90,6 +109,33 @@ class RecordService:
             '/dpa.registry.v1.RecordService/GetProcessingRecord',
             dpa_dot_registry_dot_v1_dot_records__pb2.GetProcessingRecordRequest.SerializeToString,
             dpa_dot_registry_dot_v1_dot_records__pb2.ProcessingRecord.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetEvidencePack(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/dpa.registry.v1.RecordService/GetEvidencePack',
+            dpa_dot_registry_dot_v1_dot_records__pb2.GetEvidencePackRequest.SerializeToString,
+            dpa_dot_registry_dot_v1_dot_records__pb2.EvidencePackChunk.FromString,
             options,
             channel_credentials,
             insecure,

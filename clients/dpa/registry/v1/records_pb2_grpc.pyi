@@ -39,6 +39,11 @@ class RecordServiceStub:
     processor (controller empty: staff and auditors). Every line names the
     audit-log entries it comes from.
     """
+    GetEvidencePack: _grpc.UnaryStreamMultiCallable[_records_pb2.GetEvidencePackRequest, _records_pb2.EvidencePackChunk]
+    """The evidence pack (a zip; see docs/records.md) for one controller or the
+    whole processor, with the same access as the record, sent in chunks.
+    Verify it offline with `dpa-verify bundle`.
+    """
 
 @_typing.type_check_only
 class RecordServiceAsyncStub(RecordServiceStub):
@@ -48,6 +53,11 @@ class RecordServiceAsyncStub(RecordServiceStub):
     staff, auditors; another tenant's is NOT_FOUND) or of the whole
     processor (controller empty: staff and auditors). Every line names the
     audit-log entries it comes from.
+    """
+    GetEvidencePack: _aio.UnaryStreamMultiCallable[_records_pb2.GetEvidencePackRequest, _records_pb2.EvidencePackChunk]  # type: ignore[assignment]
+    """The evidence pack (a zip; see docs/records.md) for one controller or the
+    whole processor, with the same access as the record, sent in chunks.
+    Verify it offline with `dpa-verify bundle`.
     """
 
 class RecordServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -61,6 +71,17 @@ class RecordServiceServicer(metaclass=_abc_1.ABCMeta):
         staff, auditors; another tenant's is NOT_FOUND) or of the whole
         processor (controller empty: staff and auditors). Every line names the
         audit-log entries it comes from.
+        """
+
+    @_abc_1.abstractmethod
+    def GetEvidencePack(
+        self,
+        request: _records_pb2.GetEvidencePackRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_records_pb2.EvidencePackChunk], _abc.AsyncIterator[_records_pb2.EvidencePackChunk]]:
+        """The evidence pack (a zip; see docs/records.md) for one controller or the
+        whole processor, with the same access as the record, sent in chunks.
+        Verify it offline with `dpa-verify bundle`.
         """
 
 def add_RecordServiceServicer_to_server(servicer: RecordServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
