@@ -206,3 +206,13 @@ def test_the_json_record_follows_the_published_schema(registry: Harness) -> None
     schema = json.loads((Path(__file__).parent.parent / "docs/records.schema.json").read_text())
     _conforms(_json(registry, registry.staff), schema, schema, "$")
     _conforms(_json(registry, registry.staff, "acme"), schema, schema, "$")
+
+
+def test_entries_under_many_roots(registry: Harness) -> None:
+    """Hundreds of roots (a processor with many controllers) stay one bounded
+    query each: SQLite's parser overflowed on one long OR chain."""
+    _scenario(registry)
+    roots = [f"controllers/c{i}" for i in range(500)] + ["controllers/acme", "measures"]
+    found = store.entries_under(roots, store.size())
+    assert "controllers/acme" in found and "measures/enc-at-rest" in found
+    assert all(s < store.size() for seqs in found.values() for s in seqs)

@@ -124,18 +124,22 @@ def entries_under(roots: Sequence[str], end: int) -> dict[str, list[int]]:
     """Resource -> indices of its entries below ``end``, for every resource
     equal to or under one of ``roots`` (``"controllers/acme"``, ``"measures"``):
     which entries a document built from those resources comes from."""
-    if not roots:
-        return {}
     e = AuditEvent
-    matches = [(e.resource == root) | e.resource.startswith(root + "/") for root in roots]
-    where = matches[0]
-    for match in matches[1:]:
-        where = where | match
-    query = e.select(e.seq, e.resource).where((e.seq < end) & where).order_by(e.seq).tuples()
-    result: dict[str, list[int]] = {}
-    for seq, resource in cast("list[tuple[int, str]]", list(query)):
-        result.setdefault(str(resource), []).append(int(seq))
-    return result
+    found: dict[str, set[int]] = {}
+    wanted = sorted(set(roots))
+    for i in range(0, len(wanted), _ROOTS_PER_QUERY):
+        chunk = wanted[i : i + _ROOTS_PER_QUERY]
+        where = (e.resource == chunk[0]) | e.resource.startswith(chunk[0] + "/")
+        for root in chunk[1:]:
+            where = where | (e.resource == root) | e.resource.startswith(root + "/")
+        query = e.select(e.seq, e.resource).where((e.seq < end) & where).tuples()
+        for seq, resource in cast("list[tuple[int, str]]", list(query)):
+            found.setdefault(str(resource), set()).add(int(seq))
+    return {resource: sorted(seqs) for resource, seqs in found.items()}
+
+
+_ROOTS_PER_QUERY = 40
+"""Bounded OR chains: SQLite's parser overflows on a few hundred."""
 
 
 def bodies(indices: Sequence[int]) -> dict[int, bytes]:
