@@ -46,6 +46,7 @@ _PUBLISHERS = (
     "registry.transfers.store",
     "registry.transfers.adequacy",
     "registry.audit.log",
+    "registry.measures.core",
 )
 _loaded = False
 

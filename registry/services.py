@@ -13,7 +13,9 @@ from dpa.registry.v1 import (
     audit_pb2_grpc,
     breaches_pb2_grpc,
     controllers_pb2_grpc,
+    measures_pb2_grpc,
     notifications_pb2_grpc,
+    records_pb2_grpc,
     subprocessors_pb2_grpc,
     transfers_pb2_grpc,
 )
@@ -22,7 +24,9 @@ from registry.agreements.servicer import AgreementService
 from registry.audit.servicer import AuditLogService
 from registry.breaches.servicer import BreachService
 from registry.controllers.servicer import ControllerService
+from registry.measures.servicer import MeasureService
 from registry.notifications.servicer import NotificationService
+from registry.records.servicer import RecordService
 from registry.subprocessors.servicer import SubprocessorService
 from registry.transfers.servicer import TransferService
 
@@ -69,6 +73,16 @@ SERVICES: list[Service] = [
         "dpa.registry.v1.ControllerService",
         controllers_pb2_grpc.add_ControllerServiceServicer_to_server,
         ControllerService,
+    ),
+    Service(
+        "dpa.registry.v1.MeasureService",
+        measures_pb2_grpc.add_MeasureServiceServicer_to_server,
+        MeasureService,
+    ),
+    Service(
+        "dpa.registry.v1.RecordService",
+        records_pb2_grpc.add_RecordServiceServicer_to_server,
+        RecordService,
     ),
     Service(
         "dpa.registry.v1.AuditLogService",

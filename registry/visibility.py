@@ -19,8 +19,9 @@ from registry.auth import Caller
 from registry.subprocessors import core as subprocessors
 from registry.subprocessors import notices
 
-PUBLIC_COLLECTIONS = frozenset({"log"})
-"""Processor-wide resources every controller may see: the log's own keys."""
+PUBLIC_COLLECTIONS = frozenset({"log", "measures"})
+"""Processor-wide resources every controller may see: the log's own keys and
+the technical and organisational measures (Art. 28(3)(c))."""
 
 
 def visible_resources(caller: Caller, resources: Collection[str]) -> set[str]:

@@ -326,3 +326,35 @@ CASES.update(
         ),
     }
 )
+
+
+# -- technical and organisational measures -------------------------------------------
+
+_MEASURE = {
+    "category": "PSEUDONYMISATION_ENCRYPTION",
+    "title": "Encryption at rest",
+    "description": "AES-256 on every volume",
+}
+
+
+def _measure(h: Harness) -> None:
+    h.staff.create_measure("enc", **_MEASURE)
+
+
+CASES.update(
+    {
+        "/dpa.registry.v1.MeasureService/CreateMeasure": Case(
+            _none, lambda h, _: h.staff.create_measure("enc", **_MEASURE)
+        ),
+        "/dpa.registry.v1.MeasureService/UpdateMeasure": Case(
+            _measure,
+            lambda h, _: h.staff.update_measure(
+                "enc", impact="EQUIVALENT", reason="Wording", **_MEASURE
+            ),
+        ),
+        # No controller has an ACTIVE DPA here: the removal alone is recorded.
+        "/dpa.registry.v1.MeasureService/RetireMeasure": Case(
+            _measure, lambda h, _: h.staff.retire_measure("enc", reason="Replaced")
+        ),
+    }
+)

@@ -6,6 +6,7 @@ with an underscore are private and may change.
 
 from dpa_client._base import AuditReceipt
 from dpa_client._breaches import BreachDetails, BreachNoticeWatch
+from dpa_client._measures import evidence
 from dpa_client._transfers import ALLOWED, DENIED, denial_code_name, safeguard
 from dpa_client.client import RegistryClient
 
@@ -17,5 +18,6 @@ __all__ = [
     "BreachNoticeWatch",
     "RegistryClient",
     "denial_code_name",
+    "evidence",
     "safeguard",
 ]

@@ -5,6 +5,8 @@
                    --vkey VKEY --state STATE.json  # your view, online
                    [--witness-policy POLICY.json]  # k of n witnesses must cosign
     dpa-verify witness ...                         # run a witness (docs/witnesses.md)
+    dpa-verify evidence-pack --target ... --out PACK.zip [--controller ID]
+    dpa-verify bundle PACK.zip --vkey VKEY         # an evidence pack, offline
 
 Both take the trusted checkpoint from ``--state`` (updated after a success)
 and/or ``--checkpoint NOTE`` (a signed checkpoint pinned out of band), so a
@@ -19,12 +21,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
-from dpa_client import _progress, _witness_cli
+from dpa_client import _bundle_cli, _progress, _witness_cli
 from dpa_client.audit import LogVerifier, Report, load_export
-from dpa_client.errors import DpaError, TamperedEntry, VerificationError
+from dpa_client.errors import DpaError, TamperedBundle, TamperedEntry, VerificationError
 from dpa_client.witness import WitnessPolicy
 
 
@@ -65,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     online.add_argument("--witness-policy", default=None, help="k-of-n witness policy JSON")
     _witness_cli.add_parsers(sub)
+    _bundle_cli.add_parsers(sub)
     for p in (exp, online):
         p.add_argument("--vkey", action="append", required=True, help="pinned verifier key")
         p.add_argument("--origin", default=None)
@@ -74,13 +78,20 @@ def _parser() -> argparse.ArgumentParser:
     return top
 
 
+_HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "witness": _witness_cli.run,
+    "witness-keygen": _witness_cli.keygen,
+    "evidence-pack": _bundle_cli.fetch,
+    "bundle": _bundle_cli.verify,
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        if args.command == "witness":
-            return _witness_cli.run(args)
-        if args.command == "witness-keygen":
-            return _witness_cli.keygen(args)
+        handler = _HANDLERS.get(args.command)
+        if handler is not None:
+            return handler(args)
         pinned = Path(args.checkpoint).read_text() if args.checkpoint else None
         state = Path(args.state) if args.state else None
         verifier = LogVerifier(args.vkey, args.origin, state, pinned)
@@ -101,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
                     _print(client.verify_log(verifier, complete=args.complete))
             finally:
                 client.close()
+    except TamperedBundle as err:
+        print(f"FAILED in {err.part}: {err}", file=sys.stderr)
+        return 1
     except TamperedEntry as err:
         print(f"FAILED at index {err.index}: {err}", file=sys.stderr)
         return 1

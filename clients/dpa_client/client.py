@@ -5,7 +5,9 @@ from __future__ import annotations
 from dpa_client._agreements import AgreementsMixin
 from dpa_client._breaches import BreachesMixin
 from dpa_client._controllers import ControllersMixin
+from dpa_client._measures import MeasuresMixin
 from dpa_client._notifications import NotificationsMixin
+from dpa_client._records import RecordsMixin
 from dpa_client._subprocessors import SubprocessorsMixin
 from dpa_client._transfers import TransfersMixin
 from dpa_client._witness import WitnessMixin
@@ -15,7 +17,9 @@ class RegistryClient(
     BreachesMixin,
     AgreementsMixin,
     ControllersMixin,
+    MeasuresMixin,
     NotificationsMixin,
+    RecordsMixin,
     SubprocessorsMixin,
     TransfersMixin,
     WitnessMixin,

@@ -96,3 +96,11 @@ class TamperedEntry(VerificationError):
     def __init__(self, message: str, index: int) -> None:
         super().__init__(message)
         self.index = index
+
+
+class TamperedBundle(VerificationError):
+    """An evidence pack failed verification; ``part`` names the part."""
+
+    def __init__(self, part: str, message: str) -> None:
+        super().__init__(f"{part}: {message}")
+        self.part = part

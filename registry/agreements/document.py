@@ -29,13 +29,18 @@ def build(
     annex_iv: Sequence[dict[str, Any]],
     drafted_at: datetime,
     supersedes: dict[str, Any] | None,
+    measures_annex: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
-    """The JSON content both parties sign."""
+    """The JSON content both parties sign. Annex III is the registry's
+    current measures (``measures_annex``) when it keeps any, else the
+    template's catalogue entries the terms name."""
     categories = [
         {"key": key, "special_category": taxonomy.is_special_category(key)}
         for key in terms.data_categories
     ]
-    measures = [m.to_json() for mid in terms.measures if (m := template.measure(mid)) is not None]
+    measures = list(measures_annex) or [
+        m.to_json() for mid in terms.measures if (m := template.measure(mid)) is not None
+    ]
     return {
         "type": DOCUMENT_TYPE,
         "agreement": agreement,

@@ -262,6 +262,8 @@ def draft(
             "digest": active.document_digest,
         }
     name = agreement_name(controller_id, row.version)
+    from registry.measures.core import annex  # noqa: PLC0415 - measures reads agreements.terms
+
     content = document.build(
         agreement=name,
         controller_id=controller_id,
@@ -270,6 +272,7 @@ def draft(
         terms=terms,
         controller=controllers.party(controller_id),
         annex_iv=_annex_for(controller_id),
+        measures_annex=annex(),  # Annex III: the measures in force
         drafted_at=m.now,
         supersedes=supersedes,
     )

@@ -5,6 +5,8 @@
   and the agreed scope (Annex I) of each ACTIVE DPA;
 - ``standings``: where each controller's DPA stands, including whether the
   processor may still hold its data after termination (Art. 28(3)(g));
+- ``instruction_scopes``: what the current instructions say is processed
+  (purposes, data, subjects, operations), for the Art. 30(2) record;
 - ``instruction_limits``: the countries and data categories the current
   documented instructions allow (Art. 28(3)(a)).
 
@@ -24,15 +26,19 @@ import peewee
 from registry import changefeed, names
 from registry.agreements.model import AgreementLine, AgreementRow, InstructionRow
 from registry.agreements.types import AuthorizationMode, DpaStanding
+from registry.agreements.values import Agreement, Instruction, agreement_of, instruction_of
 
 __all__ = [
     "ActiveTerms",
     "AuthorizationMode",
     "DpaStanding",
+    "InstructionScope",
     "Standing",
     "active_terms",
     "agreement_name",
+    "history",
     "instruction_limits",
+    "instruction_scopes",
     "standings",
 ]
 
@@ -184,6 +190,73 @@ def instruction_limits(
                 tuple(content.get("data_categories") or ()),
             )
     return result
+
+
+@dataclass(frozen=True)
+class InstructionScope:
+    """What the current documented instructions say is processed (Art. 30(2)(b))."""
+
+    instruction: str
+    """Resource name of the current instruction version."""
+    purposes: tuple[str, ...]
+    data_categories: tuple[str, ...]
+    data_subjects: tuple[str, ...]
+    operations: tuple[str, ...]
+    countries: tuple[str, ...]
+    retention_days: int
+
+
+def instruction_scopes(controller_ids: Iterable[str] | None = None) -> dict[str, InstructionScope]:
+    """Controller id -> the scope of its current instructions; controllers
+    without one are absent. ``None`` means every controller."""
+    result: dict[str, InstructionScope] = {}
+    i, line = InstructionRow, AgreementLine
+    for chunk in _chunks(controller_ids):
+        query = (
+            i.select(i.controller_id, i.version, i.body)
+            .join(
+                line,
+                on=(
+                    (line.controller_id == i.controller_id)
+                    & (line.instruction_version == i.version)
+                ),
+            )
+            .tuples()
+        )
+        if chunk is not None:
+            query = query.where(i.controller_id.in_(chunk))
+        for cid, version, body in cast("Iterable[tuple[str, int, str]]", query):
+            content: dict[str, Any] = json.loads(body) if body else {}
+            result[cid] = InstructionScope(
+                instruction=names.make(f"controllers/{cid}/instructions", str(version)),
+                purposes=tuple(content.get("purposes") or ()),
+                data_categories=tuple(content.get("data_categories") or ()),
+                data_subjects=tuple(content.get("data_subjects") or ()),
+                operations=tuple(content.get("operations") or ()),
+                countries=tuple(content.get("countries") or ()),
+                retention_days=int(content.get("retention_days") or 0),
+            )
+    return result
+
+
+def history(
+    controller_ids: Iterable[str] | None = None,
+) -> tuple[list[Agreement], list[Instruction]]:
+    """Every drafted DPA version (with its signatures) and every instruction
+    version of the controllers (all if None), by controller and version: the
+    evidence pack's history."""
+    agreements: list[Agreement] = []
+    issued: list[Instruction] = []
+    a, i = AgreementRow, InstructionRow
+    for chunk in _chunks(controller_ids):
+        aq = a.select().where(a.document.is_null(False)).order_by(a.controller_id, a.version)
+        iq = i.select().order_by(i.controller_id, i.version)
+        if chunk is not None:
+            aq = aq.where(a.controller_id.in_(chunk))
+            iq = iq.where(i.controller_id.in_(chunk))
+        agreements += [agreement_of(row) for row in aq]
+        issued += [instruction_of(row) for row in iq]
+    return agreements, issued
 
 
 @changefeed.publishes("controllers.agreements", "controllers.instructions")

@@ -120,6 +120,40 @@ def size() -> int:
     return int(LogHead.select(LogHead.size).where(LogHead.id == 1).scalar())
 
 
+def entries_under(roots: Sequence[str], end: int) -> dict[str, list[int]]:
+    """Resource -> indices of its entries below ``end``, for every resource
+    equal to or under one of ``roots`` (``"controllers/acme"``, ``"measures"``):
+    which entries a document built from those resources comes from."""
+    e = AuditEvent
+    found: dict[str, set[int]] = {}
+    wanted = sorted(set(roots))
+    for i in range(0, len(wanted), _ROOTS_PER_QUERY):
+        chunk = wanted[i : i + _ROOTS_PER_QUERY]
+        where = (e.resource == chunk[0]) | e.resource.startswith(chunk[0] + "/")
+        for root in chunk[1:]:
+            where = where | (e.resource == root) | e.resource.startswith(root + "/")
+        query = e.select(e.seq, e.resource).where((e.seq < end) & where).tuples()
+        for seq, resource in cast("list[tuple[int, str]]", list(query)):
+            found.setdefault(str(resource), set()).add(int(seq))
+    return {resource: sorted(seqs) for resource, seqs in found.items()}
+
+
+_ROOTS_PER_QUERY = 40
+"""Bounded OR chains: SQLite's parser overflows on a few hundred."""
+
+
+def bodies(indices: Sequence[int]) -> dict[int, bytes]:
+    """Index -> the entry's exact canonical bytes."""
+    e = AuditEvent
+    result: dict[int, bytes] = {}
+    wanted = sorted(set(indices))
+    for i in range(0, len(wanted), 500):
+        query = e.select(e.seq, e.body).where(e.seq.in_(wanted[i : i + 500])).tuples()
+        for seq, body in cast("list[tuple[int, bytes]]", list(query)):
+            result[int(seq)] = bytes(body)
+    return result
+
+
 def events_between(first: int, end: int) -> list[tuple[str | None, str]]:
     """(tenant, resource) of the events with index in [first, end): the change
     feed derived views read (``registry.changefeed``)."""

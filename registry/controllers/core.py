@@ -225,6 +225,28 @@ def party(controller_id: str) -> dict[str, str]:
     }
 
 
+def parties(controller_ids: Collection[str] | None) -> dict[str, dict[str, str]]:
+    """Controller id -> its name and contacts (``party``), for many at once;
+    ``None`` means every controller."""
+    c = ControllerRow
+    result: dict[str, dict[str, str]] = {}
+    chunks: Iterable[list[str] | None] = (
+        [None] if controller_ids is None else _chunked(controller_ids)
+    )
+    for chunk in chunks:
+        query = c.select()
+        if chunk is not None:
+            query = query.where(c.controller_id.in_(chunk))
+        for row in query:
+            result[row.controller_id] = {
+                "legal_name": row.legal_name,
+                "country": row.country,
+                "contact_email": row.contact_email,
+                "dpo_email": row.dpo_email,
+            }
+    return result
+
+
 @changefeed.publishes("controllers")
 def _touched(touched: changefeed.Touched, tenant: str | None, ids: list[str]) -> None:
     touched.controllers.add(ids[0])

@@ -1,0 +1,67 @@
+"""The Art. 30(2) record of processing activities."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+
+import grpc
+
+from dpa.registry.v1 import records_pb2 as pb
+from dpa.registry.v1 import records_pb2_grpc as pb_grpc
+from dpa_client._base import BaseClient, translate
+from dpa_client.errors import VerificationError
+
+ProcessingRecord = pb.ProcessingRecord
+
+
+class RecordsMixin(BaseClient):
+    @property
+    def _records(self) -> pb_grpc.RecordServiceStub:
+        return pb_grpc.RecordServiceStub(self.channel)
+
+    def processing_record(
+        self, controller_id: str = "", *, revision: int = 0, format: str = "JSON"
+    ) -> pb.ProcessingRecord:
+        """The record of one controller, or of the whole processor with ""
+        (staff, auditors); ``format`` is JSON, CSV or HTML; ``revision`` 0
+        means the current one."""
+        request = pb.GetProcessingRecordRequest(
+            controller=f"controllers/{controller_id}" if controller_id else "",
+            revision=revision,
+            format=pb.RecordFormat.Value(f"RECORD_FORMAT_{format}"),
+        )
+        result: pb.ProcessingRecord = self._call(
+            self._records.GetProcessingRecord, request, idempotent=True
+        )
+        return result
+
+    def evidence_pack(
+        self,
+        controller_id: str = "",
+        *,
+        progress: Callable[[int, int], None] | None = None,
+        timeout: float = 600.0,
+    ) -> bytes:
+        """The evidence pack (zip bytes) of one controller, or of the whole
+        processor with "" (staff, auditors); ``progress(received, total)``
+        after each chunk. Verify it with ``dpa_client.bundle.verify_bundle``."""
+        request = pb.GetEvidencePackRequest(
+            controller=f"controllers/{controller_id}" if controller_id else ""
+        )
+        received = bytearray()
+        digest = ""
+        try:
+            for chunk in self._records.GetEvidencePack(
+                request, timeout=timeout, metadata=self._metadata
+            ):
+                received += chunk.data
+                digest = chunk.digest
+                if progress is not None:
+                    progress(len(received), chunk.total_size)
+        except grpc.RpcError as err:
+            raise translate(err) from None
+        data = bytes(received)
+        if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+            raise VerificationError("the evidence pack arrived incomplete or altered")
+        return data
