@@ -132,7 +132,7 @@ def test_controller_withdraws_an_authorisation(registry: Harness) -> None:
     entry = acme.withdraw_subprocessor_authorization(
         "acme", "hostco", reason="moving to an EU-only stack"
     )
-    assert entry.state == pb.AUTHORIZATION_STATE_WITHDRAWN
+    assert entry.state == pb.SUBPROCESSOR_AUTHORIZATION_STATE_WITHDRAWN
     # From that moment: denied for acme, unchanged for globex.
     assert verdict("acme") == (tpb.TRANSFER_VERDICT_DENIED, ["AUTHORIZATION_WITHDRAWN"])
     assert verdict("globex")[0] == tpb.TRANSFER_VERDICT_ALLOWED
@@ -144,7 +144,7 @@ def test_controller_withdraws_an_authorisation(registry: Harness) -> None:
     actions = [_body(e.body).get("action") for e in acme.audit_entries()]
     assert "subprocessor.authorization.withdraw" in actions
     listed = {e.subprocessor: e.state for e in acme.get_subprocessor_list("acme").entries}
-    assert listed["subprocessors/hostco"] == pb.AUTHORIZATION_STATE_WITHDRAWN
+    assert listed["subprocessors/hostco"] == pb.SUBPROCESSOR_AUTHORIZATION_STATE_WITHDRAWN
     # Twice, or someone else's: refused precisely.
     with pytest.raises(errors.FailedPrecondition):
         acme.withdraw_subprocessor_authorization("acme", "hostco", reason="again")

@@ -166,7 +166,7 @@ def test_change_notice_end_to_end(registry: Harness) -> None:
 
     # Every controller's list shows the pending change with its own deadline.
     view = globex.get_subprocessor_list("globex")
-    assert [e.state for e in view.entries] == [pb.AUTHORIZATION_STATE_PENDING]
+    assert [e.state for e in view.entries] == [pb.SUBPROCESSOR_AUTHORIZATION_STATE_PENDING]
     (pending,) = view.pending_changes
     assert pending.change_notice == notice.name
     window = pending.objection_deadline.ToDatetime() - pending.notified_time.ToDatetime()
@@ -174,25 +174,29 @@ def test_change_notice_end_to_end(registry: Harness) -> None:
 
     objected = acme.object_to_subprocessor_change(notice.name, reason="no US transfers")
     assert objected.decision == pb.CONTROLLER_DECISION_OBJECTED
-    assert state_of(acme, "acme", "llmcorp") == pb.AUTHORIZATION_STATE_OBJECTED
+    assert state_of(acme, "acme", "llmcorp") == pb.SUBPROCESSOR_AUTHORIZATION_STATE_OBJECTED
     queue = list(staff.list_objections(unresolved_only=True))
     assert [(o.controller_id, o.reason) for o in queue] == [("acme", "no US transfers")]
 
     # globex's 10-day window closes without objection: authorised by the scheduler.
     clock.advance(10 * DAY + timedelta(seconds=1))
-    eventually(lambda: state_of(globex, "globex", "llmcorp") == pb.AUTHORIZATION_STATE_AUTHORIZED)
-    assert state_of(acme, "acme", "llmcorp") == pb.AUTHORIZATION_STATE_OBJECTED
-    assert state_of(initech, "initech", "llmcorp") == pb.AUTHORIZATION_STATE_PENDING
+    eventually(
+        lambda: (
+            state_of(globex, "globex", "llmcorp") == pb.SUBPROCESSOR_AUTHORIZATION_STATE_AUTHORIZED
+        )
+    )
+    assert state_of(acme, "acme", "llmcorp") == pb.SUBPROCESSOR_AUTHORIZATION_STATE_OBJECTED
+    assert state_of(initech, "initech", "llmcorp") == pb.SUBPROCESSOR_AUTHORIZATION_STATE_PENDING
     with pytest.raises(errors.FailedPrecondition):
         globex.object_to_subprocessor_change(notice.name, reason="too late")
 
     # SPECIFIC: still PENDING after every window; the approval authorises.
     clock.advance(25 * DAY)
     time.sleep(1.5)
-    assert state_of(initech, "initech", "llmcorp") == pb.AUTHORIZATION_STATE_PENDING
+    assert state_of(initech, "initech", "llmcorp") == pb.SUBPROCESSOR_AUTHORIZATION_STATE_PENDING
     approved = initech.approve_subprocessor_change(notice.name)
     assert approved.decision == pb.CONTROLLER_DECISION_AUTHORIZED
-    assert state_of(initech, "initech", "llmcorp") == pb.AUTHORIZATION_STATE_AUTHORIZED
+    assert state_of(initech, "initech", "llmcorp") == pb.SUBPROCESSOR_AUTHORIZATION_STATE_AUTHORIZED
 
     # Effective date passed: ACTIVE, used for globex and initech, never for acme.
     eventually(lambda: staff.get_subprocessor("llmcorp").status == pb.SUBPROCESSOR_STATUS_ACTIVE)
@@ -228,7 +232,11 @@ def test_window_closes_across_a_restart(registry: Harness, close_while_down: boo
         restart(registry)
         clock.advance(15 * DAY + timedelta(seconds=1))
     globex = controller_client(registry, "globex")
-    eventually(lambda: state_of(globex, "globex", "llmcorp") == pb.AUTHORIZATION_STATE_AUTHORIZED)
+    eventually(
+        lambda: (
+            state_of(globex, "globex", "llmcorp") == pb.SUBPROCESSOR_AUTHORIZATION_STATE_AUTHORIZED
+        )
+    )
     time.sleep(1.2)
     authorised = store.AuditEvent.select().where(
         (store.AuditEvent.action == "subprocessor.change.authorize")

@@ -213,7 +213,7 @@ class SubprocessorsMixin(BaseClient):
         self, notice: str, *, request_id: str | None = None
     ) -> pb.ControllerChange:
         """Controller: authorises the change (needed under SPECIFIC authorisation)."""
-        request = pb.DecideSubprocessorChangeRequest(
+        request = pb.ApproveSubprocessorChangeRequest(
             change_notice=_notice_name(notice), request_id=request_id or new_request_id()
         )
         result: pb.ControllerChange = self._call(
@@ -225,7 +225,7 @@ class SubprocessorsMixin(BaseClient):
         self, notice: str, *, reason: str, request_id: str | None = None
     ) -> pb.ControllerChange:
         """Controller: objects before its objection window closes."""
-        request = pb.DecideSubprocessorChangeRequest(
+        request = pb.ObjectSubprocessorChangeRequest(
             change_notice=_notice_name(notice),
             reason=reason,
             request_id=request_id or new_request_id(),

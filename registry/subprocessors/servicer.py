@@ -180,7 +180,9 @@ def entry_to_proto(e: annex.AnnexEntry) -> pb.SubprocessorListEntry:
         locations=list(e.locations),
         purpose=e.purpose,
         service_category=pb.ServiceCategory.Value(f"SERVICE_CATEGORY_{e.service_category.value}"),
-        state=pb.SubprocessorAuthorizationState.Value(f"AUTHORIZATION_STATE_{e.state.value}"),
+        state=pb.SubprocessorAuthorizationState.Value(
+            f"SUBPROCESSOR_AUTHORIZATION_STATE_{e.state.value}"
+        ),
     )
 
 
@@ -302,7 +304,7 @@ class SubprocessorService(pb_grpc.SubprocessorServiceServicer):
         )
 
     def ApproveSubprocessorChange(
-        self, request: pb.DecideSubprocessorChangeRequest, context: grpc.ServicerContext
+        self, request: pb.ApproveSubprocessorChangeRequest, context: grpc.ServicerContext
     ) -> pb.ControllerChange:
         notice_id = names.parse(request.change_notice, notices.COLLECTION, "change_notice")
         return _mutate(
@@ -315,7 +317,7 @@ class SubprocessorService(pb_grpc.SubprocessorServiceServicer):
         )
 
     def ObjectSubprocessorChange(
-        self, request: pb.DecideSubprocessorChangeRequest, context: grpc.ServicerContext
+        self, request: pb.ObjectSubprocessorChangeRequest, context: grpc.ServicerContext
     ) -> pb.ControllerChange:
         notice_id = names.parse(request.change_notice, notices.COLLECTION, "change_notice")
         return _mutate(

@@ -119,20 +119,20 @@ class _SubprocessorAuthorizationState:
 
 class _SubprocessorAuthorizationStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SubprocessorAuthorizationState.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
-    AUTHORIZATION_STATE_UNSPECIFIED: _SubprocessorAuthorizationState.ValueType  # 0
-    AUTHORIZATION_STATE_PENDING: _SubprocessorAuthorizationState.ValueType  # 1
-    AUTHORIZATION_STATE_AUTHORIZED: _SubprocessorAuthorizationState.ValueType  # 2
-    AUTHORIZATION_STATE_OBJECTED: _SubprocessorAuthorizationState.ValueType  # 3
-    AUTHORIZATION_STATE_WITHDRAWN: _SubprocessorAuthorizationState.ValueType  # 4
+    SUBPROCESSOR_AUTHORIZATION_STATE_UNSPECIFIED: _SubprocessorAuthorizationState.ValueType  # 0
+    SUBPROCESSOR_AUTHORIZATION_STATE_PENDING: _SubprocessorAuthorizationState.ValueType  # 1
+    SUBPROCESSOR_AUTHORIZATION_STATE_AUTHORIZED: _SubprocessorAuthorizationState.ValueType  # 2
+    SUBPROCESSOR_AUTHORIZATION_STATE_OBJECTED: _SubprocessorAuthorizationState.ValueType  # 3
+    SUBPROCESSOR_AUTHORIZATION_STATE_WITHDRAWN: _SubprocessorAuthorizationState.ValueType  # 4
     """No longer engaged for this controller (removed or replaced)."""
 
 class SubprocessorAuthorizationState(_SubprocessorAuthorizationState, metaclass=_SubprocessorAuthorizationStateEnumTypeWrapper): ...
 
-AUTHORIZATION_STATE_UNSPECIFIED: SubprocessorAuthorizationState.ValueType  # 0
-AUTHORIZATION_STATE_PENDING: SubprocessorAuthorizationState.ValueType  # 1
-AUTHORIZATION_STATE_AUTHORIZED: SubprocessorAuthorizationState.ValueType  # 2
-AUTHORIZATION_STATE_OBJECTED: SubprocessorAuthorizationState.ValueType  # 3
-AUTHORIZATION_STATE_WITHDRAWN: SubprocessorAuthorizationState.ValueType  # 4
+SUBPROCESSOR_AUTHORIZATION_STATE_UNSPECIFIED: SubprocessorAuthorizationState.ValueType  # 0
+SUBPROCESSOR_AUTHORIZATION_STATE_PENDING: SubprocessorAuthorizationState.ValueType  # 1
+SUBPROCESSOR_AUTHORIZATION_STATE_AUTHORIZED: SubprocessorAuthorizationState.ValueType  # 2
+SUBPROCESSOR_AUTHORIZATION_STATE_OBJECTED: SubprocessorAuthorizationState.ValueType  # 3
+SUBPROCESSOR_AUTHORIZATION_STATE_WITHDRAWN: SubprocessorAuthorizationState.ValueType  # 4
 """No longer engaged for this controller (removed or replaced)."""
 Global___SubprocessorAuthorizationState: _TypeAlias = SubprocessorAuthorizationState  # noqa: Y015
 
@@ -716,7 +716,7 @@ class ControllerChange(_message.Message):
 Global___ControllerChange: _TypeAlias = ControllerChange  # noqa: Y015
 
 @_typing.final
-class DecideSubprocessorChangeRequest(_message.Message):
+class ApproveSubprocessorChangeRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     CHANGE_NOTICE_FIELD_NUMBER: _builtins.int
@@ -725,7 +725,7 @@ class DecideSubprocessorChangeRequest(_message.Message):
     change_notice: _builtins.str
     """"changeNotices/{notice_id}"."""
     reason: _builtins.str
-    """Required for an objection."""
+    """Optional."""
     request_id: _builtins.str
     def __init__(
         self,
@@ -740,7 +740,34 @@ class DecideSubprocessorChangeRequest(_message.Message):
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___DecideSubprocessorChangeRequest: _TypeAlias = DecideSubprocessorChangeRequest  # noqa: Y015
+Global___ApproveSubprocessorChangeRequest: _TypeAlias = ApproveSubprocessorChangeRequest  # noqa: Y015
+
+@_typing.final
+class ObjectSubprocessorChangeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANGE_NOTICE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    change_notice: _builtins.str
+    """"changeNotices/{notice_id}"."""
+    reason: _builtins.str
+    """Why; required."""
+    request_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        change_notice: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["change_notice", b"change_notice", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ObjectSubprocessorChangeRequest: _TypeAlias = ObjectSubprocessorChangeRequest  # noqa: Y015
 
 @_typing.final
 class ListObjectionsRequest(_message.Message):

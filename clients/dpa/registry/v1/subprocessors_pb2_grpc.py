@@ -71,12 +71,12 @@ class SubprocessorServiceStub:
                 _registered_method=True)
         self.ApproveSubprocessorChange = channel.unary_unary(
                 '/dpa.registry.v1.SubprocessorService/ApproveSubprocessorChange',
-                request_serializer=dpa_dot_registry_dot_v1_dot_subprocessors__pb2.DecideSubprocessorChangeRequest.SerializeToString,
+                request_serializer=dpa_dot_registry_dot_v1_dot_subprocessors__pb2.ApproveSubprocessorChangeRequest.SerializeToString,
                 response_deserializer=dpa_dot_registry_dot_v1_dot_subprocessors__pb2.ControllerChange.FromString,
                 _registered_method=True)
         self.ObjectSubprocessorChange = channel.unary_unary(
                 '/dpa.registry.v1.SubprocessorService/ObjectSubprocessorChange',
-                request_serializer=dpa_dot_registry_dot_v1_dot_subprocessors__pb2.DecideSubprocessorChangeRequest.SerializeToString,
+                request_serializer=dpa_dot_registry_dot_v1_dot_subprocessors__pb2.ObjectSubprocessorChangeRequest.SerializeToString,
                 response_deserializer=dpa_dot_registry_dot_v1_dot_subprocessors__pb2.ControllerChange.FromString,
                 _registered_method=True)
         self.ListObjections = channel.unary_unary(
@@ -260,12 +260,12 @@ def add_SubprocessorServiceServicer_to_server(servicer, server):
             ),
             'ApproveSubprocessorChange': grpc.unary_unary_rpc_method_handler(
                     servicer.ApproveSubprocessorChange,
-                    request_deserializer=dpa_dot_registry_dot_v1_dot_subprocessors__pb2.DecideSubprocessorChangeRequest.FromString,
+                    request_deserializer=dpa_dot_registry_dot_v1_dot_subprocessors__pb2.ApproveSubprocessorChangeRequest.FromString,
                     response_serializer=dpa_dot_registry_dot_v1_dot_subprocessors__pb2.ControllerChange.SerializeToString,
             ),
             'ObjectSubprocessorChange': grpc.unary_unary_rpc_method_handler(
                     servicer.ObjectSubprocessorChange,
-                    request_deserializer=dpa_dot_registry_dot_v1_dot_subprocessors__pb2.DecideSubprocessorChangeRequest.FromString,
+                    request_deserializer=dpa_dot_registry_dot_v1_dot_subprocessors__pb2.ObjectSubprocessorChangeRequest.FromString,
                     response_serializer=dpa_dot_registry_dot_v1_dot_subprocessors__pb2.ControllerChange.SerializeToString,
             ),
             'ListObjections': grpc.unary_unary_rpc_method_handler(
@@ -508,7 +508,7 @@ class SubprocessorService:
             request,
             target,
             '/dpa.registry.v1.SubprocessorService/ApproveSubprocessorChange',
-            dpa_dot_registry_dot_v1_dot_subprocessors__pb2.DecideSubprocessorChangeRequest.SerializeToString,
+            dpa_dot_registry_dot_v1_dot_subprocessors__pb2.ApproveSubprocessorChangeRequest.SerializeToString,
             dpa_dot_registry_dot_v1_dot_subprocessors__pb2.ControllerChange.FromString,
             options,
             channel_credentials,
@@ -535,7 +535,7 @@ class SubprocessorService:
             request,
             target,
             '/dpa.registry.v1.SubprocessorService/ObjectSubprocessorChange',
-            dpa_dot_registry_dot_v1_dot_subprocessors__pb2.DecideSubprocessorChangeRequest.SerializeToString,
+            dpa_dot_registry_dot_v1_dot_subprocessors__pb2.ObjectSubprocessorChangeRequest.SerializeToString,
             dpa_dot_registry_dot_v1_dot_subprocessors__pb2.ControllerChange.FromString,
             options,
             channel_credentials,

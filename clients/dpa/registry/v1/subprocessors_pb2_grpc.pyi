@@ -57,11 +57,11 @@ class SubprocessorServiceStub:
     GetChangeNotice: _grpc.UnaryUnaryMultiCallable[_subprocessors_pb2.GetChangeNoticeRequest, _subprocessors_pb2.ChangeNotice]
     ListChangeNotices: _grpc.UnaryUnaryMultiCallable[_subprocessors_pb2.ListChangeNoticesRequest, _subprocessors_pb2.ListChangeNoticesResponse]
     """Newest first."""
-    ApproveSubprocessorChange: _grpc.UnaryUnaryMultiCallable[_subprocessors_pb2.DecideSubprocessorChangeRequest, _subprocessors_pb2.ControllerChange]
+    ApproveSubprocessorChange: _grpc.UnaryUnaryMultiCallable[_subprocessors_pb2.ApproveSubprocessorChangeRequest, _subprocessors_pb2.ControllerChange]
     """The controller authorises the change now (SPECIFIC authorisation needs
     this; under GENERAL it closes the objection window early).
     """
-    ObjectSubprocessorChange: _grpc.UnaryUnaryMultiCallable[_subprocessors_pb2.DecideSubprocessorChangeRequest, _subprocessors_pb2.ControllerChange]
+    ObjectSubprocessorChange: _grpc.UnaryUnaryMultiCallable[_subprocessors_pb2.ObjectSubprocessorChangeRequest, _subprocessors_pb2.ControllerChange]
     """The controller objects, with a reason, before its objection window
     closes. The sub-processor is then not used for its data.
     """
@@ -110,11 +110,11 @@ class SubprocessorServiceAsyncStub(SubprocessorServiceStub):
     GetChangeNotice: _aio.UnaryUnaryMultiCallable[_subprocessors_pb2.GetChangeNoticeRequest, _subprocessors_pb2.ChangeNotice]  # type: ignore[assignment]
     ListChangeNotices: _aio.UnaryUnaryMultiCallable[_subprocessors_pb2.ListChangeNoticesRequest, _subprocessors_pb2.ListChangeNoticesResponse]  # type: ignore[assignment]
     """Newest first."""
-    ApproveSubprocessorChange: _aio.UnaryUnaryMultiCallable[_subprocessors_pb2.DecideSubprocessorChangeRequest, _subprocessors_pb2.ControllerChange]  # type: ignore[assignment]
+    ApproveSubprocessorChange: _aio.UnaryUnaryMultiCallable[_subprocessors_pb2.ApproveSubprocessorChangeRequest, _subprocessors_pb2.ControllerChange]  # type: ignore[assignment]
     """The controller authorises the change now (SPECIFIC authorisation needs
     this; under GENERAL it closes the objection window early).
     """
-    ObjectSubprocessorChange: _aio.UnaryUnaryMultiCallable[_subprocessors_pb2.DecideSubprocessorChangeRequest, _subprocessors_pb2.ControllerChange]  # type: ignore[assignment]
+    ObjectSubprocessorChange: _aio.UnaryUnaryMultiCallable[_subprocessors_pb2.ObjectSubprocessorChangeRequest, _subprocessors_pb2.ControllerChange]  # type: ignore[assignment]
     """The controller objects, with a reason, before its objection window
     closes. The sub-processor is then not used for its data.
     """
@@ -206,7 +206,7 @@ class SubprocessorServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def ApproveSubprocessorChange(
         self,
-        request: _subprocessors_pb2.DecideSubprocessorChangeRequest,
+        request: _subprocessors_pb2.ApproveSubprocessorChangeRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_subprocessors_pb2.ControllerChange, _abc.Awaitable[_subprocessors_pb2.ControllerChange]]:
         """The controller authorises the change now (SPECIFIC authorisation needs
@@ -216,7 +216,7 @@ class SubprocessorServiceServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def ObjectSubprocessorChange(
         self,
-        request: _subprocessors_pb2.DecideSubprocessorChangeRequest,
+        request: _subprocessors_pb2.ObjectSubprocessorChangeRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_subprocessors_pb2.ControllerChange, _abc.Awaitable[_subprocessors_pb2.ControllerChange]]:
         """The controller objects, with a reason, before its objection window
