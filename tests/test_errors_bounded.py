@@ -85,3 +85,25 @@ def test_notice_refused_for_forty_controllers_is_invalid_argument_that_fits(
     bad = error_details_pb2.BadRequest()
     status.details[0].Unpack(bad)
     assert len(bad.field_violations) == errors.MAX_VIOLATIONS + 1
+
+
+def test_the_full_list_of_conflicts_is_a_query(registry: Harness) -> None:
+    """The refusal names ten; ListNoticePeriodConflicts pages through all forty."""
+    staff = registry.staff
+    for i in range(CONTROLLERS):
+        cid = f"customer-{i:02d}"
+        factories.controller(staff, cid)
+        factories.dpa_terms_direct(cid, notice_days=30 if i % 4 else 10, objection_days=30)
+    factories.subprocessor(staff, "hostco")
+    soon = clock.now() + timedelta(days=12)
+    conflicts = list(
+        staff.notice_period_conflicts("ADDITION", "hostco", effective=soon, page_size=7)
+    )
+    expected = [f"customer-{i:02d}" for i in range(CONTROLLERS) if i % 4]
+    assert [c.controller_id for c in conflicts] == expected
+    assert {c.notice_days for c in conflicts} == {30}
+    assert all(
+        c.earliest_effective_time.ToDatetime() > soon.replace(tzinfo=None) for c in conflicts
+    )
+    with pytest.raises(client_errors.InvalidArgument):
+        staff.propose_subprocessor_change("ADDITION", "hostco", effective=soon)

@@ -153,6 +153,42 @@ class SubprocessorsMixin(BaseClient):
         )
         return result
 
+    def notice_period_conflicts(
+        self,
+        kind: str,
+        subprocessor_id: str,
+        *,
+        effective: datetime,
+        replaces: str = "",
+        controller_ids: Sequence[str] = (),
+        page_size: int = 500,
+    ) -> Iterator[pb.NoticePeriodConflict]:
+        """Staff: every controller whose advance-notice period the change would
+        violate (the full list behind a refused proposal); changes nothing."""
+        when = timestamp_pb2.Timestamp()
+        when.FromDatetime(effective if effective.tzinfo else effective.replace(tzinfo=UTC))
+        token = ""
+        while True:
+            page: pb.ListNoticePeriodConflictsResponse = self._call(
+                self._subprocessors.ListNoticePeriodConflicts,
+                pb.ListNoticePeriodConflictsRequest(
+                    change_notice=pb.ChangeNotice(
+                        kind=_KINDS[kind],
+                        subprocessor=_name(subprocessor_id),
+                        replaced_subprocessor=_name(replaces) if replaces else "",
+                        effective_time=when,
+                    ),
+                    controller_ids=list(controller_ids),
+                    page_size=page_size,
+                    page_token=token,
+                ),
+                idempotent=True,
+            )
+            yield from page.conflicts
+            token = page.next_page_token
+            if not token:
+                return
+
     def propose_subprocessor_change(
         self,
         kind: str,

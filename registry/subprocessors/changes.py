@@ -173,6 +173,14 @@ def _title(kind: ChangeKind, sp: SubprocessorRow, replaced: SubprocessorRow | No
     return f"Sub-processor {sp.display_name} to be removed"
 
 
+def notice_period_conflicts(p: Proposal, now: datetime) -> list[Terms]:
+    """The controllers whose advance-notice period ``p`` would violate if
+    proposed at ``now``, ordered by id (the full list; a refusal names 50)."""
+    sp, replaced = _validate(p, now)
+    affected = _affected(p, sp, replaced)
+    return notice_period_violations(p.kind, now, p.effective_time, affected.values())
+
+
 def propose(m: Mutation, p: Proposal) -> Notice:
     sp, replaced = _validate(p, m.now)
     affected = _affected(p, sp, replaced)

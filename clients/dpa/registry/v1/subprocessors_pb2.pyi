@@ -585,6 +585,92 @@ class ProposeSubprocessorChangeRequest(_message.Message):
 Global___ProposeSubprocessorChangeRequest: _TypeAlias = ProposeSubprocessorChangeRequest  # noqa: Y015
 
 @_typing.final
+class ListNoticePeriodConflictsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANGE_NOTICE_FIELD_NUMBER: _builtins.int
+    CONTROLLER_IDS_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    page_token: _builtins.str
+    @_builtins.property
+    def change_notice(self) -> Global___ChangeNotice:
+        """The change as it would be proposed (as in ProposeSubprocessorChange)."""
+
+    @_builtins.property
+    def controller_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        change_notice: Global___ChangeNotice | None = ...,
+        controller_ids: _abc.Iterable[_builtins.str] | None = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["change_notice", b"change_notice"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["change_notice", b"change_notice", "controller_ids", b"controller_ids", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListNoticePeriodConflictsRequest: _TypeAlias = ListNoticePeriodConflictsRequest  # noqa: Y015
+
+@_typing.final
+class NoticePeriodConflict(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONTROLLER_ID_FIELD_NUMBER: _builtins.int
+    NOTICE_DAYS_FIELD_NUMBER: _builtins.int
+    EARLIEST_EFFECTIVE_TIME_FIELD_NUMBER: _builtins.int
+    controller_id: _builtins.str
+    notice_days: _builtins.int
+    """The advance-notice period of its ACTIVE DPA, in days."""
+    @_builtins.property
+    def earliest_effective_time(self) -> _timestamp_pb2.Timestamp:
+        """The earliest effective time its DPA allows for a change proposed now."""
+
+    def __init__(
+        self,
+        *,
+        controller_id: _builtins.str = ...,
+        notice_days: _builtins.int = ...,
+        earliest_effective_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["earliest_effective_time", b"earliest_effective_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["controller_id", b"controller_id", "earliest_effective_time", b"earliest_effective_time", "notice_days", b"notice_days"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NoticePeriodConflict: _TypeAlias = NoticePeriodConflict  # noqa: Y015
+
+@_typing.final
+class ListNoticePeriodConflictsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONFLICTS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def conflicts(self) -> _containers.RepeatedCompositeFieldContainer[Global___NoticePeriodConflict]:
+        """Ordered by controller_id."""
+
+    def __init__(
+        self,
+        *,
+        conflicts: _abc.Iterable[Global___NoticePeriodConflict] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conflicts", b"conflicts", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListNoticePeriodConflictsResponse: _TypeAlias = ListNoticePeriodConflictsResponse  # noqa: Y015
+
+@_typing.final
 class GetChangeNoticeRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

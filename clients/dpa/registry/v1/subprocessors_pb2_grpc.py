@@ -59,6 +59,11 @@ class SubprocessorServiceStub:
                 request_serializer=dpa_dot_registry_dot_v1_dot_subprocessors__pb2.ProposeSubprocessorChangeRequest.SerializeToString,
                 response_deserializer=dpa_dot_registry_dot_v1_dot_subprocessors__pb2.ChangeNotice.FromString,
                 _registered_method=True)
+        self.ListNoticePeriodConflicts = channel.unary_unary(
+                '/dpa.registry.v1.SubprocessorService/ListNoticePeriodConflicts',
+                request_serializer=dpa_dot_registry_dot_v1_dot_subprocessors__pb2.ListNoticePeriodConflictsRequest.SerializeToString,
+                response_deserializer=dpa_dot_registry_dot_v1_dot_subprocessors__pb2.ListNoticePeriodConflictsResponse.FromString,
+                _registered_method=True)
         self.GetChangeNotice = channel.unary_unary(
                 '/dpa.registry.v1.SubprocessorService/GetChangeNotice',
                 request_serializer=dpa_dot_registry_dot_v1_dot_subprocessors__pb2.GetChangeNoticeRequest.SerializeToString,
@@ -144,6 +149,15 @@ class SubprocessorServiceServicer:
         effective_time. Every affected controller gets a notice in its inbox.
         INVALID_ARGUMENT (field change_notice.effective_time) names the
         controllers whose advance-notice period the date would violate.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListNoticePeriodConflicts(self, request, context):
+        """Every controller whose advance-notice period a proposed change would
+        violate, with its earliest allowed effective time: the full list behind
+        ProposeSubprocessorChange's (bounded) INVALID_ARGUMENT. Changes nothing.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -247,6 +261,11 @@ def add_SubprocessorServiceServicer_to_server(servicer, server):
                     servicer.ProposeSubprocessorChange,
                     request_deserializer=dpa_dot_registry_dot_v1_dot_subprocessors__pb2.ProposeSubprocessorChangeRequest.FromString,
                     response_serializer=dpa_dot_registry_dot_v1_dot_subprocessors__pb2.ChangeNotice.SerializeToString,
+            ),
+            'ListNoticePeriodConflicts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListNoticePeriodConflicts,
+                    request_deserializer=dpa_dot_registry_dot_v1_dot_subprocessors__pb2.ListNoticePeriodConflictsRequest.FromString,
+                    response_serializer=dpa_dot_registry_dot_v1_dot_subprocessors__pb2.ListNoticePeriodConflictsResponse.SerializeToString,
             ),
             'GetChangeNotice': grpc.unary_unary_rpc_method_handler(
                     servicer.GetChangeNotice,
@@ -429,6 +448,33 @@ class SubprocessorService:
             '/dpa.registry.v1.SubprocessorService/ProposeSubprocessorChange',
             dpa_dot_registry_dot_v1_dot_subprocessors__pb2.ProposeSubprocessorChangeRequest.SerializeToString,
             dpa_dot_registry_dot_v1_dot_subprocessors__pb2.ChangeNotice.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListNoticePeriodConflicts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dpa.registry.v1.SubprocessorService/ListNoticePeriodConflicts',
+            dpa_dot_registry_dot_v1_dot_subprocessors__pb2.ListNoticePeriodConflictsRequest.SerializeToString,
+            dpa_dot_registry_dot_v1_dot_subprocessors__pb2.ListNoticePeriodConflictsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -54,6 +54,11 @@ class SubprocessorServiceStub:
     INVALID_ARGUMENT (field change_notice.effective_time) names the
     controllers whose advance-notice period the date would violate.
     """
+    ListNoticePeriodConflicts: _grpc.UnaryUnaryMultiCallable[_subprocessors_pb2.ListNoticePeriodConflictsRequest, _subprocessors_pb2.ListNoticePeriodConflictsResponse]
+    """Every controller whose advance-notice period a proposed change would
+    violate, with its earliest allowed effective time: the full list behind
+    ProposeSubprocessorChange's (bounded) INVALID_ARGUMENT. Changes nothing.
+    """
     GetChangeNotice: _grpc.UnaryUnaryMultiCallable[_subprocessors_pb2.GetChangeNoticeRequest, _subprocessors_pb2.ChangeNotice]
     ListChangeNotices: _grpc.UnaryUnaryMultiCallable[_subprocessors_pb2.ListChangeNoticesRequest, _subprocessors_pb2.ListChangeNoticesResponse]
     """Newest first."""
@@ -106,6 +111,11 @@ class SubprocessorServiceAsyncStub(SubprocessorServiceStub):
     effective_time. Every affected controller gets a notice in its inbox.
     INVALID_ARGUMENT (field change_notice.effective_time) names the
     controllers whose advance-notice period the date would violate.
+    """
+    ListNoticePeriodConflicts: _aio.UnaryUnaryMultiCallable[_subprocessors_pb2.ListNoticePeriodConflictsRequest, _subprocessors_pb2.ListNoticePeriodConflictsResponse]  # type: ignore[assignment]
+    """Every controller whose advance-notice period a proposed change would
+    violate, with its earliest allowed effective time: the full list behind
+    ProposeSubprocessorChange's (bounded) INVALID_ARGUMENT. Changes nothing.
     """
     GetChangeNotice: _aio.UnaryUnaryMultiCallable[_subprocessors_pb2.GetChangeNoticeRequest, _subprocessors_pb2.ChangeNotice]  # type: ignore[assignment]
     ListChangeNotices: _aio.UnaryUnaryMultiCallable[_subprocessors_pb2.ListChangeNoticesRequest, _subprocessors_pb2.ListChangeNoticesResponse]  # type: ignore[assignment]
@@ -186,6 +196,17 @@ class SubprocessorServiceServicer(metaclass=_abc_1.ABCMeta):
         effective_time. Every affected controller gets a notice in its inbox.
         INVALID_ARGUMENT (field change_notice.effective_time) names the
         controllers whose advance-notice period the date would violate.
+        """
+
+    @_abc_1.abstractmethod
+    def ListNoticePeriodConflicts(
+        self,
+        request: _subprocessors_pb2.ListNoticePeriodConflictsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_subprocessors_pb2.ListNoticePeriodConflictsResponse, _abc.Awaitable[_subprocessors_pb2.ListNoticePeriodConflictsResponse]]:
+        """Every controller whose advance-notice period a proposed change would
+        violate, with its earliest allowed effective time: the full list behind
+        ProposeSubprocessorChange's (bounded) INVALID_ARGUMENT. Changes nothing.
         """
 
     @_abc_1.abstractmethod
