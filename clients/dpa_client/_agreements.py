@@ -47,6 +47,7 @@ def terms(
     breach_notification_hours: int | None = None,
     end_of_contract: str | None = None,
     measures: Sequence[str] = (),
+    dsr_assistance_days: int | None = None,
 ) -> pb.AgreementTerms:
     """Proposed DPA terms; anything left out takes the processor template's default.
 
@@ -70,6 +71,8 @@ def terms(
         msg.objection_days = objection_days
     if breach_notification_hours is not None:
         msg.breach_notification_hours = breach_notification_hours
+    if dsr_assistance_days is not None:
+        msg.dsr_assistance_days = dsr_assistance_days
     if authorization_mode is not None:
         msg.authorization_mode = _MODES[authorization_mode.upper()]
     if end_of_contract is not None:

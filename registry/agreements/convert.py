@@ -70,6 +70,9 @@ def proposal_from(msg: pb.AgreementTerms) -> template.Proposal:
         ),
         end_of_contract=END_OF_CONTRACT_IN.get(msg.end_of_contract),
         measures=tuple(msg.measures),
+        dsr_assistance_days=(
+            msg.dsr_assistance_days if msg.HasField("dsr_assistance_days") else None
+        ),
     )
 
 
@@ -88,6 +91,7 @@ def _terms(t: template.Terms) -> pb.AgreementTerms:
         breach_notification_hours=t.breach_notification_hours,
         end_of_contract=_END[t.end_of_contract],
         measures=list(t.measures),
+        dsr_assistance_days=t.dsr_assistance_days,
     )
 
 

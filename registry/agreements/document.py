@@ -73,6 +73,7 @@ def build(
             "objection_days": terms.objection_days,
         },
         "breach_notification_hours": terms.breach_notification_hours,
+        "dsr_assistance_days": terms.dsr_assistance_days,
         "end_of_contract": terms.end_of_contract.value,
         "governing_law": template.governing_law,
         "supervisory_authority": template.supervisory_authority,

@@ -207,6 +207,7 @@ def _denormalised(terms: template.Terms) -> dict[str, Any]:
         "objection_days": terms.objection_days,
         "breach_hours": terms.breach_notification_hours,
         "end_of_contract": terms.end_of_contract.value,
+        "dsr_assistance_days": terms.dsr_assistance_days,
     }
 
 
@@ -226,6 +227,7 @@ def _merge(base: template.Terms, override: template.Proposal) -> template.Propos
         breach_notification_hours=base.breach_notification_hours,
         end_of_contract=base.end_of_contract,
         measures=base.measures,
+        dsr_assistance_days=base.dsr_assistance_days,
     )
     changes = {
         f.name: getattr(override, f.name)

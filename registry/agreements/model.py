@@ -25,6 +25,7 @@ class AgreementRow(db.BaseModel):
     objection_days = peewee.IntegerField()
     breach_hours = peewee.IntegerField()
     end_of_contract = peewee.CharField(max_length=16)
+    dsr_assistance_days = peewee.IntegerField(default=10)
     # Canonical JSON {"purposes": [...], "data_categories": [...], "data_subjects": [...]}.
     scope = peewee.TextField(default="")
     # The signed document: RFC 8785 bytes, from DRAFTED on.
@@ -94,3 +95,16 @@ class InstructionRow(db.BaseModel):
 @db.migration(20, "agreements")
 def _create(database: peewee.Database) -> None:
     database.create_tables([AgreementRow, AgreementLine, InstructionRow])
+
+
+@db.migration(21, "agreements: data-subject request assistance days")
+def _assistance_days(database: peewee.Database) -> None:
+    from playhouse.migrate import SchemaMigrator, migrate  # noqa: PLC0415
+
+    if "dsr_assistance_days" in {c.name for c in database.get_columns("agreement")}:
+        return
+    migrate(
+        SchemaMigrator.from_database(database).add_column(
+            "agreement", "dsr_assistance_days", AgreementRow.dsr_assistance_days
+        )
+    )

@@ -20,6 +20,8 @@ from registry.agreements.types import AuthorizationMode, EndOfContract, Operatio
 from registry.errors import Violations
 
 CURRENT_VERSION = 1
+DEFAULT_DSR_ASSISTANCE_DAYS = 10
+"""For terms recorded before the template named the assistance period."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,9 @@ class Terms:
     breach_notification_hours: int
     end_of_contract: EndOfContract
     measures: tuple[str, ...]
+    dsr_assistance_days: int = DEFAULT_DSR_ASSISTANCE_DAYS
+    """Art. 28(3)(e): the processor does its part of a data-subject request
+    within this many days (never later than the controller's own due date)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -77,6 +82,7 @@ class Terms:
             "breach_notification_hours": self.breach_notification_hours,
             "end_of_contract": self.end_of_contract.value,
             "measures": list(self.measures),
+            "dsr_assistance_days": self.dsr_assistance_days,
         }
 
     @classmethod
@@ -95,6 +101,7 @@ class Terms:
             breach_notification_hours=data["breach_notification_hours"],
             end_of_contract=EndOfContract(data["end_of_contract"]),
             measures=tuple(data["measures"]),
+            dsr_assistance_days=data.get("dsr_assistance_days", DEFAULT_DSR_ASSISTANCE_DAYS),
         )
 
 
@@ -115,6 +122,7 @@ class Proposal:
     breach_notification_hours: int | None = None
     end_of_contract: EndOfContract | None = None
     measures: tuple[str, ...] = field(default=())
+    dsr_assistance_days: int | None = None
 
 
 @dataclass(frozen=True)
@@ -199,6 +207,9 @@ class Template:
             ),
             end_of_contract=proposal.end_of_contract or d.end_of_contract,
             measures=tuple(sorted(m for m in measures if self.measure(m) is not None)),
+            dsr_assistance_days=pick_int(
+                "dsr_assistance_days", proposal.dsr_assistance_days, d.dsr_assistance_days
+            ),
         )
         errors.raise_if_any()
         return terms

@@ -25,17 +25,19 @@ import peewee
 
 from registry import changefeed, names
 from registry.agreements.model import AgreementLine, AgreementRow, InstructionRow
-from registry.agreements.types import AuthorizationMode, DpaStanding
+from registry.agreements.types import AuthorizationMode, DpaStanding, EndOfContract
 from registry.agreements.values import Agreement, Instruction, agreement_of, instruction_of
 
 __all__ = [
     "ActiveTerms",
     "AuthorizationMode",
     "DpaStanding",
+    "Ended",
     "InstructionScope",
     "Standing",
     "active_terms",
     "agreement_name",
+    "ended",
     "history",
     "instruction_limits",
     "instruction_scopes",
@@ -73,6 +75,8 @@ class ActiveTerms:
     data_categories: tuple[str, ...] = ()
     """The agreed scope (Annex I); empty when the DPA names none."""
     data_subjects: tuple[str, ...] = ()
+    dsr_assistance_days: int = 10
+    """Art. 28(3)(e): days the processor has for its part of a data-subject request."""
 
 
 def active_terms(controller_ids: Iterable[str] | None = None) -> dict[str, ActiveTerms]:
@@ -89,6 +93,7 @@ def active_terms(controller_ids: Iterable[str] | None = None) -> dict[str, Activ
             AgreementRow.objection_days,
             AgreementRow.breach_hours,
             AgreementRow.scope,
+            AgreementRow.dsr_assistance_days,
         )
         .join(
             AgreementLine,
@@ -105,8 +110,8 @@ def active_terms(controller_ids: Iterable[str] | None = None) -> dict[str, Activ
             return {}
         query = query.where(AgreementLine.controller_id.in_(wanted))
     result: dict[str, ActiveTerms] = {}
-    for cid, version, mode, notice, objection, breach, scope in cast(
-        "Iterable[tuple[str, int, str, int, int, int, str]]", query
+    for cid, version, mode, notice, objection, breach, scope, dsr_days in cast(
+        "Iterable[tuple[str, int, str, int, int, int, str, int]]", query
     ):
         agreed: dict[str, Any] = json.loads(scope) if scope else {}
         result[cid] = ActiveTerms(
@@ -119,6 +124,7 @@ def active_terms(controller_ids: Iterable[str] | None = None) -> dict[str, Activ
             breach_notification_hours=breach,
             data_categories=tuple(agreed.get("data_categories") or ()),
             data_subjects=tuple(agreed.get("data_subjects") or ()),
+            dsr_assistance_days=dsr_days,
         )
     return result
 
@@ -161,6 +167,54 @@ def standings(controller_ids: Iterable[str] | None = None) -> dict[str, Standing
                 held = DpaStanding.TERMINATED if confirmed else DpaStanding.TERMINATED_DATA_HELD
                 result[cid] = Standing(cid, held, int(ended))
     return result
+
+
+@dataclass(frozen=True)
+class Ended:
+    """A controller's terminated DPA and what it chose for the end (Art. 28(3)(g))."""
+
+    controller_id: str
+    agreement: str
+    version: int
+    disposition: EndOfContract
+    confirmed: bool
+    """The return or deletion is confirmed: the data are no longer held."""
+
+
+def ended(controller_id: str) -> Ended | None:
+    """The controller's terminated DPA; None while one is ACTIVE or none ended."""
+    line, a = AgreementLine, AgreementRow
+    found = next(
+        iter(
+            cast(
+                "Iterable[tuple[Any, str, str]]",
+                line.select(line.ended_version, a.disposition, a.disposition_confirmation)
+                .join(
+                    a,
+                    on=(
+                        (a.controller_id == line.controller_id) & (a.version == line.ended_version)
+                    ),
+                )
+                .where(
+                    (line.controller_id == controller_id)
+                    & line.active_version.is_null()
+                    & line.ended_version.is_null(False)
+                )
+                .tuples(),
+            )
+        ),
+        None,
+    )
+    if found is None:
+        return None
+    version, disposition, confirmation = found
+    return Ended(
+        controller_id,
+        agreement_name(controller_id, int(version)),
+        int(version),
+        EndOfContract(disposition or EndOfContract.DELETE.value),
+        bool(confirmation),
+    )
 
 
 def instruction_limits(

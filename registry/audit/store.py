@@ -165,3 +165,18 @@ def events_between(first: int, end: int) -> list[tuple[str | None, str]]:
     )
     rows = cast("list[tuple[str | None, str]]", list(query))
     return [(tenant, str(resource)) for tenant, resource in rows]
+
+
+def steps(resources: Sequence[str]) -> list[tuple[int, str, str]]:
+    """(index, action, resource) of every event about the named resources, in
+    log order: the audit-log proof of each step of a multi-step process."""
+    if not resources:
+        return []
+    query = (
+        AuditEvent.select(AuditEvent.seq, AuditEvent.action, AuditEvent.resource)
+        .where(AuditEvent.resource.in_(sorted(set(resources))))
+        .order_by(AuditEvent.seq)
+        .tuples()
+    )
+    rows = cast("list[tuple[int, str, str]]", list(query))
+    return [(int(seq), str(action), str(resource)) for seq, action, resource in rows]

@@ -37,6 +37,7 @@ class Kind(enum.Enum):
     DPA = "DPA"
     OBJECTION_RESOLVED = "OBJECTION_RESOLVED"
     GENERAL = "GENERAL"
+    TASK = "TASK"
 
 
 @dataclass(frozen=True)

@@ -154,6 +154,7 @@ class AgreementTerms(_message.Message):
     BREACH_NOTIFICATION_HOURS_FIELD_NUMBER: _builtins.int
     END_OF_CONTRACT_FIELD_NUMBER: _builtins.int
     MEASURES_FIELD_NUMBER: _builtins.int
+    DSR_ASSISTANCE_DAYS_FIELD_NUMBER: _builtins.int
     subject_matter: _builtins.str
     duration: _builtins.str
     retention_days: _builtins.int
@@ -165,6 +166,11 @@ class AgreementTerms(_message.Message):
     breach_notification_hours: _builtins.int
     """Art. 33(2): the processor notifies a breach within this many hours."""
     end_of_contract: Global___EndOfContract.ValueType
+    dsr_assistance_days: _builtins.int
+    """Art. 28(3)(e): the processor does its part of a data-subject request
+    within this many days (template bounds), never after the controller's
+    own due date.
+    """
     @_builtins.property
     def nature(self) -> _containers.RepeatedScalarFieldContainer[Global___ProcessingOperation.ValueType]:
         """Nature of the processing."""
@@ -201,13 +207,16 @@ class AgreementTerms(_message.Message):
         breach_notification_hours: _builtins.int | None = ...,
         end_of_contract: Global___EndOfContract.ValueType = ...,
         measures: _abc.Iterable[_builtins.str] | None = ...,
+        dsr_assistance_days: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_breach_notification_hours", b"_breach_notification_hours", "_notice_days", b"_notice_days", "_objection_days", b"_objection_days", "_retention_days", b"_retention_days", "breach_notification_hours", b"breach_notification_hours", "notice_days", b"notice_days", "objection_days", b"objection_days", "retention_days", b"retention_days"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_breach_notification_hours", b"_breach_notification_hours", "_dsr_assistance_days", b"_dsr_assistance_days", "_notice_days", b"_notice_days", "_objection_days", b"_objection_days", "_retention_days", b"_retention_days", "breach_notification_hours", b"breach_notification_hours", "dsr_assistance_days", b"dsr_assistance_days", "notice_days", b"notice_days", "objection_days", b"objection_days", "retention_days", b"retention_days"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_breach_notification_hours", b"_breach_notification_hours", "_notice_days", b"_notice_days", "_objection_days", b"_objection_days", "_retention_days", b"_retention_days", "authorization_mode", b"authorization_mode", "breach_notification_hours", b"breach_notification_hours", "data_categories", b"data_categories", "data_subjects", b"data_subjects", "duration", b"duration", "end_of_contract", b"end_of_contract", "measures", b"measures", "nature", b"nature", "notice_days", b"notice_days", "objection_days", b"objection_days", "purposes", b"purposes", "retention_days", b"retention_days", "subject_matter", b"subject_matter"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_breach_notification_hours", b"_breach_notification_hours", "_dsr_assistance_days", b"_dsr_assistance_days", "_notice_days", b"_notice_days", "_objection_days", b"_objection_days", "_retention_days", b"_retention_days", "authorization_mode", b"authorization_mode", "breach_notification_hours", b"breach_notification_hours", "data_categories", b"data_categories", "data_subjects", b"data_subjects", "dsr_assistance_days", b"dsr_assistance_days", "duration", b"duration", "end_of_contract", b"end_of_contract", "measures", b"measures", "nature", b"nature", "notice_days", b"notice_days", "objection_days", b"objection_days", "purposes", b"purposes", "retention_days", b"retention_days", "subject_matter", b"subject_matter"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__breach_notification_hours: _TypeAlias = _typing.Literal["breach_notification_hours"]  # noqa: Y015
     _WhichOneofArgType__breach_notification_hours: _TypeAlias = _typing.Literal["_breach_notification_hours", b"_breach_notification_hours"]  # noqa: Y015
+    _WhichOneofReturnType__dsr_assistance_days: _TypeAlias = _typing.Literal["dsr_assistance_days"]  # noqa: Y015
+    _WhichOneofArgType__dsr_assistance_days: _TypeAlias = _typing.Literal["_dsr_assistance_days", b"_dsr_assistance_days"]  # noqa: Y015
     _WhichOneofReturnType__notice_days: _TypeAlias = _typing.Literal["notice_days"]  # noqa: Y015
     _WhichOneofArgType__notice_days: _TypeAlias = _typing.Literal["_notice_days", b"_notice_days"]  # noqa: Y015
     _WhichOneofReturnType__objection_days: _TypeAlias = _typing.Literal["objection_days"]  # noqa: Y015
@@ -216,6 +225,8 @@ class AgreementTerms(_message.Message):
     _WhichOneofArgType__retention_days: _TypeAlias = _typing.Literal["_retention_days", b"_retention_days"]  # noqa: Y015
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__breach_notification_hours) -> _WhichOneofReturnType__breach_notification_hours | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__dsr_assistance_days) -> _WhichOneofReturnType__dsr_assistance_days | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__notice_days) -> _WhichOneofReturnType__notice_days | None: ...
     @_typing.overload

@@ -42,6 +42,8 @@ class _NotificationKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Noti
     NOTIFICATION_KIND_OBJECTION_RESOLVED: _NotificationKind.ValueType  # 5
     """Staff resolved the controller's objection to a sub-processor change."""
     NOTIFICATION_KIND_GENERAL: _NotificationKind.ValueType  # 6
+    NOTIFICATION_KIND_TASK: _NotificationKind.ValueType  # 7
+    """A data-subject request or end-of-contract task (Art. 28(3)(e), (g))."""
 
 class NotificationKind(_NotificationKind, metaclass=_NotificationKindEnumTypeWrapper): ...
 
@@ -57,6 +59,8 @@ NOTIFICATION_KIND_DPA: NotificationKind.ValueType  # 4
 NOTIFICATION_KIND_OBJECTION_RESOLVED: NotificationKind.ValueType  # 5
 """Staff resolved the controller's objection to a sub-processor change."""
 NOTIFICATION_KIND_GENERAL: NotificationKind.ValueType  # 6
+NOTIFICATION_KIND_TASK: NotificationKind.ValueType  # 7
+"""A data-subject request or end-of-contract task (Art. 28(3)(e), (g))."""
 Global___NotificationKind: _TypeAlias = NotificationKind  # noqa: Y015
 
 @_typing.final
