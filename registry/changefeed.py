@@ -43,6 +43,7 @@ _PUBLISHERS = (
     "registry.breaches.core",
     "registry.notifications.core",
     "registry.subprocessors.changes",
+    "registry.tasks.core",
     "registry.transfers.store",
     "registry.transfers.adequacy",
     "registry.audit.log",

@@ -8,5 +8,6 @@ from registry.controllers import model as controllers_model  # noqa: F401
 from registry.measures import model as measures_model  # noqa: F401
 from registry.notifications import model as notifications_model  # noqa: F401
 from registry.subprocessors import model as subprocessors_model  # noqa: F401
+from registry.tasks import model as tasks_model  # noqa: F401
 from registry.transfers import adequacy as transfers_adequacy  # noqa: F401
 from registry.transfers import store as transfers_store  # noqa: F401

@@ -17,6 +17,7 @@ from dpa.registry.v1 import (
     notifications_pb2_grpc,
     records_pb2_grpc,
     subprocessors_pb2_grpc,
+    tasks_pb2_grpc,
     transfers_pb2_grpc,
 )
 from registry.agreements.instruction_servicer import InstructionService
@@ -28,6 +29,7 @@ from registry.measures.servicer import MeasureService
 from registry.notifications.servicer import NotificationService
 from registry.records.servicer import RecordService
 from registry.subprocessors.servicer import SubprocessorService
+from registry.tasks.servicer import TaskService
 from registry.transfers.servicer import TransferService
 
 
@@ -83,6 +85,11 @@ SERVICES: list[Service] = [
         "dpa.registry.v1.RecordService",
         records_pb2_grpc.add_RecordServiceServicer_to_server,
         RecordService,
+    ),
+    Service(
+        "dpa.registry.v1.TaskService",
+        tasks_pb2_grpc.add_TaskServiceServicer_to_server,
+        TaskService,
     ),
     Service(
         "dpa.registry.v1.AuditLogService",

@@ -7,17 +7,24 @@ with an underscore are private and may change.
 from dpa_client._base import AuditReceipt
 from dpa_client._breaches import BreachDetails, BreachNoticeWatch
 from dpa_client._measures import evidence
+from dpa_client._tasks import PART_STATES, REQUEST_TYPES
 from dpa_client._transfers import ALLOWED, DENIED, denial_code_name, safeguard
 from dpa_client.client import RegistryClient
+from dpa_client.receipts import VerifiedTaskDocument, verify_task, verify_task_document
 
 __all__ = [
     "ALLOWED",
     "DENIED",
+    "PART_STATES",
+    "REQUEST_TYPES",
     "AuditReceipt",
     "BreachDetails",
     "BreachNoticeWatch",
     "RegistryClient",
+    "VerifiedTaskDocument",
     "denial_code_name",
     "evidence",
     "safeguard",
+    "verify_task",
+    "verify_task_document",
 ]

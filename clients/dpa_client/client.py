@@ -9,6 +9,7 @@ from dpa_client._measures import MeasuresMixin
 from dpa_client._notifications import NotificationsMixin
 from dpa_client._records import RecordsMixin
 from dpa_client._subprocessors import SubprocessorsMixin
+from dpa_client._tasks import TasksMixin
 from dpa_client._transfers import TransfersMixin
 from dpa_client._witness import WitnessMixin
 
@@ -21,6 +22,7 @@ class RegistryClient(
     NotificationsMixin,
     RecordsMixin,
     SubprocessorsMixin,
+    TasksMixin,
     TransfersMixin,
     WitnessMixin,
 ):

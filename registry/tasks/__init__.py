@@ -1,0 +1,1 @@
+"""Assistance tasks down the chain (Art. 28(3)(e) and (g))."""
