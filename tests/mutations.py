@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests import factories
@@ -355,6 +356,91 @@ CASES.update(
         # No controller has an ACTIVE DPA here: the removal alone is recorded.
         "/dpa.registry.v1.MeasureService/RetireMeasure": Case(
             _measure, lambda h, _: h.staff.retire_measure("enc", reason="Replaced")
+        ),
+    }
+)
+
+
+# -- assistance tasks (registry.tasks): filing, starting and issuing also put
+# one notification into the controller's inbox (a second event).
+
+
+def _dsr_world(h: Harness) -> None:
+    factories.controller(h.staff, "acme")
+    factories.active_dpa_direct("acme")
+    factories.engaged_subprocessor_direct(h, "hostco", controllers=("acme",))
+
+
+def _file_dsr(h: Harness) -> Any:
+    from datetime import timedelta
+
+    from registry import clock
+
+    return h.client("controller", "acme").file_data_subject_request(
+        "acme",
+        type="ERASURE",
+        controller_request_id="dsr-1",
+        received=clock.now() - timedelta(days=1),
+        subject_references=["sha256:" + "cd" * 32],
+    )
+
+
+def _filed(h: Harness) -> Any:
+    _dsr_world(h)
+    return _file_dsr(h)
+
+
+def _parts_done(h: Harness) -> Any:
+    """Every part done, the signed receipt not yet issued (a crash in between)."""
+    from registry import db
+    from registry.tasks.model import PartRow, TaskRow
+
+    task = _filed(h)
+    with db.database.connection_context(), db.transaction():
+        row = TaskRow.get(TaskRow.task_id == task.task_id)
+        PartRow.update(state="DONE", reference="x").where(PartRow.task == row.id).execute()
+        TaskRow.update(state="PARTS_DONE").where(TaskRow.id == row.id).execute()
+    return task
+
+
+def _end_of_contract(h: Harness) -> Any:
+    _terminated(h)
+    return h.staff.start_end_of_contract("acme")
+
+
+CASES.update(
+    {
+        "/dpa.registry.v1.TaskService/FileDataSubjectRequest": Case(
+            _dsr_world, lambda h, _: _file_dsr(h), events=2
+        ),
+        "/dpa.registry.v1.TaskService/ExtendDataSubjectRequest": Case(
+            _filed,
+            lambda h, task: h.client("controller", "acme").extend_data_subject_request(
+                task.name,
+                due=task.data_subject_request.due_time.ToDatetime() + timedelta(days=30),
+                reason="complex request",
+            ),
+        ),
+        "/dpa.registry.v1.TaskService/UpdateTaskPart": Case(
+            _filed,
+            lambda h, task: h.staff.update_task_part(
+                f"{task.name}/parts/subprocessor-hostco", "DONE", reference="hostco 1"
+            ),
+        ),
+        "/dpa.registry.v1.TaskService/IssueTaskDocument": Case(
+            _parts_done, lambda h, task: h.staff.issue_task_document(task.name), events=2
+        ),
+        "/dpa.registry.v1.TaskService/StartEndOfContract": Case(
+            _terminated, lambda h, _: h.staff.start_end_of_contract("acme"), events=2
+        ),
+        "/dpa.registry.v1.TaskService/AddLegalHold": Case(
+            _end_of_contract,
+            lambda h, task: h.staff.add_legal_hold(
+                task.name,
+                data_category="user.financial",
+                legal_basis="Accounting Act § 12: 7 years",
+                until=datetime(2033, 1, 1, tzinfo=UTC),
+            ),
         ),
     }
 )

@@ -75,7 +75,7 @@ def test_erasure_request_done_when_scenario(registry: Harness) -> None:
     inbox = [n for n in acme.list_notifications() if n.resource == task.name]
     assert inbox and inbox[0].title == "Data-subject request received"
     # Staff confirm the systems and two sub-processors; one stays open.
-    for pid in sorted(SYSTEMS) + ["subprocessor-hostco", "subprocessor-mailco"]:
+    for pid in [*sorted(SYSTEMS), "subprocessor-hostco", "subprocessor-mailco"]:
         staff.update_task_part(
             f"{task.name}/parts/{pid}",
             "DONE",
@@ -104,7 +104,9 @@ def test_erasure_request_done_when_scenario(registry: Harness) -> None:
     assert sorted(verified.audit_indices) == list(verified.audit_indices)
     assert any(n.title.startswith("Task completed") for n in acme.list_notifications())
     # Tampered bytes do not verify.
-    fetched.signed_document.document = fetched.signed_document.document.replace(b"ERASURE", b"ACCESS")
+    fetched.signed_document.document = fetched.signed_document.document.replace(
+        b"ERASURE", b"ACCESS"
+    )
     with pytest.raises(errors.VerificationError):
         verify_task(fetched, pinned_processor_keys=_pinned())
 
