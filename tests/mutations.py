@@ -176,11 +176,13 @@ CASES.update(
             _signed,
             lambda h, _: h.client("controller", "acme").countersign_agreement("acme", 1),
         ),
+        # The termination, the end-of-contract task and its notification.
         "/dpa.registry.v1.AgreementService/TerminateAgreement": Case(
             lambda h: factories.active_dpa(h, "acme"),
             lambda h, _: h.client("controller", "acme").terminate_agreement(
                 "acme", 1, disposition="RETURN"
             ),
+            events=3,
         ),
         "/dpa.registry.v1.AgreementService/ConfirmDataDisposition": Case(
             _terminated,
@@ -405,7 +407,17 @@ def _parts_done(h: Harness) -> Any:
 
 def _end_of_contract(h: Harness) -> Any:
     _terminated(h)
-    return h.staff.start_end_of_contract("acme")
+    return next(h.staff.list_tasks("acme"))
+
+
+def _terminated_without_task(h: Harness) -> None:
+    """A DPA terminated before terminations started their task."""
+    from registry import db
+    from registry.tasks.model import TaskRow
+
+    _terminated(h)
+    with db.database.connection_context(), db.transaction():
+        TaskRow.delete().execute()
 
 
 CASES.update(
@@ -431,7 +443,9 @@ CASES.update(
             _parts_done, lambda h, task: h.staff.issue_task_document(task.name), events=2
         ),
         "/dpa.registry.v1.TaskService/StartEndOfContract": Case(
-            _terminated, lambda h, _: h.staff.start_end_of_contract("acme"), events=2
+            _terminated_without_task,
+            lambda h, _: h.staff.start_end_of_contract("acme"),
+            events=2,
         ),
         "/dpa.registry.v1.TaskService/AddLegalHold": Case(
             _end_of_contract,

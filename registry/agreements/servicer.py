@@ -18,6 +18,23 @@ from registry.agreements.convert import (
     trust_domain,
 )
 from registry.agreements.terms import agreement_name
+from registry.agreements.types import EndOfContract
+from registry.ledger import Mutation
+from registry.tasks import closing
+
+
+def _terminate(
+    m: Mutation,
+    controller_id: str,
+    version: int | None,
+    disposition: EndOfContract | None,
+    request: pb.TerminateAgreementRequest,
+) -> pb.Agreement:
+    """Termination, and in the same step the return-or-deletion task that
+    follows the controller's choice (Art. 28(3)(g); ``registry.tasks.closing``)."""
+    row = ending.terminate(m, controller_id, version, disposition, request.reason, request.etag)
+    closing.start_end_of_contract(m, controller_id)
+    return to_proto(row)
 
 
 class AgreementService(pb_grpc.AgreementServiceServicer):
@@ -119,11 +136,7 @@ class AgreementService(pb_grpc.AgreementServiceServicer):
             request,
             request.request_id,
             pb.Agreement,
-            lambda m: to_proto(
-                ending.terminate(
-                    m, controller_id, version, disposition, request.reason, request.etag
-                )
-            ),
+            lambda m: _terminate(m, controller_id, version, disposition, request),
         )
 
     def ConfirmDataDisposition(

@@ -300,7 +300,8 @@ def issue(m: Mutation, controller_id: str, task_id: str) -> core.Task:
         issue_time=m.now,
     )
     m.record("task.issue", name, controller_id, {"type": content["type"], "digest": doc_digest})
-    if task.kind is t.TaskKind.END_OF_CONTRACT and row.agreement_version is not None:
+    end = terms.ended(controller_id)
+    if task.kind is t.TaskKind.END_OF_CONTRACT and end is not None and not end.confirmed:
         ending.confirm_disposition(
             m, controller_id, row.agreement_version, f"end-of-contract certificate {doc_digest}"
         )
