@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 
 from dpa.registry.v1 import tasks_pb2
-from dpa_client import errors, verify_task
+from dpa_client import cli, errors, verify_task
 from registry import clock, keys
 from registry.tasks.engine import systems
 from tests import factories
@@ -103,6 +103,12 @@ def test_erasure_request_done_when_scenario(registry: Harness) -> None:
     assert actions == ["task.file"] + ["task.part.update"] * len(parts)
     assert sorted(verified.audit_indices) == list(verified.audit_indices)
     assert any(n.title.startswith("Task completed") for n in acme.list_notifications())
+    # The same check from the command line, as the controller.
+    cert, key = registry.pki.client("controller", "acme")
+    argv = ["task", "--target", registry.target, "--ca", str(registry.pki.ca_cert)]
+    argv += ["--cert", str(cert), "--key", str(key), "--name", task.name]
+    assert cli.main([*argv, "--vkey", _pinned()[0]]) == 0
+    assert cli.main([*argv, "--vkey", "other+00000000+AAAA"]) == 1
     # Tampered bytes do not verify.
     fetched.signed_document.document = fetched.signed_document.document.replace(
         b"ERASURE", b"ACCESS"

@@ -7,6 +7,7 @@
     dpa-verify witness ...                         # run a witness (docs/witnesses.md)
     dpa-verify evidence-pack --target ... --out PACK.zip [--controller ID]
     dpa-verify bundle PACK.zip --vkey VKEY         # an evidence pack, offline
+    dpa-verify task ...                            # a task's signed receipt (docs/tasks.md)
 
 Both take the trusted checkpoint from ``--state`` (updated after a success)
 and/or ``--checkpoint NOTE`` (a signed checkpoint pinned out of band), so a
@@ -25,7 +26,7 @@ from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
-from dpa_client import _bundle_cli, _progress, _witness_cli
+from dpa_client import _bundle_cli, _progress, _tasks_cli, _witness_cli
 from dpa_client.audit import LogVerifier, Report, load_export
 from dpa_client.errors import DpaError, TamperedBundle, TamperedEntry, VerificationError
 from dpa_client.witness import WitnessPolicy
@@ -69,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     online.add_argument("--witness-policy", default=None, help="k-of-n witness policy JSON")
     _witness_cli.add_parsers(sub)
     _bundle_cli.add_parsers(sub)
+    _tasks_cli.add_parsers(sub)
     for p in (exp, online):
         p.add_argument("--vkey", action="append", required=True, help="pinned verifier key")
         p.add_argument("--origin", default=None)
@@ -83,6 +85,7 @@ _HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "witness-keygen": _witness_cli.keygen,
     "evidence-pack": _bundle_cli.fetch,
     "bundle": _bundle_cli.verify,
+    "task": _tasks_cli.run,
 }
 
 
