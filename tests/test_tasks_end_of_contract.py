@@ -201,3 +201,24 @@ def test_threads_confirm_different_parts_at_once(registry: Harness) -> None:
     with db.database.connection_context():
         issued = store.AuditEvent.select().where(store.AuditEvent.action == "task.issue").count()
     assert issued == 1
+
+
+def test_the_same_request_filed_twice_at_once(registry: Harness) -> None:
+    """Two filings of one controller_request_id: one task, the other ALREADY_EXISTS."""
+    factories.controller(registry.staff, "acme")
+    factories.active_dpa_direct("acme")
+    clients = [registry.client("controller", "acme") for _ in range(2)]
+    calls = [
+        (
+            lambda c=c: c.file_data_subject_request(
+                "acme",
+                type="ACCESS",
+                controller_request_id="dsr-same",
+                received=clock.now(),
+                subject_references=["opaque-ref-1"],
+            )
+        )
+        for c in clients
+    ]
+    results = _run(calls)
+    assert sorted(type(r).__name__ for r in results) == ["AlreadyExists", "Task"], results

@@ -97,7 +97,7 @@ def _create(database: peewee.Database) -> None:
     database.create_tables([AgreementRow, AgreementLine, InstructionRow])
 
 
-@db.migration(21, "agreements: data-subject request assistance days")
+@db.migration(26, "agreements: data-subject request assistance days")
 def _assistance_days(database: peewee.Database) -> None:
     from playhouse.migrate import SchemaMigrator, migrate  # noqa: PLC0415
 

@@ -21,6 +21,8 @@ from datetime import datetime, timedelta
 from functools import cache
 from importlib import resources
 
+import peewee
+
 from registry import db, keys
 from registry.agreements import ending, terms
 from registry.audit import store
@@ -83,17 +85,25 @@ def new_task(
 ) -> TaskRow:
     if TaskRow.get_or_none((TaskRow.controller_id == controller_id) & (TaskRow.key == key)):
         raise AlreadyExists(f"a task for {key!r} exists already for controllers/{controller_id}")
-    return TaskRow.create(
-        task_id="t" + uuid.uuid4().hex[:15],
-        controller_id=controller_id,
-        kind=kind.value,
-        state=t.TaskState.OPEN.value,
-        key=key,
-        created_by=m.caller.spiffe_id,
-        create_time=m.now,
-        update_time=m.now,
-        **fields,
-    )
+    try:
+        with db.database.atomic():
+            made: TaskRow = TaskRow.create(
+                task_id="t" + uuid.uuid4().hex[:15],
+                controller_id=controller_id,
+                kind=kind.value,
+                state=t.TaskState.OPEN.value,
+                key=key,
+                created_by=m.caller.spiffe_id,
+                create_time=m.now,
+                update_time=m.now,
+                **fields,
+            )
+    except peewee.IntegrityError:
+        # Filed at the same moment by another request.
+        raise AlreadyExists(
+            f"a task for {key!r} exists already for controllers/{controller_id}"
+        ) from None
+    return made
 
 
 def add_parts(
