@@ -392,19 +392,6 @@ def _filed(h: Harness) -> Any:
     return _file_dsr(h)
 
 
-def _parts_done(h: Harness) -> Any:
-    """Every part done, the signed receipt not yet issued (a crash in between)."""
-    from registry import db
-    from registry.tasks.model import PartRow, TaskRow
-
-    task = _filed(h)
-    with db.database.connection_context(), db.transaction():
-        row = TaskRow.get(TaskRow.task_id == task.task_id)
-        PartRow.update(state="DONE", reference="x").where(PartRow.task == row.id).execute()
-        TaskRow.update(state="PARTS_DONE").where(TaskRow.id == row.id).execute()
-    return task
-
-
 def _end_of_contract(h: Harness) -> Any:
     _terminated(h)
     return next(h.staff.list_tasks("acme"))
@@ -438,9 +425,6 @@ CASES.update(
             lambda h, task: h.staff.update_task_part(
                 f"{task.name}/parts/subprocessor-hostco", "DONE", reference="hostco 1"
             ),
-        ),
-        "/dpa.registry.v1.TaskService/IssueTaskDocument": Case(
-            _parts_done, lambda h, task: h.staff.issue_task_document(task.name), events=2
         ),
         "/dpa.registry.v1.TaskService/StartEndOfContract": Case(
             _terminated_without_task,

@@ -163,6 +163,10 @@ def test_extension_duplicates_and_failures(registry: Harness) -> None:
         task.name, due=received + timedelta(days=80), reason="many requests (Art. 12(3))"
     )
     assert extended.data_subject_request.extension_reason == "many requests (Art. 12(3))"
+    with pytest.raises(errors.FailedPrecondition):
+        acme.extend_data_subject_request(
+            task.name, due=received + timedelta(days=85), reason="again"
+        )
     part = f"{task.name}/parts/subprocessor-hostco"
     with pytest.raises(errors.InvalidArgument) as err:
         staff.update_task_part(part, "FAILED")

@@ -64,6 +64,11 @@ ONE_WINNER = {
     "/dpa.registry.v1.TransferService/CreateSafeguard",
     "/dpa.registry.v1.SubprocessorService/WithdrawSubprocessorAuthorization",
     "/dpa.registry.v1.AuditLogService/RegisterWitness",
+    "/dpa.registry.v1.TaskService/FileDataSubjectRequest",
+    "/dpa.registry.v1.TaskService/ExtendDataSubjectRequest",
+    "/dpa.registry.v1.TaskService/StartEndOfContract",
+    "/dpa.registry.v1.TaskService/UpdateTaskPart",
+    "/dpa.registry.v1.TaskService/AddLegalHold",
     # Updates carry the etag they read: the first wins, the rest are ABORTED.
     "/dpa.registry.v1.SubprocessorService/UpdateSubprocessor",
     "/dpa.registry.v1.TransferService/UpdateSafeguard",

@@ -139,12 +139,6 @@ class TasksMixin(BaseClient):
         result: pb.Task = self._call(self._tasks.UpdateTaskPart, request, idempotent=True)
         return result
 
-    def issue_task_document(self, name: str, *, request_id: str | None = None) -> pb.Task:
-        """Staff: issues the signed document of a task whose parts are all done."""
-        request = pb.IssueTaskDocumentRequest(name=name, request_id=request_id or new_request_id())
-        result: pb.Task = self._call(self._tasks.IssueTaskDocument, request, idempotent=True)
-        return result
-
     def add_legal_hold(
         self,
         name: str,

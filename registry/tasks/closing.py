@@ -13,7 +13,7 @@ from registry import taxonomy
 from registry.agreements import terms
 from registry.agreements.types import EndOfContract
 from registry.clock import rfc3339
-from registry.errors import FailedPrecondition, Violations
+from registry.errors import AlreadyExists, FailedPrecondition, Violations
 from registry.ledger import Mutation
 from registry.tasks import core
 from registry.tasks import types as t
@@ -81,6 +81,11 @@ def add_hold(m: Mutation, controller_id: str, task_id: str, hold: core.Hold) -> 
     if hold.end_time <= m.now:
         errors.add("hold.end_time", "must be in the future")
     errors.raise_if_any()
+    held = HoldRow.select().where(
+        (HoldRow.task == task.id) & (HoldRow.data_category == hold.data_category)
+    )
+    if held.exists():
+        raise AlreadyExists(f"{hold.data_category} is held already")
     made = HoldRow.create(
         task=task.id,
         data_category=hold.data_category,

@@ -167,6 +167,8 @@ def _check_update(part: PartRow, upd: PartUpdate, parts: list[PartRow], now: dat
     current = t.PartState(part.state)
     kind = t.PartKind(part.kind)
     errors = Violations()
+    if current is t.PartState.DONE:
+        raise FailedPrecondition("the part is DONE already; its evidence is final")
     if upd.state is not current and upd.state not in t.MOVES[current]:
         raise FailedPrecondition(f"the part is {current.value}; it cannot become {upd.state.value}")
     t.check_digest("attachment_digest", upd.attachment_digest, errors)
@@ -246,10 +248,7 @@ def update_part(
     done = upd.state is t.PartState.DONE and all(
         p.state == t.PartState.DONE.value for p in parts if p.id != part.id
     )
-    task_changes: dict[str, object] = {}
-    if done:
-        task_changes["state"] = t.TaskState.PARTS_DONE.value
-    cas_task(task, m.now, **task_changes)
+    cas_task(task, m.now)
     m.record(
         "task.part.update",
         name,
@@ -264,23 +263,34 @@ def update_part(
         },
     )
     if upd.state is t.PartState.FAILED:
-        task.state = t.TaskState.OPEN.value
         notify(m, task, "A task part failed", f"{name}: {upd.failure_reason}")
+    if done:
+        _issue(m, controller_id, task_id)
     return core.get(m.caller, controller_id, task_id)
 
 
-def issue(m: Mutation, controller_id: str, task_id: str) -> core.Task:
-    """Signs the receipt or certificate of a task whose parts are all done.
+def _steps(m: Mutation, resources: list[str]) -> list[tuple[int, str, str]]:
+    """(audit index, action, resource) of every step about ``resources``: the
+    committed ones, then this mutation's own. Write transactions are
+    serialised (``registry.db.transaction``) and the log head is locked here,
+    so this mutation's events land at the indices counted from the head."""
+    wanted = set(resources)
+    head = store.lock_head()
+    pending = [
+        (head + i, c.action, c.resource) for i, c in enumerate(m.changes) if c.resource in wanted
+    ]
+    return store.steps(resources) + pending
+
+
+def _issue(m: Mutation, controller_id: str, task_id: str) -> None:
+    """Signs the receipt or certificate once every part is done, in the same
+    step as the last confirmation.
 
     End of contract: the disposition of the terminated DPA is confirmed with
     the certificate's digest, so the data are no longer held (breach
     notification, CheckTransfer and CheckProcessing follow).
     """
-    row = locked(core.row(m.caller, controller_id, task_id))
-    if row.state == t.TaskState.COMPLETED.value:
-        raise FailedPrecondition("the signed document is issued already")
-    if row.state != t.TaskState.PARTS_DONE.value:
-        raise FailedPrecondition("some parts are not done yet")
+    row = core.row(m.caller, controller_id, task_id)
     task = core.task_of(row)
     name = task.name
     resources_ = [name, *(p.name for p in task.parts)]
@@ -294,7 +304,7 @@ def issue(m: Mutation, controller_id: str, task_id: str) -> core.Task:
         else None
     )
     content = document.build(
-        task, agreement=agreement, steps=store.steps(resources_), issued_at=m.now
+        task, agreement=agreement, steps=_steps(m, resources_), issued_at=m.now
     )
     data = document.canonical_bytes(content)
     key = keys.active()
@@ -317,4 +327,3 @@ def issue(m: Mutation, controller_id: str, task_id: str) -> core.Task:
         )
     row = core.row(m.caller, controller_id, task_id)
     notify(m, row, "Task completed: signed document issued", f"{name}: {doc_digest}")
-    return core.task_of(row)

@@ -98,6 +98,8 @@ def extend(m: Mutation, controller_id: str, task_id: str, due: datetime, reason:
         raise FailedPrecondition("only a data-subject request can be extended")
     if row.state != t.TaskState.OPEN.value:
         raise FailedPrecondition(f"the task is {row.state}")
+    if row.extend_time is not None:
+        raise FailedPrecondition("the deadline was extended already (Art. 12(3): once)")
     errors = Violations()
     if not reason.strip():
         errors.add("reason", "is required (Art. 12(3))")

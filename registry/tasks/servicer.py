@@ -10,7 +10,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from dpa.registry.v1 import tasks_pb2 as pb
 from dpa.registry.v1 import tasks_pb2_grpc as pb_grpc
-from registry import auth, clock, ledger, paging, rpc, wire
+from registry import auth, clock, paging, rpc, wire
 from registry.agreements.terms import agreement_name
 from registry.errors import InvalidArgument
 from registry.tasks import closing, core, engine, requests
@@ -213,42 +213,14 @@ class TaskService(pb_grpc.TaskServiceServicer):
                 else None
             ),
         )
-        caller = auth.current_caller()
-        task = rpc.mutate(
+        return rpc.mutate(
             context,
-            caller,
+            auth.current_caller(),
             "UpdateTaskPart",
             request.request_id,
             request,
             pb.Task,
             lambda m: to_proto(engine.update_part(m, controller_id, task_id, part_id, update)),
-        )
-        if task.state != pb.TASK_STATE_PARTS_DONE:
-            return task
-        # The last part is done: issue the signed document in its own step, so
-        # that the document can cite the audit index of every part's confirmation.
-        issued, _ = ledger.mutate(
-            caller,
-            "IssueTaskDocument",
-            request.request_id,
-            request,
-            pb.Task,
-            lambda m: to_proto(engine.issue(m, controller_id, task_id)),
-        )
-        return issued
-
-    def IssueTaskDocument(
-        self, request: pb.IssueTaskDocumentRequest, context: grpc.ServicerContext
-    ) -> pb.Task:
-        controller_id, task_id = core.parse_task(request.name)
-        return rpc.mutate(
-            context,
-            auth.current_caller(),
-            "IssueTaskDocument",
-            request.request_id,
-            request,
-            pb.Task,
-            lambda m: to_proto(engine.issue(m, controller_id, task_id)),
         )
 
     def AddLegalHold(

@@ -34,8 +34,6 @@ class RequestType(enum.Enum):
 class TaskState(enum.Enum):
     OPEN = "OPEN"
     """Some part is not done yet."""
-    PARTS_DONE = "PARTS_DONE"
-    """Every part is done; the signed receipt is not issued yet."""
     COMPLETED = "COMPLETED"
     """Every part is done and the signed receipt or certificate is issued."""
 

@@ -57,19 +57,17 @@ class _TaskStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TaskState.V
     DESCRIPTOR: _descriptor.EnumDescriptor
     TASK_STATE_UNSPECIFIED: _TaskState.ValueType  # 0
     TASK_STATE_OPEN: _TaskState.ValueType  # 1
-    TASK_STATE_PARTS_DONE: _TaskState.ValueType  # 2
-    """Every part is done; the signed document is not issued yet."""
-    TASK_STATE_COMPLETED: _TaskState.ValueType  # 3
-    """The signed receipt or certificate is issued."""
+    """Some part is not done yet."""
+    TASK_STATE_COMPLETED: _TaskState.ValueType  # 2
+    """Every part is done and the signed receipt or certificate is issued."""
 
 class TaskState(_TaskState, metaclass=_TaskStateEnumTypeWrapper): ...
 
 TASK_STATE_UNSPECIFIED: TaskState.ValueType  # 0
 TASK_STATE_OPEN: TaskState.ValueType  # 1
-TASK_STATE_PARTS_DONE: TaskState.ValueType  # 2
-"""Every part is done; the signed document is not issued yet."""
-TASK_STATE_COMPLETED: TaskState.ValueType  # 3
-"""The signed receipt or certificate is issued."""
+"""Some part is not done yet."""
+TASK_STATE_COMPLETED: TaskState.ValueType  # 2
+"""Every part is done and the signed receipt or certificate is issued."""
 Global___TaskState: _TypeAlias = TaskState  # noqa: Y015
 
 class _DataSubjectRequestType:
@@ -665,28 +663,6 @@ class UpdateTaskPartRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___UpdateTaskPartRequest: _TypeAlias = UpdateTaskPartRequest  # noqa: Y015
-
-@_typing.final
-class IssueTaskDocumentRequest(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    NAME_FIELD_NUMBER: _builtins.int
-    REQUEST_ID_FIELD_NUMBER: _builtins.int
-    name: _builtins.str
-    request_id: _builtins.str
-    def __init__(
-        self,
-        *,
-        name: _builtins.str = ...,
-        request_id: _builtins.str = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "request_id", b"request_id"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___IssueTaskDocumentRequest: _TypeAlias = IssueTaskDocumentRequest  # noqa: Y015
 
 @_typing.final
 class AddLegalHoldRequest(_message.Message):

@@ -64,11 +64,6 @@ class TaskServiceStub:
                 request_serializer=dpa_dot_registry_dot_v1_dot_tasks__pb2.UpdateTaskPartRequest.SerializeToString,
                 response_deserializer=dpa_dot_registry_dot_v1_dot_tasks__pb2.Task.FromString,
                 _registered_method=True)
-        self.IssueTaskDocument = channel.unary_unary(
-                '/dpa.registry.v1.TaskService/IssueTaskDocument',
-                request_serializer=dpa_dot_registry_dot_v1_dot_tasks__pb2.IssueTaskDocumentRequest.SerializeToString,
-                response_deserializer=dpa_dot_registry_dot_v1_dot_tasks__pb2.Task.FromString,
-                _registered_method=True)
         self.AddLegalHold = channel.unary_unary(
                 '/dpa.registry.v1.TaskService/AddLegalHold',
                 request_serializer=dpa_dot_registry_dot_v1_dot_tasks__pb2.AddLegalHoldRequest.SerializeToString,
@@ -125,16 +120,8 @@ class TaskServiceServicer:
 
     def UpdateTaskPart(self, request, context):
         """Staff record progress, evidence or failure of one part. Conditional on
-        the part's etag when given (a stale one is ABORTED). When the last part is
-        done the processor issues the signed receipt or certificate at once.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def IssueTaskDocument(self, request, context):
-        """Issues the signed receipt or certificate of a task whose parts are all
-        done (normally done by UpdateTaskPart; this finishes it after a crash).
+        the part's etag when given (a stale one is ABORTED). The last part's
+        confirmation issues the signed receipt or certificate in the same step.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -187,11 +174,6 @@ def add_TaskServiceServicer_to_server(servicer, server):
             'UpdateTaskPart': grpc.unary_unary_rpc_method_handler(
                     servicer.UpdateTaskPart,
                     request_deserializer=dpa_dot_registry_dot_v1_dot_tasks__pb2.UpdateTaskPartRequest.FromString,
-                    response_serializer=dpa_dot_registry_dot_v1_dot_tasks__pb2.Task.SerializeToString,
-            ),
-            'IssueTaskDocument': grpc.unary_unary_rpc_method_handler(
-                    servicer.IssueTaskDocument,
-                    request_deserializer=dpa_dot_registry_dot_v1_dot_tasks__pb2.IssueTaskDocumentRequest.FromString,
                     response_serializer=dpa_dot_registry_dot_v1_dot_tasks__pb2.Task.SerializeToString,
             ),
             'AddLegalHold': grpc.unary_unary_rpc_method_handler(
@@ -366,33 +348,6 @@ class TaskService:
             target,
             '/dpa.registry.v1.TaskService/UpdateTaskPart',
             dpa_dot_registry_dot_v1_dot_tasks__pb2.UpdateTaskPartRequest.SerializeToString,
-            dpa_dot_registry_dot_v1_dot_tasks__pb2.Task.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def IssueTaskDocument(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/dpa.registry.v1.TaskService/IssueTaskDocument',
-            dpa_dot_registry_dot_v1_dot_tasks__pb2.IssueTaskDocumentRequest.SerializeToString,
             dpa_dot_registry_dot_v1_dot_tasks__pb2.Task.FromString,
             options,
             channel_credentials,

@@ -57,12 +57,8 @@ class TaskServiceStub:
     """One controller's tasks, newest first."""
     UpdateTaskPart: _grpc.UnaryUnaryMultiCallable[_tasks_pb2.UpdateTaskPartRequest, _tasks_pb2.Task]
     """Staff record progress, evidence or failure of one part. Conditional on
-    the part's etag when given (a stale one is ABORTED). When the last part is
-    done the processor issues the signed receipt or certificate at once.
-    """
-    IssueTaskDocument: _grpc.UnaryUnaryMultiCallable[_tasks_pb2.IssueTaskDocumentRequest, _tasks_pb2.Task]
-    """Issues the signed receipt or certificate of a task whose parts are all
-    done (normally done by UpdateTaskPart; this finishes it after a crash).
+    the part's etag when given (a stale one is ABORTED). The last part's
+    confirmation issues the signed receipt or certificate in the same step.
     """
     AddLegalHold: _grpc.UnaryUnaryMultiCallable[_tasks_pb2.AddLegalHoldRequest, _tasks_pb2.Task]
     """End of contract: a data category kept on a legal basis (Union or Member
@@ -95,12 +91,8 @@ class TaskServiceAsyncStub(TaskServiceStub):
     """One controller's tasks, newest first."""
     UpdateTaskPart: _aio.UnaryUnaryMultiCallable[_tasks_pb2.UpdateTaskPartRequest, _tasks_pb2.Task]  # type: ignore[assignment]
     """Staff record progress, evidence or failure of one part. Conditional on
-    the part's etag when given (a stale one is ABORTED). When the last part is
-    done the processor issues the signed receipt or certificate at once.
-    """
-    IssueTaskDocument: _aio.UnaryUnaryMultiCallable[_tasks_pb2.IssueTaskDocumentRequest, _tasks_pb2.Task]  # type: ignore[assignment]
-    """Issues the signed receipt or certificate of a task whose parts are all
-    done (normally done by UpdateTaskPart; this finishes it after a crash).
+    the part's etag when given (a stale one is ABORTED). The last part's
+    confirmation issues the signed receipt or certificate in the same step.
     """
     AddLegalHold: _aio.UnaryUnaryMultiCallable[_tasks_pb2.AddLegalHoldRequest, _tasks_pb2.Task]  # type: ignore[assignment]
     """End of contract: a data category kept on a legal basis (Union or Member
@@ -166,18 +158,8 @@ class TaskServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_tasks_pb2.Task, _abc.Awaitable[_tasks_pb2.Task]]:
         """Staff record progress, evidence or failure of one part. Conditional on
-        the part's etag when given (a stale one is ABORTED). When the last part is
-        done the processor issues the signed receipt or certificate at once.
-        """
-
-    @_abc_1.abstractmethod
-    def IssueTaskDocument(
-        self,
-        request: _tasks_pb2.IssueTaskDocumentRequest,
-        context: _ServicerContext,
-    ) -> _typing.Union[_tasks_pb2.Task, _abc.Awaitable[_tasks_pb2.Task]]:
-        """Issues the signed receipt or certificate of a task whose parts are all
-        done (normally done by UpdateTaskPart; this finishes it after a crash).
+        the part's etag when given (a stale one is ABORTED). The last part's
+        confirmation issues the signed receipt or certificate in the same step.
         """
 
     @_abc_1.abstractmethod
