@@ -46,7 +46,7 @@ def _part(p: core.Part) -> pb.TaskPart:
         target=p.target,
         state=_PART_STATE[p.state],
         due_time=_ts(p.due_time),
-        evidence=pb.Evidence(
+        evidence=pb.TaskEvidence(
             confirmed_by=e.confirmed_by,
             confirm_time=_ts(e.confirm_time),
             reference=e.reference,

@@ -250,7 +250,7 @@ class EndOfContractTask(_message.Message):
 Global___EndOfContractTask: _TypeAlias = EndOfContractTask  # noqa: Y015
 
 @_typing.final
-class Evidence(_message.Message):
+class TaskEvidence(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     CONFIRMED_BY_FIELD_NUMBER: _builtins.int
@@ -278,7 +278,7 @@ class Evidence(_message.Message):
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___Evidence: _TypeAlias = Evidence  # noqa: Y015
+Global___TaskEvidence: _TypeAlias = TaskEvidence  # noqa: Y015
 
 @_typing.final
 class TaskPart(_message.Message):
@@ -308,7 +308,7 @@ class TaskPart(_message.Message):
     @_builtins.property
     def due_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
-    def evidence(self) -> Global___Evidence: ...
+    def evidence(self) -> Global___TaskEvidence: ...
     @_builtins.property
     def ready_time(self) -> _timestamp_pb2.Timestamp:
         """EXPORT: when the export was ready, and the end of the retrieval window."""
@@ -328,7 +328,7 @@ class TaskPart(_message.Message):
         target: _builtins.str = ...,
         state: Global___TaskPartState.ValueType = ...,
         due_time: _timestamp_pb2.Timestamp | None = ...,
-        evidence: Global___Evidence | None = ...,
+        evidence: Global___TaskEvidence | None = ...,
         failure_reason: _builtins.str = ...,
         ready_time: _timestamp_pb2.Timestamp | None = ...,
         window_end_time: _timestamp_pb2.Timestamp | None = ...,
