@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from registry import config, pki
 from registry.errors import RegistryError
@@ -105,16 +106,73 @@ def parser() -> argparse.ArgumentParser:
     )
     exp.add_argument("--log-origin", default=config.env("LOG_ORIGIN", defaults.log_origin))
     exp.set_defaults(run=_audit_export)
+    _add_tasks(sub)
     return top
+
+
+def _staff_client(args: argparse.Namespace) -> Any:
+    from dpa_client import RegistryClient  # noqa: PLC0415
+
+    return RegistryClient(args.target, ca=args.ca, cert=args.cert, key=args.key)
+
+
+def _tasks_overdue(args: argparse.Namespace) -> int:
+    client = _staff_client(args)
+    try:
+        count = 0
+        for o in client.list_overdue_task_parts():
+            count += 1
+            late = o.late.ToTimedelta()
+            print(f"{o.part.name}\t{o.controller_id}\t{o.part.target}\tlate {late}")
+        print(f"{count} overdue part(s)", file=sys.stderr)
+    finally:
+        client.close()
+    return 0
+
+
+def _tasks_confirm(args: argparse.Namespace) -> int:
+    client = _staff_client(args)
+    try:
+        task = client.update_task_part(
+            args.part, args.state, reference=args.reference, failure_reason=args.reason
+        )
+        print(f"{task.name}: {len(task.parts)} part(s)")
+    finally:
+        client.close()
+    return 0
+
+
+def _add_tasks(sub: Any) -> None:
+    tasks = sub.add_parser(
+        "tasks", help="staff: assistance tasks (data-subject requests, end of contract)"
+    ).add_subparsers(dest="tasks_command", required=True)
+    overdue = tasks.add_parser("overdue", help="list overdue task parts, with how late")
+    overdue.set_defaults(run=_tasks_overdue)
+    update = tasks.add_parser("update", help="record a part's progress or failure")
+    update.add_argument("part", help="the part's resource name")
+    update.add_argument("state", help="e.g. DONE, FAILED, IN_PROGRESS")
+    update.add_argument("--reference", default="", help="evidence reference")
+    update.add_argument("--reason", default="", help="failure reason")
+    update.set_defaults(run=_tasks_confirm)
+    for p in (overdue, update):
+        p.add_argument("--target", default="localhost:50051", help="registry host:port")
+        p.add_argument("--ca", default="certs/ca.crt")
+        p.add_argument("--cert", default="certs/staff-admin.crt")
+        p.add_argument("--key", default="certs/staff-admin.key")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     requestlog.configure(args.log_level, args.log_format)
+    from dpa_client import errors as client_errors  # noqa: PLC0415
+
     try:
         result: int = args.run(args)
     except RegistryError as err:
         print(f"dpa-registry: {err.message}", file=sys.stderr)
+        return 2
+    except client_errors.DpaError as err:
+        print(f"dpa-registry: {err}", file=sys.stderr)
         return 2
     return result
 

@@ -13,6 +13,7 @@ import pytest
 
 from dpa.registry.v1 import tasks_pb2
 from dpa_client import cli, errors, verify_task
+from registry import cli as registry_cli
 from registry import clock, keys
 from registry.tasks.engine import systems
 from tests import factories
@@ -54,7 +55,9 @@ def _parts(task: tasks_pb2.Task) -> dict[str, tasks_pb2.TaskPart]:
     return {p.part_id: p for p in task.parts}
 
 
-def test_erasure_request_done_when_scenario(registry: Harness) -> None:
+def test_erasure_request_done_when_scenario(
+    registry: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
     _world(registry)
     staff, acme = registry.staff, registry.client("controller", "acme")
     task = _file(registry)
@@ -87,6 +90,15 @@ def test_erasure_request_done_when_scenario(registry: Harness) -> None:
     assert [o.part.part_id for o in overdue] == ["subprocessor-crmco"]
     assert overdue[0].late.ToTimedelta() >= timedelta(days=1)
     assert overdue[0].controller_id == "acme"
+    # The staff CLI shows the same queue.
+    d = registry.pki.directory
+    tls = ["--target", registry.target, "--ca", str(d / "ca.crt")]
+    tls += ["--cert", str(d / "staff-admin.crt"), "--key", str(d / "staff-admin.key")]
+    assert registry_cli.main(["tasks", "overdue", *tls]) == 0
+    shown = capsys.readouterr()
+    assert "subprocessor-crmco" in shown.out and "1 overdue part(s)" in shown.err
+    assert registry_cli.main(["tasks", "update", f"{task.name}/parts/nope", "DONE", *tls]) == 2
+    assert "not found" in capsys.readouterr().err
     # The last confirmation issues the signed receipt.
     done = staff.update_task_part(
         f"{task.name}/parts/subprocessor-crmco", "DONE", reference="crmco case 5521"
