@@ -30,6 +30,7 @@ from registry import config as config_module
 from registry.audit import log as audit_log
 from registry.audit import tiles
 from registry.config import Config
+from registry.delivery import worker as delivery_worker
 from registry.notifications import hub as notification_hub
 from registry.observability import metrics, tracing
 from registry.observability.interceptor import ObservingInterceptor
@@ -245,6 +246,7 @@ def start(config: Config, tracer_provider: TracerProvider | None = None) -> Runn
     notification_hub.start(max_watchers=config.max_watchers)
     scheduler = subprocessor_scheduler.start(config.trust_domain)
     background_stops += [scheduler.stop, notification_hub.stop]
+    background_stops.insert(0, delivery_worker.start(config.trust_domain).stop)
     tiles_port = 0
     if config.tiles_listen:
         served = tiles.start(

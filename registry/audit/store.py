@@ -180,3 +180,13 @@ def steps(resources: Sequence[str]) -> list[tuple[int, str, str]]:
     )
     rows = cast("list[tuple[int, str, str]]", list(query))
     return [(int(seq), str(action), str(resource)) for seq, action, resource in rows]
+
+
+def first_index_of(resource: str) -> int | None:
+    """The index of the first event about ``resource`` (a notice's audit index)."""
+    seq = (
+        AuditEvent.select(peewee.fn.MIN(AuditEvent.seq))
+        .where(AuditEvent.resource == resource)
+        .scalar()
+    )
+    return int(seq) if seq is not None else None
