@@ -127,6 +127,16 @@ def test_webhook_and_email_reach_the_controller(
     assert by_channel[pb.DELIVERY_CHANNEL_EMAIL].attempts[0].status_code == 250
     assert all(len(d.attempts) == 1 and d.attempts[0].succeeded for d in done)
     assert list(h.staff.list_undelivered_notices("acme")) == []
+    notification = done[0].notification
+    proof = acme.notice_evidence(notification)
+    assert proof.delivered
+    assert {e.channel for e in proof.evidence} == {
+        pb.EVIDENCE_CHANNEL_WEBHOOK,
+        pb.EVIDENCE_CHANNEL_EMAIL,
+    }
+    assert proof.first_delivery_time == proof.evidence[0].time
+    with pytest.raises(errors.NotFound):
+        h.client("controller", "globex").notice_evidence(notification)
     # The controller sees its own deliveries; another controller does not.
     assert len(list(acme.list_deliveries("acme"))) == 2
     with pytest.raises(errors.NotFound):
@@ -317,3 +327,29 @@ def test_urls_must_be_https_unless_allowed() -> None:
     for bad in ("https://user:pw@example.com/", "https:///nohost", "https://x.example/#f"):
         with pytest.raises(Exception, match="host"):
             types.check_url(bad, False, "f")
+
+
+def test_stream_and_acknowledgement_are_evidence(delivering: harness.Harness) -> None:
+    h = delivering
+    _setup(h, "acme", "globex")
+    acme = h.client("controller", "acme")
+    watch = acme.watch_notifications()
+
+    def channels() -> set[int]:
+        return {e.channel for e in acme.notice_evidence(name).evidence}
+
+    try:
+        _propose(h)
+        streamed = next(watch)
+        name = f"notifications/{streamed.id}"
+        # The server records the hand-over once the message has gone out.
+        eventually(lambda: pb.EVIDENCE_CHANNEL_STREAM in channels(), what="stream evidence")
+    finally:
+        watch.cancel()
+    acme.acknowledge_notification(streamed.id)
+    assert channels() == {pb.EVIDENCE_CHANNEL_STREAM, pb.EVIDENCE_CHANNEL_INBOX_ACK}
+    # globex neither watched nor acknowledged: its notice is undelivered.
+    undelivered = list(h.staff.list_undelivered_notices("globex"))
+    assert [n.resource for n in undelivered] == [streamed.resource]
+    assert not h.staff.notice_evidence(f"notifications/{undelivered[0].id}").delivered
+    assert list(h.staff.list_undelivered_notices("acme")) == []

@@ -131,3 +131,13 @@ class DeliveryMixin(BaseClient):
             token = page.next_page_token
             if not token:
                 return
+
+    def notice_evidence(self, notification: str) -> pb.NoticeEvidence:
+        """How ``notifications/{id}`` reached its controller (stream, inbox
+        acknowledgement, webhook 2xx, e-mail accepted), first time each."""
+        result: pb.NoticeEvidence = self._call(
+            self._delivery.GetNoticeEvidence,
+            pb.GetNoticeEvidenceRequest(name=notification),
+            idempotent=True,
+        )
+        return result

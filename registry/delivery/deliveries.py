@@ -23,7 +23,7 @@ from google.protobuf import empty_pb2
 from registry import db, ledger
 from registry.audit import store as audit_store
 from registry.auth import Caller, Role
-from registry.delivery import subscriptions, types
+from registry.delivery import evidence, subscriptions, types
 from registry.delivery.model import AttemptRow, CursorRow, DeliveryRow, SubscriptionRow
 from registry.errors import FailedPrecondition, InvalidArgument, NotFound
 from registry.ledger import Mutation
@@ -248,6 +248,14 @@ def record(
             lease_owner=None,
             lease_until=None,
         ).where((DeliveryRow.id == w.delivery_id) & (DeliveryRow.lease_owner == owner)).execute()
+        if ok:
+            evidence.record(
+                int(row.notification_id),
+                types.Evidence(w.channel.value),
+                m.now,
+                f"controllers/{row.controller_id}/{subscriptions.COLLECTION}/"
+                f"{row.subscription_id} answered {outcome.status_code}",
+            )
         m.record(
             "delivery.attempt",
             f"controllers/{row.controller_id}/{COLLECTION}/{w.delivery_id}",
@@ -339,22 +347,11 @@ def redeliver(m: Mutation, controller_id: str, delivery_id: int) -> Delivery:
     return get(m.caller, controller_id, delivery_id)
 
 
-def delivered_notices(notification_ids: Sequence[int]) -> set[int]:
-    """Of these notices, those some webhook or e-mail delivery reached."""
-    if not notification_ids:
-        return set()
-    query = DeliveryRow.select(DeliveryRow.notification_id).where(
-        DeliveryRow.notification_id.in_(list(notification_ids))
-        & (DeliveryRow.state == types.State.DELIVERED.value)
-    )
-    return {int(i) for i in query.scalars()}
-
-
 def undelivered(
     caller: Caller, controller_id: str, after_id: int, size: int
 ) -> list[inbox.Notification]:
-    """Staff: the controller's notices that reached it by no channel: no
-    webhook 2xx, no e-mail accepted, not acknowledged in its inbox."""
+    """Staff: the controller's notices that reached it by no channel: not
+    streamed, no webhook 2xx, no e-mail accepted, not acknowledged."""
     found: list[inbox.Notification] = []
     cursor = after_id
     while len(found) < size:
@@ -367,7 +364,7 @@ def undelivered(
         )
         if not batch:
             break
-        reached = delivered_notices([n.id for n in batch])
+        reached = evidence.reached([n.id for n in batch])
         found += [n for n in batch if n.id not in reached]
         cursor = batch[-1].id
     return found[:size]

@@ -77,3 +77,22 @@ class CursorRow(db.BaseModel):
 def _create(database: peewee.Database) -> None:
     database.create_tables([SubscriptionRow, DeliveryRow, AttemptRow, CursorRow])
     CursorRow.insert(id=1, notification_id=0).execute()
+
+
+class EvidenceRow(db.BaseModel):
+    """How a notice first reached its controller, per channel."""
+
+    id = peewee.BigAutoField()
+    notification_id = peewee.BigIntegerField()
+    channel = peewee.CharField(max_length=16)
+    time = db.UtcDateTimeField()
+    detail = peewee.TextField()
+
+    class Meta:
+        table_name = "delivery_evidence"
+        indexes = ((("notification_id", "channel"), True),)
+
+
+@db.migration(152, "delivery evidence")
+def _create_evidence(database: peewee.Database) -> None:
+    database.create_tables([EvidenceRow])

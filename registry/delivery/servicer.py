@@ -11,7 +11,7 @@ from dpa.registry.v1 import delivery_pb2 as pb
 from dpa.registry.v1 import delivery_pb2_grpc as pb_grpc
 from dpa.registry.v1 import notifications_pb2 as notifications_pb
 from registry import auth, names, paging, rpc, wire
-from registry.delivery import deliveries, subscriptions, types, worker
+from registry.delivery import deliveries, evidence, subscriptions, types, worker
 from registry.errors import InvalidArgument
 from registry.notifications import core as inbox
 from registry.notifications.servicer import to_proto as notification_to_proto
@@ -168,6 +168,27 @@ class DeliveryService(pb_grpc.DeliveryServiceServicer):
             pb.Delivery,
             lambda m: delivery_to_proto(deliveries.redeliver(m, controller_id, delivery_id)),
         )
+
+    def GetNoticeEvidence(
+        self, request: pb.GetNoticeEvidenceRequest, context: grpc.ServicerContext
+    ) -> pb.NoticeEvidence:
+        notification_id = inbox.parse_name(request.name)
+        found = evidence.of_notice(auth.current_caller(), notification_id)
+        msg = pb.NoticeEvidence(
+            notification=found.notice.name,
+            evidence=[
+                pb.Evidence(
+                    channel=pb.EvidenceChannel.Value(f"EVIDENCE_CHANNEL_{e.channel.value}"),
+                    time=_ts(e.time),
+                    detail=e.detail,
+                )
+                for e in found.evidence
+            ],
+            delivered=found.delivered,
+        )
+        if found.evidence:
+            msg.first_delivery_time.CopyFrom(_ts(found.evidence[0].time))
+        return msg
 
     def ListUndeliveredNotices(
         self, request: pb.ListUndeliveredNoticesRequest, context: grpc.ServicerContext

@@ -22,6 +22,19 @@ class Channel(enum.Enum):
     EMAIL = "EMAIL"
 
 
+class Evidence(enum.Enum):
+    """How a notice reached its controller."""
+
+    STREAM = "STREAM"
+    """Handed to the controller's open Watch stream."""
+    INBOX_ACK = "INBOX_ACK"
+    """Acknowledged by the controller in its inbox."""
+    WEBHOOK = "WEBHOOK"
+    """A subscribed webhook answered 2xx."""
+    EMAIL = "EMAIL"
+    """The SMTP relay accepted the mail for a subscribed recipient."""
+
+
 class State(enum.Enum):
     PENDING = "PENDING"
     DELIVERED = "DELIVERED"

@@ -15,7 +15,7 @@ import threading
 from datetime import timedelta
 
 from registry import clock, db
-from registry.delivery import deliveries, senders, types
+from registry.delivery import deliveries, evidence, senders, types
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,7 @@ class Worker:
     def run_once(self) -> int:
         """One round; returns the number of attempts made."""
         with db.database.connection_context():
+            evidence.drain_streamed()
             deliveries.fan_out(self.caller)
             lease = timedelta(seconds=self.settings.lease_seconds)
             held = deliveries.claim(self.owner, clock.now(), lease, CLAIM_BATCH)

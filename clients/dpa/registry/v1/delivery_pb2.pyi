@@ -75,6 +75,35 @@ DELIVERY_STATE_CANCELLED: DeliveryState.ValueType  # 4
 """The subscription ended before the notice was delivered."""
 Global___DeliveryState: _TypeAlias = DeliveryState  # noqa: Y015
 
+class _EvidenceChannel:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _EvidenceChannelEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EvidenceChannel.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    EVIDENCE_CHANNEL_UNSPECIFIED: _EvidenceChannel.ValueType  # 0
+    EVIDENCE_CHANNEL_STREAM: _EvidenceChannel.ValueType  # 1
+    """Handed to the controller's open WatchNotifications stream."""
+    EVIDENCE_CHANNEL_INBOX_ACK: _EvidenceChannel.ValueType  # 2
+    """Acknowledged by the controller in its inbox."""
+    EVIDENCE_CHANNEL_WEBHOOK: _EvidenceChannel.ValueType  # 3
+    """A subscribed webhook answered 2xx."""
+    EVIDENCE_CHANNEL_EMAIL: _EvidenceChannel.ValueType  # 4
+    """The SMTP relay accepted the e-mail to a subscribed recipient."""
+
+class EvidenceChannel(_EvidenceChannel, metaclass=_EvidenceChannelEnumTypeWrapper): ...
+
+EVIDENCE_CHANNEL_UNSPECIFIED: EvidenceChannel.ValueType  # 0
+EVIDENCE_CHANNEL_STREAM: EvidenceChannel.ValueType  # 1
+"""Handed to the controller's open WatchNotifications stream."""
+EVIDENCE_CHANNEL_INBOX_ACK: EvidenceChannel.ValueType  # 2
+"""Acknowledged by the controller in its inbox."""
+EVIDENCE_CHANNEL_WEBHOOK: EvidenceChannel.ValueType  # 3
+"""A subscribed webhook answered 2xx."""
+EVIDENCE_CHANNEL_EMAIL: EvidenceChannel.ValueType  # 4
+"""The SMTP relay accepted the e-mail to a subscribed recipient."""
+Global___EvidenceChannel: _TypeAlias = EvidenceChannel  # noqa: Y015
+
 @_typing.final
 class Subscription(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
@@ -420,3 +449,85 @@ class ListUndeliveredNoticesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListUndeliveredNoticesResponse: _TypeAlias = ListUndeliveredNoticesResponse  # noqa: Y015
+
+@_typing.final
+class Evidence(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHANNEL_FIELD_NUMBER: _builtins.int
+    TIME_FIELD_NUMBER: _builtins.int
+    DETAIL_FIELD_NUMBER: _builtins.int
+    channel: Global___EvidenceChannel.ValueType
+    detail: _builtins.str
+    """Which subscription, and its answer."""
+    @_builtins.property
+    def time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        channel: Global___EvidenceChannel.ValueType = ...,
+        time: _timestamp_pb2.Timestamp | None = ...,
+        detail: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["time", b"time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel", b"channel", "detail", b"detail", "time", b"time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Evidence: _TypeAlias = Evidence  # noqa: Y015
+
+@_typing.final
+class GetNoticeEvidenceRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """"notifications/{id}"."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetNoticeEvidenceRequest: _TypeAlias = GetNoticeEvidenceRequest  # noqa: Y015
+
+@_typing.final
+class NoticeEvidence(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NOTIFICATION_FIELD_NUMBER: _builtins.int
+    EVIDENCE_FIELD_NUMBER: _builtins.int
+    DELIVERED_FIELD_NUMBER: _builtins.int
+    FIRST_DELIVERY_TIME_FIELD_NUMBER: _builtins.int
+    notification: _builtins.str
+    """"notifications/{id}"."""
+    delivered: _builtins.bool
+    @_builtins.property
+    def evidence(self) -> _containers.RepeatedCompositeFieldContainer[Global___Evidence]:
+        """Oldest first; empty: the notice has reached its controller by no channel."""
+
+    @_builtins.property
+    def first_delivery_time(self) -> _timestamp_pb2.Timestamp:
+        """The first evidence's time; unset when not delivered."""
+
+    def __init__(
+        self,
+        *,
+        notification: _builtins.str = ...,
+        evidence: _abc.Iterable[Global___Evidence] | None = ...,
+        delivered: _builtins.bool = ...,
+        first_delivery_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["first_delivery_time", b"first_delivery_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["delivered", b"delivered", "evidence", b"evidence", "first_delivery_time", b"first_delivery_time", "notification", b"notification"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NoticeEvidence: _TypeAlias = NoticeEvidence  # noqa: Y015

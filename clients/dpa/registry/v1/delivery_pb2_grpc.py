@@ -59,6 +59,11 @@ class DeliveryServiceStub:
                 request_serializer=dpa_dot_registry_dot_v1_dot_delivery__pb2.RedeliverDeliveryRequest.SerializeToString,
                 response_deserializer=dpa_dot_registry_dot_v1_dot_delivery__pb2.Delivery.FromString,
                 _registered_method=True)
+        self.GetNoticeEvidence = channel.unary_unary(
+                '/dpa.registry.v1.DeliveryService/GetNoticeEvidence',
+                request_serializer=dpa_dot_registry_dot_v1_dot_delivery__pb2.GetNoticeEvidenceRequest.SerializeToString,
+                response_deserializer=dpa_dot_registry_dot_v1_dot_delivery__pb2.NoticeEvidence.FromString,
+                _registered_method=True)
         self.ListUndeliveredNotices = channel.unary_unary(
                 '/dpa.registry.v1.DeliveryService/ListUndeliveredNotices',
                 request_serializer=dpa_dot_registry_dot_v1_dot_delivery__pb2.ListUndeliveredNoticesRequest.SerializeToString,
@@ -106,9 +111,17 @@ class DeliveryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetNoticeEvidence(self, request, context):
+        """How a notice reached its controller: every channel, the first time each.
+        A controller may ask about its own notices only (others: NOT_FOUND).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListUndeliveredNotices(self, request, context):
-        """Staff: a controller's notices that reached it by no channel (no
-        webhook 2xx, no e-mail accepted, not acknowledged in the inbox).
+        """Staff: a controller's notices that reached it by no channel (not
+        streamed, no webhook 2xx, no e-mail accepted, not acknowledged).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -141,6 +154,11 @@ def add_DeliveryServiceServicer_to_server(servicer, server):
                     servicer.RedeliverDelivery,
                     request_deserializer=dpa_dot_registry_dot_v1_dot_delivery__pb2.RedeliverDeliveryRequest.FromString,
                     response_serializer=dpa_dot_registry_dot_v1_dot_delivery__pb2.Delivery.SerializeToString,
+            ),
+            'GetNoticeEvidence': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetNoticeEvidence,
+                    request_deserializer=dpa_dot_registry_dot_v1_dot_delivery__pb2.GetNoticeEvidenceRequest.FromString,
+                    response_serializer=dpa_dot_registry_dot_v1_dot_delivery__pb2.NoticeEvidence.SerializeToString,
             ),
             'ListUndeliveredNotices': grpc.unary_unary_rpc_method_handler(
                     servicer.ListUndeliveredNotices,
@@ -283,6 +301,33 @@ class DeliveryService:
             '/dpa.registry.v1.DeliveryService/RedeliverDelivery',
             dpa_dot_registry_dot_v1_dot_delivery__pb2.RedeliverDeliveryRequest.SerializeToString,
             dpa_dot_registry_dot_v1_dot_delivery__pb2.Delivery.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetNoticeEvidence(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dpa.registry.v1.DeliveryService/GetNoticeEvidence',
+            dpa_dot_registry_dot_v1_dot_delivery__pb2.GetNoticeEvidenceRequest.SerializeToString,
+            dpa_dot_registry_dot_v1_dot_delivery__pb2.NoticeEvidence.FromString,
             options,
             channel_credentials,
             insecure,

@@ -49,9 +49,13 @@ class DeliveryServiceStub:
     """Staff send a dead-lettered (or failed) delivery again: it becomes
     PENDING with a fresh series of attempts.
     """
+    GetNoticeEvidence: _grpc.UnaryUnaryMultiCallable[_delivery_pb2.GetNoticeEvidenceRequest, _delivery_pb2.NoticeEvidence]
+    """How a notice reached its controller: every channel, the first time each.
+    A controller may ask about its own notices only (others: NOT_FOUND).
+    """
     ListUndeliveredNotices: _grpc.UnaryUnaryMultiCallable[_delivery_pb2.ListUndeliveredNoticesRequest, _delivery_pb2.ListUndeliveredNoticesResponse]
-    """Staff: a controller's notices that reached it by no channel (no
-    webhook 2xx, no e-mail accepted, not acknowledged in the inbox).
+    """Staff: a controller's notices that reached it by no channel (not
+    streamed, no webhook 2xx, no e-mail accepted, not acknowledged).
     """
 
 @_typing.type_check_only
@@ -71,9 +75,13 @@ class DeliveryServiceAsyncStub(DeliveryServiceStub):
     """Staff send a dead-lettered (or failed) delivery again: it becomes
     PENDING with a fresh series of attempts.
     """
+    GetNoticeEvidence: _aio.UnaryUnaryMultiCallable[_delivery_pb2.GetNoticeEvidenceRequest, _delivery_pb2.NoticeEvidence]  # type: ignore[assignment]
+    """How a notice reached its controller: every channel, the first time each.
+    A controller may ask about its own notices only (others: NOT_FOUND).
+    """
     ListUndeliveredNotices: _aio.UnaryUnaryMultiCallable[_delivery_pb2.ListUndeliveredNoticesRequest, _delivery_pb2.ListUndeliveredNoticesResponse]  # type: ignore[assignment]
-    """Staff: a controller's notices that reached it by no channel (no
-    webhook 2xx, no e-mail accepted, not acknowledged in the inbox).
+    """Staff: a controller's notices that reached it by no channel (not
+    streamed, no webhook 2xx, no e-mail accepted, not acknowledged).
     """
 
 class DeliveryServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -122,13 +130,23 @@ class DeliveryServiceServicer(metaclass=_abc_1.ABCMeta):
         """
 
     @_abc_1.abstractmethod
+    def GetNoticeEvidence(
+        self,
+        request: _delivery_pb2.GetNoticeEvidenceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_delivery_pb2.NoticeEvidence, _abc.Awaitable[_delivery_pb2.NoticeEvidence]]:
+        """How a notice reached its controller: every channel, the first time each.
+        A controller may ask about its own notices only (others: NOT_FOUND).
+        """
+
+    @_abc_1.abstractmethod
     def ListUndeliveredNotices(
         self,
         request: _delivery_pb2.ListUndeliveredNoticesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_delivery_pb2.ListUndeliveredNoticesResponse, _abc.Awaitable[_delivery_pb2.ListUndeliveredNoticesResponse]]:
-        """Staff: a controller's notices that reached it by no channel (no
-        webhook 2xx, no e-mail accepted, not acknowledged in the inbox).
+        """Staff: a controller's notices that reached it by no channel (not
+        streamed, no webhook 2xx, no e-mail accepted, not acknowledged).
         """
 
 def add_DeliveryServiceServicer_to_server(servicer: DeliveryServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
