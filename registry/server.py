@@ -36,6 +36,7 @@ from registry.observability import metrics, tracing
 from registry.observability.interceptor import ObservingInterceptor
 from registry.services import SERVICES
 from registry.subprocessors import scheduler as subprocessor_scheduler
+from registry.trust import http as trust_http
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ class Running:
     metrics_port: int = 0
     """The bound ``/metrics`` port; 0 when metrics are off."""
     tiles_port: int = 0
+    trust_port: int = 0
 
     def stop(self, grace: float | None = None) -> None:
         """Health NOT_SERVING first, then let in-flight calls finish."""
@@ -171,6 +173,23 @@ def _tiles_context(config: Config) -> ssl.SSLContext:
     return context
 
 
+def _trust_context(config: Config) -> ssl.SSLContext:
+    """Plain HTTPS: anyone may read the public feed, no client certificate."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(config.tls_cert, config.tls_key)
+    context.verify_mode = ssl.CERT_NONE
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+def _start_trust(config: Config, background_stops: list[Callable[[], None]]) -> int:
+    if not config.trust_listen:
+        return 0
+    trust = trust_http.start(config.trust_listen, lambda: _trust_context(config))
+    background_stops.append(trust.stop)
+    return trust.port
+
+
 def _page_token_secret(config: Config, signing_key: keys.SigningKey) -> bytes:
     if config.page_token_secret:
         path = Path(config.page_token_secret)
@@ -254,6 +273,7 @@ def start(config: Config, tracer_provider: TracerProvider | None = None) -> Runn
         )
         background_stops.append(served.stop)
         tiles_port = served.port
+    trust_port = _start_trust(config, background_stops)
     metrics_port = 0
     if rpc_metrics is not None:
         metrics_port, stop_metrics = metrics.serve(
@@ -266,7 +286,14 @@ def start(config: Config, tracer_provider: TracerProvider | None = None) -> Runn
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("serving on port %d (%s)", port, "insecure" if config.insecure else "mTLS")
     return Running(
-        server, health_servicer, port, config, background_stops, metrics_port, tiles_port
+        server,
+        health_servicer,
+        port,
+        config,
+        background_stops,
+        metrics_port,
+        tiles_port,
+        trust_port,
     )
 
 

@@ -190,3 +190,22 @@ def first_index_of(resource: str) -> int | None:
         .scalar()
     )
     return int(seq) if seq is not None else None
+
+
+def last_processor_wide_index_of(resource: str) -> int | None:
+    """The index of the newest processor-wide (tenant-less) event about
+    ``resource``: one that may be shown to anyone who may see the resource."""
+    seq = (
+        AuditEvent.select(peewee.fn.MAX(AuditEvent.seq))
+        .where((AuditEvent.resource == resource) & AuditEvent.tenant.is_null())
+        .scalar()
+    )
+    return int(seq) if seq is not None else None
+
+
+def body_at(index: int) -> bytes:
+    """The exact canonical bytes of the event at ``index``."""
+    row = AuditEvent.select(AuditEvent.body).where(AuditEvent.seq == index).first()
+    if row is None:
+        raise LookupError(f"no audit event {index}")
+    return bytes(row.body)
