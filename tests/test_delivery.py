@@ -248,15 +248,13 @@ def test_bad_subscriptions_name_the_field(delivering: harness.Harness) -> None:
 
 def _notify(n: int, controller_id: str = "acme") -> None:
     caller = scheduler.system_caller(harness.TRUST_DOMAIN)
-    from google.protobuf import empty_pb2
 
-    def apply(m: ledger.Mutation) -> empty_pb2.Empty:
+    def apply(m: ledger.Mutation) -> None:
         inbox.notify(
             m, [controller_id] * n, inbox.Kind.GENERAL, "Test notice", "Body", "test/x", {}
         )
-        return empty_pb2.Empty()
 
-    ledger.mutate(caller, "Test/Notify", "", empty_pb2.Empty(), empty_pb2.Empty, apply)
+    ledger.mutate(caller, "Test/Notify", "", "", ledger.NOTHING, apply)
 
 
 def test_several_workers_deliver_each_notice_once(

@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from google.protobuf import empty_pb2
-
 from registry import db, ledger
 from registry.audit import store as audit_store
 from registry.auth import Caller, Role
@@ -220,7 +218,7 @@ def record(
 ) -> types.State:
     """Stores one attempt and the delivery's next state; one audit event."""
 
-    def apply(m: Mutation) -> empty_pb2.Empty:
+    def apply(m: Mutation) -> None:
         row = DeliveryRow.get_by_id(w.delivery_id)
         ok = types.succeeded(w.channel, outcome.status_code)
         attempts = int(row.attempts) + 1
@@ -271,10 +269,9 @@ def record(
             },
         )
         result[0] = state
-        return empty_pb2.Empty()
 
     result = [types.State.PENDING]
-    ledger.mutate(caller, "Delivery/Attempt", "", empty_pb2.Empty(), empty_pb2.Empty, apply)
+    ledger.mutate(caller, "Delivery/Attempt", "", "", ledger.NOTHING, apply)
     return result[0]
 
 

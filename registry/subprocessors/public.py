@@ -8,12 +8,12 @@ signed public feed and the trust page (``registry.trust``).
 
 from __future__ import annotations
 
-from registry.subprocessors import core, engagement, notices
+from registry.subprocessors import core, engagement, notices, values
 from registry.subprocessors.model import NoticeRow, SubprocessorRow
 from registry.subprocessors.types import NoticeState, Scope, Status
 
 
-def platform_subprocessors() -> list[core.Subprocessor]:
+def platform_subprocessors() -> list[values.Subprocessor]:
     """ACTIVE platform-wide sub-processors, by id (the engagement rule decides)."""
     ids = [
         str(i)

@@ -18,8 +18,7 @@ import rfc8785
 from dpa_client.transparency import merkle
 from registry import clock, keys
 from registry.audit import log, store
-from registry.subprocessors import core as subprocessors
-from registry.subprocessors import notices, public
+from registry.subprocessors import notices, public, values
 
 VERSION = 1
 
@@ -63,7 +62,7 @@ def build() -> dict[str, Any]:
     }
 
 
-def _subprocessor(sp: subprocessors.Subprocessor, index: int | None) -> dict[str, Any]:
+def _subprocessor(sp: values.Subprocessor, index: int | None) -> dict[str, Any]:
     d = sp.details
     return {
         "id": sp.subprocessor_id,
