@@ -351,3 +351,11 @@ def test_stream_and_acknowledgement_are_evidence(delivering: harness.Harness) ->
     assert [n.resource for n in undelivered] == [streamed.resource]
     assert not h.staff.notice_evidence(f"notifications/{undelivered[0].id}").delivered
     assert list(h.staff.list_undelivered_notices("acme")) == []
+
+
+def test_internal_addresses_are_not_called() -> None:
+    from registry.delivery import senders
+
+    for url in ("https://127.0.0.1/x", "https://10.1.2.3/", "https://[::1]/", "https://localhost/"):
+        assert senders.internal_address(url), url
+    assert not senders.internal_address("https://93.184.215.14/")

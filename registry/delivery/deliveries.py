@@ -95,7 +95,8 @@ def reader(trust_domain: str) -> Caller:
 
 
 def fan_out(caller: Caller) -> int:
-    """Creates the deliveries of the notices after the cursor; returns how many."""
+    """Creates the deliveries of the notices after the cursor; returns how
+    many notices it took (``FANOUT_BATCH``: there may be more)."""
     with db.transaction():
         cursor = int(CursorRow.get_by_id(1).notification_id)
         notices = inbox.list_page(
@@ -131,7 +132,7 @@ def fan_out(caller: Caller) -> int:
                 )
         if rows:
             db.insert_rows(DeliveryRow, rows)
-        return len(rows)
+        return len(notices)
 
 
 # -- claim, send, record -----------------------------------------------------

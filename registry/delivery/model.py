@@ -6,6 +6,7 @@ from __future__ import annotations
 import peewee
 
 from registry import db
+from registry.notifications import core as inbox
 
 
 class SubscriptionRow(db.BaseModel):
@@ -76,7 +77,8 @@ class CursorRow(db.BaseModel):
 @db.migration(151, "delivery subscriptions, deliveries, attempts")
 def _create(database: peewee.Database) -> None:
     database.create_tables([SubscriptionRow, DeliveryRow, AttemptRow, CursorRow])
-    CursorRow.insert(id=1, notification_id=0).execute()
+    # Nobody subscribed before this migration: start after the inbox as it is.
+    CursorRow.insert(id=1, notification_id=inbox.max_id()).execute()
 
 
 class EvidenceRow(db.BaseModel):

@@ -8,14 +8,18 @@ was no answer), the latency, and an error text without personal data.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import smtplib
+import socket
 import ssl
 import time
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from typing import Any
+from urllib.parse import urlsplit
 
 from standardwebhooks import Webhook
 
@@ -45,13 +49,37 @@ def signed_request(w: Work, now: datetime) -> tuple[bytes, dict[str, str]]:
     return body.encode(), headers
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer, not a delivery: it is recorded, never followed
+    (following one could lead the registry to a host it would not call)."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
+def internal_address(url: str) -> bool:
+    """The URL's host resolves to a loopback, private, link-local or otherwise
+    non-public address (a webhook must not reach into the processor's network)."""
+    host = urlsplit(url).hostname or ""
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except OSError:
+        return False  # unresolvable: the request fails on its own
+    return any(not ipaddress.ip_address(info[4][0]).is_global for info in infos)
+
+
 def send_webhook(w: Work, settings: types.Settings) -> Outcome:
+    started = time.monotonic()
+    if not settings.allow_http and internal_address(w.target):
+        return Outcome(0, _elapsed_ms(started), "refused: the URL resolves to an internal address")
     # The signature timestamp is wall-clock time: receivers check it against theirs.
     body, headers = signed_request(w, datetime.now(UTC))
     request = urllib.request.Request(w.target, data=body, headers=headers, method="POST")  # noqa: S310 - scheme checked on subscribe
-    started = time.monotonic()
     try:
-        with urllib.request.urlopen(request, timeout=settings.timeout_seconds) as response:  # noqa: S310
+        with _OPENER.open(request, timeout=settings.timeout_seconds) as response:
             response.read(65536)
             return Outcome(int(response.status), _elapsed_ms(started), "")
     except urllib.error.HTTPError as err:

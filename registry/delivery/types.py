@@ -62,8 +62,8 @@ class Settings:
     timeout_seconds: float = 10.0
     """Per HTTP request or SMTP session (``DPA_DELIVERY_TIMEOUT_SECONDS``)."""
     allow_http: bool = False
-    """Accept plain ``http://`` webhook URLs: tests and development only
-    (``DPA_DELIVERY_ALLOW_HTTP=1``)."""
+    """Accept plain ``http://`` webhook URLs and internal (loopback, private)
+    addresses: tests and development only (``DPA_DELIVERY_ALLOW_HTTP=1``)."""
     smtp_host: str = ""
     """SMTP relay; empty: e-mail subscriptions wait (``DPA_SMTP_HOST``)."""
     smtp_port: int = 587

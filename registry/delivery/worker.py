@@ -51,13 +51,14 @@ class Worker:
         self._wake.set()
 
     def run_once(self) -> int:
-        """One round; returns the number of attempts made."""
+        """One round; returns the number of attempts made (non-zero also
+        when the fan-out has more backlog: the next round starts at once)."""
         with db.database.connection_context():
             evidence.drain_streamed()
-            deliveries.fan_out(self.caller)
+            backlog = deliveries.fan_out(self.caller) >= deliveries.FANOUT_BATCH
             lease = timedelta(seconds=self.settings.lease_seconds)
             held = deliveries.claim(self.owner, clock.now(), lease, CLAIM_BATCH)
-        made = 0
+        made = int(backlog)
         for delivery_id in held:
             if self._stopping.is_set():
                 break
