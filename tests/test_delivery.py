@@ -244,6 +244,8 @@ def test_bad_subscriptions_name_the_field(delivering: harness.Harness) -> None:
     assert bad.value.violations[0].field == "name"
     acme.unsubscribe(made.name)
     assert acme.list_subscriptions("acme") == []
+    with pytest.raises(errors.FailedPrecondition):
+        acme.unsubscribe(made.name)
 
 
 def _notify(n: int, controller_id: str = "acme") -> None:

@@ -92,7 +92,7 @@ def message(w: Work, settings: types.Settings) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = settings.smtp_from
     msg["To"] = w.target
-    msg["Subject"] = w.notice.title
+    msg["Subject"] = " ".join(w.notice.title.split())[:200]
     msg["Message-ID"] = f"<dlv{w.delivery_id}.n{w.notice.id}@dpa-registry>"
     msg.set_content(types.email_text(w.notice))
     return msg
@@ -120,7 +120,7 @@ def send_email(w: Work, settings: types.Settings) -> Outcome:
         return Outcome(int(code), _elapsed_ms(started), "recipient refused")
     except smtplib.SMTPResponseException as err:
         return Outcome(int(err.smtp_code), _elapsed_ms(started), type(err).__name__)
-    except (OSError, smtplib.SMTPException) as err:
+    except (OSError, ValueError, smtplib.SMTPException) as err:
         return Outcome(0, _elapsed_ms(started), type(err).__name__)
 
 

@@ -20,7 +20,7 @@ from registry.auth import Caller
 from registry.controllers import core as controllers
 from registry.delivery import types
 from registry.delivery.model import DeliveryRow, SubscriptionRow
-from registry.errors import InvalidArgument, NotFound
+from registry.errors import FailedPrecondition, InvalidArgument, NotFound
 from registry.ledger import Mutation
 
 COLLECTION = "subscriptions"
@@ -131,16 +131,24 @@ def list_for(caller: Caller, controller_id: str) -> list[Subscription]:
 
 def delete(m: Mutation, controller_id: str, subscription_id: str) -> Subscription:
     m.caller.require(controller_id, f"controllers/{controller_id}")
+    name = f"controllers/{controller_id}/{COLLECTION}/{subscription_id}"
     row = SubscriptionRow.get_or_none(
         (SubscriptionRow.subscription_id == subscription_id)
         & (SubscriptionRow.controller_id == controller_id)
-        & SubscriptionRow.delete_time.is_null()
     )
     if row is None:
-        raise NotFound(f"controllers/{controller_id}/{COLLECTION}/{subscription_id} not found")
-    SubscriptionRow.update(delete_time=m.now).where(
-        SubscriptionRow.subscription_id == subscription_id
-    ).execute()
+        raise NotFound(f"{name} not found")
+    # Conditional: of concurrent deletes, one ends the subscription.
+    ended = (
+        SubscriptionRow.update(delete_time=m.now)
+        .where(
+            (SubscriptionRow.subscription_id == subscription_id)
+            & SubscriptionRow.delete_time.is_null()
+        )
+        .execute()
+    )
+    if ended != 1:
+        raise FailedPrecondition(f"{name} has ended already")
     cancelled = (
         DeliveryRow.update(state=types.State.CANCELLED.value)
         .where(

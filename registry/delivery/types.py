@@ -45,7 +45,11 @@ class State(enum.Enum):
 MAX_URL = 2048
 MAX_EMAIL = 254
 MAX_KINDS = 16
-_EMAIL = re.compile(r"[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
+_EMAIL = re.compile(
+    r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?"
+)
+_URL_CHARS = re.compile(r"[\x21-\x7e]+")
+"""Printable ASCII without spaces: an internationalised host goes in as punycode."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,8 @@ def check_url(url: str, allow_http: bool, field: str) -> str:
         raise InvalidArgument.one(field, "is required for a WEBHOOK subscription")
     if len(url) > MAX_URL:
         raise InvalidArgument.one(field, f"longer than {MAX_URL} characters")
+    if not _URL_CHARS.fullmatch(url):
+        raise InvalidArgument.one(field, "must be printable ASCII without spaces")
     try:
         parts = urlsplit(url)
         port = parts.port
