@@ -131,8 +131,8 @@ def test_webhook_and_email_reach_the_controller(
     proof = acme.notice_evidence(notification)
     assert proof.delivered
     assert {e.channel for e in proof.evidence} == {
-        pb.EVIDENCE_CHANNEL_WEBHOOK,
-        pb.EVIDENCE_CHANNEL_EMAIL,
+        pb.DELIVERY_EVIDENCE_CHANNEL_WEBHOOK,
+        pb.DELIVERY_EVIDENCE_CHANNEL_EMAIL,
     }
     assert proof.first_delivery_time == proof.evidence[0].time
     with pytest.raises(errors.NotFound):
@@ -343,11 +343,11 @@ def test_stream_and_acknowledgement_are_evidence(delivering: harness.Harness) ->
         streamed = next(watch)
         name = f"notifications/{streamed.id}"
         # The server records the hand-over once the message has gone out.
-        eventually(lambda: pb.EVIDENCE_CHANNEL_STREAM in channels(), what="stream evidence")
+        eventually(lambda: pb.DELIVERY_EVIDENCE_CHANNEL_STREAM in channels(), what="stream evidence")
     finally:
         watch.cancel()
     acme.acknowledge_notification(streamed.id)
-    assert channels() == {pb.EVIDENCE_CHANNEL_STREAM, pb.EVIDENCE_CHANNEL_INBOX_ACK}
+    assert channels() == {pb.DELIVERY_EVIDENCE_CHANNEL_STREAM, pb.DELIVERY_EVIDENCE_CHANNEL_INBOX_ACK}
     # globex neither watched nor acknowledged: its notice is undelivered.
     undelivered = list(h.staff.list_undelivered_notices("globex"))
     assert [n.resource for n in undelivered] == [streamed.resource]

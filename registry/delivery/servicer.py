@@ -177,8 +177,10 @@ class DeliveryService(pb_grpc.DeliveryServiceServicer):
         msg = pb.NoticeEvidence(
             notification=found.notice.name,
             evidence=[
-                pb.Evidence(
-                    channel=pb.EvidenceChannel.Value(f"EVIDENCE_CHANNEL_{e.channel.value}"),
+                pb.DeliveryEvidence(
+                    channel=pb.DeliveryEvidenceChannel.Value(
+                        f"DELIVERY_EVIDENCE_CHANNEL_{e.channel.value}"
+                    ),
                     time=_ts(e.time),
                     detail=e.detail,
                 )
