@@ -343,11 +343,16 @@ def test_stream_and_acknowledgement_are_evidence(delivering: harness.Harness) ->
         streamed = next(watch)
         name = f"notifications/{streamed.id}"
         # The server records the hand-over once the message has gone out.
-        eventually(lambda: pb.DELIVERY_EVIDENCE_CHANNEL_STREAM in channels(), what="stream evidence")
+        eventually(
+            lambda: pb.DELIVERY_EVIDENCE_CHANNEL_STREAM in channels(), what="stream evidence"
+        )
     finally:
         watch.cancel()
     acme.acknowledge_notification(streamed.id)
-    assert channels() == {pb.DELIVERY_EVIDENCE_CHANNEL_STREAM, pb.DELIVERY_EVIDENCE_CHANNEL_INBOX_ACK}
+    assert channels() == {
+        pb.DELIVERY_EVIDENCE_CHANNEL_STREAM,
+        pb.DELIVERY_EVIDENCE_CHANNEL_INBOX_ACK,
+    }
     # globex neither watched nor acknowledged: its notice is undelivered.
     undelivered = list(h.staff.list_undelivered_notices("globex"))
     assert [n.resource for n in undelivered] == [streamed.resource]

@@ -75,34 +75,34 @@ DELIVERY_STATE_CANCELLED: DeliveryState.ValueType  # 4
 """The subscription ended before the notice was delivered."""
 Global___DeliveryState: _TypeAlias = DeliveryState  # noqa: Y015
 
-class _EvidenceChannel:
+class _DeliveryEvidenceChannel:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
 
-class _EvidenceChannelEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EvidenceChannel.ValueType], _builtins.type):
+class _DeliveryEvidenceChannelEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_DeliveryEvidenceChannel.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
-    EVIDENCE_CHANNEL_UNSPECIFIED: _EvidenceChannel.ValueType  # 0
-    EVIDENCE_CHANNEL_STREAM: _EvidenceChannel.ValueType  # 1
+    DELIVERY_EVIDENCE_CHANNEL_UNSPECIFIED: _DeliveryEvidenceChannel.ValueType  # 0
+    DELIVERY_EVIDENCE_CHANNEL_STREAM: _DeliveryEvidenceChannel.ValueType  # 1
     """Handed to the controller's open WatchNotifications stream."""
-    EVIDENCE_CHANNEL_INBOX_ACK: _EvidenceChannel.ValueType  # 2
+    DELIVERY_EVIDENCE_CHANNEL_INBOX_ACK: _DeliveryEvidenceChannel.ValueType  # 2
     """Acknowledged by the controller in its inbox."""
-    EVIDENCE_CHANNEL_WEBHOOK: _EvidenceChannel.ValueType  # 3
+    DELIVERY_EVIDENCE_CHANNEL_WEBHOOK: _DeliveryEvidenceChannel.ValueType  # 3
     """A subscribed webhook answered 2xx."""
-    EVIDENCE_CHANNEL_EMAIL: _EvidenceChannel.ValueType  # 4
+    DELIVERY_EVIDENCE_CHANNEL_EMAIL: _DeliveryEvidenceChannel.ValueType  # 4
     """The SMTP relay accepted the e-mail to a subscribed recipient."""
 
-class EvidenceChannel(_EvidenceChannel, metaclass=_EvidenceChannelEnumTypeWrapper): ...
+class DeliveryEvidenceChannel(_DeliveryEvidenceChannel, metaclass=_DeliveryEvidenceChannelEnumTypeWrapper): ...
 
-EVIDENCE_CHANNEL_UNSPECIFIED: EvidenceChannel.ValueType  # 0
-EVIDENCE_CHANNEL_STREAM: EvidenceChannel.ValueType  # 1
+DELIVERY_EVIDENCE_CHANNEL_UNSPECIFIED: DeliveryEvidenceChannel.ValueType  # 0
+DELIVERY_EVIDENCE_CHANNEL_STREAM: DeliveryEvidenceChannel.ValueType  # 1
 """Handed to the controller's open WatchNotifications stream."""
-EVIDENCE_CHANNEL_INBOX_ACK: EvidenceChannel.ValueType  # 2
+DELIVERY_EVIDENCE_CHANNEL_INBOX_ACK: DeliveryEvidenceChannel.ValueType  # 2
 """Acknowledged by the controller in its inbox."""
-EVIDENCE_CHANNEL_WEBHOOK: EvidenceChannel.ValueType  # 3
+DELIVERY_EVIDENCE_CHANNEL_WEBHOOK: DeliveryEvidenceChannel.ValueType  # 3
 """A subscribed webhook answered 2xx."""
-EVIDENCE_CHANNEL_EMAIL: EvidenceChannel.ValueType  # 4
+DELIVERY_EVIDENCE_CHANNEL_EMAIL: DeliveryEvidenceChannel.ValueType  # 4
 """The SMTP relay accepted the e-mail to a subscribed recipient."""
-Global___EvidenceChannel: _TypeAlias = EvidenceChannel  # noqa: Y015
+Global___DeliveryEvidenceChannel: _TypeAlias = DeliveryEvidenceChannel  # noqa: Y015
 
 @_typing.final
 class Subscription(_message.Message):
@@ -451,13 +451,13 @@ class ListUndeliveredNoticesResponse(_message.Message):
 Global___ListUndeliveredNoticesResponse: _TypeAlias = ListUndeliveredNoticesResponse  # noqa: Y015
 
 @_typing.final
-class Evidence(_message.Message):
+class DeliveryEvidence(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     CHANNEL_FIELD_NUMBER: _builtins.int
     TIME_FIELD_NUMBER: _builtins.int
     DETAIL_FIELD_NUMBER: _builtins.int
-    channel: Global___EvidenceChannel.ValueType
+    channel: Global___DeliveryEvidenceChannel.ValueType
     detail: _builtins.str
     """Which subscription, and its answer."""
     @_builtins.property
@@ -465,7 +465,7 @@ class Evidence(_message.Message):
     def __init__(
         self,
         *,
-        channel: Global___EvidenceChannel.ValueType = ...,
+        channel: Global___DeliveryEvidenceChannel.ValueType = ...,
         time: _timestamp_pb2.Timestamp | None = ...,
         detail: _builtins.str = ...,
     ) -> None: ...
@@ -475,7 +475,7 @@ class Evidence(_message.Message):
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___Evidence: _TypeAlias = Evidence  # noqa: Y015
+Global___DeliveryEvidence: _TypeAlias = DeliveryEvidence  # noqa: Y015
 
 @_typing.final
 class GetNoticeEvidenceRequest(_message.Message):
@@ -509,7 +509,7 @@ class NoticeEvidence(_message.Message):
     """"notifications/{id}"."""
     delivered: _builtins.bool
     @_builtins.property
-    def evidence(self) -> _containers.RepeatedCompositeFieldContainer[Global___Evidence]:
+    def evidence(self) -> _containers.RepeatedCompositeFieldContainer[Global___DeliveryEvidence]:
         """Oldest first; empty: the notice has reached its controller by no channel."""
 
     @_builtins.property
@@ -520,7 +520,7 @@ class NoticeEvidence(_message.Message):
         self,
         *,
         notification: _builtins.str = ...,
-        evidence: _abc.Iterable[Global___Evidence] | None = ...,
+        evidence: _abc.Iterable[Global___DeliveryEvidence] | None = ...,
         delivered: _builtins.bool = ...,
         first_delivery_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
