@@ -464,7 +464,7 @@ def _dead_letter(h: Harness) -> str:
     now = clock.now()
     with db.database.connection_context():
         delivery_id = DeliveryRow.insert(
-            notification_id=1,
+            notification=1,
             controller_id="acme",
             subscription_id=sub,
             channel="EMAIL",

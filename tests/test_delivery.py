@@ -127,7 +127,7 @@ def test_webhook_and_email_reach_the_controller(
     assert by_channel[pb.DELIVERY_CHANNEL_EMAIL].attempts[0].status_code == 250
     assert all(len(d.attempts) == 1 and d.attempts[0].succeeded for d in done)
     assert list(h.staff.list_undelivered_notices("acme")) == []
-    notification = done[0].notification
+    notification = f"controllers/acme/{done[0].notification}"
     proof = acme.notice_evidence(notification)
     assert proof.delivered
     assert {e.channel for e in proof.evidence} == {
@@ -249,14 +249,14 @@ def test_bad_subscriptions_name_the_field(delivering: harness.Harness) -> None:
 
 
 def _notify(n: int, controller_id: str = "acme") -> None:
+    """``n`` notices to the controller, one mutation each (as the domains do)."""
     caller = scheduler.system_caller(harness.TRUST_DOMAIN)
 
     def apply(m: ledger.Mutation) -> None:
-        inbox.notify(
-            m, [controller_id] * n, inbox.Kind.GENERAL, "Test notice", "Body", "test/x", {}
-        )
+        inbox.notify(m, [controller_id], inbox.Kind.GENERAL, "Test notice", "Body", "test/x", {})
 
-    ledger.mutate(caller, "Test/Notify", "", "", ledger.NOTHING, apply)
+    for _ in range(n):
+        ledger.mutate(caller, "Test/Notify", "", "", ledger.NOTHING, apply)
 
 
 def test_several_workers_deliver_each_notice_once(
@@ -341,7 +341,7 @@ def test_stream_and_acknowledgement_are_evidence(delivering: harness.Harness) ->
     try:
         _propose(h)
         streamed = next(watch)
-        name = f"notifications/{streamed.id}"
+        name = f"controllers/acme/notifications/{streamed.id}"
         # The server records the hand-over once the message has gone out.
         eventually(
             lambda: pb.DELIVERY_EVIDENCE_CHANNEL_STREAM in channels(), what="stream evidence"
@@ -356,7 +356,12 @@ def test_stream_and_acknowledgement_are_evidence(delivering: harness.Harness) ->
     # globex neither watched nor acknowledged: its notice is undelivered.
     undelivered = list(h.staff.list_undelivered_notices("globex"))
     assert [n.resource for n in undelivered] == [streamed.resource]
-    assert not h.staff.notice_evidence(f"notifications/{undelivered[0].id}").delivered
+    assert not h.staff.notice_evidence(
+        f"controllers/globex/notifications/{undelivered[0].id}"
+    ).delivered
+    with pytest.raises(errors.InvalidArgument) as bad:
+        h.staff.notice_evidence(f"notifications/{undelivered[0].id}")
+    assert bad.value.violations[0].field == "name"
     assert list(h.staff.list_undelivered_notices("acme")) == []
 
 

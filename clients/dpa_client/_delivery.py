@@ -133,8 +133,9 @@ class DeliveryMixin(BaseClient):
                 return
 
     def notice_evidence(self, notification: str) -> pb.NoticeEvidence:
-        """How ``notifications/{id}`` reached its controller (stream, inbox
-        acknowledgement, webhook 2xx, e-mail accepted), first time each."""
+        """How ``controllers/{id}/notifications/{n}`` reached its controller
+        (stream, inbox acknowledgement, webhook 2xx, e-mail accepted), first
+        time each."""
         result: pb.NoticeEvidence = self._call(
             self._delivery.GetNoticeEvidence,
             pb.GetNoticeEvidenceRequest(name=notification),

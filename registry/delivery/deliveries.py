@@ -1,8 +1,9 @@
 """Deliveries: one per (notice, subscription), its attempts, and the rules
 that move it: fan-out from the inbox, claim, record an attempt, redeliver.
 
-Fan-out follows the notification inbox with a cursor row; ids commit in id
-order (docs/adr/0004), so "after the cursor" never skips a notice. A process
+Fan-out follows every inbox with a cursor row over the inbox's internal
+commit-order key, which commits in order (docs/adr/0004), so "after the
+cursor" never skips a notice. A process
 advances the cursor with a conditional UPDATE before it inserts, so two
 processes never fan out the same notice. A delivery is claimed with a
 conditional UPDATE that sets a lease; only the process holding the lease
@@ -44,7 +45,8 @@ class Attempt:
 @dataclass(frozen=True)
 class Delivery:
     delivery_id: int
-    notification_id: int
+    notification: int
+    """The notice's number in the controller's inbox."""
     controller_id: str
     subscription_id: str
     channel: types.Channel
@@ -61,7 +63,7 @@ class Delivery:
 def _from_row(row: DeliveryRow, attempts: Sequence[Attempt] = ()) -> Delivery:
     return Delivery(
         delivery_id=int(row.id),
-        notification_id=int(row.notification_id),
+        notification=int(row.notification),
         controller_id=row.controller_id,
         subscription_id=row.subscription_id,
         channel=types.Channel(row.channel),
@@ -98,15 +100,15 @@ def fan_out(caller: Caller) -> int:
     """Creates the deliveries of the notices after the cursor; returns how
     many notices it took (``FANOUT_BATCH``: there may be more)."""
     with db.transaction():
-        cursor = int(CursorRow.get_by_id(1).notification_id)
+        cursor = int(CursorRow.get_by_id(1).notification_key)
         notices = inbox.list_page(
             caller, controller_id="", after_id=cursor, size=FANOUT_BATCH, unacknowledged_only=False
         )
         if not notices:
             return 0
         moved = (
-            CursorRow.update(notification_id=notices[-1].id)
-            .where((CursorRow.id == 1) & (CursorRow.notification_id == cursor))
+            CursorRow.update(notification_key=notices[-1].key)
+            .where((CursorRow.id == 1) & (CursorRow.notification_key == cursor))
             .execute()
         )
         if moved != 1:
@@ -120,7 +122,7 @@ def fan_out(caller: Caller) -> int:
                     continue
                 rows.append(
                     {
-                        "notification_id": n.id,
+                        "notification": n.id,
                         "controller_id": n.controller_id,
                         "subscription_id": sub.subscription_id,
                         "channel": sub.channel,
@@ -167,6 +169,12 @@ def claim(owner: str, now: datetime, lease: timedelta, limit: int) -> list[int]:
     return held
 
 
+def notice(controller_id: str, number: int) -> inbox.Notification | None:
+    """Notice ``number`` of the controller's inbox (through the inbox's read API)."""
+    found = inbox.after(controller_id, number - 1, 1)
+    return found[0] if found and found[0].id == number else None
+
+
 @dataclass(frozen=True)
 class Work:
     """What the sender needs for one claimed delivery."""
@@ -179,14 +187,16 @@ class Work:
     notice: types.Notice
 
 
-def work(delivery_id: int, caller: Caller) -> Work | None:
+def work(delivery_id: int) -> Work | None:
     row = DeliveryRow.get_or_none(DeliveryRow.id == delivery_id)
     if row is None:
         return None
     sub = SubscriptionRow.get_or_none(SubscriptionRow.subscription_id == row.subscription_id)
     if sub is None:
         return None
-    n = inbox.get(caller, int(row.notification_id))
+    n = notice(row.controller_id, int(row.notification))
+    if n is None:
+        return None
     index = audit_store.first_index_of(f"controllers/{n.controller_id}/{n.name}")
     return Work(
         delivery_id=delivery_id,
@@ -249,7 +259,8 @@ def record(
         ).where((DeliveryRow.id == w.delivery_id) & (DeliveryRow.lease_owner == owner)).execute()
         if ok:
             evidence.record(
-                int(row.notification_id),
+                row.controller_id,
+                int(row.notification),
                 types.Evidence(w.channel.value),
                 m.now,
                 f"controllers/{row.controller_id}/{subscriptions.COLLECTION}/"
@@ -260,7 +271,7 @@ def record(
             f"controllers/{row.controller_id}/{COLLECTION}/{w.delivery_id}",
             row.controller_id,
             {
-                "notification": int(row.notification_id),
+                "notification": int(row.notification),
                 "subscription": row.subscription_id,
                 "channel": w.channel.value,
                 "attempt": number,
@@ -303,13 +314,13 @@ def _attempts(ids: Sequence[int]) -> dict[int, list[Attempt]]:
 
 
 def list_page(
-    caller: Caller, controller_id: str, notification_id: int | None, before: int | None, size: int
+    caller: Caller, controller_id: str, notification: int | None, before: int | None, size: int
 ) -> list[Delivery]:
     """A controller's deliveries, newest first, each with its attempts."""
     caller.require(controller_id, f"controllers/{controller_id}")
     query = DeliveryRow.select().where(DeliveryRow.controller_id == controller_id)
-    if notification_id is not None:
-        query = query.where(DeliveryRow.notification_id == notification_id)
+    if notification is not None:
+        query = query.where(DeliveryRow.notification == notification)
     if before is not None:
         query = query.where(DeliveryRow.id < before)
     rows = list(query.order_by(DeliveryRow.id.desc()).limit(size))
@@ -340,7 +351,7 @@ def redeliver(m: Mutation, controller_id: str, delivery_id: int) -> Delivery:
         "delivery.redeliver",
         current.name,
         controller_id,
-        {"notification": current.notification_id, "previous_state": current.state.value},
+        {"notification": current.notification, "previous_state": current.state.value},
     )
     return get(m.caller, controller_id, delivery_id)
 
@@ -362,7 +373,7 @@ def undelivered(
         )
         if not batch:
             break
-        reached = evidence.reached([n.id for n in batch])
+        reached = evidence.reached(controller_id, [n.id for n in batch])
         found += [n for n in batch if n.id not in reached]
         cursor = batch[-1].id
     return found[:size]

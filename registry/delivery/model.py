@@ -28,8 +28,9 @@ class SubscriptionRow(db.BaseModel):
 
 class DeliveryRow(db.BaseModel):
     id = peewee.BigAutoField()
-    notification_id = peewee.BigIntegerField()
     controller_id = peewee.CharField(max_length=63)
+    notification = peewee.BigIntegerField()
+    """The notice's number in the controller's inbox."""
     subscription_id = peewee.CharField(max_length=63)
     channel = peewee.CharField(max_length=16)
     state = peewee.CharField(max_length=16)
@@ -44,7 +45,7 @@ class DeliveryRow(db.BaseModel):
     class Meta:
         table_name = "delivery"
         indexes = (
-            (("notification_id", "subscription_id"), True),
+            (("controller_id", "notification", "subscription_id"), True),
             (("state", "next_attempt_time"), False),
             (("controller_id", "id"), False),
         )
@@ -65,10 +66,11 @@ class AttemptRow(db.BaseModel):
 
 
 class CursorRow(db.BaseModel):
-    """Single row (id=1): the last notification id fanned out to deliveries."""
+    """Single row (id=1): the inbox's internal commit-order key of the last
+    notification fanned out to deliveries."""
 
     id = peewee.IntegerField(primary_key=True)
-    notification_id = peewee.BigIntegerField()
+    notification_key = peewee.BigIntegerField()
 
     class Meta:
         table_name = "delivery_cursor"
@@ -78,21 +80,23 @@ class CursorRow(db.BaseModel):
 def _create(database: peewee.Database) -> None:
     database.create_tables([SubscriptionRow, DeliveryRow, AttemptRow, CursorRow])
     # Nobody subscribed before this migration: start after the inbox as it is.
-    CursorRow.insert(id=1, notification_id=inbox.max_id()).execute()
+    CursorRow.insert(id=1, notification_key=inbox.max_id()).execute()
 
 
 class EvidenceRow(db.BaseModel):
     """How a notice first reached its controller, per channel."""
 
     id = peewee.BigAutoField()
-    notification_id = peewee.BigIntegerField()
+    controller_id = peewee.CharField(max_length=63)
+    notification = peewee.BigIntegerField()
+    """The notice's number in the controller's inbox."""
     channel = peewee.CharField(max_length=16)
     time = db.UtcDateTimeField()
     detail = peewee.TextField()
 
     class Meta:
         table_name = "delivery_evidence"
-        indexes = ((("notification_id", "channel"), True),)
+        indexes = ((("controller_id", "notification", "channel"), True),)
 
 
 @db.migration(152, "delivery evidence")

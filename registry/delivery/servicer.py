@@ -41,7 +41,7 @@ def subscription_to_proto(s: subscriptions.Subscription) -> pb.Subscription:
 def delivery_to_proto(d: deliveries.Delivery) -> pb.Delivery:
     msg = pb.Delivery(
         name=d.name,
-        notification=f"{inbox.COLLECTION}/{d.notification_id}",
+        notification=f"{inbox.COLLECTION}/{d.notification}",
         subscription=f"controllers/{d.controller_id}/{subscriptions.COLLECTION}/{d.subscription_id}",
         channel=pb.DeliveryChannel.Value(f"DELIVERY_CHANNEL_{d.channel.value}"),
         state=pb.DeliveryState.Value(f"DELIVERY_STATE_{d.state.value}"),
@@ -138,7 +138,7 @@ class DeliveryService(pb_grpc.DeliveryServiceServicer):
         self, request: pb.ListDeliveriesRequest, context: grpc.ServicerContext
     ) -> pb.ListDeliveriesResponse:
         controller_id = names.parse(request.parent, "controllers", "parent")
-        notification_id = (
+        notification = (
             inbox.parse_name(request.notification, "notification") if request.notification else None
         )
         scope = f"deliveries:{request.parent}:{request.notification}"
@@ -146,7 +146,7 @@ class DeliveryService(pb_grpc.DeliveryServiceServicer):
         items = deliveries.list_page(
             auth.current_caller(),
             controller_id,
-            notification_id,
+            notification,
             int(page.after) if page.after is not None else None,
             page.size,
         )
@@ -172,10 +172,10 @@ class DeliveryService(pb_grpc.DeliveryServiceServicer):
     def GetNoticeEvidence(
         self, request: pb.GetNoticeEvidenceRequest, context: grpc.ServicerContext
     ) -> pb.NoticeEvidence:
-        notification_id = inbox.parse_name(request.name)
-        found = evidence.of_notice(auth.current_caller(), notification_id)
+        controller_id, number = evidence.parse_name(request.name)
+        found = evidence.of_notice(auth.current_caller(), controller_id, number)
         msg = pb.NoticeEvidence(
-            notification=found.notice.name,
+            notification=f"controllers/{controller_id}/{found.notice.name}",
             evidence=[
                 pb.DeliveryEvidence(
                     channel=pb.DeliveryEvidenceChannel.Value(

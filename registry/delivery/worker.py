@@ -63,7 +63,7 @@ class Worker:
             if self._stopping.is_set():
                 break
             with db.database.connection_context():
-                w = deliveries.work(delivery_id, self.caller)
+                w = deliveries.work(delivery_id)
             if w is None:
                 continue
             outcome = senders.send(w, self.settings)

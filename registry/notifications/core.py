@@ -301,20 +301,20 @@ def acknowledge(m: Mutation, notification_id: int) -> Notification:
     return get(m.caller, notification_id)
 
 
-_STREAMED_HOOKS: list[Callable[[int, datetime], None]] = []
+_STREAMED_HOOKS: list[Callable[[str, int, datetime], None]] = []
 
 
-def on_streamed(hook: Callable[[int, datetime], None]) -> None:
-    """Registers ``hook(notification_id, time)``, called when a Watch stream
-    has handed a notification to its controller's connection (delivery
+def on_streamed(hook: Callable[[str, int, datetime], None]) -> None:
+    """Registers ``hook(controller_id, number, time)``, called when a Watch
+    stream has handed a notification to its controller's connection (delivery
     evidence, docs/delivery.md). Hooks must be quick and must not raise."""
     _STREAMED_HOOKS.append(hook)
 
 
-def streamed(notification_id: int) -> None:
+def streamed(controller_id: str, number: int) -> None:
     now = clock.now()
     for hook in _STREAMED_HOOKS:
-        hook(notification_id, now)
+        hook(controller_id, number, now)
 
 
 changefeed.publishes("controllers.notifications")(changefeed.ignore)

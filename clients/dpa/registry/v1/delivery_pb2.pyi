@@ -292,7 +292,7 @@ class Delivery(_message.Message):
     name: _builtins.str
     """"controllers/{controller_id}/deliveries/{delivery_id}"."""
     notification: _builtins.str
-    """"notifications/{id}"."""
+    """"notifications/{n}": notice n of the controller's inbox."""
     subscription: _builtins.str
     """"controllers/{controller_id}/subscriptions/{subscription_id}"."""
     channel: Global___DeliveryChannel.ValueType
@@ -334,7 +334,9 @@ class ListDeliveriesRequest(_message.Message):
     parent: _builtins.str
     """"controllers/{controller_id}"."""
     notification: _builtins.str
-    """Only deliveries of this notice ("notifications/{id}"); empty: all."""
+    """Only deliveries of this notice ("notifications/{n}" of the parent's
+    inbox); empty: all.
+    """
     page_size: _builtins.int
     """At most 1000; 0 means 50."""
     page_token: _builtins.str
@@ -483,7 +485,9 @@ class GetNoticeEvidenceRequest(_message.Message):
 
     NAME_FIELD_NUMBER: _builtins.int
     name: _builtins.str
-    """"notifications/{id}"."""
+    """"controllers/{controller_id}/notifications/{n}": notice n of that
+    controller's inbox.
+    """
     def __init__(
         self,
         *,
@@ -506,7 +510,7 @@ class NoticeEvidence(_message.Message):
     DELIVERED_FIELD_NUMBER: _builtins.int
     FIRST_DELIVERY_TIME_FIELD_NUMBER: _builtins.int
     notification: _builtins.str
-    """"notifications/{id}"."""
+    """"controllers/{controller_id}/notifications/{n}"."""
     delivered: _builtins.bool
     @_builtins.property
     def evidence(self) -> _containers.RepeatedCompositeFieldContainer[Global___DeliveryEvidence]:
