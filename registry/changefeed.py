@@ -48,6 +48,7 @@ _PUBLISHERS = (
     "registry.transfers.adequacy",
     "registry.audit.log",
     "registry.measures.core",
+    "registry.delivery.subscriptions",
 )
 _loaded = False
 

@@ -53,6 +53,22 @@ def _audit_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _delivery_redeliver(args: argparse.Namespace) -> int:
+    from dpa_client import RegistryClient  # noqa: PLC0415
+    from dpa_client.errors import RpcError  # noqa: PLC0415
+
+    client = RegistryClient(args.target, ca=args.ca, cert=args.cert, key=args.key)
+    try:
+        delivery = client.redeliver(args.name)
+    except RpcError as err:
+        print(f"dpa-registry: {err}", file=sys.stderr)
+        return 2
+    finally:
+        client.close()
+    print(f"{delivery.name}: pending again (a fresh series of attempts)")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="dpa-registry", description=__doc__)
     top.add_argument("--version", action="version", version=f"%(prog)s {config.version()}")
@@ -107,6 +123,17 @@ def parser() -> argparse.ArgumentParser:
     exp.add_argument("--log-origin", default=config.env("LOG_ORIGIN", defaults.log_origin))
     exp.set_defaults(run=_audit_export)
     _add_tasks(sub)
+
+    delivery = sub.add_parser("delivery", help="webhook and e-mail delivery").add_subparsers(
+        dest="delivery_command", required=True
+    )
+    again = delivery.add_parser("redeliver", help="staff: send a dead-lettered delivery again")
+    again.add_argument("name", help="controllers/{controller_id}/deliveries/{id}")
+    again.add_argument("--target", default=config.env("TARGET", "localhost:50051"))
+    again.add_argument("--ca", default=str(defaults.client_ca))
+    again.add_argument("--cert", default="certs/staff-admin.crt")
+    again.add_argument("--key", default="certs/staff-admin.key")
+    again.set_defaults(run=_delivery_redeliver)
     return top
 
 

@@ -48,6 +48,9 @@ class Config:
     """OpenTelemetry traces, exported as the ``OTEL_*`` variables say."""
     tiles_listen: str = ""
     """host:port for the C2SP tlog-tiles HTTPS read API (mTLS); empty: off."""
+    trust_listen: str = ""
+    """host:port for the public trust page and signed feed (HTTPS, no client
+    certificate); empty: off."""
     page_token_secret: str = ""
     """File holding the page-token secret; empty derives it from the signing key."""
 
@@ -98,6 +101,9 @@ OPTIONS = (
     Option("tracing", "OpenTelemetry traces, configured by the OTEL_* variables"),
     Option(
         "tiles_listen", "host:port for the tlog-tiles HTTPS API (docs/witnesses.md); empty: off"
+    ),
+    Option(
+        "trust_listen", "host:port for the public trust page and feed (docs/feed.md); empty: off"
     ),
     Option("insecure", "plaintext, identity from a header: local development only"),
 )

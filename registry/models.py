@@ -5,6 +5,7 @@ from registry.agreements import model as agreements_model  # noqa: F401
 from registry.audit import log, store, witnesses  # noqa: F401
 from registry.breaches import model as breaches_model  # noqa: F401
 from registry.controllers import model as controllers_model  # noqa: F401
+from registry.delivery import model as delivery_model  # noqa: F401
 from registry.measures import model as measures_model  # noqa: F401
 from registry.notifications import model as notifications_model  # noqa: F401
 from registry.subprocessors import model as subprocessors_model  # noqa: F401

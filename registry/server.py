@@ -30,11 +30,13 @@ from registry import config as config_module
 from registry.audit import log as audit_log
 from registry.audit import tiles
 from registry.config import Config
+from registry.delivery import worker as delivery_worker
 from registry.notifications import hub as notification_hub
 from registry.observability import metrics, tracing
 from registry.observability.interceptor import ObservingInterceptor
 from registry.services import SERVICES
 from registry.subprocessors import scheduler as subprocessor_scheduler
+from registry.trust import http as trust_http
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,7 @@ class Running:
     metrics_port: int = 0
     """The bound ``/metrics`` port; 0 when metrics are off."""
     tiles_port: int = 0
+    trust_port: int = 0
 
     def stop(self, grace: float | None = None) -> None:
         """Health NOT_SERVING first, then let in-flight calls finish."""
@@ -170,6 +173,23 @@ def _tiles_context(config: Config) -> ssl.SSLContext:
     return context
 
 
+def _trust_context(config: Config) -> ssl.SSLContext:
+    """Plain HTTPS: anyone may read the public feed, no client certificate."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(config.tls_cert, config.tls_key)
+    context.verify_mode = ssl.CERT_NONE
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+def _start_trust(config: Config, background_stops: list[Callable[[], None]]) -> int:
+    if not config.trust_listen:
+        return 0
+    trust = trust_http.start(config.trust_listen, lambda: _trust_context(config))
+    background_stops.append(trust.stop)
+    return trust.port
+
+
 def _page_token_secret(config: Config, signing_key: keys.SigningKey) -> bytes:
     if config.page_token_secret:
         path = Path(config.page_token_secret)
@@ -245,6 +265,7 @@ def start(config: Config, tracer_provider: TracerProvider | None = None) -> Runn
     notification_hub.start(max_watchers=config.max_watchers)
     scheduler = subprocessor_scheduler.start(config.trust_domain)
     background_stops += [scheduler.stop, notification_hub.stop]
+    background_stops.insert(0, delivery_worker.start(config.trust_domain).stop)
     tiles_port = 0
     if config.tiles_listen:
         served = tiles.start(
@@ -252,6 +273,7 @@ def start(config: Config, tracer_provider: TracerProvider | None = None) -> Runn
         )
         background_stops.append(served.stop)
         tiles_port = served.port
+    trust_port = _start_trust(config, background_stops)
     metrics_port = 0
     if rpc_metrics is not None:
         metrics_port, stop_metrics = metrics.serve(
@@ -264,7 +286,14 @@ def start(config: Config, tracer_provider: TracerProvider | None = None) -> Runn
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("serving on port %d (%s)", port, "insecure" if config.insecure else "mTLS")
     return Running(
-        server, health_servicer, port, config, background_stops, metrics_port, tiles_port
+        server,
+        health_servicer,
+        port,
+        config,
+        background_stops,
+        metrics_port,
+        tiles_port,
+        trust_port,
     )
 
 

@@ -13,6 +13,7 @@ from dpa.registry.v1 import (
     audit_pb2_grpc,
     breaches_pb2_grpc,
     controllers_pb2_grpc,
+    delivery_pb2_grpc,
     measures_pb2_grpc,
     notifications_pb2_grpc,
     records_pb2_grpc,
@@ -25,6 +26,7 @@ from registry.agreements.servicer import AgreementService
 from registry.audit.servicer import AuditLogService
 from registry.breaches.servicer import BreachService
 from registry.controllers.servicer import ControllerService
+from registry.delivery.servicer import DeliveryService
 from registry.measures.servicer import MeasureService
 from registry.notifications.servicer import NotificationService
 from registry.records.servicer import RecordService
@@ -90,6 +92,11 @@ SERVICES: list[Service] = [
         "dpa.registry.v1.TaskService",
         tasks_pb2_grpc.add_TaskServiceServicer_to_server,
         TaskService,
+    ),
+    Service(
+        "dpa.registry.v1.DeliveryService",
+        delivery_pb2_grpc.add_DeliveryServiceServicer_to_server,
+        DeliveryService,
     ),
     Service(
         "dpa.registry.v1.AuditLogService",

@@ -442,3 +442,54 @@ CASES.update(
         ),
     }
 )
+
+
+# -- delivery ------------------------------------------------------------------------
+
+
+def _email_subscription(h: Harness) -> str:
+    factories.controller(h.staff, "acme")
+    return str(h.client("controller", "acme").subscribe_email("acme", "dpo@acme.example").name)
+
+
+def _dead_letter(h: Harness) -> str:
+    """A dead-lettered delivery written straight into the tables, leased far
+    ahead so that no worker sends it while the events are counted."""
+    from datetime import timedelta
+
+    from registry import clock, db
+    from registry.delivery.model import DeliveryRow
+
+    sub = _email_subscription(h).rsplit("/", 1)[1]
+    now = clock.now()
+    with db.database.connection_context():
+        delivery_id = DeliveryRow.insert(
+            notification=1,
+            controller_id="acme",
+            subscription_id=sub,
+            channel="EMAIL",
+            state="DEAD_LETTER",
+            attempts=8,
+            next_attempt_time=now,
+            lease_owner="mutations-test",
+            lease_until=now + timedelta(hours=1),
+            create_time=now,
+        ).execute()
+    return f"controllers/acme/deliveries/{delivery_id}"
+
+
+CASES.update(
+    {
+        "/dpa.registry.v1.DeliveryService/CreateSubscription": Case(
+            lambda h: factories.controller(h.staff, "acme"),
+            lambda h, _: h.client("controller", "acme").subscribe_email("acme", "dpo@acme.example"),
+        ),
+        "/dpa.registry.v1.DeliveryService/DeleteSubscription": Case(
+            _email_subscription,
+            lambda h, name: h.client("controller", "acme").unsubscribe(name),
+        ),
+        "/dpa.registry.v1.DeliveryService/RedeliverDelivery": Case(
+            _dead_letter, lambda h, name: h.staff.redeliver(name)
+        ),
+    }
+)

@@ -8,6 +8,7 @@
     dpa-verify evidence-pack --target ... --out PACK.zip [--controller ID]
     dpa-verify bundle PACK.zip --vkey VKEY         # an evidence pack, offline
     dpa-verify task ...                            # a task's signed receipt (docs/tasks.md)
+    dpa-verify feed FEED.json --vkey VKEY          # the signed public feed, offline
 
 Both take the trusted checkpoint from ``--state`` (updated after a success)
 and/or ``--checkpoint NOTE`` (a signed checkpoint pinned out of band), so a
@@ -25,6 +26,7 @@ import sys
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from dpa_client import _bundle_cli, _progress, _tasks_cli, _witness_cli
 from dpa_client.audit import LogVerifier, Report, load_export
@@ -40,6 +42,25 @@ def _print(report: Report) -> None:
     )
     for note in report.notes:
         print(f"note: {note}")
+
+
+def _add_feed_parser(sub: Any) -> None:
+    feed = sub.add_parser("feed", help="verify a downloaded public sub-processor feed offline")
+    feed.add_argument("file")
+    feed.add_argument("--vkey", action="append", required=True, help="pinned processor key")
+
+
+def _verify_feed(args: argparse.Namespace) -> int:
+    from dpa_client.feed import verify_feed  # noqa: PLC0415
+
+    report = verify_feed(Path(args.file).read_bytes(), args.vkey)
+    print(
+        f"OK: feed of {report.processor} at {report.generated}: "
+        f"{len(report.subprocessors)} sub-processor(s), "
+        f"{len(report.pending_changes)} pending change(s), "
+        f"{report.entries_verified} audit entries in checkpoint size {report.checkpoint.size}"
+    )
+    return 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -71,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     _witness_cli.add_parsers(sub)
     _bundle_cli.add_parsers(sub)
     _tasks_cli.add_parsers(sub)
+    _add_feed_parser(sub)
     for p in (exp, online):
         p.add_argument("--vkey", action="append", required=True, help="pinned verifier key")
         p.add_argument("--origin", default=None)
@@ -86,6 +108,7 @@ _HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "evidence-pack": _bundle_cli.fetch,
     "bundle": _bundle_cli.verify,
     "task": _tasks_cli.run,
+    "feed": _verify_feed,
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dpa_client._agreements import AgreementsMixin
 from dpa_client._breaches import BreachesMixin
 from dpa_client._controllers import ControllersMixin
+from dpa_client._delivery import DeliveryMixin
 from dpa_client._measures import MeasuresMixin
 from dpa_client._notifications import NotificationsMixin
 from dpa_client._records import RecordsMixin
@@ -19,6 +20,7 @@ class RegistryClient(
     AgreementsMixin,
     ControllersMixin,
     MeasuresMixin,
+    DeliveryMixin,
     NotificationsMixin,
     RecordsMixin,
     SubprocessorsMixin,

@@ -180,3 +180,32 @@ def steps(resources: Sequence[str]) -> list[tuple[int, str, str]]:
     )
     rows = cast("list[tuple[int, str, str]]", list(query))
     return [(int(seq), str(action), str(resource)) for seq, action, resource in rows]
+
+
+def first_index_of(resource: str) -> int | None:
+    """The index of the first event about ``resource`` (a notice's audit index)."""
+    seq = (
+        AuditEvent.select(peewee.fn.MIN(AuditEvent.seq))
+        .where(AuditEvent.resource == resource)
+        .scalar()
+    )
+    return int(seq) if seq is not None else None
+
+
+def last_processor_wide_index_of(resource: str) -> int | None:
+    """The index of the newest processor-wide (tenant-less) event about
+    ``resource``: one that may be shown to anyone who may see the resource."""
+    seq = (
+        AuditEvent.select(peewee.fn.MAX(AuditEvent.seq))
+        .where((AuditEvent.resource == resource) & AuditEvent.tenant.is_null())
+        .scalar()
+    )
+    return int(seq) if seq is not None else None
+
+
+def body_at(index: int) -> bytes:
+    """The exact canonical bytes of the event at ``index``."""
+    row = AuditEvent.select(AuditEvent.body).where(AuditEvent.seq == index).first()
+    if row is None:
+        raise LookupError(f"no audit event {index}")
+    return bytes(row.body)

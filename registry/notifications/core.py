@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
 import peewee
 
-from registry import changefeed, db
+from registry import changefeed, clock, db
 from registry.auth import Caller, Role
 from registry.errors import InvalidArgument, NotFound
 from registry.ledger import Mutation
@@ -299,6 +299,22 @@ def acknowledge(m: Mutation, notification_id: int) -> Notification:
         {"notification": current.id, "first": current.ack_time is None},
     )
     return get(m.caller, notification_id)
+
+
+_STREAMED_HOOKS: list[Callable[[str, int, datetime], None]] = []
+
+
+def on_streamed(hook: Callable[[str, int, datetime], None]) -> None:
+    """Registers ``hook(controller_id, number, time)``, called when a Watch
+    stream has handed a notification to its controller's connection (delivery
+    evidence, docs/delivery.md). Hooks must be quick and must not raise."""
+    _STREAMED_HOOKS.append(hook)
+
+
+def streamed(controller_id: str, number: int) -> None:
+    now = clock.now()
+    for hook in _STREAMED_HOOKS:
+        hook(controller_id, number, now)
 
 
 changefeed.publishes("controllers.notifications")(changefeed.ignore)

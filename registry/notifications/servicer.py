@@ -122,6 +122,7 @@ class NotificationService(pb_grpc.NotificationServiceServicer):
                 for n in items:
                     if n.id > cursor:
                         yield to_proto(n)
+                        core.streamed(n.controller_id, n.id)
                         cursor = n.id
         finally:
             the_hub.unregister(watcher)
@@ -134,6 +135,7 @@ class NotificationService(pb_grpc.NotificationServiceServicer):
                 batch = core.after(controller_id, cursor, BACKLOG_BATCH)
             for n in batch:
                 yield to_proto(n)
+                core.streamed(n.controller_id, n.id)
                 cursor = n.id
             if len(batch) < BACKLOG_BATCH:
                 return cursor

@@ -1,0 +1,1 @@
+"""Delivery: notices that reach people (webhooks, e-mail) with evidence."""

@@ -1,0 +1,1 @@
+"""The public trust surface: a signed sub-processor feed and a trust page."""
