@@ -190,7 +190,7 @@ def test_a_lowered_or_removed_measure_reaches_every_controller_with_an_active_dp
     assert retired.retired and retired.notified_controllers == 2 and retired.notice_days == 30
     assert [m.measure_id for m in staff.list_measures()] == []
     assert [m.measure_id for m in staff.list_measures(include_retired=True)] == ["enc-at-rest"]
-    with pytest.raises(errors.NotFound):
+    with pytest.raises(errors.FailedPrecondition):  # it still exists, retired
         staff.retire_measure("enc-at-rest", reason="again")
 
 

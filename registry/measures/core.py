@@ -13,7 +13,14 @@ from typing import Any
 from registry import changefeed, names, paging, validate
 from registry.agreements import terms
 from registry.audit.events import canonical
-from registry.errors import Aborted, AlreadyExists, InvalidArgument, NotFound, Violations
+from registry.errors import (
+    Aborted,
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    Violations,
+)
 from registry.ledger import Mutation
 from registry.measures.model import MeasureRow, MeasureVersionRow
 from registry.measures.types import (
@@ -278,7 +285,7 @@ def _advance(m: Mutation, measure_id: str, etag: str, field: str) -> Version:
     """The current version, checked: exists, not retired, etag fresh."""
     current_version = get(measure_id)
     if current_version.retired:
-        raise NotFound(f"{measure_name(measure_id)} was removed")
+        raise FailedPrecondition(f"{measure_name(measure_id)} is retired: nothing left to change")
     if etag and etag != current_version.etag:
         raise Aborted(f"{field} {etag!r} is stale; current is {current_version.etag!r}")
     return current_version
