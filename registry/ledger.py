@@ -25,7 +25,7 @@ from typing import Any, Generic, TypeVar
 
 import peewee
 
-from registry import clock, db
+from registry import clock, db, revision
 from registry.audit import store
 from registry.audit.events import Change
 from registry.auth import Caller
@@ -180,5 +180,7 @@ def _mutate_once(
                 count=receipt.count,
                 created_at=mutation.now,
             )
+        # Last before COMMIT, under the write lock: M >= R once R is visible.
+        revision.before_commit(receipt.first_seq + receipt.count)
     mutation.committed()
     return response, receipt

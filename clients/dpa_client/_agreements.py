@@ -8,7 +8,7 @@ from pathlib import Path
 from dpa.registry.v1 import agreements_pb2 as pb
 from dpa.registry.v1 import agreements_pb2_grpc as pb_grpc
 from dpa_client import documents
-from dpa_client._base import BaseClient, new_request_id
+from dpa_client._base import BaseClient, consistency, new_request_id
 
 Agreement = pb.Agreement
 AgreementTerms = pb.AgreementTerms
@@ -370,8 +370,11 @@ class AgreementsMixin(BaseClient):
         operation: str,
         country: str = "",
         data_subjects: Sequence[str] = (),
+        at_least_revision: int | None = None,
+        minimize_latency: bool = False,
     ) -> pb.ProcessingDecision:
-        """Internal services: may this processing go ahead? Every reason is listed."""
+        """Internal services: may this processing go ahead? Every reason is
+        listed. Consistency as in ``check_transfer``."""
         request = pb.CheckProcessingRequest(
             controller=f"controllers/{controller_id}",
             purpose=purpose,
@@ -379,6 +382,7 @@ class AgreementsMixin(BaseClient):
             operation=operation_value(operation),
             country=country,
             data_subjects=list(data_subjects),
+            consistency=consistency(at_least_revision, minimize_latency),
         )
         result: pb.ProcessingDecision = self._call(
             self._instructions.CheckProcessing, request, idempotent=True

@@ -14,7 +14,10 @@ import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from dpa.registry.v1 import consistency_pb2
 from dpa_client import errors
+
+Consistency = consistency_pb2.Consistency
 
 T = TypeVar("T")
 
@@ -42,6 +45,13 @@ class AuditReceipt:
     first_index: int
     count: int
 
+    @property
+    def revision(self) -> int:
+        """The registry revision (audit-log size) once this write committed: a
+        consistency token for ``check_transfer``/``check_processing``
+        (``at_least_revision=``)."""
+        return self.first_index + self.count
+
 
 def translate(err: grpc.RpcError) -> errors.RpcError:
     """Maps a gRPC error to the library's exception, with field violations."""
@@ -58,6 +68,20 @@ def translate(err: grpc.RpcError) -> errors.RpcError:
                 ]
     cls = _BY_CODE.get(code, errors.ServerError)
     return cls(err.details() or code.name, tuple(violations))
+
+
+def consistency(at_least_revision: int | None, minimize_latency: bool) -> Consistency | None:
+    """The ``consistency`` field of a check request; None means fully consistent."""
+    if at_least_revision is not None and minimize_latency:
+        raise ValueError("give at_least_revision or minimize_latency, not both")
+    if at_least_revision is not None:
+        return Consistency(
+            mode=consistency_pb2.CONSISTENCY_MODE_AT_LEAST_REVISION,
+            at_least_revision=at_least_revision,
+        )
+    if minimize_latency:
+        return Consistency(mode=consistency_pb2.CONSISTENCY_MODE_MINIMIZE_LATENCY)
+    return None
 
 
 def new_request_id() -> str:

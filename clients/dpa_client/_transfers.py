@@ -10,7 +10,7 @@ from google.protobuf import field_mask_pb2
 
 from dpa.registry.v1 import transfers_pb2 as pb
 from dpa.registry.v1 import transfers_pb2_grpc as pb_grpc
-from dpa_client._base import BaseClient, new_request_id
+from dpa_client._base import BaseClient, consistency, new_request_id
 
 TransferDecision = pb.TransferDecision
 Safeguard = pb.Safeguard
@@ -109,12 +109,18 @@ class TransfersMixin(BaseClient):
         recipient_sector: str | None = None,
         recipient_dpf_certified: bool = False,
         recipient_dpf_checked: date | str | None = None,
+        at_least_revision: int | None = None,
+        minimize_latency: bool = False,
     ) -> pb.TransferDecision:
         """Services, staff: may this transfer happen, and on which basis?
 
         Give ``subprocessor_id``, or ``recipient`` and ``destination_country``
         for a one-off transfer. The answer is ALLOWED with its legal bases or
         DENIED with every reason, and names the registry revision.
+
+        Fully consistent by default; ``at_least_revision`` (a write's
+        ``last_receipt.revision``) or ``minimize_latency`` ask for less
+        (docs/transfers.md, "Consistency").
         """
         request = pb.CheckTransferRequest(
             controller_id=controller_id,
@@ -129,6 +135,7 @@ class TransfersMixin(BaseClient):
             recipient_sector=_enum(pb.RecipientSector, "RECIPIENT_SECTOR_", recipient_sector),  # type: ignore[arg-type]
             recipient_dpf_certified=recipient_dpf_certified,
             recipient_dpf_checked_date=_date(recipient_dpf_checked),
+            consistency=consistency(at_least_revision, minimize_latency),
         )
         result: pb.TransferDecision = self._call(
             self._transfers.CheckTransfer, request, idempotent=True

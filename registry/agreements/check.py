@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 
-from registry import db, taxonomy, validate
+from registry import consistency, db, taxonomy, validate
 from registry.agreements.decision import (
     AgreementScope,
     Decision,
@@ -112,6 +112,12 @@ def validate_request(
     errors.raise_if_any()
 
 
-def check(request: ProcessingRequest) -> Decision:
+def check(
+    request: ProcessingRequest,
+    requirement: consistency.Requirement = consistency.FULLY_CONSISTENT,
+) -> Decision:
+    """Decided on the committed state read in one statement, so always fully
+    consistent; an ``AT_LEAST`` token beyond the log is FAILED_PRECONDITION."""
     found, revision = situation(request.controller_id)
+    consistency.require_reached(requirement, revision)
     return decide(found, request, revision)

@@ -7,7 +7,7 @@ import grpc
 
 from dpa.registry.v1 import agreements_pb2 as pb
 from dpa.registry.v1 import agreements_pb2_grpc as pb_grpc
-from registry import auth, paging
+from registry import auth, consistency, paging
 from registry.agreements import check, instructions, lifecycle
 from registry.agreements.convert import (
     OPERATION_IN,
@@ -90,6 +90,8 @@ class InstructionService(pb_grpc.InstructionServiceServicer):
         country = request.country or None
         check.validate_request(request.purpose, categories, operation, country, subjects)
         assert operation is not None  # validate_request refused it otherwise
+        wanted = request.consistency
+        requirement = consistency.from_wire(wanted.mode, wanted.at_least_revision)
         decision = check.check(
             ProcessingRequest(
                 controller_id=controller_id,
@@ -98,6 +100,7 @@ class InstructionService(pb_grpc.InstructionServiceServicer):
                 operation=operation,
                 country=country,
                 data_subjects=subjects,
-            )
+            ),
+            requirement,
         )
         return decision_to_proto(controller_id, decision)

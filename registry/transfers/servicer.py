@@ -1,7 +1,8 @@
 """gRPC servicer for TransferService: protobuf in, domain calls, protobuf out.
 
-CheckTransfer is the hot path: one revision query, a dictionary lookup in the
-current snapshot and the pure ``decide`` (docs/adr/0005-transfer-snapshot.md).
+CheckTransfer is the hot path: a freshness proof (the shared revision map, or
+one revision query), a dictionary lookup in the current snapshot and the pure
+``decide`` (docs/adr/0005-transfer-snapshot.md, 0011).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from dpa.registry.v1 import transfers_pb2 as pb
 from dpa.registry.v1 import transfers_pb2_grpc as pb_grpc
-from registry import auth, clock, names, paging, rpc, wire
+from registry import auth, clock, consistency, names, paging, rpc, wire
 from registry.errors import InvalidArgument, NotFound, Violations
 from registry.transfers import adequacy, store
 from registry.transfers.decide import validate_request
@@ -257,7 +258,11 @@ class TransferService(pb_grpc.TransferServiceServicer):
     def CheckTransfer(
         self, request: pb.CheckTransferRequest, context: grpc.ServicerContext
     ) -> pb.TransferDecision:
-        snapshot = self.cache.current()
+        requirement = consistency.FULLY_CONSISTENT
+        if request.HasField("consistency"):
+            wanted = request.consistency
+            requirement = consistency.from_wire(wanted.mode, wanted.at_least_revision)
+        snapshot = self.cache.current(requirement)
         deciding = time.perf_counter_ns()
         # The same request on the same state gets the same answer: a request
         # without a date is decided for today, so today is part of the key.

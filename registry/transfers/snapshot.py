@@ -9,15 +9,17 @@ reference data (shipped file plus recorded changes). It carries the registry
 revision it reflects: the audit log size, which every committed mutation
 advances in the same transaction (docs/adr/0003).
 
-:class:`SnapshotCache` serves the current snapshot. On every call it reads
-the committed revision with one pre-built query; if the log has grown, it
-reads the audit events in between as a change feed and reloads only the
-entities they name, inside one read transaction that also re-reads the
-revision, so the snapshot it publishes is exactly the committed state at that
-revision. A check therefore never answers from a state older than what was
-committed before it began, in this process or any other on the same
-database. Readers never block: the lock is held only to refresh, and
-snapshots are swapped whole.
+:class:`SnapshotCache` serves the current snapshot. On every call it proves
+freshness from the shared revision map (``registry.revision``, no query) or,
+when the map cannot prove it, reads the committed revision with one
+pre-built query; if the log has grown, it reads the audit events in between
+as a change feed and reloads only the entities they name, inside one read
+transaction that also re-reads the revision, so the snapshot it publishes is
+exactly the committed state at that revision. A check therefore never
+answers from a state older than what was committed before it began, in this
+process or any other on the same database. Readers never block: the lock is
+held only to refresh, and snapshots are swapped whole. A check may ask for
+less (``registry.consistency``).
 """
 
 from __future__ import annotations
@@ -30,11 +32,13 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
-from registry import changefeed, db
+from registry import changefeed, consistency, db
 from registry.agreements import terms
 from registry.agreements.types import DpaStanding
 from registry.audit import store as audit
+from registry.consistency import Mode, Requirement
 from registry.controllers import core as controllers
+from registry.revision import RevisionMap, shared
 from registry.subprocessors import core as subprocessors
 from registry.subprocessors import engagement
 from registry.subprocessors.types import DpfStatus, Scope
@@ -291,23 +295,43 @@ class SnapshotCache:
         self,
         base: Reference | None = None,
         revision: Callable[[], int] = read_revision,
+        signal: Callable[[], RevisionMap | None] = shared,
     ) -> None:
         self._base = base or default_reference()
         self._revision = revision
+        self._signal = signal
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
         self.refreshes = 0
+        self.queries = 0
+        """Freshness proved by the SQL query (the map could not prove it)."""
 
     @property
     def base(self) -> Reference:
         return self._base
 
-    def current(self) -> Snapshot:
-        """A snapshot at least as new as the revision committed when called."""
-        committed = self._revision()
+    def current(self, requirement: Requirement = consistency.FULLY_CONSISTENT) -> Snapshot:
+        """A snapshot meeting ``requirement``: by default at least as new as
+        the revision committed when called. The revision map proves that
+        without a query when it can (``registry.revision``); an ``AT_LEAST``
+        revision beyond the log is FAILED_PRECONDITION."""
         snapshot = self._snapshot
-        if snapshot is not None and snapshot.revision >= committed:
-            return snapshot
+        if snapshot is not None:
+            if requirement.met_by(snapshot.revision):
+                return snapshot
+            signal = self._signal() if requirement.mode is Mode.FULLY_CONSISTENT else None
+            if signal is not None:
+                floor = signal.read()
+                if floor is not None and snapshot.revision >= floor:
+                    return snapshot
+        self.queries += 1
+        committed = self._revision()
+        if snapshot is None or snapshot.revision < committed:
+            snapshot = self._refresh(committed)
+        consistency.require_reached(requirement, snapshot.revision)
+        return snapshot
+
+    def _refresh(self, committed: int) -> Snapshot:
         with self._lock:
             snapshot = self._snapshot
             if snapshot is not None and snapshot.revision >= committed:

@@ -7,6 +7,7 @@ services ask before they process a controller's data.
 """
 
 from collections import abc as _abc
+from dpa.registry.v1 import consistency_pb2 as _consistency_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
@@ -953,6 +954,7 @@ class CheckProcessingRequest(_message.Message):
     OPERATION_FIELD_NUMBER: _builtins.int
     COUNTRY_FIELD_NUMBER: _builtins.int
     DATA_SUBJECTS_FIELD_NUMBER: _builtins.int
+    CONSISTENCY_FIELD_NUMBER: _builtins.int
     controller: _builtins.str
     """"controllers/{controller}" or the bare controller id."""
     purpose: _builtins.str
@@ -966,6 +968,12 @@ class CheckProcessingRequest(_message.Message):
     def data_subjects(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Optional fideslang data-subject keys."""
 
+    @_builtins.property
+    def consistency(self) -> _consistency_pb2.Consistency:
+        """How fresh the state must be; unset means fully consistent. The check
+        always reads the database, so MINIMIZE_LATENCY is decided like the default.
+        """
+
     def __init__(
         self,
         *,
@@ -975,10 +983,11 @@ class CheckProcessingRequest(_message.Message):
         operation: Global___ProcessingOperation.ValueType = ...,
         country: _builtins.str = ...,
         data_subjects: _abc.Iterable[_builtins.str] | None = ...,
+        consistency: _consistency_pb2.Consistency | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["consistency", b"consistency"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["controller", b"controller", "country", b"country", "data_categories", b"data_categories", "data_subjects", b"data_subjects", "operation", b"operation", "purpose", b"purpose"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consistency", b"consistency", "controller", b"controller", "country", b"country", "data_categories", b"data_categories", "data_subjects", b"data_subjects", "operation", b"operation", "purpose", b"purpose"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -8,6 +8,7 @@ question internal services ask before they move a controller's data.
 """
 
 from collections import abc as _abc
+from dpa.registry.v1 import consistency_pb2 as _consistency_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
@@ -611,6 +612,7 @@ class CheckTransferRequest(_message.Message):
     RECIPIENT_SECTOR_FIELD_NUMBER: _builtins.int
     RECIPIENT_DPF_CERTIFIED_FIELD_NUMBER: _builtins.int
     RECIPIENT_DPF_CHECKED_DATE_FIELD_NUMBER: _builtins.int
+    CONSISTENCY_FIELD_NUMBER: _builtins.int
     controller_id: _builtins.str
     subprocessor_id: _builtins.str
     """The usual case: every processing location of the sub-processor is a
@@ -637,6 +639,10 @@ class CheckTransferRequest(_message.Message):
         the Art. 49 ground the controller's instructions allow.
         """
 
+    @_builtins.property
+    def consistency(self) -> _consistency_pb2.Consistency:
+        """How fresh the state must be; unset means fully consistent."""
+
     def __init__(
         self,
         *,
@@ -652,10 +658,11 @@ class CheckTransferRequest(_message.Message):
         recipient_sector: Global___RecipientSector.ValueType = ...,
         recipient_dpf_certified: _builtins.bool = ...,
         recipient_dpf_checked_date: _builtins.str = ...,
+        consistency: _consistency_pb2.Consistency | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["consistency", b"consistency"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["controller_id", b"controller_id", "data_categories", b"data_categories", "derogation", b"derogation", "destination_country", b"destination_country", "purpose", b"purpose", "recipient", b"recipient", "recipient_dpf_certified", b"recipient_dpf_certified", "recipient_dpf_checked_date", b"recipient_dpf_checked_date", "recipient_sector", b"recipient_sector", "safeguards", b"safeguards", "subprocessor_id", b"subprocessor_id", "transfer_date", b"transfer_date"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consistency", b"consistency", "controller_id", b"controller_id", "data_categories", b"data_categories", "derogation", b"derogation", "destination_country", b"destination_country", "purpose", b"purpose", "recipient", b"recipient", "recipient_dpf_certified", b"recipient_dpf_certified", "recipient_dpf_checked_date", b"recipient_dpf_checked_date", "recipient_sector", b"recipient_sector", "safeguards", b"safeguards", "subprocessor_id", b"subprocessor_id", "transfer_date", b"transfer_date"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
