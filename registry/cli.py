@@ -15,8 +15,7 @@ from registry.observability import requestlog
 def _serve(args: argparse.Namespace) -> int:
     from registry import server  # noqa: PLC0415 - keeps `certs` fast
 
-    server.serve(config.from_arguments(args))
-    return 0
+    return server.serve(config.from_arguments(args))
 
 
 def _certs_init(args: argparse.Namespace) -> int:

@@ -37,6 +37,8 @@ class Config:
     log_origin: str = "7plus.one/dpa-registry"
     insecure: bool = False
     workers: int = 64
+    processes: int = 0
+    """Server processes sharing the port (SO_REUSEPORT); 0: one per core."""
     max_watchers: int = 1000
     """Live Watch streams per process, each on its own thread beside ``workers``."""
     grace_seconds: float = 10.0
@@ -93,6 +95,10 @@ OPTIONS = (
     Option("trust_domain", "SPIFFE trust domain of callers"),
     Option("log_origin", "checkpoint origin line of the audit log"),
     Option("workers", "threads for unary RPCs"),
+    Option(
+        "processes",
+        "server processes on one port and database (SO_REUSEPORT); 0: one per core",
+    ),
     Option("max_watchers", "live notification streams per process (docs/adr/0004)"),
     Option("grace_seconds", "seconds in-flight calls get to finish on SIGTERM"),
     Option("max_message_bytes", "largest request or response, in bytes"),

@@ -8,6 +8,7 @@ serves unary calls about twice as fast as ``grpc.aio`` (docs/adr/0002).
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import ssl
 import threading
@@ -200,11 +201,20 @@ def _page_token_secret(config: Config, signing_key: keys.SigningKey) -> bytes:
     return signing_key.private_raw
 
 
-def start(config: Config, tracer_provider: TracerProvider | None = None) -> Running:
+def start(
+    config: Config,
+    tracer_provider: TracerProvider | None = None,
+    *,
+    reuse_port: bool = False,
+    scheduler: bool = True,
+) -> Running:
     """Opens the database, migrates it, and starts serving.
 
     ``tracer_provider`` overrides the one ``--tracing`` builds from the
     ``OTEL_*`` variables (tests pass one with an in-memory exporter).
+    ``reuse_port`` lets sibling processes bind the same port (``serve
+    --processes``); otherwise a second server on a taken port fails loudly.
+    ``scheduler``: run the sub-processor scheduler in this process.
     """
     database = db.open_database(config.database, config.db_pool_size, config.db_pool_timeout)
     version = db.migrate(database)
@@ -234,7 +244,7 @@ def start(config: Config, tracer_provider: TracerProvider | None = None) -> Runn
         ("grpc.keepalive_timeout_ms", 20_000),
         ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
         ("grpc.keepalive_permit_without_calls", 1),
-        ("grpc.so_reuseport", 0),
+        ("grpc.so_reuseport", 1 if reuse_port else 0),
     ]
     server = grpc.server(
         # Watch streams hold a thread each: they get their own share of the pool.
@@ -263,8 +273,10 @@ def start(config: Config, tracer_provider: TracerProvider | None = None) -> Runn
     if port == 0:
         raise RuntimeError(f"cannot listen on {config.listen}")
     notification_hub.start(max_watchers=config.max_watchers)
-    scheduler = subprocessor_scheduler.start(config.trust_domain)
-    background_stops += [scheduler.stop, notification_hub.stop]
+    background_stops.append(notification_hub.stop)
+    if scheduler:
+        background_stops.insert(-1, subprocessor_scheduler.start(config.trust_domain).stop)
+    # Every process: deliveries are claimed with leases (registry.delivery.worker).
     background_stops.insert(0, delivery_worker.start(config.trust_domain).stop)
     tiles_port = 0
     if config.tiles_listen:
@@ -297,9 +309,22 @@ def start(config: Config, tracer_provider: TracerProvider | None = None) -> Runn
     )
 
 
-def serve(config: Config) -> None:
-    """Serves until SIGTERM or SIGINT, then shuts down gracefully."""
-    running = start(config)
+def serve(config: Config) -> int:
+    """Serves until SIGTERM or SIGINT, then shuts down gracefully; with
+    ``processes`` other than 1, in that many processes (``registry.supervisor``).
+    Returns the exit status."""
+    processes = config.processes or os.cpu_count() or 1
+    if processes > 1:
+        from registry import supervisor  # noqa: PLC0415 - forks before any gRPC object
+
+        return supervisor.run(config, processes)
+    serve_one(config)
+    return 0
+
+
+def serve_one(config: Config, *, reuse_port: bool = False, scheduler: bool = True) -> None:
+    """One server process until SIGTERM or SIGINT, then a graceful stop."""
+    running = start(config, reuse_port=reuse_port, scheduler=scheduler)
     stopping = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

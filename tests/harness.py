@@ -119,7 +119,7 @@ def free_port() -> int:
 class ServerProcess:
     """``dpa-registry serve`` in a child process, for multi-process tests."""
 
-    def __init__(self, made: pki.DevPki, database: str, **env: str) -> None:
+    def __init__(self, made: pki.DevPki, database: str, *, processes: int = 1, **env: str) -> None:
         import subprocess
         import sys
 
@@ -149,6 +149,8 @@ class ServerProcess:
                 TRUST_DOMAIN,
                 "--workers",
                 "16",
+                "--processes",
+                str(processes),
             ],
             env={**os.environ, **env},
             stdout=subprocess.DEVNULL,

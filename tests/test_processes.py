@@ -1,0 +1,95 @@
+"""``dpa-registry serve --processes 2``: two server processes on one port and
+one database share the connections, stay exact (a write through one is seen
+by the next check in the other) and stop together on SIGTERM."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from dpa.registry.v1 import transfers_pb2 as tpb
+from dpa_client import RegistryClient
+from registry import pki
+from tests import factories, harness
+
+EMAIL = ["user.contact.email"]
+USE = "essential.service"
+
+
+def _children(parent: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rpartition(")")[2].split()[1]) == parent:
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+def _established_on(pid: int, port: int) -> int:
+    """Connections to ``port`` whose server end this process holds."""
+    inodes = set()
+    for fd in (Path("/proc") / str(pid) / "fd").iterdir():
+        try:
+            target = str(fd.readlink())
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local_port = int(fields[1].rsplit(":", 1)[1], 16)
+            if local_port == port and fields[3] == "01" and fields[9] in inodes:
+                count += 1
+    return count
+
+
+def test_two_processes_share_one_port_stay_exact_and_stop_together(
+    dev_pki: pki.DevPki, database_url: str
+) -> None:
+    served = harness.ServerProcess(dev_pki, database_url, processes=2)
+    clients: list[RegistryClient] = []
+    try:
+        deadline = time.monotonic() + 30
+        while len(children := _children(served.proc.pid)) < 2:
+            assert time.monotonic() < deadline, "two server processes expected"
+            time.sleep(0.1)
+        staff = served.client("staff", "admin")
+        clients.append(staff)
+        factories.controller(staff, "acme")
+        factories.subprocessor(staff, "euhost", country="EE", locations=["EE"])
+        # Many connections: the kernel spreads them over both processes.
+        for _ in range(24):
+            checker = served.client("service", "checker")
+            clients.append(checker)
+            decision = checker.check_transfer(
+                "acme", subprocessor_id="euhost", data_categories=EMAIL, purpose=USE
+            )
+            assert decision.verdict == tpb.TRANSFER_VERDICT_DENIED  # no DPA yet
+        counts = [_established_on(pid, served.port) for pid in children]
+        assert all(n > 0 for n in counts), counts
+        assert sum(counts) >= 25
+        # A change committed through whichever process is seen by every other
+        # connection's next check, whichever process serves it.
+        # (a controller unknown a moment ago is NOT_FOUND, then decided).
+        factories.controller(staff, "globex")
+        receipt = staff.last_receipt
+        assert receipt is not None
+        for checker in clients[1:]:
+            decision = checker.check_transfer(
+                "globex", subprocessor_id="euhost", data_categories=EMAIL, purpose=USE
+            )
+            assert decision.revision >= receipt.revision
+    finally:
+        for c in clients:
+            c.close()
+        stderr = served.stop()
+    assert served.proc.returncode == 0, stderr
+    assert "Traceback" not in stderr, stderr
+    assert all(not Path(f"/proc/{pid}").exists() for pid in children)
