@@ -141,6 +141,8 @@ def serve(made: pki.DevPki, url: str, port: int) -> subprocess.Popen[str]:
             "--log-level",
             "WARNING",
             "serve",
+            "--processes",
+            "1",
             "--listen",
             f"127.0.0.1:{port}",
             "--database",

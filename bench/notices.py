@@ -166,6 +166,8 @@ def main(argv: Sequence[str] = ()) -> None:
             "-m",
             "registry.cli",
             "serve",
+            "--processes",
+            "1",
             "--listen",
             f"127.0.0.1:{port}",
             "--database",
