@@ -10,12 +10,14 @@ process on the host that opens the database through this package. It holds
 
 The one rule that makes it exact: **a writer raises M to its revision R
 before it commits**, while it holds SQLite's write lock (which serialises
-writers across processes, so no other lock is needed). Hence whenever a
-commit at R has completed, M >= R; a reader that reads M after its request
-arrived and holds a snapshot at a revision >= M has every change committed
-before it began. If M is ahead (a commit in flight, rolled back, or the
-writer died before committing), readers merely fall back to the SQL query
-until the log reaches M: M may be too high, never too low.
+writers across processes, so no other lock is needed), and M never goes
+down. Hence whenever a commit at R has completed, M >= R; a reader that
+reads M after its request arrived and holds a snapshot at a revision >= M
+has every change committed before it began. If M is ahead (a commit in
+flight, rolled back, or the writer died before committing; a database
+restored from a backup), readers merely fall back to the SQL query until the
+log reaches M: M may be too high, never too low. (Delete the ``.rev`` file
+with the database, while no server runs, to start it afresh.)
 
 PostgreSQL (writers may run on other hosts), in-memory SQLite, or a map that
 cannot be opened give ``None``: callers then use the SQL query. All writers
@@ -25,7 +27,6 @@ audit log only grows there.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import mmap
 import os
@@ -51,16 +52,9 @@ class RevisionMap:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             if os.fstat(fd).st_size < _SIZE:
+                # A new map: zeros read as torn (~0 != 0) until the first
+                # raise, so nothing is proved before a writer has written.
                 os.ftruncate(fd, _SIZE)
-            try:
-                # Alone on the map: start from 0 (a high M left by a writer
-                # that died before committing would only cost queries).
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                os.pwrite(fd, _LAYOUT.pack(0, ~0), 0)
-            except BlockingIOError:
-                pass
-            # Held while this process lives: tells a later opener it is not alone.
-            fcntl.flock(fd, fcntl.LOCK_SH)
             self._map = mmap.mmap(fd, _SIZE, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
         except BaseException:
             os.close(fd)

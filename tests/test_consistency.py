@@ -58,7 +58,6 @@ def test_revision_map_is_shared_monotone_and_detects_torn_reads(tmp_path: Path) 
     first = revision.RevisionMap(path)
     second = revision.RevisionMap(path)  # another process, as far as locks go
     try:
-        assert first.read() == 0
         first.raise_to(7)
         assert second.read() == 7
         second.raise_to(5)  # a rolled-back writer's lower revision never lowers M
@@ -73,17 +72,17 @@ def test_revision_map_is_shared_monotone_and_detects_torn_reads(tmp_path: Path) 
         second.close()
 
 
-def test_revision_map_starts_from_zero_only_when_alone(tmp_path: Path) -> None:
+def test_revision_map_proves_nothing_until_written_and_never_goes_down(tmp_path: Path) -> None:
     path = revision.map_path(str(tmp_path / "r.db"))
-    held = revision.RevisionMap(path)
-    held.raise_to(40)
-    other = revision.RevisionMap(path)
-    assert other.read() == 40  # not alone: kept
-    held.close()
-    other.close()
-    alone = revision.RevisionMap(path)
-    assert alone.read() == 0
-    alone.close()
+    first = revision.RevisionMap(path)
+    assert first.read() is None  # a new map: every check queries
+    first.raise_to(40)
+    first.close()
+    again = revision.RevisionMap(path)  # reopened later: kept, never reset
+    assert again.read() == 40
+    again.raise_to(3)
+    assert again.read() == 40
+    again.close()
 
 
 # -- through the RPCs, both backends ---------------------------------------------
