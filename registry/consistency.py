@@ -1,5 +1,5 @@
 """Consistency requirements of the check RPCs, after Zanzibar's zookies and
-SpiceDB's consistency modes (docs/adr/0013-consistency-and-revision-map.md).
+SpiceDB's consistency modes (docs/adr/0014-consistency-and-revision-map.md).
 
 The registry revision is the audit-log size; every committed write advances
 it in the same transaction, and a write's receipt names the revision after it.

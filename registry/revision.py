@@ -1,5 +1,5 @@
 """The registry revision in a shared memory map: freshness without a query
-per check (docs/adr/0013-consistency-and-revision-map.md).
+per check (docs/adr/0014-consistency-and-revision-map.md).
 
 The registry revision is the audit-log size (``log_head.size``). Reading it
 with SQL costs a statement per check; reading this map costs one

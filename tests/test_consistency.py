@@ -1,7 +1,7 @@
 """Consistency tokens (a write's receipt names the registry revision; the
 check RPCs accept fully consistent / at least R / minimize latency) and the
 shared revision map that proves freshness without a query
-(docs/adr/0013-consistency-and-revision-map.md)."""
+(docs/adr/0014-consistency-and-revision-map.md)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 CheckTransfer is the hot path: a freshness proof (the shared revision map, or
 one revision query), a dictionary lookup in the current snapshot and the pure
-``decide`` (docs/adr/0005-transfer-snapshot.md, 0013).
+``decide`` (docs/adr/0005-transfer-snapshot.md, 0014).
 """
 
 from __future__ import annotations
