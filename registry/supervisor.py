@@ -6,10 +6,12 @@ migrates the database and closes it, reserves the port with a socket bound
 with ``SO_REUSEPORT`` (so port 0 picks one port for all), and forks. Every
 child binds that port with ``grpc.so_reuseport`` on and the kernel spreads
 connections over them. Child 0 alone runs the sub-processor scheduler (its
-transitions are also conditional updates, so a second one would find nothing
-left to do); every child runs its own notification hub, which polls the
-database, so watchers are woken whichever process committed. Checks in every
-child stay exact through the shared revision map (``registry.revision``).
+transitions are also conditional updates, so a second one would find
+nothing left to do) and the tlog-tiles API; child i serves metrics on
+``metrics_port + i``. Every child runs its own notification hub, which polls
+the database, so watchers are woken whichever process committed. Checks in
+every child stay exact through the shared revision map
+(``registry.revision``).
 
 SIGTERM or SIGINT to the parent goes to every child, which drains (health
 NOT_SERVING, in-flight calls finish within the grace period) and stops. A
@@ -56,9 +58,23 @@ def reserved_port(listen: str) -> Iterator[str]:
         sock.close()
 
 
+def child_config(config: Config, index: int) -> Config:
+    """Child ``index``'s settings: its own metrics port (``metrics_port +
+    index``); the tlog-tiles HTTPS API in child 0 only (plain sockets cannot
+    share a port)."""
+    if index == 0:
+        return config
+    return replace(
+        config,
+        metrics_port=config.metrics_port + index if config.metrics_port else 0,
+        tiles_listen="",
+    )
+
+
 def _child(config: Config, index: int, blocked: set[signal.Signals]) -> None:
     """Runs in the forked child; never returns."""
     code = 1
+    config = child_config(config, index)
     try:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from dpa.registry.v1 import transfers_pb2 as tpb
 from dpa_client import RegistryClient
-from registry import pki
+from registry import pki, supervisor
+from registry.config import Config
 from tests import factories, harness
 
 EMAIL = ["user.contact.email"]
@@ -93,3 +94,11 @@ def test_two_processes_share_one_port_stay_exact_and_stop_together(
     assert served.proc.returncode == 0, stderr
     assert "Traceback" not in stderr, stderr
     assert all(not Path(f"/proc/{pid}").exists() for pid in children)
+
+
+def test_each_child_gets_its_own_metrics_port_and_only_the_first_serves_tiles() -> None:
+    config = Config(metrics_port=9464, tiles_listen="127.0.0.1:8443")
+    assert supervisor.child_config(config, 0) == config
+    second = supervisor.child_config(config, 1)
+    assert (second.metrics_port, second.tiles_listen) == (9465, "")
+    assert supervisor.child_config(Config(), 1).metrics_port == 0
