@@ -9,7 +9,8 @@ connections over them. Child 0 alone runs the sub-processor scheduler (its
 transitions are also conditional updates, so a second one would find
 nothing left to do) and the tlog-tiles API; child i serves metrics on
 ``metrics_port + i``. Every child runs its own notification hub, which polls
-the database, so watchers are woken whichever process committed. Checks in
+the database, so watchers are woken whichever process committed, and its own
+delivery worker (deliveries are claimed with leases). Checks in
 every child stay exact through the shared revision map
 (``registry.revision``).
 
