@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
+from typing import Any
 
 import peewee
 import pytest
@@ -321,3 +322,79 @@ def test_progress_bar_draws_on_a_terminal_only() -> None:
         env={**os.environ, "TERM": "xterm", "COLUMNS": "100"},
     )
     assert "verifying entries" in shown.stdout
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_processes_starting_at_once_record_the_key_once(
+    dev_pki: Any, backend: str, tmp_path: Path
+) -> None:
+    """Several server processes start together on a fresh database: each
+    records the configured key, exactly one entry results, and none takes the
+    key another just recorded for a retired one."""
+    import threading
+    from contextlib import ExitStack
+
+    from registry import db
+    from registry import keys as registry_keys
+    from registry.audit import log as audit_log
+    from registry.auth import Caller, Role
+    from tests import harness
+
+    with ExitStack() as stack:
+        if backend == "sqlite":
+            url = f"sqlite:///{tmp_path}/fresh.db"
+        else:
+            if not harness.postgres_url():
+                pytest.skip(f"{harness.PG_ENV} not set")
+            url = stack.enter_context(harness.postgres_schema())
+        db.migrate(db.open_database(url))
+        registry_keys.activate(registry_keys.load(dev_pki.signing_key, ORIGIN))
+        caller = Caller("spiffe://7plus.one/service/starter", Role.SERVICE, "starter")
+        barrier = threading.Barrier(4)
+        failures: list[BaseException] = []
+
+        def start() -> None:
+            barrier.wait()
+            try:
+                with db.database.connection_context():
+                    audit_log.record_active_key(caller)
+            except BaseException as err:
+                failures.append(err)
+
+        threads = [threading.Thread(target=start) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert failures == []
+        with db.database.connection_context():
+            assert [k.vkey for k in audit_log.log_keys()] == [registry_keys.active().vkey]
+        db.database.close()
+
+
+def test_a_key_recorded_by_another_process_meanwhile_is_not_retired(
+    dev_pki: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race behind a failed two-process start: process B looks before
+    process A commits the key, A commits, B goes on. B must take the key as
+    current (decided under the write lock), not as a retired one."""
+    from registry import db
+    from registry import keys as registry_keys
+    from registry.audit import log as audit_log
+    from registry.auth import Caller, Role
+
+    db.migrate(db.open_database(f"sqlite:///{tmp_path}/fresh.db"))
+    registry_keys.activate(registry_keys.load(dev_pki.signing_key, ORIGIN))
+    caller = Caller("spiffe://7plus.one/service/starter", Role.SERVICE, "starter")
+    with db.database.connection_context():
+        audit_log.record_active_key(caller)  # process A
+        real = audit_log._current_key
+        looks = iter([None, None])  # B looks (origin, key) before A commits
+
+        def stale_then_real() -> Any:
+            return next(looks, real())
+
+        monkeypatch.setattr(audit_log, "_current_key", stale_then_real)
+        audit_log.record_active_key(caller)  # process B: no error, nothing new
+        assert len(list(audit_log.log_keys())) == 1
+    db.database.close()

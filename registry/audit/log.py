@@ -176,14 +176,16 @@ def record_active_key(caller: Caller) -> None:
     current = _current_key()
     if current is not None and current.vkey == key.vkey:
         return
-    if LogKey.select().where(LogKey.vkey == key.vkey).exists():
-        raise FailedPrecondition("the configured signing key was retired; it cannot sign again")
 
     def apply(m: ledger.Mutation) -> None:
-        store.lock_head()  # another process may be starting at the same time
+        # Decided under the write lock: several processes may start at once,
+        # and one of them may have recorded this very key a moment ago.
+        store.lock_head()
         previous = _current_key()
         if previous is not None and previous.vkey == key.vkey:
             raise _AlreadyCurrent
+        if LogKey.select().where(LogKey.vkey == key.vkey).exists():
+            raise FailedPrecondition("the configured signing key was retired; it cannot sign again")
         action = "log.key.init" if previous is None else "log.key.rotate"
         change = {"vkey": key.vkey, "previous": previous.vkey if previous else None}
         m.record(action, f"log/keys/{key.signer.key_id.hex()}", None, change)
