@@ -127,6 +127,11 @@ class ServerProcess:
         self.port = free_port()
         self.target = f"localhost:{self.port}"
         d = made.directory
+        # The child's log goes to a file, not a pipe: a pipe nobody reads until
+        # stop() fills after ~64 KB of request-log lines and blocks the server.
+        import tempfile
+
+        self._log = tempfile.TemporaryFile(mode="w+", encoding="utf-8")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -154,10 +159,16 @@ class ServerProcess:
             ],
             env={**os.environ, **env},
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=self._log,
             text=True,
         )
         self._wait_serving()
+
+    def log_text(self) -> str:
+        """Everything the server process has logged so far."""
+        self._log.flush()
+        self._log.seek(0)
+        return self._log.read()
 
     def client(self, role: str, name: str) -> RegistryClient:
         cert, key = self.pki.client(role, name)
@@ -174,9 +185,7 @@ class ServerProcess:
         try:
             while True:
                 if self.proc.poll() is not None:
-                    raise RuntimeError(
-                        f"server exited: {self.proc.stderr.read() if self.proc.stderr else ''}"
-                    )
+                    raise RuntimeError(f"server exited: {self.log_text()}")
                 try:
                     health_pb2_grpc.HealthStub(c.channel).Check(
                         health_pb2.HealthCheckRequest(), timeout=2
@@ -195,8 +204,10 @@ class ServerProcess:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
-            _, err = self.proc.communicate(timeout=30)
+            self.proc.wait(timeout=30)
         except Exception:
             self.proc.kill()
-            _, err = self.proc.communicate()
-        return err or ""
+            self.proc.wait()
+        text = self.log_text()
+        self._log.close()
+        return text
