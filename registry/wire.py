@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, overload
 
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 from google.protobuf.duration_pb2 import Duration
@@ -181,3 +181,19 @@ def duration(field: str, d: Duration) -> timedelta:
         return d.ToTimedelta()
     except OverflowError:
         raise InvalidArgument.one(field, "is longer than this server can represent") from None
+
+
+@overload
+def timestamp_of(moment: datetime) -> Timestamp: ...
+@overload
+def timestamp_of(moment: None) -> None: ...
+@overload
+def timestamp_of(moment: datetime | None) -> Timestamp | None: ...
+def timestamp_of(moment: datetime | None) -> Timestamp | None:
+    """A domain time as a protobuf Timestamp (None stays unset): the one
+    conversion every servicer uses."""
+    if moment is None:
+        return None
+    ts = Timestamp()
+    ts.FromDatetime(moment)
+    return ts

@@ -4,15 +4,13 @@ edge: servicers call these and nothing else converts)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import TypeVar, cast
 
 import grpc
 from google.protobuf.message import Message
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from dpa.registry.v1 import agreements_pb2 as pb
-from registry import auth, rpc
+from registry import auth, rpc, wire
 from registry.agreements import instructions, template
 from registry.agreements.decision import Decision, Outcome
 from registry.agreements.terms import agreement_name
@@ -35,12 +33,7 @@ _OP = {o: getattr(pb, f"PROCESSING_OPERATION_{o.value}") for o in Operation}
 OPERATION_IN = {v: k for k, v in _OP.items()}
 
 
-def _ts(moment: datetime | None) -> Timestamp | None:
-    if moment is None:
-        return None
-    ts = Timestamp()
-    ts.FromDatetime(moment)
-    return ts
+_ts = wire.timestamp_of
 
 
 def operations(values: list[int] | object, field: str) -> tuple[Operation, ...]:

@@ -14,11 +14,7 @@ from registry import auth, clock, names, paging, rpc, wire
 from registry.breaches import core, notices, rules, values
 from registry.errors import InvalidArgument
 
-
-def _ts(moment: datetime) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(moment)
-    return ts
+_ts = wire.timestamp_of
 
 
 def _duration(delta: timedelta) -> Duration:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from dpa.registry.v1 import controllers_pb2 as pb
 from dpa.registry.v1 import controllers_pb2_grpc as pb_grpc
-from registry import auth, names, paging, rpc
+from registry import auth, names, paging, rpc, wire
 from registry.controllers import core
 from registry.errors import InvalidArgument
 
@@ -22,10 +21,7 @@ _MASK_FIELDS = {
 }
 
 
-def _ts(moment: object) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(moment)  # type: ignore[arg-type]
-    return ts
+_ts = wire.timestamp_of
 
 
 def to_proto(c: core.Controller) -> pb.Controller:

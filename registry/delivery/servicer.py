@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from dpa.registry.v1 import delivery_pb2 as pb
 from dpa.registry.v1 import delivery_pb2_grpc as pb_grpc
@@ -19,10 +16,7 @@ from registry.notifications.servicer import to_proto as notification_to_proto
 _KIND_PREFIX = "NOTIFICATION_KIND_"
 
 
-def _ts(moment: datetime) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(moment)
-    return ts
+_ts = wire.timestamp_of
 
 
 def subscription_to_proto(s: subscriptions.Subscription) -> pb.Subscription:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from dpa.registry.v1 import measures_pb2 as pb
 from dpa.registry.v1 import measures_pb2_grpc as pb_grpc
@@ -22,11 +19,7 @@ from registry.measures.types import (
     Impact,
 )
 
-
-def _ts(moment: datetime) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(moment)
-    return ts
+_ts = wire.timestamp_of
 
 
 def to_proto(v: core.Version) -> pb.Measure:

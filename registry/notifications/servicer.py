@@ -7,11 +7,10 @@ from collections.abc import Generator, Iterator
 
 import grpc
 from google.protobuf.struct_pb2 import Struct
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from dpa.registry.v1 import notifications_pb2 as pb
 from dpa.registry.v1 import notifications_pb2_grpc as pb_grpc
-from registry import auth, db, names, paging, rpc
+from registry import auth, db, names, paging, rpc, wire
 from registry.errors import InvalidArgument
 from registry.notifications import core, hub
 
@@ -23,10 +22,7 @@ IDLE_WAIT_SECONDS = 1.0
 _BACKLOG_SLOTS = threading.BoundedSemaphore(8)
 
 
-def _ts(moment: object) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(moment)  # type: ignore[arg-type]
-    return ts
+_ts = wire.timestamp_of
 
 
 def to_proto(n: core.Notification) -> pb.Notification:

@@ -15,6 +15,7 @@ from typing import Any
 
 from registry import clock
 from registry.agreements import template, terms
+from registry.agreements.terms import InstructionScope
 from registry.audit import store
 from registry.auth import Caller
 from registry.controllers import core as controllers
@@ -32,24 +33,15 @@ def _day(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _facts(controller_id: str, party: dict[str, str], scope: Any) -> record.ControllerFacts:
+def _facts(
+    controller_id: str, party: dict[str, str], scope: InstructionScope | None
+) -> record.ControllerFacts:
     engaged = engagement.of_controller(controller_id)
     safeguards = safeguards_of(list(engaged))
-    processing = None
-    if scope is not None:
-        processing = record.Processing(
-            instruction=scope.instruction,
-            purposes=scope.purposes,
-            data_categories=scope.data_categories,
-            data_subjects=scope.data_subjects,
-            operations=scope.operations,
-            countries=scope.countries,
-            retention_days=scope.retention_days,
-        )
     return record.ControllerFacts(
         controller_id=controller_id,
         party=party,
-        processing=processing,
+        processing=scope,
         subprocessors=tuple(
             record.Engaged(
                 subprocessor_id=sid,

@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from registry.agreements.terms import InstructionScope
+
 RECORD_TYPE = "dpa-registry/art30-2-record/v1"
 PROCESSOR_SCOPE = "processor"
 
@@ -40,21 +42,10 @@ class Engaged:
 
 
 @dataclass(frozen=True)
-class Processing:
-    instruction: str
-    purposes: tuple[str, ...]
-    data_categories: tuple[str, ...]
-    data_subjects: tuple[str, ...]
-    operations: tuple[str, ...]
-    countries: tuple[str, ...]
-    retention_days: int
-
-
-@dataclass(frozen=True)
 class ControllerFacts:
     controller_id: str
     party: Mapping[str, str]
-    processing: Processing | None
+    processing: InstructionScope | None
     subprocessors: tuple[Engaged, ...] = ()
     transfers: tuple[Transfer, ...] = field(default=())
 

@@ -4,12 +4,11 @@ messages: the edge, and nothing else converts."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import date, datetime
+from datetime import date
 from typing import TypeVar
 
 import grpc
 from google.protobuf.message import Message
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from dpa.registry.v1 import subprocessors_pb2 as pb
 from registry import auth, ledger, names, rpc, wire
@@ -25,12 +24,7 @@ from registry.subprocessors.types import (
 M = TypeVar("M", bound=Message)
 
 
-def ts(moment: datetime | None) -> Timestamp | None:
-    if moment is None:
-        return None
-    ts = Timestamp()
-    ts.FromDatetime(moment)
-    return ts
+ts = wire.timestamp_of
 
 
 def date_of(field: str, value: str, errors: Violations) -> date | None:

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import grpc
 from google.protobuf.duration_pb2 import Duration
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from dpa.registry.v1 import tasks_pb2 as pb
 from dpa.registry.v1 import tasks_pb2_grpc as pb_grpc
@@ -29,12 +26,7 @@ _PART_STATE_IN: dict[int, t.PartState] = {int(v): k for k, v in _PART_STATE.item
 _DISPOSITION = {"RETURN": pb.DISPOSITION_RETURN, "DELETE": pb.DISPOSITION_DELETE}
 
 
-def _ts(moment: datetime | None) -> Timestamp | None:
-    if moment is None:
-        return None
-    ts = Timestamp()
-    ts.FromDatetime(moment)
-    return ts
+_ts = wire.timestamp_of
 
 
 def _part(p: core.Part) -> pb.TaskPart:

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from dpa.registry.v1 import transfers_pb2 as pb
 from dpa.registry.v1 import transfers_pb2_grpc as pb_grpc
@@ -82,10 +81,7 @@ _MASK = {
 }
 
 
-def _ts(moment: datetime) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(moment)
-    return ts
+_ts = wire.timestamp_of
 
 
 def _day(value: date | None) -> str:
