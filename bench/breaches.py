@@ -31,9 +31,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from dpa.registry.v1 import notifications_pb2
 from dpa_client import RegistryClient
 from dpa_client._breaches import BreachDetails
+from dpa_registry_api.v1 import notifications_pb2
 from registry import clock, db, pki
 from tests import harness
 

@@ -40,7 +40,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench.transfers import _p, _requests, seed
-from dpa.registry.v1 import transfers_pb2_grpc as tpb_grpc
+from dpa_registry_api.v1 import transfers_pb2_grpc as tpb_grpc
 from registry import pki
 
 CONTROLLERS = 1000

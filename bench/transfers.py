@@ -39,8 +39,8 @@ from typing import Any
 import grpc
 from google.protobuf import empty_pb2
 
-from dpa.registry.v1 import transfers_pb2 as tpb
-from dpa.registry.v1 import transfers_pb2_grpc as tpb_grpc
+from dpa_registry_api.v1 import transfers_pb2 as tpb
+from dpa_registry_api.v1 import transfers_pb2_grpc as tpb_grpc
 from registry import db, pki
 
 DURATION = float(os.environ.get("DPA_BENCH_SECONDS", "5"))

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from google.protobuf import descriptor_pool
 
-from dpa.registry.v1 import access_pb2
+from dpa_registry_api.v1 import access_pb2
 from registry.errors import NotFound, PermissionDenied, Unauthenticated
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import grpc
 
-from dpa.registry.v1 import (
+from dpa_registry_api.v1 import (
     agreements_pb2_grpc,
     audit_pb2_grpc,
     breaches_pb2_grpc,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from dpa.registry.v1 import agreements_pb2, controllers_pb2
 from dpa_client import RegistryClient
+from dpa_registry_api.v1 import agreements_pb2, controllers_pb2
 from registry.agreements.types import AuthorizationMode
 from tests.harness import Harness
 

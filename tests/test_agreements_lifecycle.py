@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from dpa.registry.v1 import agreements_pb2 as pb
 from dpa_client import documents, errors
 from dpa_client._agreements import terms
+from dpa_registry_api.v1 import agreements_pb2 as pb
 from registry import keys
 from registry.audit import store
 from tests import factories

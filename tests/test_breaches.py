@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from dpa.registry.v1 import breaches_pb2, notifications_pb2
 from dpa_client import RegistryClient, errors
 from dpa_client.audit import LogVerifier
+from dpa_registry_api.v1 import breaches_pb2, notifications_pb2
 from registry import clock, keys
 from registry.config import Config
 from tests import factories

@@ -11,13 +11,13 @@ from pathlib import Path
 import grpc
 import pytest
 
-from dpa.registry.v1 import agreements_pb2 as apb
-from dpa.registry.v1 import agreements_pb2_grpc as apb_grpc
-from dpa.registry.v1 import consistency_pb2 as cpb
-from dpa.registry.v1 import transfers_pb2 as tpb
-from dpa.registry.v1 import transfers_pb2_grpc as tpb_grpc
 from dpa_client import errors
 from dpa_client._base import translate
+from dpa_registry_api.v1 import agreements_pb2 as apb
+from dpa_registry_api.v1 import agreements_pb2_grpc as apb_grpc
+from dpa_registry_api.v1 import consistency_pb2 as cpb
+from dpa_registry_api.v1 import transfers_pb2 as tpb
+from dpa_registry_api.v1 import transfers_pb2_grpc as tpb_grpc
 from registry import clock, consistency, db, pki, revision
 from registry.errors import FailedPrecondition, InvalidArgument
 from registry.transfers.snapshot import SnapshotCache, read_revision

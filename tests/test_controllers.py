@@ -112,7 +112,7 @@ def test_create_is_idempotent_on_request_id(registry: Harness) -> None:
 
 
 def test_paging_rejects_bad_input(registry: Harness) -> None:
-    from dpa.registry.v1 import controllers_pb2 as pb
+    from dpa_registry_api.v1 import controllers_pb2 as pb
 
     stub = registry.staff._controllers
     with pytest.raises(Exception) as err:

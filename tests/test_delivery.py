@@ -12,8 +12,8 @@ from datetime import timedelta
 import pytest
 from standardwebhooks import Webhook
 
-from dpa.registry.v1 import delivery_pb2 as pb
 from dpa_client import errors
+from dpa_registry_api.v1 import delivery_pb2 as pb
 from registry import clock, ledger, pki
 from registry.cli import main as cli_main
 from registry.delivery import types, worker

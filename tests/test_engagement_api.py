@@ -14,10 +14,10 @@ from datetime import timedelta
 
 import pytest
 
-from dpa.registry.v1 import subprocessors_pb2 as pb
-from dpa.registry.v1 import transfers_pb2 as tpb
 from dpa_client import RegistryClient, errors
 from dpa_client._transfers import denial_code_name
+from dpa_registry_api.v1 import subprocessors_pb2 as pb
+from dpa_registry_api.v1 import transfers_pb2 as tpb
 from registry import clock
 from tests import factories
 from tests.harness import Harness

@@ -11,8 +11,8 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from dpa.registry.v1 import subprocessors_pb2 as pb
 from dpa_client import errors as client_errors
+from dpa_registry_api.v1 import subprocessors_pb2 as pb
 from registry import clock, errors
 from tests import factories
 from tests.harness import Harness

@@ -290,7 +290,7 @@ class Fuzzer:
         stub = self.clients[(auth.Role.STAFF, "admin")].channel.unary_unary(
             "/dpa.registry.v1.ControllerService/ListControllers"
         )
-        from dpa.registry.v1 import controllers_pb2
+        from dpa_registry_api.v1 import controllers_pb2
 
         raw = stub(controllers_pb2.ListControllersRequest(page_size=1).SerializeToString())
         token = controllers_pb2.ListControllersResponse.FromString(raw).next_page_token

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 import pytest
 
-from dpa.registry.v1 import notifications_pb2
 from dpa_client import errors
+from dpa_registry_api.v1 import notifications_pb2
 from registry import ledger
 from registry.auth import Caller, Role
 from registry.notifications import core, hub

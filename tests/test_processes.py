@@ -7,8 +7,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from dpa.registry.v1 import transfers_pb2 as tpb
 from dpa_client import RegistryClient
+from dpa_registry_api.v1 import transfers_pb2 as tpb
 from registry import pki, supervisor
 from registry.config import Config
 from tests import factories, harness

@@ -11,7 +11,7 @@ from registry.tools import genprotos
 def _files(root: Path) -> dict[str, Path]:
     return {
         str(p.relative_to(root)): p
-        for p in (root / "dpa").rglob("*")
+        for p in (root / genprotos.PYTHON_PACKAGE).rglob("*")
         if p.is_file() and "__pycache__" not in p.parts
     }
 

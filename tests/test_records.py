@@ -152,8 +152,8 @@ def test_bad_requests_name_the_field(
 ) -> None:
     import grpc
 
-    from dpa.registry.v1 import records_pb2 as pb
     from dpa_client._base import translate
+    from dpa_registry_api.v1 import records_pb2 as pb
 
     stub = registry.staff._records
     with pytest.raises(grpc.RpcError) as caught:

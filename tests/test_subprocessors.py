@@ -12,9 +12,9 @@ from datetime import timedelta
 
 import pytest
 
-from dpa.registry.v1 import notifications_pb2
-from dpa.registry.v1 import subprocessors_pb2 as pb
 from dpa_client import RegistryClient, errors
+from dpa_registry_api.v1 import notifications_pb2
+from dpa_registry_api.v1 import subprocessors_pb2 as pb
 from registry import clock, pki, server
 from registry.audit import store
 from registry.notifications import core as notifications

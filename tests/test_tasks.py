@@ -11,8 +11,8 @@ from datetime import timedelta
 
 import pytest
 
-from dpa.registry.v1 import tasks_pb2
 from dpa_client import cli, errors, verify_task
+from dpa_registry_api.v1 import tasks_pb2
 from registry import cli as registry_cli
 from registry import clock, keys
 from registry.tasks.engine import systems

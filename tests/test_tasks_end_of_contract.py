@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from dpa.registry.v1 import tasks_pb2
 from dpa_client import errors, verify_task
+from dpa_registry_api.v1 import tasks_pb2
 from registry import clock, db, keys
 from registry.agreements import terms
 from registry.agreements.types import DpaStanding

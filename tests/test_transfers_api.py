@@ -18,9 +18,9 @@ from datetime import date, timedelta
 
 import pytest
 
-from dpa.registry.v1 import transfers_pb2 as tpb
 from dpa_client import RegistryClient, errors
 from dpa_client._transfers import denial_code_name, safeguard
+from dpa_registry_api.v1 import transfers_pb2 as tpb
 from registry import clock
 from registry.audit import store as audit_store
 from tests import factories

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dpa.registry.v1 import transfers_pb2 as tpb
+from dpa_registry_api.v1 import transfers_pb2 as tpb
 from registry import clock, pki
 from tests import harness
 from tests.test_transfers_api import EMAIL, USE, build_world, codes

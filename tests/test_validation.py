@@ -15,7 +15,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from dpa.registry.v1 import (
+from dpa_registry_api.v1 import (
     agreements_pb2,
     agreements_pb2_grpc,
     audit_pb2,

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from dpa.registry.v1 import agreements_pb2 as pb
-from dpa.registry.v1 import agreements_pb2_grpc as pb_grpc
 from dpa_client import documents
 from dpa_client._base import BaseClient, consistency, new_request_id
+from dpa_registry_api.v1 import agreements_pb2 as pb
+from dpa_registry_api.v1 import agreements_pb2_grpc as pb_grpc
 
 Agreement = pb.Agreement
 AgreementTerms = pb.AgreementTerms

@@ -14,8 +14,8 @@ import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from dpa.registry.v1 import consistency_pb2
 from dpa_client import errors
+from dpa_registry_api.v1 import consistency_pb2
 
 Consistency = consistency_pb2.Consistency
 

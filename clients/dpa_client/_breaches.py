@@ -7,11 +7,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from dpa.registry.v1 import breaches_pb2 as pb
-from dpa.registry.v1 import breaches_pb2_grpc as pb_grpc
-from dpa.registry.v1 import notifications_pb2
 from dpa_client._base import BaseClient, new_request_id
 from dpa_client._notifications import NotificationsMixin, NotificationWatch
+from dpa_registry_api.v1 import breaches_pb2 as pb
+from dpa_registry_api.v1 import breaches_pb2_grpc as pb_grpc
+from dpa_registry_api.v1 import notifications_pb2
 
 Breach = pb.Breach
 BreachNotice = pb.BreachNotice

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 from google.protobuf import field_mask_pb2
 
-from dpa.registry.v1 import controllers_pb2 as pb
-from dpa.registry.v1 import controllers_pb2_grpc as pb_grpc
 from dpa_client._base import BaseClient, new_request_id
+from dpa_registry_api.v1 import controllers_pb2 as pb
+from dpa_registry_api.v1 import controllers_pb2_grpc as pb_grpc
 
 Controller = pb.Controller
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from dpa.registry.v1 import delivery_pb2 as pb
-from dpa.registry.v1 import delivery_pb2_grpc as pb_grpc
-from dpa.registry.v1 import notifications_pb2 as notifications_pb
 from dpa_client._base import BaseClient, new_request_id
+from dpa_registry_api.v1 import delivery_pb2 as pb
+from dpa_registry_api.v1 import delivery_pb2_grpc as pb_grpc
+from dpa_registry_api.v1 import notifications_pb2 as notifications_pb
 
 Subscription = pb.Subscription
 Delivery = pb.Delivery

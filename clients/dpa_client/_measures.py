@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from dpa.registry.v1 import measures_pb2 as pb
-from dpa.registry.v1 import measures_pb2_grpc as pb_grpc
 from dpa_client._base import BaseClient, new_request_id
+from dpa_registry_api.v1 import measures_pb2 as pb
+from dpa_registry_api.v1 import measures_pb2_grpc as pb_grpc
 
 Measure = pb.Measure
 

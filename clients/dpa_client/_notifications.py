@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import grpc
 
-from dpa.registry.v1 import notifications_pb2 as pb
-from dpa.registry.v1 import notifications_pb2_grpc as pb_grpc
 from dpa_client._base import BaseClient, new_request_id, translate
+from dpa_registry_api.v1 import notifications_pb2 as pb
+from dpa_registry_api.v1 import notifications_pb2_grpc as pb_grpc
 
 Notification = pb.Notification
 

@@ -7,10 +7,10 @@ from collections.abc import Callable
 
 import grpc
 
-from dpa.registry.v1 import records_pb2 as pb
-from dpa.registry.v1 import records_pb2_grpc as pb_grpc
 from dpa_client._base import BaseClient, translate
 from dpa_client.errors import VerificationError
+from dpa_registry_api.v1 import records_pb2 as pb
+from dpa_registry_api.v1 import records_pb2_grpc as pb_grpc
 
 ProcessingRecord = pb.ProcessingRecord
 

@@ -8,9 +8,9 @@ from datetime import UTC, date, datetime
 
 from google.protobuf import field_mask_pb2, timestamp_pb2
 
-from dpa.registry.v1 import subprocessors_pb2 as pb
-from dpa.registry.v1 import subprocessors_pb2_grpc as pb_grpc
 from dpa_client._base import BaseClient, new_request_id
+from dpa_registry_api.v1 import subprocessors_pb2 as pb
+from dpa_registry_api.v1 import subprocessors_pb2_grpc as pb_grpc
 
 Subprocessor = pb.Subprocessor
 ChangeNotice = pb.ChangeNotice

@@ -8,9 +8,9 @@ from datetime import datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from dpa.registry.v1 import tasks_pb2 as pb
-from dpa.registry.v1 import tasks_pb2_grpc as pb_grpc
 from dpa_client._base import BaseClient, new_request_id
+from dpa_registry_api.v1 import tasks_pb2 as pb
+from dpa_registry_api.v1 import tasks_pb2_grpc as pb_grpc
 
 Task = pb.Task
 

@@ -8,9 +8,9 @@ from datetime import date
 
 from google.protobuf import field_mask_pb2
 
-from dpa.registry.v1 import transfers_pb2 as pb
-from dpa.registry.v1 import transfers_pb2_grpc as pb_grpc
 from dpa_client._base import BaseClient, consistency, new_request_id
+from dpa_registry_api.v1 import transfers_pb2 as pb
+from dpa_registry_api.v1 import transfers_pb2_grpc as pb_grpc
 
 TransferDecision = pb.TransferDecision
 Safeguard = pb.Safeguard

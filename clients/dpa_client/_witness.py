@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dpa.registry.v1 import audit_pb2 as pb
 from dpa_client._audit import AuditMixin
 from dpa_client._base import new_request_id
 from dpa_client.audit import LogVerifier, Report
@@ -19,6 +18,7 @@ from dpa_client.witness import (
     Witness,
     WitnessPolicy,
 )
+from dpa_registry_api.v1 import audit_pb2 as pb
 
 
 @dataclass(frozen=True)

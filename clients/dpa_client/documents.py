@@ -26,9 +26,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from dpa.registry.v1 import agreements_pb2 as pb
 from dpa_client.errors import BadSignature, VerificationError
 from dpa_client.transparency.note import NoteVerifier
+from dpa_registry_api.v1 import agreements_pb2 as pb
 
 DEFAULT_TRUST_DOMAIN = "7plus.one"
 

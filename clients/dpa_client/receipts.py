@@ -17,9 +17,9 @@ from typing import Any
 
 import rfc8785
 
-from dpa.registry.v1 import tasks_pb2 as pb
 from dpa_client.documents import digest, verify_processor_signature
 from dpa_client.errors import VerificationError
+from dpa_registry_api.v1 import tasks_pb2 as pb
 
 RECEIPT_TYPE = "dpa-registry/data-subject-request-receipt/v1"
 CERTIFICATE_TYPE = "dpa-registry/end-of-contract-certificate/v1"

@@ -9,7 +9,7 @@ from typing import TypeVar, cast
 import grpc
 from google.protobuf.message import Message
 
-from dpa.registry.v1 import agreements_pb2 as pb
+from dpa_registry_api.v1 import agreements_pb2 as pb
 from registry import auth, rpc, wire
 from registry.agreements import instructions, template
 from registry.agreements.decision import Decision, Outcome

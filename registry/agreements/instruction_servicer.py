@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import grpc
 
-from dpa.registry.v1 import agreements_pb2 as pb
-from dpa.registry.v1 import agreements_pb2_grpc as pb_grpc
+from dpa_registry_api.v1 import agreements_pb2 as pb
+from dpa_registry_api.v1 import agreements_pb2_grpc as pb_grpc
 from registry import auth, consistency, paging
 from registry.agreements import check, instructions, lifecycle
 from registry.agreements.convert import (

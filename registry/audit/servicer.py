@@ -5,8 +5,8 @@ from __future__ import annotations
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from dpa.registry.v1 import audit_pb2 as pb
-from dpa.registry.v1 import audit_pb2_grpc as pb_grpc
+from dpa_registry_api.v1 import audit_pb2 as pb
+from dpa_registry_api.v1 import audit_pb2_grpc as pb_grpc
 from registry import auth, keys, paging, rpc, visibility
 from registry.audit import log, store, witnesses
 

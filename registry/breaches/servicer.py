@@ -8,8 +8,8 @@ import grpc
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from dpa.registry.v1 import breaches_pb2 as pb
-from dpa.registry.v1 import breaches_pb2_grpc as pb_grpc
+from dpa_registry_api.v1 import breaches_pb2 as pb
+from dpa_registry_api.v1 import breaches_pb2_grpc as pb_grpc
 from registry import auth, clock, names, paging, rpc, wire
 from registry.breaches import core, notices, rules, values
 from registry.errors import InvalidArgument

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import grpc
 
-from dpa.registry.v1 import controllers_pb2 as pb
-from dpa.registry.v1 import controllers_pb2_grpc as pb_grpc
+from dpa_registry_api.v1 import controllers_pb2 as pb
+from dpa_registry_api.v1 import controllers_pb2_grpc as pb_grpc
 from registry import auth, names, paging, rpc, wire
 from registry.controllers import core
 from registry.errors import InvalidArgument

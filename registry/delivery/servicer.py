@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import grpc
 
-from dpa.registry.v1 import delivery_pb2 as pb
-from dpa.registry.v1 import delivery_pb2_grpc as pb_grpc
-from dpa.registry.v1 import notifications_pb2 as notifications_pb
+from dpa_registry_api.v1 import delivery_pb2 as pb
+from dpa_registry_api.v1 import delivery_pb2_grpc as pb_grpc
+from dpa_registry_api.v1 import notifications_pb2 as notifications_pb
 from registry import auth, names, paging, rpc, wire
 from registry.delivery import deliveries, evidence, subscriptions, types, worker
 from registry.errors import InvalidArgument

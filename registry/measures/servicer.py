@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import grpc
 
-from dpa.registry.v1 import measures_pb2 as pb
-from dpa.registry.v1 import measures_pb2_grpc as pb_grpc
+from dpa_registry_api.v1 import measures_pb2 as pb
+from dpa_registry_api.v1 import measures_pb2_grpc as pb_grpc
 from registry import auth, clock, paging, rpc, wire
 from registry.errors import InvalidArgument, Violations
 from registry.measures import core

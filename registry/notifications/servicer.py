@@ -8,8 +8,8 @@ from collections.abc import Generator, Iterator
 import grpc
 from google.protobuf.struct_pb2 import Struct
 
-from dpa.registry.v1 import notifications_pb2 as pb
-from dpa.registry.v1 import notifications_pb2_grpc as pb_grpc
+from dpa_registry_api.v1 import notifications_pb2 as pb
+from dpa_registry_api.v1 import notifications_pb2_grpc as pb_grpc
 from registry import auth, db, names, paging, rpc, wire
 from registry.errors import InvalidArgument
 from registry.notifications import core, hub

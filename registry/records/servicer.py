@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import grpc
 
-from dpa.registry.v1 import records_pb2 as pb
-from dpa.registry.v1 import records_pb2_grpc as pb_grpc
+from dpa_registry_api.v1 import records_pb2 as pb
+from dpa_registry_api.v1 import records_pb2_grpc as pb_grpc
 from registry import auth, names, wire
 from registry.records import formats, gather, pack
 

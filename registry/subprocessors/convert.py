@@ -10,7 +10,7 @@ from typing import TypeVar
 import grpc
 from google.protobuf.message import Message
 
-from dpa.registry.v1 import subprocessors_pb2 as pb
+from dpa_registry_api.v1 import subprocessors_pb2 as pb
 from registry import auth, ledger, names, rpc, wire
 from registry.errors import Violations
 from registry.subprocessors import annex, core, notices, values

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import grpc
 
-from dpa.registry.v1 import subprocessors_pb2 as pb
-from dpa.registry.v1 import subprocessors_pb2_grpc as pb_grpc
+from dpa_registry_api.v1 import subprocessors_pb2 as pb
+from dpa_registry_api.v1 import subprocessors_pb2_grpc as pb_grpc
 from registry import auth, clock, names, paging, wire
 from registry.errors import InvalidArgument
 from registry.subprocessors import annex, changes, core, notices, values, withdrawals

@@ -5,8 +5,8 @@ from __future__ import annotations
 import grpc
 from google.protobuf.duration_pb2 import Duration
 
-from dpa.registry.v1 import tasks_pb2 as pb
-from dpa.registry.v1 import tasks_pb2_grpc as pb_grpc
+from dpa_registry_api.v1 import tasks_pb2 as pb
+from dpa_registry_api.v1 import tasks_pb2_grpc as pb_grpc
 from registry import auth, clock, paging, rpc, wire
 from registry.agreements.terms import agreement_name
 from registry.errors import InvalidArgument

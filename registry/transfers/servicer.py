@@ -13,8 +13,8 @@ from datetime import date
 
 import grpc
 
-from dpa.registry.v1 import transfers_pb2 as pb
-from dpa.registry.v1 import transfers_pb2_grpc as pb_grpc
+from dpa_registry_api.v1 import transfers_pb2 as pb
+from dpa_registry_api.v1 import transfers_pb2_grpc as pb_grpc
 from registry import auth, clock, consistency, names, paging, rpc, wire
 from registry.errors import InvalidArgument, NotFound, Violations
 from registry.transfers import adequacy, store
