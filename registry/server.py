@@ -201,6 +201,26 @@ def _page_token_secret(config: Config, signing_key: keys.SigningKey) -> bytes:
     return signing_key.private_raw
 
 
+def _grpc_server(config: Config, reuse_port: bool) -> grpc.Server:
+    options = [
+        ("grpc.max_receive_message_length", config.max_message_bytes),
+        ("grpc.max_send_message_length", config.max_message_bytes),
+        ("grpc.keepalive_time_ms", 60_000),
+        ("grpc.keepalive_timeout_ms", 20_000),
+        ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.so_reuseport", 1 if reuse_port else 0),
+    ]
+    return grpc.server(
+        # Watch streams hold a thread each: they get their own share of the pool.
+        futures.ThreadPoolExecutor(
+            max_workers=config.workers + config.max_watchers, thread_name_prefix="rpc"
+        ),
+        options=options,
+        maximum_concurrent_rpcs=config.workers * 4 + config.max_watchers,
+    )
+
+
 def start(
     config: Config,
     tracer_provider: TracerProvider | None = None,
@@ -237,31 +257,16 @@ def start(
         rpc_metrics,
         tracer_provider.get_tracer("registry") if tracer_provider is not None else None,
     )
-    options = [
-        ("grpc.max_receive_message_length", config.max_message_bytes),
-        ("grpc.max_send_message_length", config.max_message_bytes),
-        ("grpc.keepalive_time_ms", 60_000),
-        ("grpc.keepalive_timeout_ms", 20_000),
-        ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
-        ("grpc.keepalive_permit_without_calls", 1),
-        ("grpc.so_reuseport", 1 if reuse_port else 0),
-    ]
-    server = grpc.server(
-        # Watch streams hold a thread each: they get their own share of the pool.
-        futures.ThreadPoolExecutor(
-            max_workers=config.workers + config.max_watchers, thread_name_prefix="rpc"
-        ),
-        interceptors=[
-            observing,
-            rpc.Interceptor(policy, config.trust_domain, config.insecure),
-        ],
-        options=options,
-        maximum_concurrent_rpcs=config.workers * 4 + config.max_watchers,
-    )
+    server = _grpc_server(config, reuse_port)
     health_servicer = Health()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    # The gate (identity, access, errors) inside, observation outside, so
+    # calls refused at the gate are observed too.
+    registering = rpc.Registering(
+        server, [rpc.Interceptor(policy, config.trust_domain, config.insecure), observing]
+    )
     for service in SERVICES:
-        service.add(service.make(), server)
+        service.add(service.make(), registering)  # type: ignore[arg-type]
     names = [s.full_name for s in SERVICES]
     _enable_reflection(server, [*names, health.SERVICE_NAME])
 

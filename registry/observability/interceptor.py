@@ -110,8 +110,14 @@ class ObservingInterceptor(_ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = continuation(handler_call_details)
-        path = handler_call_details.method
-        if handler is None or path not in self._paths:
+        return None if handler is None else self.wrap(handler_call_details.method, handler)
+
+    def wrap(
+        self, path: str, handler: grpc.RpcMethodHandler[Any, Any]
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        """The observed handler; the server wraps each method once, at
+        registration (``registry.rpc.Registering``)."""
+        if path not in self._paths:
             return handler
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
