@@ -13,6 +13,7 @@ import contextvars
 import enum
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from google.protobuf import descriptor_pool
 
@@ -69,8 +70,11 @@ class Caller:
             raise NotFound(f"{resource} not found")
 
 
+@lru_cache(maxsize=4096)
 def parse_spiffe_id(spiffe_id: str, trust_domain: str) -> Caller:
-    """Parses a caller's SPIFFE ID; another trust domain or shape is denied."""
+    """Parses a caller's SPIFFE ID; another trust domain or shape is denied.
+    Cached: every call of a connection carries the same ID (a refusal raises
+    and is not cached)."""
     prefix = f"spiffe://{trust_domain}/"
     if not spiffe_id.startswith(prefix):
         raise PermissionDenied("client identity is not in this registry's trust domain")
