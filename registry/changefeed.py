@@ -25,6 +25,8 @@ class Touched:
     controllers: set[str] = field(default_factory=set)
     subprocessors: set[str] = field(default_factory=set)
     reference: bool = False
+    measures: bool = False
+    """The technical and organisational measures (processor-wide)."""
     everything: bool = False
 
 

@@ -16,6 +16,7 @@ again from the start, a bounded number of times, then answered ABORTED.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import logging
 import random
 import time
@@ -27,7 +28,7 @@ import peewee
 
 from registry import clock, db, revision
 from registry.audit import store
-from registry.audit.events import Change
+from registry.audit.events import Change, Event
 from registry.auth import Caller
 from registry.errors import Aborted, InvalidArgument
 from registry.observability import tracing
@@ -91,6 +92,17 @@ class Receipt:
     @property
     def indices(self) -> range:
         return range(self.first_seq, self.first_seq + self.count)
+
+
+_IN_TRANSACTION = ("registry.records.journal",)
+"""Views kept in the write transaction itself, each a module with
+``follow(events, revision)``: the Art. 30(2) record's journal of facts by
+revision (imported on first use: it reads the domains that import this module)."""
+
+
+def _follow(events: list[Event], revision: int) -> None:
+    for name in _IN_TRANSACTION:
+        importlib.import_module(name).follow(events, revision)
 
 
 MAX_REQUEST_ID = 128
@@ -171,6 +183,8 @@ def _mutate_once(
         with tracing.span("audit.append"):
             events = store.append(mutation.changes, caller.spiffe_id, request_id, mutation.now)
         receipt = Receipt(events[0].seq, len(events), replayed=False)
+        with tracing.span("records.journal"):
+            _follow(events, receipt.first_seq + receipt.count)
         if key:
             IdempotencyRecord.create(
                 key=key,

@@ -116,23 +116,60 @@ def test_a_controller_gets_only_its_own_record(registry: Harness) -> None:
         registry.client("service", "checker").processing_record("acme")
 
 
-def test_as_of_a_revision(registry: Harness) -> None:
+def _raw(h: Harness, controller_id: str = "", **kw: Any) -> tuple[bytes, str]:
+    got = h.staff.processing_record(controller_id, **kw)
+    return got.content, got.digest
+
+
+def test_as_of_a_revision_is_rebuilt_byte_for_byte(registry: Harness) -> None:
     _scenario(registry)
-    before = store.size()
-    assert _json(registry, registry.staff, revision=before)["revision"] == before
-    # An entry that concerns no line of the record: the record as of `before` is served.
+    r1 = store.size()
+    at_r1 = {
+        (cid, fmt): _raw(registry, cid, format=fmt)
+        for cid in ("", "acme")
+        for fmt in ("JSON", "CSV", "HTML")
+    }
+    # Later writes change every kind of line: a controller's DPO, its
+    # instructions, a sub-processor's details, a safeguard, a measure, a new
+    # controller; and one that concerns no line (an adequacy change).
+    registry.staff.update_controller("acme", dpo_email="dpo2@acme.example")
+    factories.instruction(registry, "acme", retention_days=90)
+    sp = registry.staff.get_subprocessor("hostco")
+    sp.purpose = "Hosting and backups"
+    registry.staff.update_subprocessor(sp, fields=["purpose"])
+    sg = registry.staff.get_safeguard("hostco", "in-scc")
+    sg.review_date = "2031-01-01"
+    registry.staff.update_safeguard(sg, fields=["review_date"])
+    registry.staff.update_measure(
+        "enc-at-rest",
+        impact="LOWERED",
+        reason="Provider-managed keys",
+        category="PSEUDONYMISATION_ENCRYPTION",
+        title="Encryption at rest",
+        description="AES-256 with provider-managed keys",
+    )
     registry.staff.record_adequacy_change(
         "JP", "SUSPENDED", effective="2027-01-01", source="OJ L 1, 1.1.2027"
     )
-    assert _json(registry, registry.staff, revision=before)["revision"] == before
-    registry.staff.update_controller("globex", dpo_email="dpo2@globex.example")
+    factories.controller(registry.staff, "initech")
+    assert store.size() > r1
+    for (cid, fmt), (content, digest) in at_r1.items():
+        assert _raw(registry, cid, format=fmt, revision=r1) == (content, digest), (cid, fmt)
+    now = _json(registry, registry.staff)
+    acme = now["controllers"][0]
+    assert acme["dpo_email"] == "dpo2@acme.example"
+    assert acme["processing"][0]["retention_days"] == 90
+    assert acme["subprocessors"][0]["purpose"] == "Hosting and backups"
+    assert acme["transfers"][0]["review_date"] == "2031-01-01"
+    assert now["measures"][0]["version"] == 2
+    assert [c["controller_id"] for c in now["controllers"]] == ["acme", "globex", "initech"]
+    # Every revision in between is rebuilt too, each naming itself.
+    for revision in range(r1, store.size() + 1):
+        assert _json(registry, registry.staff, revision=revision)["revision"] == revision
+    # A controller registered later has no record as of r1.
     with pytest.raises(errors.FailedPrecondition) as caught:
-        registry.staff.processing_record(revision=before)
-    assert "current" in str(caught.value)
-    # acme's own record did not change: still served as of `before`.
-    assert _json(registry, registry.staff, "acme", revision=before)["revision"] == before
-    current = _json(registry, registry.staff)
-    assert current["controllers"][1]["dpo_email"] == "dpo2@globex.example"
+        registry.staff.processing_record("initech", revision=r1)
+    assert "initech" in str(caught.value)
     with pytest.raises(errors.InvalidArgument) as bad:
         registry.staff.processing_record(revision=store.size() + 1)
     assert bad.value.violations[0].field == "revision"

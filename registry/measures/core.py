@@ -377,5 +377,7 @@ def retire(m: Mutation, measure_id: str, etag: str, reason: str, notice_days: in
     return get(measure_id)
 
 
-# Measures are processor-wide; no derived view depends on them.
-changefeed.publishes("measures")(changefeed.ignore)
+@changefeed.publishes("measures")
+def _touched(touched: changefeed.Touched, tenant: str | None, ids: list[str]) -> None:
+    """Measures are processor-wide; only the Art. 30(2) record's journal reads them."""
+    touched.measures = True

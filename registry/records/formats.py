@@ -85,7 +85,7 @@ def to_html(record: Mapping[str, Any]) -> bytes:
 <body>
 <h1>Record of processing activities (Art. 30(2) GDPR)</h1>
 <p id="scope">Record of {who}, as of revision <strong id="revision">{record["revision"]}</strong>
-of the audit log, generated {e(record["generated_at"])}.</p>
+of the audit log (its last entry {e(record["as_of_time"])}).</p>
 <p>Every line names the audit-log entries it comes from; the processor's own details
 come from the DPA template.</p>
 <table>

@@ -115,7 +115,7 @@ def _controller(c: ControllerFacts, index: Mapping[str, Sequence[int]]) -> dict[
 def build(
     *,
     revision: int,
-    generated_at: str,
+    as_of_time: str,
     scope: str,
     processor: Mapping[str, str],
     processor_origin: str,
@@ -128,7 +128,7 @@ def build(
     return {
         "type": RECORD_TYPE,
         "revision": revision,
-        "generated_at": generated_at,
+        "as_of_time": as_of_time,
         "scope": scope,
         "processor": {
             "legal_name": processor.get("legal_name", ""),

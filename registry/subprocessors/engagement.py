@@ -47,6 +47,18 @@ def effective_state(
     return AuthorizationState.AUTHORIZED if platform_active else None
 
 
+def engaged_state(
+    *, scope: Scope, status: Status, explicit: AuthorizationState | None
+) -> AuthorizationState | None:
+    """The rule over a sub-processor's recorded scope and status: RETIRED
+    serves nobody; otherwise ``effective_state``."""
+    if status is Status.RETIRED:
+        return None
+    return effective_state(
+        platform_active=scope is Scope.PLATFORM and status is Status.ACTIVE, explicit=explicit
+    )
+
+
 def _rows(query: Any) -> Iterable[tuple[Any, ...]]:
     return cast("Iterable[tuple[Any, ...]]", query)
 
@@ -78,8 +90,9 @@ def of_controller(controller_id: str) -> dict[str, tuple[Subprocessor, Authoriza
     )
     result: dict[str, tuple[Subprocessor, AuthorizationState]] = {}
     for row in query.order_by(s.subprocessor_id):
-        state = effective_state(
-            platform_active=row.scope == Scope.PLATFORM.value and row.status == Status.ACTIVE.value,
+        state = engaged_state(
+            scope=Scope(row.scope),
+            status=Status(row.status),
             explicit=explicit.get(row.subprocessor_id),
         )
         if state is not None:
@@ -111,10 +124,9 @@ def state(controller_id: str, subprocessor_id: str) -> AuthorizationState | None
     if found is None:
         return None
     scope, status, explicit = found
-    if status == Status.RETIRED.value:
-        return None
-    return effective_state(
-        platform_active=scope == Scope.PLATFORM.value and status == Status.ACTIVE.value,
+    return engaged_state(
+        scope=Scope(scope),
+        status=Status(status),
         explicit=AuthorizationState(explicit) if explicit else None,
     )
 
