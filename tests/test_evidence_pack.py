@@ -4,14 +4,26 @@ part."""
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from dpa_client import errors
-from dpa_client.bundle import PARTS, verify_bundle
+from dpa_client import documents, errors
+from dpa_client.bundle import (
+    MANIFEST,
+    PARTS,
+    SIGNATURE,
+    canonical,
+    line_digest,
+    sha256,
+    verify_bundle,
+)
 from dpa_client.cli import main as dpa_verify
 from dpa_client.errors import TamperedBundle
 from tests.harness import Harness
@@ -110,3 +122,92 @@ def _other_vkey() -> str:
     from registry import keys
 
     return keys.from_private("7plus.one/other", Ed25519PrivateKey.generate()).vkey
+
+
+def _resigned(data: bytes, name: str, edit: Callable[[Any], Any]) -> bytes:
+    """The pack with one JSON part edited and the manifest re-signed with the
+    processor's own key: a tamperer who holds that key (the processor)."""
+    from registry import keys
+
+    src = zipfile.ZipFile(io.BytesIO(data))
+    parts = {info.filename: src.read(info) for info in src.infolist()}
+    parts[name] = canonical(edit(json.loads(parts[name])))
+    manifest = json.loads(parts[MANIFEST])
+    manifest["parts"][name] = sha256(parts[name])
+    parts[MANIFEST] = canonical(manifest)
+    parts[SIGNATURE] = base64.b64encode(keys.active().sign(parts[MANIFEST]))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as dst:
+        for part, body in parts.items():
+            dst.writestr(part, body)
+    return out.getvalue()
+
+
+def _refused(data: bytes, vkeys: list[str], part: str, words: str) -> None:
+    with pytest.raises(TamperedBundle) as caught:
+        verify_bundle(data, vkeys)
+    assert caught.value.part.startswith(part), str(caught.value)
+    assert words in str(caught.value)
+
+
+def test_lines_and_documents_are_bound_by_content(registry: Harness) -> None:
+    _scenario(registry)
+    data = registry.staff.evidence_pack("acme")
+    vkeys = _vkeys(registry)
+    report = verify_bundle(data, vkeys)
+    assert report.instructions == 1
+    assert report.lines_bound_by_content == 2  # acme's processing line, the measure
+    record = json.loads(zipfile.ZipFile(io.BytesIO(data)).read("record.json"))
+    assert all(c["content_digest"] == line_digest(c) for c in record["controllers"])
+
+    # A line edited, its digest left: named by the line.
+    def dpo(r: Any) -> Any:
+        r["controllers"][0]["dpo_email"] = "someone@else.example"
+        return r
+
+    _refused(_resigned(data, "record.json", dpo), vkeys, "record.json: controllers[0]", "digest")
+
+    # A processing line rewritten with a fresh digest: its instruction says otherwise.
+    def widened(r: Any) -> Any:
+        p = r["controllers"][0]["processing"][0]
+        p["retention_days"] = 3650
+        p["content_digest"] = line_digest(p)
+        return r
+
+    _refused(
+        _resigned(data, "record.json", widened),
+        vkeys,
+        "record.json: controllers[0].processing[0]",
+        "instruction",
+    )
+
+    # An instruction swapped for another, body and change alike: no entry records it.
+    def swapped(items: Any) -> Any:
+        body = json.loads(items[0]["body"])
+        body["retention_days"] = 3650
+        items[0]["body"] = canonical(body).decode()
+        items[0]["change"]["content"] = body
+        return items
+
+    _refused(
+        _resigned(data, "instructions.json", swapped), vkeys, "instructions.json", "audit entry"
+    )
+
+    # A DPA document swapped and re-signed with the processor's key (the
+    # controller's countersignature dropped): the log's signing entry names
+    # the original document.
+    def redrafted(items: Any) -> Any:
+        from registry import keys
+
+        a = items[0]
+        document = base64.b64decode(a["document"]) + b" "
+        a["document"] = base64.b64encode(document).decode()
+        a["document_digest"] = documents.digest(document)
+        a["processor_signature"]["signature"] = base64.b64encode(
+            keys.active().sign(document)
+        ).decode()
+        a["controller_signature"] = None
+        a["sign_change"]["document_digest"] = a["document_digest"]
+        return items
+
+    _refused(_resigned(data, "agreements.json", redrafted), vkeys, "agreements.json", "signing")

@@ -45,9 +45,10 @@ def _print(report: BundleReport) -> None:
     print(
         f"OK: evidence pack of {report.scope} as of revision {report.revision}: "
         f"{report.entries} audit entries proven in checkpoint {cp.origin} size {cp.size}; "
-        f"{report.agreements} DPA versions ({report.signatures} signatures); "
-        f"{report.measure_versions} measure versions; "
-        f"{report.record_lines} record lines follow from the entries"
+        f"{report.agreements} DPA versions ({report.signatures} signatures), "
+        f"{report.instructions} instruction versions and {report.measure_versions} measure "
+        f"versions bound to their entries by content; {report.record_lines} record lines "
+        f"follow from the entries, {report.lines_bound_by_content} of them by content"
     )
     for note in report.notes:
         print(f"note: {note}")

@@ -57,6 +57,18 @@ def canonical(value: Any) -> bytes:
     return data
 
 
+NESTED = frozenset({"processing", "subprocessors", "transfers"})
+"""Keys of a controller line that hold other lines."""
+
+
+def line_digest(line: Mapping[str, Any]) -> str:
+    """The digest of what one line of the Art. 30(2) record states (its
+    ``content_digest``): its own fields, without the lines it holds, its
+    ``sources`` or the digest itself."""
+    own = {k: v for k, v in line.items() if k not in NESTED | {"sources", "content_digest"}}
+    return sha256(canonical(own))
+
+
 @dataclass
 class BundleReport:
     scope: str
@@ -66,7 +78,12 @@ class BundleReport:
     agreements: int = 0
     signatures: int = 0
     measure_versions: int = 0
+    instructions: int = 0
     record_lines: int = 0
+    lines_bound_by_content: int = 0
+    """Lines whose content follows from a document whose change an included
+    entry digests (processing and measure lines); the others are bound to
+    their entries by resource."""
     notes: list[str] = field(default_factory=list)
 
 
@@ -141,7 +158,20 @@ def _entries(
     return verified
 
 
-def _agreements(parts: Mapping[str, bytes], pinned: Sequence[str], report: BundleReport) -> None:
+def _changes(entries: Mapping[int, dict[str, Any]]) -> dict[tuple[str, str], set[str]]:
+    """(resource, action) -> the change digests of the included entries."""
+    found: dict[tuple[str, str], set[str]] = {}
+    for event in entries.values():
+        found.setdefault((event["resource"], event["action"]), set()).add(event["change"])
+    return found
+
+
+def _agreements(
+    parts: Mapping[str, bytes],
+    pinned: Sequence[str],
+    changes: Mapping[tuple[str, str], set[str]],
+    report: BundleReport,
+) -> None:
     for a in _json(parts, "agreements.json"):
         where = f"agreements.json: {a['agreement']}"
         document = base64.b64decode(a["document"])
@@ -164,7 +194,43 @@ def _agreements(parts: Mapping[str, bytes], pinned: Sequence[str], report: Bundl
                 report.signatures += 1
         except VerificationError as err:
             raise TamperedBundle(where, str(err)) from None
+        # The log's signing entry binds the document: a swapped document,
+        # even re-signed with the processor's key, is not the one it names.
+        sign = a.get("sign_change") or {}
+        if (sign.get("version"), sign.get("document_digest"), sign.get("key")) != (
+            a["version"],
+            a["document_digest"],
+            p["key"],
+        ) or sha256(canonical(sign)) not in changes.get((a["agreement"], "agreement.sign"), set()):
+            raise TamperedBundle(
+                where, "no included audit entry records the signing of this document"
+            )
         report.agreements += 1
+
+
+def _instructions(
+    parts: Mapping[str, bytes],
+    changes: Mapping[tuple[str, str], set[str]],
+    report: BundleReport,
+) -> dict[str, dict[str, Any]]:
+    """Instruction name -> its content, each bound to its issuing entry."""
+    found: dict[str, dict[str, Any]] = {}
+    for i in _json(parts, "instructions.json"):
+        where = f"instructions.json: {i['instruction']}"
+        change = i.get("change") or {}
+        try:
+            body = json.loads(i["body"])
+        except (ValueError, TypeError):
+            raise TamperedBundle(where, "its body is not JSON") from None
+        if change.get("content") != body or change.get("version") != i["version"]:
+            raise TamperedBundle(where, "its body is not the content its change names")
+        if sha256(canonical(change)) not in changes.get(
+            (i["instruction"], "instruction.issue"), set()
+        ):
+            raise TamperedBundle(where, "no included audit entry records this instruction")
+        found[i["instruction"]] = body
+        report.instructions += 1
+    return found
 
 
 def _measures(
@@ -200,17 +266,31 @@ def _lines(record: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any], str,
     return out
 
 
+_SCOPE_FIELDS = ("purposes", "data_categories", "data_subjects", "operations", "countries")
+
+
+def _processing(line: Mapping[str, Any], content: Mapping[str, Any]) -> bool:
+    """True when a processing line states what its instruction's content says."""
+    same = all(list(line[k]) == list(content.get(k) or ()) for k in _SCOPE_FIELDS)
+    return same and line["retention_days"] == int(content.get("retention_days") or 0)
+
+
 def _record(
     record: Mapping[str, Any],
     manifest: Mapping[str, Any],
     entries: Mapping[int, dict[str, Any]],
+    instructions: Mapping[str, dict[str, Any]],
     measures: Mapping[tuple[str, int], dict[str, Any]],
     report: BundleReport,
 ) -> None:
     if record.get("revision") != manifest["revision"] or record.get("scope") != manifest["scope"]:
         raise TamperedBundle("record.json", "its revision or scope differs from the manifest")
+    if line_digest(record["processor"]) != record["processor"].get("content_digest"):
+        raise TamperedBundle("record.json: processor", "its content is not what its digest names")
     for where, line, resource, exact in _lines(record):
         name = f"record.json: {where}"
+        if line_digest(line) != line.get("content_digest"):
+            raise TamperedBundle(name, "its content is not what its content_digest names")
         sources = line["sources"]
         if not sources and exact:
             raise TamperedBundle(name, f"names no audit entry for {resource}")
@@ -226,6 +306,15 @@ def _record(
             if not ok:
                 raise TamperedBundle(name, f"audit entry {index} is about {event['resource']}")
         report.record_lines += 1
+    for i, c in enumerate(record["controllers"]):
+        for j, p in enumerate(c["processing"]):
+            content = instructions.get(p["instruction"])
+            if content is None or not _processing(p, content):
+                raise TamperedBundle(
+                    f"record.json: controllers[{i}].processing[{j}]",
+                    "does not follow from its instruction's content",
+                )
+            report.lines_bound_by_content += 1
     for i, m in enumerate(record["measures"]):
         version = measures.get((m["measure"], int(m["version"])))
         content = {k: m[k] for k in ("category", "heading", "title", "description")}
@@ -234,6 +323,7 @@ def _record(
             raise TamperedBundle(
                 f"record.json: measures[{i}]", "does not follow from the measure's entries"
             )
+        report.lines_bound_by_content += 1
 
 
 def verify_bundle(
@@ -254,9 +344,11 @@ def verify_bundle(
     report = BundleReport(manifest["scope"], int(manifest["revision"]), checkpoint)
     entries = _entries(parts, checkpoint, progress)
     report.entries = len(entries)
-    _agreements(parts, list(vkeys), report)
+    changes = _changes(entries)
+    _agreements(parts, list(vkeys), changes, report)
+    instructions = _instructions(parts, changes, report)
     measures = _measures(parts, entries, report)
-    _record(_json(parts, "record.json"), manifest, entries, measures, report)
+    _record(_json(parts, "record.json"), manifest, entries, instructions, measures, report)
     if progress is not None:
         progress("record", 1, 1)
     return report

@@ -18,7 +18,7 @@ from typing import Any
 from registry import names, paging, taxonomy, validate
 from registry.agreements import lifecycle
 from registry.agreements.model import AgreementLine, InstructionRow
-from registry.agreements.terms import agreement_name
+from registry.agreements.terms import audited_issue
 from registry.agreements.types import Operation
 from registry.agreements.values import Instruction, instruction_of
 from registry.audit.events import canonical
@@ -162,17 +162,14 @@ def issue(m: Mutation, controller_id: str, content: Content) -> Instruction:
     AgreementLine.update(instruction_version=version, latest_instruction=version).where(
         AgreementLine.controller_id == controller_id
     ).execute()
+    issued = instruction_of(row)
     m.record(
         "instruction.issue",
         instruction_name(controller_id, version),
         controller_id,
-        {
-            "version": version,
-            "agreement": agreement_name(controller_id, line.active_version),
-            "content": content.to_json(),
-        },
+        audited_issue(issued),
     )
-    return instruction_of(row)
+    return issued
 
 
 def current_version(controller_id: str) -> int | None:

@@ -19,7 +19,7 @@ from dpa_client.errors import BadSignature
 from registry import keys, names, paging
 from registry.agreements import document, template
 from registry.agreements.model import AgreementLine, AgreementRow
-from registry.agreements.terms import agreement_name
+from registry.agreements.terms import agreement_name, audited_sign
 from registry.agreements.types import PENDING_STATES, AgreementState
 from registry.agreements.values import Agreement, agreement_of
 from registry.audit.events import canonical
@@ -334,13 +334,14 @@ def sign(
         processor_signed_by=m.caller.spiffe_id,
         processor_sign_time=m.now,
     )
+    signed = agreement_of(row)
     m.record(
         "agreement.sign",
         agreement_name(controller_id, row.version),
         controller_id,
-        {"version": row.version, "document_digest": row.document_digest, "key": key.vkey},
+        audited_sign(signed) or {},
     )
-    return agreement_of(row)
+    return signed
 
 
 def countersign(

@@ -60,6 +60,28 @@ def agreement_name(controller_id: str, version: int) -> str:
     return names.make(f"controllers/{controller_id}/agreements", str(version))
 
 
+def audited_issue(i: Instruction) -> dict[str, Any]:
+    """The change the ``instruction.issue`` entry of ``i`` digests: an
+    evidence pack carries it so a verifier binds the instruction to the log."""
+    return {
+        "version": i.version,
+        "agreement": agreement_name(i.controller_id, i.agreement_version),
+        "content": json.loads(i.body),
+    }
+
+
+def audited_sign(a: Agreement) -> dict[str, Any] | None:
+    """The change the ``agreement.sign`` entry of ``a`` digests (None before
+    the processor signed): it binds the document's digest to the log."""
+    if a.processor_signature is None:
+        return None
+    return {
+        "version": a.version,
+        "document_digest": a.document_digest,
+        "key": a.processor_signature.key,
+    }
+
+
 @dataclass(frozen=True)
 class ActiveTerms:
     controller_id: str

@@ -49,6 +49,7 @@ def _agreement(a: Agreement) -> dict[str, Any] | None:
         "controller_signature": None
         if c is None
         else {"signature": base64.b64encode(c.signature).decode(), "certificate": c.certificate},
+        "sign_change": terms.audited_sign(a),
     }
 
 
@@ -102,6 +103,7 @@ def build(caller: Caller, controller_id: str | None) -> tuple[bytes, int]:
                     "issued_by": i.issued_by,
                     "body": i.body,
                     "flagged": i.flagged,
+                    "change": terms.audited_issue(i),
                 }
                 for i in instructions
             ]

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from dpa_client.bundle import line_digest
 from registry.agreements.terms import InstructionScope
 
 RECORD_TYPE = "dpa-registry/art30-2-record/v1"
@@ -50,6 +51,12 @@ class ControllerFacts:
     transfers: tuple[Transfer, ...] = field(default=())
 
 
+def _sealed(line: dict[str, Any]) -> dict[str, Any]:
+    """The line with its ``content_digest`` (``dpa_client.bundle.line_digest``)."""
+    line["content_digest"] = line_digest(line)
+    return line
+
+
 def _exact(index: Mapping[str, Sequence[int]], resource: str) -> list[int]:
     return sorted(index.get(resource, ()))
 
@@ -65,51 +72,59 @@ def _controller(c: ControllerFacts, index: Mapping[str, Sequence[int]]) -> dict[
     if c.processing is not None:
         p = c.processing
         processing.append(
-            {
-                "instruction": p.instruction,
-                "purposes": list(p.purposes),
-                "data_categories": list(p.data_categories),
-                "data_subjects": list(p.data_subjects),
-                "operations": list(p.operations),
-                "countries": list(p.countries),
-                "retention_days": p.retention_days,
-                "sources": _exact(index, p.instruction),
-            }
+            _sealed(
+                {
+                    "instruction": p.instruction,
+                    "purposes": list(p.purposes),
+                    "data_categories": list(p.data_categories),
+                    "data_subjects": list(p.data_subjects),
+                    "operations": list(p.operations),
+                    "countries": list(p.countries),
+                    "retention_days": p.retention_days,
+                    "sources": _exact(index, p.instruction),
+                }
+            )
         )
-    return {
-        "controller": name,
-        "controller_id": c.controller_id,
-        "legal_name": c.party.get("legal_name", ""),
-        "country": c.party.get("country", ""),
-        "contact_email": c.party.get("contact_email", ""),
-        "dpo_email": c.party.get("dpo_email", ""),
-        "sources": _exact(index, name),
-        "processing": processing,
-        "subprocessors": [
-            {
-                "subprocessor": f"subprocessors/{s.subprocessor_id}",
-                "legal_name": s.legal_name,
-                "country": s.country,
-                "purpose": s.purpose,
-                "locations": list(s.locations),
-                "state": s.state,
-                "sources": _exact(index, f"subprocessors/{s.subprocessor_id}"),
-            }
-            for s in c.subprocessors
-        ],
-        "transfers": [
-            {
-                "subprocessor": f"subprocessors/{t.subprocessor_id}",
-                "destination_country": t.destination_country,
-                "mechanism": t.mechanism,
-                "article": t.article,
-                "art49_derogation": t.mechanism.startswith("eu-gdpr:A49"),
-                **dict(t.details),
-                "sources": _under(index, f"subprocessors/{t.subprocessor_id}/safeguards"),
-            }
-            for t in c.transfers
-        ],
-    }
+    return _sealed(
+        {
+            "controller": name,
+            "controller_id": c.controller_id,
+            "legal_name": c.party.get("legal_name", ""),
+            "country": c.party.get("country", ""),
+            "contact_email": c.party.get("contact_email", ""),
+            "dpo_email": c.party.get("dpo_email", ""),
+            "sources": _exact(index, name),
+            "processing": processing,
+            "subprocessors": [
+                _sealed(
+                    {
+                        "subprocessor": f"subprocessors/{s.subprocessor_id}",
+                        "legal_name": s.legal_name,
+                        "country": s.country,
+                        "purpose": s.purpose,
+                        "locations": list(s.locations),
+                        "state": s.state,
+                        "sources": _exact(index, f"subprocessors/{s.subprocessor_id}"),
+                    }
+                )
+                for s in c.subprocessors
+            ],
+            "transfers": [
+                _sealed(
+                    {
+                        "subprocessor": f"subprocessors/{t.subprocessor_id}",
+                        "destination_country": t.destination_country,
+                        "mechanism": t.mechanism,
+                        "article": t.article,
+                        "art49_derogation": t.mechanism.startswith("eu-gdpr:A49"),
+                        **dict(t.details),
+                        "sources": _under(index, f"subprocessors/{t.subprocessor_id}/safeguards"),
+                    }
+                )
+                for t in c.transfers
+            ],
+        }
+    )
 
 
 def build(
@@ -130,16 +145,20 @@ def build(
         "revision": revision,
         "as_of_time": as_of_time,
         "scope": scope,
-        "processor": {
-            "legal_name": processor.get("legal_name", ""),
-            "country": processor.get("country", ""),
-            "address": processor.get("address", ""),
-            "contact_email": processor.get("contact_email", ""),
-            "dpo_email": processor.get("dpo_email", ""),
-            "origin": processor_origin,
-        },
+        "processor": _sealed(
+            {
+                "legal_name": processor.get("legal_name", ""),
+                "country": processor.get("country", ""),
+                "address": processor.get("address", ""),
+                "contact_email": processor.get("contact_email", ""),
+                "dpo_email": processor.get("dpo_email", ""),
+                "origin": processor_origin,
+            }
+        ),
         "controllers": [_controller(c, index) for c in controllers],
-        "measures": [{**dict(m), "sources": _exact(index, str(m["measure"]))} for m in measures],
+        "measures": [
+            _sealed({**dict(m), "sources": _exact(index, str(m["measure"]))}) for m in measures
+        ],
     }
 
 
