@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -22,7 +22,7 @@ from registry import changefeed, clock, db
 from registry.auth import Caller, Role
 from registry.errors import InvalidArgument, NotFound
 from registry.ledger import Mutation
-from registry.notifications.model import NotificationRow
+from registry.notifications.model import NotificationRow, OnceRow
 
 COLLECTION = "notifications"
 BATCH = 1000
@@ -207,6 +207,27 @@ def notify(
 
     hub.expect()
     return made
+
+
+def claimed(keys: Collection[str]) -> set[str]:
+    """The keys among ``keys`` already claimed (a read; see ``claim_once``)."""
+    wanted = sorted(set(keys))
+    found: set[str] = set()
+    for i in range(0, len(wanted), 500):
+        query = OnceRow.select(OnceRow.key).where(OnceRow.key.in_(wanted[i : i + 500]))
+        found.update(str(k) for k in query.scalars())
+    return found
+
+
+def claim_once(m: Mutation, key: str) -> bool:
+    """True the first time ``key`` is claimed. Runs in ``m``'s write
+    transaction, and write transactions are serialised across processes
+    (docs/adr/0010), so exactly one of several schedulers sends the notice;
+    a rollback releases the claim."""
+    if OnceRow.get_or_none(OnceRow.key == key) is not None:
+        return False
+    OnceRow.create(key=key, create_time=m.now)
+    return True
 
 
 def _visible(caller: Caller, controller_id: str) -> bool:

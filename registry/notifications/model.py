@@ -51,3 +51,19 @@ def _number_per_inbox(database: peewee.Database) -> None:
         "CREATE UNIQUE INDEX IF NOT EXISTS notification_controller_id_seq "
         "ON notification (controller_id, seq)"
     )
+
+
+class OnceRow(db.BaseModel):
+    """A notice that must go out once (an expiry warning): claimed by the
+    first write transaction that sends it."""
+
+    key = peewee.TextField(primary_key=True)
+    create_time = db.UtcDateTimeField()
+
+    class Meta:
+        table_name = "notice_once"
+
+
+@db.migration(162, "notices sent once (expiry warnings)")
+def _create_once(database: peewee.Database) -> None:
+    database.create_tables([OnceRow])

@@ -2,7 +2,10 @@
 
 Every ``INTERVAL`` seconds it closes due objection windows (GENERAL
 authorisation: PENDING becomes AUTHORIZED when the window ends without an
-objection) and applies change notices whose effective time has come. The
+objection), applies change notices whose effective time has come, and
+sends the expiry warnings due (``registry.expiry``: measures' evidence,
+safeguards' reviews; at most once a minute, and at once when the day
+changes). The
 state lives in the database and every transition is a conditional update
 (``WHERE decision = 'PENDING' AND window_end <= now``), so a restart in the
 middle of a window loses and repeats nothing, and several server processes on
@@ -15,13 +18,17 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from datetime import date
 
-from registry import db
+from registry import clock, db
 from registry.auth import Caller, Role
 
 log = logging.getLogger(__name__)
 
 INTERVAL = 1.0
+EXPIRY_EVERY = 60.0
+"""Seconds between looks for expiry warnings within one day."""
 NAME = "registry-scheduler"
 
 
@@ -45,12 +52,18 @@ class Scheduler:
             self._thread.join(timeout=10)
 
     def _run(self) -> None:
+        from registry import expiry  # noqa: PLC0415 - import cycle
         from registry.subprocessors import transitions  # noqa: PLC0415 - import cycle
 
+        warned: tuple[date, float] | None = None
         try:
             while not self._stopping.wait(self._interval):
                 try:
                     transitions.run_due(self.caller)
+                    today, tick = clock.now().date(), time.monotonic()
+                    if warned is None or warned[0] != today or tick - warned[1] >= EXPIRY_EVERY:
+                        expiry.run_due(self.caller)
+                        warned = (today, tick)
                 except Exception:
                     log.exception("scheduler run failed; retrying")
         finally:

@@ -363,6 +363,12 @@ def safeguards_of(subprocessor_ids: Collection[str] | None) -> dict[str, list[Sa
     return result
 
 
+def all_safeguards() -> list[StoredSafeguard]:
+    """Every safeguard, by (sub-processor, safeguard id)."""
+    query = SafeguardRow.select().order_by(SafeguardRow.subprocessor_id, SafeguardRow.safeguard_id)
+    return [_stored(r) for r in query]
+
+
 def _chunked(ids: Collection[str] | None) -> Iterator[Any]:
     if ids is None:
         yield SafeguardRow.select()
