@@ -27,6 +27,8 @@ class Touched:
     reference: bool = False
     measures: bool = False
     """The technical and organisational measures (processor-wide)."""
+    processor: bool = False
+    """The processor's own details (its DPO, its representative)."""
     everything: bool = False
 
 
@@ -50,6 +52,7 @@ _PUBLISHERS = (
     "registry.transfers.adequacy",
     "registry.audit.log",
     "registry.measures.core",
+    "registry.records.processor",
     "registry.delivery.subscriptions",
 )
 _loaded = False

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from dpa_client import contact
 from tests import factories
 from tests.harness import Harness
 
@@ -73,6 +74,17 @@ def _edited_subprocessor(h: Harness) -> Any:
     created.purpose = "Hosting and backups"  # type: ignore[attr-defined]
     return created
 
+
+CASES.update(
+    {
+        "/dpa.registry.v1.RecordService/UpdateProcessorDetails": Case(
+            _none,
+            lambda h, _: h.staff.update_processor_details(
+                dpo=contact("Data Protection Office", "dpo@7plus.one")
+            ),
+        ),
+    }
+)
 
 CASES.update(
     {

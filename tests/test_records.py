@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from dpa_client import errors, safeguard
+from dpa_client import contact, errors, safeguard
 from registry.audit import store
 from tests import factories
 from tests.harness import Harness
@@ -152,6 +152,9 @@ def test_as_of_a_revision_is_rebuilt_byte_for_byte(registry: Harness) -> None:
         "JP", "SUSPENDED", effective="2027-01-01", source="OJ L 1, 1.1.2027"
     )
     factories.controller(registry.staff, "initech")
+    registry.staff.update_processor_details(
+        dpo=contact("Data Protection Office", "dpo@7plus.one", phone="+372 600 0000")
+    )
     assert store.size() > r1
     for (cid, fmt), (content, digest) in at_r1.items():
         assert _raw(registry, cid, format=fmt, revision=r1) == (content, digest), (cid, fmt)
@@ -163,6 +166,7 @@ def test_as_of_a_revision_is_rebuilt_byte_for_byte(registry: Harness) -> None:
     assert acme["transfers"][0]["review_date"] == "2031-01-01"
     assert now["measures"][0]["version"] == 2
     assert [c["controller_id"] for c in now["controllers"]] == ["acme", "globex", "initech"]
+    assert now["processor"]["dpo"]["email"] == "dpo@7plus.one"
     # Every revision in between is rebuilt too, each naming itself.
     for revision in range(r1, store.size() + 1):
         assert _json(registry, registry.staff, revision=revision)["revision"] == revision
@@ -216,9 +220,12 @@ def test_csv_has_one_line_per_fact_with_its_entries(registry: Harness) -> None:
 
 
 def _conforms(value: Any, schema: dict[str, Any], root: dict[str, Any], path: str) -> None:
-    """A small JSON Schema check (required, properties, items, $ref, const)."""
+    """A small JSON Schema check (required, properties, items, $ref, const,
+    nullable types)."""
     if "$ref" in schema:
         schema = root["$defs"][schema["$ref"].rsplit("/", 1)[1]]
+    if value is None and "null" in schema.get("type", ()):
+        return
     if "const" in schema:
         assert value == schema["const"], path
     if schema.get("type") == "object" or "required" in schema:
@@ -243,6 +250,8 @@ def test_the_json_record_follows_the_published_schema(registry: Harness) -> None
     schema = json.loads((Path(__file__).parent.parent / "docs/records.schema.json").read_text())
     _conforms(_json(registry, registry.staff), schema, schema, "$")
     _conforms(_json(registry, registry.staff, "acme"), schema, schema, "$")
+    registry.staff.update_processor_details(dpo=contact("DPO", "dpo@7plus.one"))
+    _conforms(_json(registry, registry.staff), schema, schema, "$")
 
 
 def test_entries_under_many_roots(registry: Harness) -> None:
@@ -253,3 +262,44 @@ def test_entries_under_many_roots(registry: Harness) -> None:
     found = store.entries_under(roots, store.size())
     assert "controllers/acme" in found and "measures/enc-at-rest" in found
     assert all(s < store.size() for seqs in found.values() for s in seqs)
+
+
+def test_the_processor_dpo_and_representative_are_recorded_and_shown(registry: Harness) -> None:
+    _scenario(registry)
+    before = _json(registry, registry.staff)
+    assert before["processor"]["dpo"] is None and before["processor"]["representative"] is None
+    assert before["processor"]["sources"] == []
+    staff = registry.staff
+    recorded = staff.update_processor_details(
+        dpo=contact("Mari Maasikas", "dpo@7plus.one", phone="+372 600 0000"),
+        representative=contact(
+            "EU Rep GmbH", "rep@eurep.example", address="Unter den Linden 1, Berlin", country="DE"
+        ),
+    )
+    assert recorded.etag == "r1" and recorded.name == "processor"
+    acme = registry.client("controller", "acme")
+    assert acme.processor_details().dpo.email == "dpo@7plus.one"
+    with pytest.raises(errors.PermissionDenied):
+        acme.update_processor_details(dpo=contact("Me", "me@acme.example"))
+    with pytest.raises(errors.Conflict):
+        staff.update_processor_details(dpo=contact("X", "x@7plus.one"), etag="r7")
+    with pytest.raises(errors.InvalidArgument) as bad:
+        staff.update_processor_details(representative=contact("EU Rep", "rep@eurep.example"))
+    assert bad.value.violations[0].field == "details.representative.address"
+    with pytest.raises(errors.InvalidArgument) as bad:
+        staff.update_processor_details(dpo=contact("DPO", "not-an-email"))
+    assert bad.value.violations[0].field == "details.dpo.email"
+
+    record = _json(registry, acme)
+    p = record["processor"]
+    assert p["dpo"]["name"] == "Mari Maasikas" and p["representative"]["country"] == "DE"
+    [index] = p["sources"]
+    assert _resources([index]) == {"processor"}
+    rows = list(csv.reader(io.StringIO(acme.processing_record(format="CSV").content.decode())))
+    [line] = [r for r in rows if r[0] == "processor"]
+    assert "DPO Mari Maasikas, dpo@7plus.one, +372 600 0000" in line[3]
+    assert "representative in the Union (Art. 27) EU Rep GmbH" in line[3]
+    assert line[4] == str(index)
+    # The record before the change still shows none, byte for byte as then.
+    again = _json(registry, registry.staff, revision=before["revision"])
+    assert again == before

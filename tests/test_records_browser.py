@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from dpa_client import contact
 from tests.harness import Harness
 from tests.test_records import _scenario
 
@@ -54,6 +55,12 @@ def test_the_html_record_reads_right_in_a_browser(
 
     assert isinstance(browser, WebDriver)
     _scenario(registry)
+    registry.staff.update_processor_details(
+        dpo=contact("Mari Maasikas", "dpo@7plus.one"),
+        representative=contact(
+            "EU Rep GmbH", "rep@eurep.example", address="Unter den Linden 1, Berlin", country="DE"
+        ),
+    )
     got = registry.staff.processing_record(format="HTML")
     assert got.media_type == "text/html; charset=utf-8"
     page = tmp_path / "record.html"
@@ -79,11 +86,15 @@ def test_the_html_record_reads_right_in_a_browser(
     ]
     [measure] = by_section["Technical and organisational measure (Art. 30(2)(d))"]
     assert "Encryption at rest (v1)" in measure[2]
+    [processor] = by_section["Processor (Art. 30(2)(a))"]
+    assert processor[2] == "7plus.one"
+    assert "DPO Mari Maasikas, dpo@7plus.one" in processor[3]
+    assert (
+        "representative in the Union (Art. 27) EU Rep GmbH, rep@eurep.example, "
+        "Unter den Linden 1, Berlin, DE" in processor[3]
+    )
     for row in cells:
-        if row[0].startswith("Processor"):
-            assert row[4] == "template"
-        else:
-            assert all(int(s) < got.revision for s in row[4].split()), row
+        assert row[4].split() and all(int(s) < got.revision for s in row[4].split()), row
     # Every line is on screen, not hidden.
     assert all(row.is_displayed() for row in rows)
 

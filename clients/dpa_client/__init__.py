@@ -7,6 +7,7 @@ with an underscore are private and may change.
 from dpa_client._base import AuditReceipt
 from dpa_client._breaches import BreachDetails, BreachNoticeWatch
 from dpa_client._measures import evidence
+from dpa_client._records import contact
 from dpa_client._tasks import PART_STATES, REQUEST_TYPES
 from dpa_client._transfers import ALLOWED, DENIED, denial_code_name, safeguard
 from dpa_client.client import RegistryClient
@@ -22,6 +23,7 @@ __all__ = [
     "BreachNoticeWatch",
     "RegistryClient",
     "VerifiedTaskDocument",
+    "contact",
     "denial_code_name",
     "evidence",
     "safeguard",

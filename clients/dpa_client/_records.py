@@ -7,12 +7,20 @@ from collections.abc import Callable
 
 import grpc
 
-from dpa_client._base import BaseClient, translate
+from dpa_client._base import BaseClient, new_request_id, translate
 from dpa_client.errors import VerificationError
 from dpa_registry_api.v1 import records_pb2 as pb
 from dpa_registry_api.v1 import records_pb2_grpc as pb_grpc
 
 ProcessingRecord = pb.ProcessingRecord
+ProcessorDetails = pb.ProcessorDetails
+
+
+def contact(
+    name: str, email: str, *, phone: str = "", address: str = "", country: str = ""
+) -> pb.Contact:
+    """A contact for ``update_processor_details`` (a DPO, a representative)."""
+    return pb.Contact(name=name, email=email, phone=phone, address=address, country=country)
 
 
 class RecordsMixin(BaseClient):
@@ -33,6 +41,33 @@ class RecordsMixin(BaseClient):
         )
         result: pb.ProcessingRecord = self._call(
             self._records.GetProcessingRecord, request, idempotent=True
+        )
+        return result
+
+    def processor_details(self) -> pb.ProcessorDetails:
+        """The processor's DPO and representative as the record shows them."""
+        result: pb.ProcessorDetails = self._call(
+            self._records.GetProcessorDetails, pb.GetProcessorDetailsRequest(), idempotent=True
+        )
+        return result
+
+    def update_processor_details(
+        self,
+        *,
+        dpo: pb.Contact | None = None,
+        representative: pb.Contact | None = None,
+        etag: str = "",
+        request_id: str | None = None,
+    ) -> pb.ProcessorDetails:
+        """Staff record the processor's DPO (Art. 37) and its representative in
+        the Union (Art. 27; None when established in the Union); the whole
+        replaces the last."""
+        request = pb.UpdateProcessorDetailsRequest(
+            details=pb.ProcessorDetails(dpo=dpo, representative=representative, etag=etag),
+            request_id=request_id or new_request_id(),
+        )
+        result: pb.ProcessorDetails = self._call(
+            self._records.UpdateProcessorDetails, request, idempotent=True
         )
         return result
 

@@ -21,6 +21,8 @@ from registry.transfers.model import Safeguard
 
 @dataclass(frozen=True)
 class Facts:
+    processor: dict[str, Any]
+    """The processor's DPO and representative (``processor.Details.to_json``)."""
     controllers: list[record.ControllerFacts]
     measures: list[dict[str, Any]]
 

@@ -19,7 +19,7 @@ from registry.auth import Caller
 from registry.controllers import core as controllers
 from registry.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound
 from registry.measures import core as measures
-from registry.records import facts, journal, record
+from registry.records import facts, journal, processor, record
 from registry.subprocessors import engagement
 from registry.subprocessors.notices import COLLECTION as NOTICES
 from registry.transfers.store import safeguards_of
@@ -46,12 +46,16 @@ def _live(controller_ids: list[str] | None) -> facts.Facts:
                 },
             )
         )
-    return facts.Facts(controllers=found, measures=[v.to_json() for v in measures.current()])
+    return facts.Facts(
+        processor=processor.get().details.to_json(),
+        controllers=found,
+        measures=[v.to_json() for v in measures.current()],
+    )
 
 
 def _roots(controller_id: str | None) -> list[str]:
     who = f"controllers/{controller_id}" if controller_id else "controllers"
-    return [who, "subprocessors", NOTICES, measures.COLLECTION]
+    return [who, "subprocessors", NOTICES, measures.COLLECTION, processor.RESOURCE]
 
 
 def _check_access(caller: Caller, controller_id: str | None) -> None:
@@ -119,6 +123,7 @@ def build(caller: Caller, controller_id: str | None, revision: int) -> dict[str,
                 scope=f"controllers/{controller_id}" if controller_id else record.PROCESSOR_SCOPE,
                 processor=tpl.processor,
                 processor_origin=f"DPA template {tpl.template_id} v{tpl.version}",
+                processor_details=found.processor,
                 controllers=found.controllers,
                 measures=found.measures,
                 index=index,

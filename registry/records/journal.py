@@ -15,7 +15,8 @@ touched facts through the domains' read APIs (the same functions the live
 record uses) and stores every *unit* whose facts differ from the last stored,
 at the revision the write produces. A unit is a controller's party, its
 processing scope, one (controller, sub-processor) authorisation, one
-sub-processor with its safeguards, or one measure. The record as of R reads,
+sub-processor with its safeguards, one measure, or the processor's own
+details (its DPO and representative). The record as of R reads,
 for each unit, the newest facts at or below R; the engagement rule is then
 applied to them as the live read applies it.
 
@@ -28,6 +29,7 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import peewee
@@ -37,7 +39,7 @@ from registry.agreements import terms
 from registry.audit.events import Event, canonical
 from registry.controllers import core as controllers
 from registry.measures import core as measures
-from registry.records import facts
+from registry.records import facts, processor
 from registry.subprocessors import core as subprocessors
 from registry.subprocessors import engagement
 from registry.transfers.store import safeguards_of
@@ -50,6 +52,7 @@ class Kind(enum.Enum):
     AUTHORIZATION = "authorization"
     SUBPROCESSOR = "subprocessor"
     MEASURE = "measure"
+    PROCESSOR = "processor"
 
 
 class RecordFact(db.BaseModel):
@@ -126,11 +129,23 @@ def start() -> int | None:
 # -- kept by the write path ------------------------------------------------------
 
 
-def _current(
-    cids: Collection[str] | None, sids: Collection[str] | None, with_measures: bool
-) -> dict[Unit, str | None]:
-    """The facts of the touched units now, through the read APIs (``None``: all)."""
+@dataclass(frozen=True)
+class _Touched:
+    """The units a write touched (``None``: every one of that kind)."""
+
+    controllers: Collection[str] | None
+    subprocessors: Collection[str] | None
+    measures: bool
+    processor: bool
+
+
+_ALL = _Touched(None, None, measures=True, processor=True)
+
+
+def _current(t: _Touched) -> dict[Unit, str | None]:
+    """The facts of the touched units now, through the read APIs."""
     now: dict[Unit, str | None] = {}
+    cids, sids = t.controllers, t.subprocessors
     if cids is None or cids:
         parties = controllers.parties(cids)
         scopes = terms.instruction_scopes(cids)
@@ -150,39 +165,40 @@ def _current(
             )
         for cid, sid, st in engagement.explicit_states(subprocessors=sids):
             now[(Kind.AUTHORIZATION, cid, sid)] = _text(st.value)
-    if with_measures:
+    if t.measures:
         for v in measures.history():
             now.setdefault((Kind.MEASURE, v.measure_id, ""), None)
         for v in measures.current():
             now[(Kind.MEASURE, v.measure_id, "")] = _text(v.to_json())
+    if t.processor:
+        now[(Kind.PROCESSOR, "", "")] = _text(processor.get().details.to_json())
     return now
 
 
-def _previous(
-    cids: Collection[str] | None, sids: Collection[str] | None, with_measures: bool
-) -> dict[Unit, str | None]:
+def _previous(t: _Touched) -> dict[Unit, str | None]:
     top = 2**62
     before: dict[Unit, str | None] = {}
 
     def take(kind: Kind, found: Mapping[tuple[str, str], str | None]) -> None:
         before.update({(kind, a, b): c for (a, b), c in found.items()})
 
+    cids, sids = t.controllers, t.subprocessors
     if cids is None or cids:
         for kind in (Kind.PARTY, Kind.PROCESSING, Kind.AUTHORIZATION):
             take(kind, _stored(kind, top, a=cids))
     if sids is None or sids:
         take(Kind.SUBPROCESSOR, _stored(Kind.SUBPROCESSOR, top, a=sids))
         take(Kind.AUTHORIZATION, _stored(Kind.AUTHORIZATION, top, b=sids))
-    if with_measures:
+    if t.measures:
         take(Kind.MEASURE, _stored(Kind.MEASURE, top))
+    if t.processor:
+        take(Kind.PROCESSOR, _stored(Kind.PROCESSOR, top))
     return before
 
 
-def _write(
-    revision: int, cids: Collection[str] | None, sids: Collection[str] | None, ms: bool
-) -> None:
-    now = _current(cids, sids, ms)
-    before = _previous(cids, sids, ms)
+def _write(revision: int, t: _Touched) -> None:
+    now = _current(t)
+    before = _previous(t)
     rows = [
         {"kind": k.value, "a": a, "b": b, "revision": revision, "content": content}
         for (k, a, b), content in sorted(
@@ -198,7 +214,7 @@ def follow(events: Sequence[Event], revision: int) -> None:
     """Called by the write path inside the transaction that appended
     ``events``, which brings the log to ``revision`` entries."""
     if start() is None:
-        _write(revision, None, None, True)
+        _write(revision, _ALL)
         db.insert_rows(
             RecordFact,
             [{"kind": Kind.START.value, "a": "", "b": "", "revision": 0, "content": str(revision)}],
@@ -206,10 +222,11 @@ def follow(events: Sequence[Event], revision: int) -> None:
         return
     touched = changefeed.touched((e.tenant, e.resource) for e in events)
     if touched.everything:
-        _write(revision, None, None, True)
+        _write(revision, _ALL)
         return
-    if touched.controllers or touched.subprocessors or touched.measures:
-        _write(revision, touched.controllers, touched.subprocessors, touched.measures)
+    t = _Touched(touched.controllers, touched.subprocessors, touched.measures, touched.processor)
+    if t.controllers or t.subprocessors or t.measures or t.processor:
+        _write(revision, t)
 
 
 # -- read by the record ----------------------------------------------------------
@@ -232,7 +249,9 @@ def as_of(controller_ids: Collection[str] | None, revision: int) -> facts.Facts:
         explicit.setdefault(cid, {})[sid] = st
     subs = {a: v for (a, _), v in _decoded(_stored(Kind.SUBPROCESSOR, revision)).items()}
     in_force = [v for _, v in sorted(_decoded(_stored(Kind.MEASURE, revision)).items())]
+    own = _decoded(_stored(Kind.PROCESSOR, revision)).get(("", ""))
     return facts.Facts(
+        processor=own or processor.Details().to_json(),
         controllers=[
             facts.controller(
                 cid,

@@ -27,6 +27,7 @@ from registry.audit.events import canonical
 from registry.auth import Caller
 from registry.measures import core as measures
 from registry.records import gather
+from registry.records import record as record_
 
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 
@@ -58,7 +59,7 @@ def _roots(record: dict[str, Any]) -> list[str]:
     record, the sub-processors engaged for them, the measures."""
     roots = {c["controller"] for c in record["controllers"]}
     roots |= {s["subprocessor"] for c in record["controllers"] for s in c["subprocessors"]}
-    return sorted(roots | {measures.COLLECTION})
+    return sorted(roots | {measures.COLLECTION, record_.PROCESSOR_RESOURCE})
 
 
 def _zip(parts: dict[str, bytes]) -> bytes:

@@ -20,6 +20,8 @@ from registry.agreements.terms import InstructionScope
 
 RECORD_TYPE = "dpa-registry/art30-2-record/v1"
 PROCESSOR_SCOPE = "processor"
+PROCESSOR_RESOURCE = "processor"
+"""The audit resource of the processor's own details (DPO, representative)."""
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,7 @@ def build(
     scope: str,
     processor: Mapping[str, str],
     processor_origin: str,
+    processor_details: Mapping[str, Any],
     controllers: Sequence[ControllerFacts],
     measures: Sequence[Mapping[str, Any]],
     index: Mapping[str, Sequence[int]],
@@ -151,8 +154,10 @@ def build(
                 "country": processor.get("country", ""),
                 "address": processor.get("address", ""),
                 "contact_email": processor.get("contact_email", ""),
-                "dpo_email": processor.get("dpo_email", ""),
+                "dpo": processor_details["dpo"],
+                "representative": processor_details["representative"],
                 "origin": processor_origin,
+                "sources": _exact(index, PROCESSOR_RESOURCE),
             }
         ),
         "controllers": [_controller(c, index) for c in controllers],
@@ -160,6 +165,13 @@ def build(
             _sealed({**dict(m), "sources": _exact(index, str(m["measure"]))}) for m in measures
         ],
     }
+
+
+def _contact(c: Mapping[str, str] | None) -> str:
+    if c is None:
+        return "none recorded"
+    parts = [c["name"], c["email"], c["phone"], c["address"], c["country"]]
+    return ", ".join(x for x in parts if x)
 
 
 def lines(record: Mapping[str, Any]) -> list[tuple[str, str, str, str, list[int]]]:
@@ -173,8 +185,9 @@ def lines(record: Mapping[str, Any]) -> list[tuple[str, str, str, str, list[int]
             "",
             p["legal_name"],
             f"{p['country']}; {p['address']}; contact {p['contact_email']}; "
-            f"DPO {p['dpo_email'] or 'not recorded'}",
-            [],
+            f"DPO {_contact(p['dpo'])}; "
+            f"representative in the Union (Art. 27) {_contact(p['representative'])}",
+            p["sources"],
         )
     )
     for c in record["controllers"]:

@@ -9,8 +9,8 @@ import grpc
 
 from dpa_registry_api.v1 import records_pb2 as pb
 from dpa_registry_api.v1 import records_pb2_grpc as pb_grpc
-from registry import auth, names, wire
-from registry.records import formats, gather, pack
+from registry import auth, names, rpc, wire
+from registry.records import formats, gather, pack, processor
 
 CHUNK = 1 << 20
 
@@ -19,7 +19,52 @@ def _controller(name: str) -> str | None:
     return names.parse(name, "controllers", "controller") if name else None
 
 
+def _contact(msg: pb.Contact) -> processor.Contact:
+    return processor.Contact(msg.name, msg.email, msg.phone, msg.address, msg.country)
+
+
+def _contact_pb(c: processor.Contact | None) -> pb.Contact | None:
+    if c is None:
+        return None
+    return pb.Contact(
+        name=c.name, email=c.email, phone=c.phone, address=c.address, country=c.country
+    )
+
+
+def _details_pb(r: processor.Recorded) -> pb.ProcessorDetails:
+    return pb.ProcessorDetails(
+        name=processor.RESOURCE,
+        dpo=_contact_pb(r.details.dpo),
+        representative=_contact_pb(r.details.representative),
+        etag=r.etag,
+        update_time=wire.timestamp_of(r.update_time),
+    )
+
+
 class RecordService(pb_grpc.RecordServiceServicer):
+    def GetProcessorDetails(
+        self, request: pb.GetProcessorDetailsRequest, context: grpc.ServicerContext
+    ) -> pb.ProcessorDetails:
+        return _details_pb(processor.get())
+
+    def UpdateProcessorDetails(
+        self, request: pb.UpdateProcessorDetailsRequest, context: grpc.ServicerContext
+    ) -> pb.ProcessorDetails:
+        d = request.details
+        details = processor.Details(
+            dpo=_contact(d.dpo) if d.HasField("dpo") else None,
+            representative=_contact(d.representative) if d.HasField("representative") else None,
+        )
+        return rpc.mutate(
+            context,
+            auth.current_caller(),
+            "UpdateProcessorDetails",
+            request.request_id,
+            request,
+            pb.ProcessorDetails,
+            lambda m: _details_pb(processor.update(m, details, d.etag)),
+        )
+
     def GetProcessingRecord(
         self, request: pb.GetProcessingRecordRequest, context: grpc.ServicerContext
     ) -> pb.ProcessingRecord:

@@ -23,9 +23,10 @@ _sym_db = _symbol_database.Default()
 
 
 from dpa_registry_api.v1 import access_pb2 as dpa_dot_registry_dot_v1_dot_access__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x64pa/registry/v1/records.proto\x12\x0f\x64pa.registry.v1\x1a\x1c\x64pa/registry/v1/access.proto\"q\n\x1aGetProcessingRecordRequest\x12\x12\n\ncontroller\x18\x01 \x01(\t\x12\x10\n\x08revision\x18\x02 \x01(\x03\x12-\n\x06\x66ormat\x18\x03 \x01(\x0e\x32\x1d.dpa.registry.v1.RecordFormat\"Y\n\x10ProcessingRecord\x12\x10\n\x08revision\x18\x01 \x01(\x03\x12\x12\n\nmedia_type\x18\x02 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x03 \x01(\x0c\x12\x0e\n\x06\x64igest\x18\x04 \x01(\t\",\n\x16GetEvidencePackRequest\x12\x12\n\ncontroller\x18\x01 \x01(\t\"W\n\x11\x45videncePackChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x12\n\ntotal_size\x18\x02 \x01(\x03\x12\x0e\n\x06\x64igest\x18\x03 \x01(\t\x12\x10\n\x08revision\x18\x04 \x01(\x03*t\n\x0cRecordFormat\x12\x1d\n\x19RECORD_FORMAT_UNSPECIFIED\x10\x00\x12\x16\n\x12RECORD_FORMAT_JSON\x10\x01\x12\x15\n\x11RECORD_FORMAT_CSV\x10\x02\x12\x16\n\x12RECORD_FORMAT_HTML\x10\x03\x32\xee\x01\n\rRecordService\x12p\n\x13GetProcessingRecord\x12+.dpa.registry.v1.GetProcessingRecordRequest\x1a!.dpa.registry.v1.ProcessingRecord\"\t\xca\xf3\x18\x05\n\x03\x03\x04\x01\x12k\n\x0fGetEvidencePack\x12\'.dpa.registry.v1.GetEvidencePackRequest\x1a\".dpa.registry.v1.EvidencePackChunk\"\t\xca\xf3\x18\x05\n\x03\x03\x04\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x64pa/registry/v1/records.proto\x12\x0f\x64pa.registry.v1\x1a\x1c\x64pa/registry/v1/access.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"q\n\x1aGetProcessingRecordRequest\x12\x12\n\ncontroller\x18\x01 \x01(\t\x12\x10\n\x08revision\x18\x02 \x01(\x03\x12-\n\x06\x66ormat\x18\x03 \x01(\x0e\x32\x1d.dpa.registry.v1.RecordFormat\"Y\n\x10ProcessingRecord\x12\x10\n\x08revision\x18\x01 \x01(\x03\x12\x12\n\nmedia_type\x18\x02 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x03 \x01(\x0c\x12\x0e\n\x06\x64igest\x18\x04 \x01(\t\",\n\x16GetEvidencePackRequest\x12\x12\n\ncontroller\x18\x01 \x01(\t\"W\n\x11\x45videncePackChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x12\n\ntotal_size\x18\x02 \x01(\x03\x12\x0e\n\x06\x64igest\x18\x03 \x01(\t\x12\x10\n\x08revision\x18\x04 \x01(\x03\"W\n\x07\x43ontact\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x65mail\x18\x02 \x01(\t\x12\r\n\x05phone\x18\x03 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x04 \x01(\t\x12\x0f\n\x07\x63ountry\x18\x05 \x01(\t\"\xb8\x01\n\x10ProcessorDetails\x12\x0c\n\x04name\x18\x01 \x01(\t\x12%\n\x03\x64po\x18\x02 \x01(\x0b\x32\x18.dpa.registry.v1.Contact\x12\x30\n\x0erepresentative\x18\x03 \x01(\x0b\x32\x18.dpa.registry.v1.Contact\x12\x0c\n\x04\x65tag\x18\x04 \x01(\t\x12/\n\x0bupdate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x1c\n\x1aGetProcessorDetailsRequest\"g\n\x1dUpdateProcessorDetailsRequest\x12\x32\n\x07\x64\x65tails\x18\x01 \x01(\x0b\x32!.dpa.registry.v1.ProcessorDetails\x12\x12\n\nrequest_id\x18\x02 \x01(\t*t\n\x0cRecordFormat\x12\x1d\n\x19RECORD_FORMAT_UNSPECIFIED\x10\x00\x12\x16\n\x12RECORD_FORMAT_JSON\x10\x01\x12\x15\n\x11RECORD_FORMAT_CSV\x10\x02\x12\x16\n\x12RECORD_FORMAT_HTML\x10\x03\x32\xd8\x03\n\rRecordService\x12p\n\x13GetProcessingRecord\x12+.dpa.registry.v1.GetProcessingRecordRequest\x1a!.dpa.registry.v1.ProcessingRecord\"\t\xca\xf3\x18\x05\n\x03\x03\x04\x01\x12k\n\x0fGetEvidencePack\x12\'.dpa.registry.v1.GetEvidencePackRequest\x1a\".dpa.registry.v1.EvidencePackChunk\"\t\xca\xf3\x18\x05\n\x03\x03\x04\x01\x30\x01\x12p\n\x13GetProcessorDetails\x12+.dpa.registry.v1.GetProcessorDetailsRequest\x1a!.dpa.registry.v1.ProcessorDetails\"\t\xca\xf3\x18\x05\n\x03\x03\x04\x01\x12v\n\x16UpdateProcessorDetails\x12..dpa.registry.v1.UpdateProcessorDetailsRequest\x1a!.dpa.registry.v1.ProcessorDetails\"\t\xca\xf3\x18\x05\n\x01\x03\x10\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,16 +37,28 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RECORDSERVICE'].methods_by_name['GetProcessingRecord']._serialized_options = b'\312\363\030\005\n\003\003\004\001'
   _globals['_RECORDSERVICE'].methods_by_name['GetEvidencePack']._loaded_options = None
   _globals['_RECORDSERVICE'].methods_by_name['GetEvidencePack']._serialized_options = b'\312\363\030\005\n\003\003\004\001'
-  _globals['_RECORDFORMAT']._serialized_start=421
-  _globals['_RECORDFORMAT']._serialized_end=537
-  _globals['_GETPROCESSINGRECORDREQUEST']._serialized_start=80
-  _globals['_GETPROCESSINGRECORDREQUEST']._serialized_end=193
-  _globals['_PROCESSINGRECORD']._serialized_start=195
-  _globals['_PROCESSINGRECORD']._serialized_end=284
-  _globals['_GETEVIDENCEPACKREQUEST']._serialized_start=286
-  _globals['_GETEVIDENCEPACKREQUEST']._serialized_end=330
-  _globals['_EVIDENCEPACKCHUNK']._serialized_start=332
-  _globals['_EVIDENCEPACKCHUNK']._serialized_end=419
-  _globals['_RECORDSERVICE']._serialized_start=540
-  _globals['_RECORDSERVICE']._serialized_end=778
+  _globals['_RECORDSERVICE'].methods_by_name['GetProcessorDetails']._loaded_options = None
+  _globals['_RECORDSERVICE'].methods_by_name['GetProcessorDetails']._serialized_options = b'\312\363\030\005\n\003\003\004\001'
+  _globals['_RECORDSERVICE'].methods_by_name['UpdateProcessorDetails']._loaded_options = None
+  _globals['_RECORDSERVICE'].methods_by_name['UpdateProcessorDetails']._serialized_options = b'\312\363\030\005\n\001\003\020\001'
+  _globals['_RECORDFORMAT']._serialized_start=865
+  _globals['_RECORDFORMAT']._serialized_end=981
+  _globals['_GETPROCESSINGRECORDREQUEST']._serialized_start=113
+  _globals['_GETPROCESSINGRECORDREQUEST']._serialized_end=226
+  _globals['_PROCESSINGRECORD']._serialized_start=228
+  _globals['_PROCESSINGRECORD']._serialized_end=317
+  _globals['_GETEVIDENCEPACKREQUEST']._serialized_start=319
+  _globals['_GETEVIDENCEPACKREQUEST']._serialized_end=363
+  _globals['_EVIDENCEPACKCHUNK']._serialized_start=365
+  _globals['_EVIDENCEPACKCHUNK']._serialized_end=452
+  _globals['_CONTACT']._serialized_start=454
+  _globals['_CONTACT']._serialized_end=541
+  _globals['_PROCESSORDETAILS']._serialized_start=544
+  _globals['_PROCESSORDETAILS']._serialized_end=728
+  _globals['_GETPROCESSORDETAILSREQUEST']._serialized_start=730
+  _globals['_GETPROCESSORDETAILSREQUEST']._serialized_end=758
+  _globals['_UPDATEPROCESSORDETAILSREQUEST']._serialized_start=760
+  _globals['_UPDATEPROCESSORDETAILSREQUEST']._serialized_end=863
+  _globals['_RECORDSERVICE']._serialized_start=984
+  _globals['_RECORDSERVICE']._serialized_end=1456
 # @@protoc_insertion_point(module_scope)

@@ -7,6 +7,7 @@ generated from the registry's live data as of a revision of the audit log.
 
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
@@ -59,8 +60,8 @@ class GetProcessingRecordRequest(_message.Message):
     """
     revision: _builtins.int
     """Audit-log size the record reflects; 0 means the current one. An older
-    revision is FAILED_PRECONDITION when an entry after it changed the
-    record (past states are not reconstructed).
+    revision is rebuilt byte for byte; one before the registry began keeping
+    the record's facts is FAILED_PRECONDITION.
     """
     format: Global___RecordFormat.ValueType
     def __init__(
@@ -161,3 +162,117 @@ class EvidencePackChunk(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___EvidencePackChunk: _TypeAlias = EvidencePackChunk  # noqa: Y015
+
+@_typing.final
+class Contact(_message.Message):
+    """A person or office and how to reach them."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    EMAIL_FIELD_NUMBER: _builtins.int
+    PHONE_FIELD_NUMBER: _builtins.int
+    ADDRESS_FIELD_NUMBER: _builtins.int
+    COUNTRY_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    email: _builtins.str
+    phone: _builtins.str
+    address: _builtins.str
+    country: _builtins.str
+    """ISO 3166-1 alpha-2."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        email: _builtins.str = ...,
+        phone: _builtins.str = ...,
+        address: _builtins.str = ...,
+        country: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "country", b"country", "email", b"email", "name", b"name", "phone", b"phone"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Contact: _TypeAlias = Contact  # noqa: Y015
+
+@_typing.final
+class ProcessorDetails(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    DPO_FIELD_NUMBER: _builtins.int
+    REPRESENTATIVE_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Always "processor"."""
+    etag: _builtins.str
+    """"r{n}"; on update, if set, must be the current one."""
+    @_builtins.property
+    def dpo(self) -> Global___Contact:
+        """The data protection officer (Art. 37-39); unset: none designated."""
+
+    @_builtins.property
+    def representative(self) -> Global___Contact:
+        """The representative in the Union (Art. 27); unset: none (the processor
+        is established in the Union).
+        """
+
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        dpo: Global___Contact | None = ...,
+        representative: Global___Contact | None = ...,
+        etag: _builtins.str = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["dpo", b"dpo", "representative", b"representative", "update_time", b"update_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dpo", b"dpo", "etag", b"etag", "name", b"name", "representative", b"representative", "update_time", b"update_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ProcessorDetails: _TypeAlias = ProcessorDetails  # noqa: Y015
+
+@_typing.final
+class GetProcessorDetailsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetProcessorDetailsRequest: _TypeAlias = GetProcessorDetailsRequest  # noqa: Y015
+
+@_typing.final
+class UpdateProcessorDetailsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DETAILS_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    @_builtins.property
+    def details(self) -> Global___ProcessorDetails: ...
+    def __init__(
+        self,
+        *,
+        details: Global___ProcessorDetails | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["details", b"details"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["details", b"details", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateProcessorDetailsRequest: _TypeAlias = UpdateProcessorDetailsRequest  # noqa: Y015

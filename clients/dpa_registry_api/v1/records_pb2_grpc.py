@@ -44,6 +44,16 @@ class RecordServiceStub:
                 request_serializer=dpa_dot_registry_dot_v1_dot_records__pb2.GetEvidencePackRequest.SerializeToString,
                 response_deserializer=dpa_dot_registry_dot_v1_dot_records__pb2.EvidencePackChunk.FromString,
                 _registered_method=True)
+        self.GetProcessorDetails = channel.unary_unary(
+                '/dpa.registry.v1.RecordService/GetProcessorDetails',
+                request_serializer=dpa_dot_registry_dot_v1_dot_records__pb2.GetProcessorDetailsRequest.SerializeToString,
+                response_deserializer=dpa_dot_registry_dot_v1_dot_records__pb2.ProcessorDetails.FromString,
+                _registered_method=True)
+        self.UpdateProcessorDetails = channel.unary_unary(
+                '/dpa.registry.v1.RecordService/UpdateProcessorDetails',
+                request_serializer=dpa_dot_registry_dot_v1_dot_records__pb2.UpdateProcessorDetailsRequest.SerializeToString,
+                response_deserializer=dpa_dot_registry_dot_v1_dot_records__pb2.ProcessorDetails.FromString,
+                _registered_method=True)
 
 
 class RecordServiceServicer:
@@ -68,6 +78,25 @@ class RecordServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetProcessorDetails(self, request, context):
+        """The processor's own details the record shows under Art. 30(2)(a) beside
+        its name and contacts: its data protection officer (Art. 37) and, where
+        it has one, its representative in the Union (Art. 27). Whoever may read
+        a record may read them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateProcessorDetails(self, request, context):
+        """Staff record them (the whole message replaces the last); every change is
+        audited under the resource "processor" and shows in records from its
+        revision on.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RecordServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -80,6 +109,16 @@ def add_RecordServiceServicer_to_server(servicer, server):
                     servicer.GetEvidencePack,
                     request_deserializer=dpa_dot_registry_dot_v1_dot_records__pb2.GetEvidencePackRequest.FromString,
                     response_serializer=dpa_dot_registry_dot_v1_dot_records__pb2.EvidencePackChunk.SerializeToString,
+            ),
+            'GetProcessorDetails': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetProcessorDetails,
+                    request_deserializer=dpa_dot_registry_dot_v1_dot_records__pb2.GetProcessorDetailsRequest.FromString,
+                    response_serializer=dpa_dot_registry_dot_v1_dot_records__pb2.ProcessorDetails.SerializeToString,
+            ),
+            'UpdateProcessorDetails': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateProcessorDetails,
+                    request_deserializer=dpa_dot_registry_dot_v1_dot_records__pb2.UpdateProcessorDetailsRequest.FromString,
+                    response_serializer=dpa_dot_registry_dot_v1_dot_records__pb2.ProcessorDetails.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -136,6 +175,60 @@ class RecordService:
             '/dpa.registry.v1.RecordService/GetEvidencePack',
             dpa_dot_registry_dot_v1_dot_records__pb2.GetEvidencePackRequest.SerializeToString,
             dpa_dot_registry_dot_v1_dot_records__pb2.EvidencePackChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetProcessorDetails(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dpa.registry.v1.RecordService/GetProcessorDetails',
+            dpa_dot_registry_dot_v1_dot_records__pb2.GetProcessorDetailsRequest.SerializeToString,
+            dpa_dot_registry_dot_v1_dot_records__pb2.ProcessorDetails.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateProcessorDetails(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/dpa.registry.v1.RecordService/UpdateProcessorDetails',
+            dpa_dot_registry_dot_v1_dot_records__pb2.UpdateProcessorDetailsRequest.SerializeToString,
+            dpa_dot_registry_dot_v1_dot_records__pb2.ProcessorDetails.FromString,
             options,
             channel_credentials,
             insecure,

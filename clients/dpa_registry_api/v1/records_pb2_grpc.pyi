@@ -44,6 +44,17 @@ class RecordServiceStub:
     whole processor, with the same access as the record, sent in chunks.
     Verify it offline with `dpa-verify bundle`.
     """
+    GetProcessorDetails: _grpc.UnaryUnaryMultiCallable[_records_pb2.GetProcessorDetailsRequest, _records_pb2.ProcessorDetails]
+    """The processor's own details the record shows under Art. 30(2)(a) beside
+    its name and contacts: its data protection officer (Art. 37) and, where
+    it has one, its representative in the Union (Art. 27). Whoever may read
+    a record may read them.
+    """
+    UpdateProcessorDetails: _grpc.UnaryUnaryMultiCallable[_records_pb2.UpdateProcessorDetailsRequest, _records_pb2.ProcessorDetails]
+    """Staff record them (the whole message replaces the last); every change is
+    audited under the resource "processor" and shows in records from its
+    revision on.
+    """
 
 @_typing.type_check_only
 class RecordServiceAsyncStub(RecordServiceStub):
@@ -58,6 +69,17 @@ class RecordServiceAsyncStub(RecordServiceStub):
     """The evidence pack (a zip; see docs/records.md) for one controller or the
     whole processor, with the same access as the record, sent in chunks.
     Verify it offline with `dpa-verify bundle`.
+    """
+    GetProcessorDetails: _aio.UnaryUnaryMultiCallable[_records_pb2.GetProcessorDetailsRequest, _records_pb2.ProcessorDetails]  # type: ignore[assignment]
+    """The processor's own details the record shows under Art. 30(2)(a) beside
+    its name and contacts: its data protection officer (Art. 37) and, where
+    it has one, its representative in the Union (Art. 27). Whoever may read
+    a record may read them.
+    """
+    UpdateProcessorDetails: _aio.UnaryUnaryMultiCallable[_records_pb2.UpdateProcessorDetailsRequest, _records_pb2.ProcessorDetails]  # type: ignore[assignment]
+    """Staff record them (the whole message replaces the last); every change is
+    audited under the resource "processor" and shows in records from its
+    revision on.
     """
 
 class RecordServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -82,6 +104,29 @@ class RecordServiceServicer(metaclass=_abc_1.ABCMeta):
         """The evidence pack (a zip; see docs/records.md) for one controller or the
         whole processor, with the same access as the record, sent in chunks.
         Verify it offline with `dpa-verify bundle`.
+        """
+
+    @_abc_1.abstractmethod
+    def GetProcessorDetails(
+        self,
+        request: _records_pb2.GetProcessorDetailsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_records_pb2.ProcessorDetails, _abc.Awaitable[_records_pb2.ProcessorDetails]]:
+        """The processor's own details the record shows under Art. 30(2)(a) beside
+        its name and contacts: its data protection officer (Art. 37) and, where
+        it has one, its representative in the Union (Art. 27). Whoever may read
+        a record may read them.
+        """
+
+    @_abc_1.abstractmethod
+    def UpdateProcessorDetails(
+        self,
+        request: _records_pb2.UpdateProcessorDetailsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_records_pb2.ProcessorDetails, _abc.Awaitable[_records_pb2.ProcessorDetails]]:
+        """Staff record them (the whole message replaces the last); every change is
+        audited under the resource "processor" and shows in records from its
+        revision on.
         """
 
 def add_RecordServiceServicer_to_server(servicer: RecordServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
