@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import enum
 import json
+import weakref
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -88,6 +89,15 @@ def _chunks(ids: Collection[str]) -> Iterable[list[str]]:
         yield wanted[i : i + _CHUNK]
 
 
+_NEWEST = (
+    "SELECT f.a, f.b, f.content FROM record_fact f WHERE f.kind = {p}{filter} AND f.revision = "
+    "(SELECT MAX(g.revision) FROM record_fact g "
+    "WHERE g.kind = f.kind AND g.a = f.a AND g.b = f.b AND g.revision <= {p})"
+)
+"""Plain SQL, built by string formatting: peewee would spend milliseconds
+building this correlated query on every write."""
+
+
 def _stored(
     kind: Kind,
     revision: int,
@@ -97,23 +107,22 @@ def _stored(
 ) -> dict[tuple[str, str], str | None]:
     """(a, b) -> the newest content at or below ``revision`` of the units of
     ``kind`` (restricted to the ``a`` or ``b`` ids when given)."""
-    f, g = RecordFact, RecordFact.alias()
-    newest = g.select(peewee.fn.MAX(g.revision)).where(
-        (g.kind == f.kind) & (g.a == f.a) & (g.b == f.b) & (g.revision <= revision)
-    )
-    base = f.select(f.a, f.b, f.content).where((f.kind == kind.value) & (f.revision == newest))
-    queries: list[Any]
-    if a is not None:
-        queries = [base.where(f.a.in_(chunk)) for chunk in _chunks(a)]
-    elif b is not None:
-        queries = [base.where(f.b.in_(chunk)) for chunk in _chunks(b)]
-    else:
-        queries = [base]
+    p = db.database.param
+    column, ids = ("a", a) if a is not None else ("b", b)
+    chunks: Iterable[list[str] | None] = [None] if ids is None else _chunks(ids)
     result: dict[tuple[str, str], str | None] = {}
-    for query in queries:
-        for ua, ub, content in cast("Iterable[tuple[str, str, str | None]]", query.tuples()):
+    for chunk in chunks:
+        where = "" if chunk is None else f" AND f.{column} IN ({', '.join([p] * len(chunk))})"
+        sql = _NEWEST.format(p=p, filter=where)
+        params = (kind.value, *(chunk or ()), revision)
+        rows = cast("Iterable[tuple[str, str, str | None]]", db.execute(sql, params).fetchall())
+        for ua, ub, content in rows:
             result[(ua, ub)] = content
     return result
+
+
+_STARTED: weakref.WeakSet[peewee.Database] = weakref.WeakSet()
+"""Databases whose journal this process has seen begun (it never ends)."""
 
 
 def _text(value: Any) -> str | None:
@@ -124,6 +133,15 @@ def start() -> int | None:
     """The first revision the journal holds; None before the first write."""
     found = _stored(Kind.START, 2**62)
     return int(json.loads(found[("", "")] or "0")) if found else None
+
+
+def _begun() -> bool:
+    if db.database.obj in _STARTED:
+        return True
+    if start() is None:
+        return False
+    _STARTED.add(db.database.obj)
+    return True
 
 
 # -- kept by the write path ------------------------------------------------------
@@ -213,7 +231,7 @@ def _write(revision: int, t: _Touched) -> None:
 def follow(events: Sequence[Event], revision: int) -> None:
     """Called by the write path inside the transaction that appended
     ``events``, which brings the log to ``revision`` entries."""
-    if start() is None:
+    if not _begun():
         _write(revision, _ALL)
         db.insert_rows(
             RecordFact,
