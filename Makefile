@@ -49,9 +49,9 @@ fuzz: protos
 	DPA_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -s tests/test_fuzz.py -k fuzz_every_rpc
 
 lint: protos
-	$(PY) -m ruff check registry clients/dpa_client tests bench
-	$(PY) -m ruff format --check registry clients/dpa_client tests bench
-	$(PY) -m mypy registry clients/dpa_client
+	$(PY) -m ruff check registry clients/dpa_client clients/dpa_decisions tests bench
+	$(PY) -m ruff format --check registry clients/dpa_client clients/dpa_decisions tests bench
+	$(PY) -m mypy registry clients/dpa_client clients/dpa_decisions
 	$(VENV)/bin/lint-imports
 	@if command -v npm >/dev/null 2>&1; then \
 		$(MAKE) --no-print-directory $(BUF) && \

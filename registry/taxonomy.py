@@ -1,23 +1,39 @@
 """Fideslang taxonomy keys (data categories, data uses, data subjects).
 
 Keys are dotted: a grant on ``user.contact`` covers ``user.contact.email`` but
-not the reverse. Validation accepts only keys of fideslang's default taxonomy.
+not the reverse. Coverage is shared with the client library
+(:mod:`dpa_decisions.taxonomy`); which keys exist is read here, once, from
+fideslang's default taxonomy.
 """
 
 from __future__ import annotations
 
-import enum
 import warnings
 from collections.abc import Iterable
 from functools import cache
 
+from dpa_decisions import taxonomy as shared
+from dpa_decisions.taxonomy import (
+    SPECIAL_CATEGORY_ROOTS,
+    Kind,
+    Vocabulary,
+    covered_by_any,
+    covers,
+    is_special_category,
+)
 from registry.errors import Violations
 
-
-class Kind(enum.Enum):
-    DATA_CATEGORY = "data_category"
-    DATA_USE = "data_use"
-    DATA_SUBJECT = "data_subject"
+__all__ = [
+    "SPECIAL_CATEGORY_ROOTS",
+    "Kind",
+    "Vocabulary",
+    "covered_by_any",
+    "covers",
+    "is_special_category",
+    "keys",
+    "validate",
+    "vocabulary",
+]
 
 
 @cache
@@ -29,39 +45,16 @@ def keys(kind: Kind) -> frozenset[str]:
     return frozenset(item.fides_key for item in getattr(DEFAULT_TAXONOMY, kind.value))
 
 
-# Special categories (GDPR Art. 9) and criminal data (Art. 10) in fideslang.
-SPECIAL_CATEGORY_ROOTS = frozenset(
-    {
-        "user.biometric",
-        "user.authorization.biometric",
-        "user.health_and_medical",
-        "user.demographic.race_ethnicity",
-        "user.demographic.political_opinion",
-        "user.demographic.religious_belief",
-        "user.demographic.sexual_orientation",
-        "user.criminal_history",
-        "user.genetic",
-        "user.union_membership",
-    }
-)
-
-
-def covers(grant: str, key: str) -> bool:
-    """True if a grant on ``grant`` covers ``key`` (same key or a descendant)."""
-    return key == grant or key.startswith(grant + ".")
-
-
-def covered_by_any(key: str, grants: Iterable[str]) -> bool:
-    return any(covers(g, key) for g in grants)
-
-
-def is_special_category(key: str) -> bool:
-    return any(covers(root, key) for root in SPECIAL_CATEGORY_ROOTS)
+@cache
+def vocabulary() -> Vocabulary:
+    """Every known key, per kind (what a local checker receives with its snapshot)."""
+    return Vocabulary(
+        data_categories=keys(Kind.DATA_CATEGORY),
+        data_uses=keys(Kind.DATA_USE),
+        data_subjects=keys(Kind.DATA_SUBJECT),
+    )
 
 
 def validate(kind: Kind, field: str, values: Iterable[str], errors: Violations) -> None:
     """Adds a violation to ``errors`` for each value that is not a known key."""
-    known = keys(kind)
-    for i, value in enumerate(values):
-        if value not in known:
-            errors.add(f"{field}[{i}]", f"unknown fideslang {kind.value} key {value!r}")
+    shared.validate(kind, field, values, vocabulary(), errors)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 
+from dpa_decisions import processing
 from registry import consistency, db, taxonomy, validate
 from registry.agreements.decision import (
     AgreementScope,
@@ -96,19 +97,19 @@ def validate_request(
     country: str | None,
     data_subjects: tuple[str, ...],
 ) -> None:
+    """INVALID_ARGUMENT naming each bad field (the shared rules in
+    :func:`dpa_decisions.processing.validate_request`)."""
     errors = Violations()
-    if not purpose:
-        errors.add("purpose", "is required")
-    elif purpose not in taxonomy.keys(taxonomy.Kind.DATA_USE):
-        errors.add("purpose", f"unknown fideslang data_use key {purpose!r}")
-    if not data_categories:
-        errors.add("data_categories", "must name at least one category")
-    taxonomy.validate(taxonomy.Kind.DATA_CATEGORY, "data_categories", data_categories, errors)
-    taxonomy.validate(taxonomy.Kind.DATA_SUBJECT, "data_subjects", data_subjects, errors)
-    if operation is None:
-        errors.add("operation", "is required")
-    if country is not None:
-        validate.country("country", country, errors)
+    processing.validate_request(
+        purpose,
+        data_categories,
+        operation,
+        country,
+        data_subjects,
+        taxonomy.vocabulary(),
+        validate.countries(),
+        errors,
+    )
     errors.raise_if_any()
 
 

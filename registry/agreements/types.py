@@ -2,11 +2,18 @@
 
 Other domains import these and the read functions of
 ``registry.agreements.terms``, never the tables in ``registry.agreements.model``.
+``Operation`` and the no-DPA wording are shared with the client library
+(:mod:`dpa_decisions.common`).
 """
 
 from __future__ import annotations
 
 import enum
+
+from dpa_decisions import common
+
+Operation = common.Operation
+no_active_dpa_reason = common.no_active_dpa_reason
 
 
 class AgreementState(enum.Enum):
@@ -44,18 +51,6 @@ class EndOfContract(enum.Enum):
     DELETE = "DELETE"
 
 
-class Operation(enum.Enum):
-    """Processing operations (Art. 4(2)) an instruction may permit."""
-
-    COLLECT = "COLLECT"
-    STORE = "STORE"
-    ANALYZE = "ANALYZE"
-    TRANSMIT = "TRANSMIT"
-    DISCLOSE = "DISCLOSE"
-    DELETE = "DELETE"
-    TRAIN_MODEL = "TRAIN_MODEL"
-
-
 class DpaStanding(enum.Enum):
     """Where a controller's DPA stands, as other domains need to know it.
 
@@ -72,14 +67,3 @@ class DpaStanding(enum.Enum):
     @property
     def holds_data(self) -> bool:
         return self is not DpaStanding.TERMINATED
-
-
-def no_active_dpa_reason(ended_version: int | None) -> str:
-    """Why nothing may be processed for a controller without an ACTIVE DPA:
-    one wording for every check (CheckProcessing, CheckTransfer)."""
-    if ended_version is not None:
-        return (
-            f"the DPA (version {ended_version}) was terminated; "
-            "no processing on the controller's behalf (Art. 28(3))"
-        )
-    return "the controller has no active DPA (Art. 28(3)): no processing on its behalf"

@@ -22,6 +22,7 @@ from typing import Any, cast
 
 import peewee
 
+from dpa_decisions import common
 from registry.agreements import terms
 from registry.agreements.types import DpaStanding
 from registry.subprocessors.model import AuthorizationRow, SubprocessorRow
@@ -34,17 +35,8 @@ controller's data; OBJECTED and WITHDRAWN ones do not (Art. 28(2))."""
 
 _CHUNK = 500
 
-
-def effective_state(
-    *, platform_active: bool, explicit: AuthorizationState | None
-) -> AuthorizationState | None:
-    """The controller's authorisation of one sub-processor; None: not engaged.
-
-    ``platform_active``: the sub-processor is engaged platform-wide and ACTIVE.
-    """
-    if explicit is not None:
-        return explicit
-    return AuthorizationState.AUTHORIZED if platform_active else None
+effective_state = common.effective_state
+"""The one engagement rule, shared with the client library (:mod:`dpa_decisions.common`)."""
 
 
 def engaged_state(

@@ -8,6 +8,13 @@ from __future__ import annotations
 
 import enum
 
+from dpa_decisions import common
+
+AuthorizationState = common.AuthorizationState
+"""One controller's authorisation of one sub-processor (Art. 28(2)); shared
+with the client library."""
+Status = common.SubprocessorStatus
+
 
 class ServiceCategory(enum.Enum):
     HOSTING = "HOSTING"
@@ -16,12 +23,6 @@ class ServiceCategory(enum.Enum):
     PAYMENT_PROCESSING = "PAYMENT_PROCESSING"
     CUSTOMER_SUPPORT_TOOLING = "CUSTOMER_SUPPORT_TOOLING"
     AI_MODEL_PROVIDER = "AI_MODEL_PROVIDER"
-
-
-class Status(enum.Enum):
-    PROPOSED = "PROPOSED"
-    ACTIVE = "ACTIVE"
-    RETIRED = "RETIRED"
 
 
 class DpfStatus(enum.Enum):
@@ -37,15 +38,6 @@ class Scope(enum.Enum):
 
     PLATFORM = "PLATFORM"
     NAMED_CONTROLLERS = "NAMED_CONTROLLERS"
-
-
-class AuthorizationState(enum.Enum):
-    """One controller's authorisation of one sub-processor (Art. 28(2))."""
-
-    PENDING = "PENDING"
-    AUTHORIZED = "AUTHORIZED"
-    OBJECTED = "OBJECTED"
-    WITHDRAWN = "WITHDRAWN"
 
 
 class ChangeKind(enum.Enum):

@@ -29,9 +29,10 @@ import logging
 import threading
 from collections.abc import Callable, Collection, Iterable, Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, cast
 
+from dpa_decisions.state import SubprocessorEntry, decide_transfer
 from registry import changefeed, consistency, db
 from registry.agreements import terms
 from registry.agreements.types import DpaStanding
@@ -43,13 +44,11 @@ from registry.subprocessors import core as subprocessors
 from registry.subprocessors import engagement
 from registry.subprocessors.types import DpfStatus, Scope
 from registry.transfers import adequacy, store
-from registry.transfers.decide import decide
 from registry.transfers.model import (
     AuthorizationState,
     ControllerView,
     Decision,
     Subprocessor,
-    SubprocessorStatus,
     TransferRequest,
 )
 from registry.transfers.overrides import apply_changes
@@ -69,22 +68,6 @@ _IGNORED_COLLECTIONS = frozenset({"log", "breaches", "notifications", "dpaTempla
 
 
 @dataclass(frozen=True, slots=True)
-class SubprocessorEntry:
-    record: Subprocessor
-    platform: bool
-    """Engaged for every controller (scope PLATFORM)."""
-    authorizations: Mapping[str, AuthorizationState]
-    """Explicit per-controller states (controller id -> state)."""
-
-    def state_for(self, controller_id: str) -> AuthorizationState | None:
-        """The one engagement rule (``registry.subprocessors.engagement``)."""
-        return engagement.effective_state(
-            platform_active=self.platform and self.record.status is SubprocessorStatus.ACTIVE,
-            explicit=self.authorizations.get(controller_id),
-        )
-
-
-@dataclass(frozen=True, slots=True)
 class Snapshot:
     """Immutable; shared by every handler thread. Collections are never mutated."""
 
@@ -96,14 +79,9 @@ class Snapshot:
 
     def decide(self, request: TransferRequest) -> Decision:
         """:func:`decide` on this snapshot's state; pure."""
-        controller = self.controllers.get(request.controller_id)
-        sp_id = request.subprocessor_id
-        entry = self.subprocessors.get(sp_id) if sp_id else None
-        if controller is not None and entry is not None and sp_id:
-            state = entry.state_for(controller.controller_id)
-            controller = replace(controller, authorizations={sp_id: state} if state else {})
-        record = entry.record if entry is not None else None
-        return decide(request, controller, record, self.reference, self.revision)
+        return decide_transfer(
+            request, self.controllers, self.subprocessors, self.reference, self.revision
+        )
 
 
 # --- loading (I/O) ---------------------------------------------------------

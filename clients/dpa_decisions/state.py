@@ -1,0 +1,56 @@
+"""One decision state: what both checks read, at one registry revision.
+
+The server's transfer snapshot (``registry.transfers.snapshot``) and the
+client's ``LocalChecker`` hold these values and answer through the functions
+here, so a decision taken in the caller's process is the server's decision
+on the same state: the same lookups, the same engagement rule, the same
+``decide``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from dpa_decisions.common import AuthorizationState, SubprocessorStatus, effective_state
+from dpa_decisions.reference import Reference
+from dpa_decisions.transfer import decide
+from dpa_decisions.transfer_types import ControllerView, Decision, Subprocessor, TransferRequest
+
+
+@dataclass(frozen=True, slots=True)
+class SubprocessorEntry:
+    record: Subprocessor
+    platform: bool
+    """Engaged for every controller (scope PLATFORM)."""
+    authorizations: Mapping[str, AuthorizationState]
+    """Explicit per-controller states (controller id -> state)."""
+
+    def state_for(self, controller_id: str) -> AuthorizationState | None:
+        """The one engagement rule (:func:`dpa_decisions.common.effective_state`)."""
+        return effective_state(
+            platform_active=self.platform and self.record.status is SubprocessorStatus.ACTIVE,
+            explicit=self.authorizations.get(controller_id),
+        )
+
+
+def decide_transfer(
+    request: TransferRequest,
+    controllers: Mapping[str, ControllerView],
+    subprocessors: Mapping[str, SubprocessorEntry],
+    reference: Reference,
+    revision: int,
+) -> Decision:
+    """:func:`dpa_decisions.transfer.decide` on one state; pure.
+
+    ``controllers`` hold views without authorisations; the sub-processor
+    entry supplies the requesting controller's state.
+    """
+    controller = controllers.get(request.controller_id)
+    sp_id = request.subprocessor_id
+    entry = subprocessors.get(sp_id) if sp_id else None
+    if controller is not None and entry is not None and sp_id:
+        state = entry.state_for(controller.controller_id)
+        controller = replace(controller, authorizations={sp_id: state} if state else {})
+    record = entry.record if entry is not None else None
+    return decide(request, controller, record, reference, revision)
