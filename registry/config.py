@@ -41,6 +41,9 @@ class Config:
     """Server processes sharing the port (SO_REUSEPORT); 0: one per core."""
     max_watchers: int = 1000
     """Live Watch streams per process, each on its own thread beside ``workers``."""
+    max_decision_streams: int = 200
+    """Live decision-change streams (local checkers) per process, each on its
+    own thread beside ``workers`` and the watchers."""
     grace_seconds: float = 10.0
     max_message_bytes: int = 4 * 1024 * 1024
     metrics_port: int = 0
@@ -100,6 +103,7 @@ OPTIONS = (
         "server processes on one port and database (SO_REUSEPORT); 0: one per core",
     ),
     Option("max_watchers", "live notification streams per process (docs/adr/0004)"),
+    Option("max_decision_streams", "live decision-change streams per process (local checkers)"),
     Option("grace_seconds", "seconds in-flight calls get to finish on SIGTERM"),
     Option("max_message_bytes", "largest request or response, in bytes"),
     Option("metrics_port", "Prometheus /metrics port, plain HTTP; 0 is off"),

@@ -213,11 +213,15 @@ def _grpc_server(config: Config, reuse_port: bool) -> grpc.Server:
     ]
     return grpc.server(
         # Watch streams hold a thread each: they get their own share of the pool.
+        # So do the decision-change streams of local checkers.
         futures.ThreadPoolExecutor(
-            max_workers=config.workers + config.max_watchers, thread_name_prefix="rpc"
+            max_workers=config.workers + config.max_watchers + config.max_decision_streams,
+            thread_name_prefix="rpc",
         ),
         options=options,
-        maximum_concurrent_rpcs=config.workers * 4 + config.max_watchers,
+        maximum_concurrent_rpcs=config.workers * 4
+        + config.max_watchers
+        + config.max_decision_streams,
     )
 
 

@@ -13,6 +13,7 @@ from dpa_registry_api.v1 import (
     audit_pb2_grpc,
     breaches_pb2_grpc,
     controllers_pb2_grpc,
+    decisions_pb2_grpc,
     delivery_pb2_grpc,
     measures_pb2_grpc,
     notifications_pb2_grpc,
@@ -26,6 +27,7 @@ from registry.agreements.servicer import AgreementService
 from registry.audit.servicer import AuditLogService
 from registry.breaches.servicer import BreachService
 from registry.controllers.servicer import ControllerService
+from registry.decisions.servicer import DecisionSnapshotService
 from registry.delivery.servicer import DeliveryService
 from registry.measures.servicer import MeasureService
 from registry.notifications.servicer import NotificationService
@@ -52,6 +54,11 @@ SERVICES: list[Service] = [
         "dpa.registry.v1.TransferService",
         transfers_pb2_grpc.add_TransferServiceServicer_to_server,
         TransferService,
+    ),
+    Service(
+        "dpa.registry.v1.DecisionSnapshotService",
+        decisions_pb2_grpc.add_DecisionSnapshotServiceServicer_to_server,
+        DecisionSnapshotService,
     ),
     Service(
         "dpa.registry.v1.AgreementService",

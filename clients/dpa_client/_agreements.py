@@ -7,13 +7,13 @@ from pathlib import Path
 
 from dpa_client import documents
 from dpa_client._base import BaseClient, consistency, new_request_id
+from dpa_client._checks import ProcessingDecision
 from dpa_registry_api.v1 import agreements_pb2 as pb
 from dpa_registry_api.v1 import agreements_pb2_grpc as pb_grpc
 
 Agreement = pb.Agreement
 AgreementTerms = pb.AgreementTerms
 Instruction = pb.Instruction
-ProcessingDecision = pb.ProcessingDecision
 
 _MODES = {"SPECIFIC": pb.AUTHORIZATION_MODE_SPECIFIC, "GENERAL": pb.AUTHORIZATION_MODE_GENERAL}
 _ENDS = {"RETURN": pb.END_OF_CONTRACT_RETURN, "DELETE": pb.END_OF_CONTRACT_DELETE}
@@ -372,7 +372,7 @@ class AgreementsMixin(BaseClient):
         data_subjects: Sequence[str] = (),
         at_least_revision: int | None = None,
         minimize_latency: bool = False,
-    ) -> pb.ProcessingDecision:
+    ) -> ProcessingDecision:
         """Internal services: may this processing go ahead? Every reason is
         listed. Consistency as in ``check_transfer``."""
         request = pb.CheckProcessingRequest(
@@ -387,4 +387,4 @@ class AgreementsMixin(BaseClient):
         result: pb.ProcessingDecision = self._call(
             self._instructions.CheckProcessing, request, idempotent=True
         )
-        return result
+        return ProcessingDecision.from_proto(result)

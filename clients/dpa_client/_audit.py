@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from dpa_client._base import BaseClient
+from dpa_client._checks import DecisionReceipt
 from dpa_client.audit import LogVerifier, Report, TruncatedLog, truncated
 from dpa_client.errors import InvalidArgument, TamperedEntry
 from dpa_client.transparency.note import Checkpoint
@@ -63,6 +64,14 @@ class AuditMixin(BaseClient):
             idempotent=True,
         )
         return list(result.hashes)
+
+    def decision_receipt(self, revision: int) -> DecisionReceipt:
+        """A receipt binding a decision at ``revision`` to the signed log:
+        the newest signed checkpoint and the consistency proof from the tree
+        of size ``revision`` to it (``dpa_client.verify_receipt``)."""
+        signed = self.checkpoint()
+        proof = self.consistency_proof(revision, signed.size) if 0 < revision < signed.size else []
+        return DecisionReceipt(revision, signed.note, tuple(proof))
 
     def consistency_proof(self, first_size: int, second_size: int) -> list[bytes]:
         result: pb.ConsistencyProof = self._call(

@@ -9,10 +9,10 @@ from datetime import date
 from google.protobuf import field_mask_pb2
 
 from dpa_client._base import BaseClient, consistency, new_request_id
+from dpa_client._checks import TransferDecision
 from dpa_registry_api.v1 import transfers_pb2 as pb
 from dpa_registry_api.v1 import transfers_pb2_grpc as pb_grpc
 
-TransferDecision = pb.TransferDecision
 Safeguard = pb.Safeguard
 AdequacyDecision = pb.AdequacyDecision
 
@@ -84,6 +84,38 @@ def safeguard(
     )
 
 
+def transfer_request_message(
+    controller_id: str,
+    *,
+    data_categories: Sequence[str],
+    purpose: str,
+    subprocessor_id: str = "",
+    recipient: str = "",
+    destination_country: str = "",
+    transfer_date: date | str | None = None,
+    safeguards: Sequence[pb.Safeguard] = (),
+    derogation: str | None = None,
+    recipient_sector: str | None = None,
+    recipient_dpf_certified: bool = False,
+    recipient_dpf_checked: date | str | None = None,
+) -> pb.CheckTransferRequest:
+    """The CheckTransfer request for these arguments (remote and local checks)."""
+    return pb.CheckTransferRequest(
+        controller_id=controller_id,
+        subprocessor_id=subprocessor_id,
+        recipient=recipient,
+        destination_country=destination_country,
+        data_categories=list(data_categories),
+        purpose=purpose,
+        transfer_date=_date(transfer_date),
+        safeguards=list(safeguards),
+        derogation=_enum(pb.Art49Ground, "ART49_GROUND_", derogation),  # type: ignore[arg-type]
+        recipient_sector=_enum(pb.RecipientSector, "RECIPIENT_SECTOR_", recipient_sector),  # type: ignore[arg-type]
+        recipient_dpf_certified=recipient_dpf_certified,
+        recipient_dpf_checked_date=_date(recipient_dpf_checked),
+    )
+
+
 class TransfersMixin(BaseClient):
     _transfers_stub: pb_grpc.TransferServiceStub | None = None
 
@@ -111,7 +143,7 @@ class TransfersMixin(BaseClient):
         recipient_dpf_checked: date | str | None = None,
         at_least_revision: int | None = None,
         minimize_latency: bool = False,
-    ) -> pb.TransferDecision:
+    ) -> TransferDecision:
         """Services, staff: may this transfer happen, and on which basis?
 
         Give ``subprocessor_id``, or ``recipient`` and ``destination_country``
@@ -122,25 +154,27 @@ class TransfersMixin(BaseClient):
         ``last_receipt.revision``) or ``minimize_latency`` ask for less
         (docs/transfers.md, "Consistency").
         """
-        request = pb.CheckTransferRequest(
-            controller_id=controller_id,
+        request = transfer_request_message(
+            controller_id,
+            data_categories=data_categories,
+            purpose=purpose,
             subprocessor_id=subprocessor_id,
             recipient=recipient,
             destination_country=destination_country,
-            data_categories=list(data_categories),
-            purpose=purpose,
-            transfer_date=_date(transfer_date),
-            safeguards=list(safeguards),
-            derogation=_enum(pb.Art49Ground, "ART49_GROUND_", derogation),  # type: ignore[arg-type]
-            recipient_sector=_enum(pb.RecipientSector, "RECIPIENT_SECTOR_", recipient_sector),  # type: ignore[arg-type]
+            transfer_date=transfer_date,
+            safeguards=safeguards,
+            derogation=derogation,
+            recipient_sector=recipient_sector,
             recipient_dpf_certified=recipient_dpf_certified,
-            recipient_dpf_checked_date=_date(recipient_dpf_checked),
-            consistency=consistency(at_least_revision, minimize_latency),
+            recipient_dpf_checked=recipient_dpf_checked,
         )
+        wanted = consistency(at_least_revision, minimize_latency)
+        if wanted is not None:
+            request.consistency.CopyFrom(wanted)
         result: pb.TransferDecision = self._call(
             self._transfers.CheckTransfer, request, idempotent=True
         )
-        return result
+        return TransferDecision.from_proto(result)
 
     def create_safeguard(
         self,

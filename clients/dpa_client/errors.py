@@ -74,6 +74,17 @@ class ServerError(RpcError):
     code_name = "INTERNAL"
 
 
+class StaleSnapshot(DpaError):
+    """A ``LocalChecker`` refuses to answer: it has not heard from the
+    registry within its bound (fails closed; the message says why)."""
+
+    def __init__(self, message: str, revision: int, seconds_silent: float) -> None:
+        super().__init__(message)
+        self.message = message
+        self.revision = revision
+        self.seconds_silent = seconds_silent
+
+
 class VerificationError(DpaError):
     """Offline verification failed: a signature, proof or document is not valid."""
 

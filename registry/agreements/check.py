@@ -10,6 +10,7 @@ never changes for a version, so the cache cannot go stale.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from functools import lru_cache
 
 from dpa_decisions import processing
@@ -37,6 +38,18 @@ _SQL = (
     "AND i.version = l.instruction_version "
     "WHERE h.id = 1"
 )
+
+
+_BULK_SQL = (
+    "SELECT l.controller_id, l.active_version, l.ended_version, a.scope, "
+    "i.version, i.body, i.flagged "
+    "FROM agreement_line l "
+    "LEFT JOIN agreement a ON a.controller_id = l.controller_id "
+    "AND a.version = l.active_version "
+    "LEFT JOIN instruction i ON i.controller_id = l.controller_id "
+    "AND i.version = l.instruction_version"
+)
+_CHUNK = 500
 
 
 @lru_cache(maxsize=4)
@@ -70,6 +83,46 @@ def _instruction_scope(version: int, body: str, flagged: bool) -> InstructionSco
     )
 
 
+def _situation(
+    controller_id: str,
+    active: int | None,
+    ended: int | None,
+    scope: str | None,
+    iversion: int | None,
+    body: str | None,
+    flagged: object,
+) -> Situation:
+    agreement = _agreement_scope(active, scope) if active is not None and scope else None
+    instruction = (
+        _instruction_scope(iversion, body, bool(flagged))
+        if agreement is not None and iversion is not None and body is not None
+        else None
+    )
+    return Situation(controller_id, agreement, ended if agreement is None else None, instruction)
+
+
+def situations(controller_ids: Collection[str]) -> dict[str, Situation]:
+    """The situations of the named controllers that have a DPA line (a
+    registered controller without one has ``Situation(id, None)``); read in
+    the caller's transaction, so a snapshot can read them at its revision."""
+    database = db.database.obj
+    result: dict[str, Situation] = {}
+    wanted = sorted(set(controller_ids))
+    for i in range(0, len(wanted), _CHUNK):
+        chunk = wanted[i : i + _CHUNK]
+        marks = ", ".join([database.param] * len(chunk))
+        cursor = database.execute_sql(f"{_BULK_SQL} WHERE l.controller_id IN ({marks})", chunk)
+        for cid, active, ended, scope, iversion, body, flagged in cursor.fetchall():
+            result[cid] = _situation(cid, active, ended, scope, iversion, body, flagged)
+    return result
+
+
+def all_situations() -> dict[str, Situation]:
+    """:func:`situations` of every controller with a DPA line."""
+    cursor = db.database.obj.execute_sql(_BULK_SQL)
+    return {row[0]: _situation(*row) for row in cursor.fetchall()}
+
+
 def situation(controller_id: str) -> tuple[Situation, int]:
     """The controller's situation and the registry revision, read in one statement."""
     database = db.database.obj
@@ -78,16 +131,7 @@ def situation(controller_id: str) -> tuple[Situation, int]:
     if line is None and not controllers.exists(controller_id):
         # Without an agreement line it may be a typo: say so loudly.
         raise NotFound(f"controllers/{controller_id} not found")
-    agreement = _agreement_scope(active, scope) if active is not None and scope else None
-    instruction = (
-        _instruction_scope(iversion, body, bool(flagged))
-        if agreement is not None and iversion is not None
-        else None
-    )
-    return (
-        Situation(controller_id, agreement, ended if agreement is None else None, instruction),
-        int(size),
-    )
+    return _situation(controller_id, active, ended, scope, iversion, body, flagged), int(size)
 
 
 def validate_request(

@@ -38,7 +38,7 @@ from registry.transfers.reference import (
     AdequacyStatus,
     DestinationKind,
 )
-from registry.transfers.snapshot import Snapshot, SnapshotCache
+from registry.transfers.snapshot import Snapshot, SnapshotCache, shared_cache
 from registry.transfers.timing import DECISIONS
 
 _DENIAL = {
@@ -128,10 +128,9 @@ def safeguard_from_proto(
     )
 
 
-def safeguard_to_proto(stored: store.StoredSafeguard) -> pb.Safeguard:
-    sg = stored.safeguard
+def safeguard_message(sg: Safeguard) -> pb.Safeguard:
+    """The safeguard's content (no name, times or etag)."""
     return pb.Safeguard(
-        name=stored.name,
         destination_country=sg.destination_country,
         mechanism=_MECHANISM_TO_PB[sg.mechanism],
         scc_decision=_SCC_TO_PB[sg.scc_decision]
@@ -148,10 +147,16 @@ def safeguard_to_proto(stored: store.StoredSafeguard) -> pb.Safeguard:
         supplementary_measures=list(sg.supplementary_measures),
         review_date=_day(sg.review_date),
         instrument_reference=sg.instrument_reference or "",
-        create_time=_ts(stored.create_time),
-        update_time=_ts(stored.update_time),
-        etag=stored.etag,
     )
+
+
+def safeguard_to_proto(stored: store.StoredSafeguard) -> pb.Safeguard:
+    msg = safeguard_message(stored.safeguard)
+    msg.name = stored.name
+    msg.create_time.CopyFrom(_ts(stored.create_time))
+    msg.update_time.CopyFrom(_ts(stored.update_time))
+    msg.etag = stored.etag
+    return msg
 
 
 def adequacy_to_proto(entry: AdequacyDecision, changed: bool) -> pb.AdequacyDecision:
@@ -241,7 +246,7 @@ class _Memo:
 
 class TransferService(pb_grpc.TransferServiceServicer):
     def __init__(self, cache: SnapshotCache | None = None) -> None:
-        self.cache = cache or SnapshotCache()
+        self.cache = cache or shared_cache()
         self._memo = _Memo(-1)
 
     def _memo_at(self, revision: int) -> _Memo:

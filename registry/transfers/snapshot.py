@@ -29,12 +29,14 @@ import logging
 import threading
 from collections.abc import Callable, Collection, Iterable, Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from dpa_decisions.state import SubprocessorEntry, decide_transfer
 from registry import changefeed, consistency, db
+from registry.agreements import check as processing_check
 from registry.agreements import terms
+from registry.agreements.decision import Situation
 from registry.agreements.types import DpaStanding
 from registry.audit import store as audit
 from registry.consistency import Mode, Requirement
@@ -76,6 +78,9 @@ class Snapshot:
     controllers: Mapping[str, ControllerView]
     """Views without authorisations; those come from the sub-processor entry."""
     subprocessors: Mapping[str, SubprocessorEntry]
+    situations: Mapping[str, Situation] = field(default_factory=dict)
+    """What CheckProcessing reads, per registered controller (for the
+    decision snapshots local checkers load: ``registry.decisions``)."""
 
     def decide(self, request: TransferRequest) -> Decision:
         """:func:`decide` on this snapshot's state; pure."""
@@ -121,6 +126,16 @@ def load_controllers(ids: Collection[str] | None) -> dict[str, ControllerView]:
             dpa_ended_version=st.version if st is not None and not active else None,
         )
     return views
+
+
+def load_situations(ids: Collection[str] | None) -> dict[str, Situation]:
+    """CheckProcessing's situation of each registered controller among ``ids``
+    (every one if None), from the DPA domain's read API."""
+    existing = sorted(controllers.existing(ids))
+    found = (
+        processing_check.all_situations() if ids is None else processing_check.situations(existing)
+    )
+    return {cid: found.get(cid) or Situation(cid, None) for cid in existing}
 
 
 def _states(
@@ -199,6 +214,7 @@ def build(base: Reference) -> Snapshot:
             reference=apply_changes(base, adequacy.recorded_changes()),
             controllers=load_controllers(None),
             subprocessors=load_subprocessors(None),
+            situations=load_situations(None),
         )
 
 
@@ -227,7 +243,16 @@ def advance(old: Snapshot, base: Reference) -> Snapshot:
                     merged.pop(sid, None)
             entries = merged
         views_now: Mapping[str, ControllerView] = old.controllers
+        situations_now: Mapping[str, Situation] = old.situations
         if plan.controllers:
+            found = load_situations(plan.controllers)
+            merged_situations = dict(old.situations)
+            for cid in plan.controllers:
+                if cid in found:
+                    merged_situations[cid] = found[cid]
+                else:
+                    merged_situations.pop(cid, None)
+            situations_now = merged_situations
             views = load_controllers(plan.controllers)
             merged_views = dict(old.controllers)
             for cid in plan.controllers:
@@ -237,7 +262,7 @@ def advance(old: Snapshot, base: Reference) -> Snapshot:
                     merged_views.pop(cid, None)
             views_now = merged_views
             entries = _with_authorizations(entries, plan.controllers)
-        return Snapshot(revision, reference, views_now, entries)
+        return Snapshot(revision, reference, views_now, entries, situations_now)
 
 
 def _with_authorizations(
@@ -325,3 +350,20 @@ class SnapshotCache:
 
     def peek(self) -> Snapshot | None:
         return self._snapshot
+
+
+_shared_lock = threading.Lock()
+_shared: tuple[object, SnapshotCache | None] = (None, None)
+
+
+def shared_cache() -> SnapshotCache:
+    """This process's snapshot cache for the database it serves: CheckTransfer
+    and the decision snapshots local checkers load read the same one."""
+    global _shared  # noqa: PLW0603 - a one-entry cache per database
+    database = db.database.obj
+    with _shared_lock:
+        known, cache = _shared
+        if known is not database or cache is None:
+            cache = SnapshotCache()
+            _shared = (database, cache)
+        return cache

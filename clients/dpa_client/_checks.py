@@ -1,0 +1,207 @@
+"""Answers of CheckTransfer and CheckProcessing, remote or local, as frozen values.
+
+``RegistryClient.check_transfer``/``check_processing`` (a round trip) and
+``LocalChecker`` (in process) return the same types. Equality ignores where
+an answer was made (``local``) and its optional receipt, so a local answer
+equals the server's answer on the same state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from dpa_client.errors import VerificationError
+from dpa_client.transparency import merkle
+from dpa_client.transparency.note import Checkpoint, NoteVerifier, open_checkpoint
+from dpa_decisions import processing as shared_processing
+from dpa_decisions import transfer_types as shared_transfer
+from dpa_registry_api.v1 import agreements_pb2 as apb
+from dpa_registry_api.v1 import transfers_pb2 as tpb
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionReceipt:
+    """Binds an answer to the audit log, for an auditor to check offline.
+
+    ``revision`` is the audit-log size the answer was decided at: the state
+    is the log's first ``revision`` entries. ``checkpoint`` is the
+    processor's signed checkpoint (a C2SP signed note) of a tree of size at
+    least ``revision``, and ``consistency_proof`` (RFC 9162 2.1.4) proves
+    the tree of size ``revision`` is its prefix. :func:`verify_receipt`
+    checks both against the pinned verifier key and the root of the first
+    ``revision`` entries of the log the auditor holds.
+    """
+
+    revision: int
+    checkpoint: str
+    consistency_proof: tuple[bytes, ...]
+
+
+def verify_receipt(
+    receipt: DecisionReceipt, *, vkeys: Sequence[str], root_at_revision: bytes
+) -> Checkpoint:
+    """Checks a receipt offline; returns the signed checkpoint that covers it.
+
+    ``root_at_revision``: the RFC 9162 root of the log's first
+    ``receipt.revision`` entries, from the auditor's own copy (for example
+    ``merkle.root_from_leaves`` over an export's leaf hashes). Raises
+    ``VerificationError`` (bad signature, a checkpoint smaller than the
+    revision, an inconsistent proof).
+    """
+    checkpoint = open_checkpoint(receipt.checkpoint, [NoteVerifier.from_vkey(v) for v in vkeys])
+    if checkpoint.size < receipt.revision:
+        raise VerificationError(
+            f"checkpoint of size {checkpoint.size} does not cover revision {receipt.revision}"
+        )
+    merkle.verify_consistency(
+        receipt.revision,
+        checkpoint.size,
+        receipt.consistency_proof,
+        root_at_revision,
+        checkpoint.root_hash,
+    )
+    return checkpoint
+
+
+@dataclass(frozen=True, slots=True)
+class TransferReason:
+    code: int
+    """A ``TransferDenialCode`` number; ``code_name`` gives its name."""
+    message: str
+
+    @property
+    def code_name(self) -> str:
+        """``TIA_MISSING`` for ``TRANSFER_DENIAL_CODE_TIA_MISSING``."""
+        name = tpb.TransferDenialCode.Name(self.code)  # type: ignore[arg-type]
+        return name.removeprefix("TRANSFER_DENIAL_CODE_")
+
+
+@dataclass(frozen=True, slots=True)
+class TransferDecision:
+    """May this transfer happen: ALLOWED with its legal bases, or DENIED with
+    every reason, at registry revision ``revision``."""
+
+    verdict: int
+    """``dpa_client.ALLOWED`` or ``dpa_client.DENIED``."""
+    legal_bases: tuple[str, ...]
+    reasons: tuple[TransferReason, ...]
+    revision: int
+    transfer_date: str
+    local: bool = field(default=False, compare=False)
+    """Decided in this process by a ``LocalChecker``."""
+    receipt: DecisionReceipt | None = field(default=None, compare=False)
+
+    @property
+    def allowed(self) -> bool:
+        return self.verdict == tpb.TRANSFER_VERDICT_ALLOWED
+
+    @classmethod
+    def from_proto(cls, msg: tpb.TransferDecision) -> TransferDecision:
+        return cls(
+            verdict=msg.verdict,
+            legal_bases=tuple(msg.legal_bases),
+            reasons=tuple(TransferReason(r.code, r.message) for r in msg.reasons),
+            revision=msg.revision,
+            transfer_date=msg.transfer_date,
+        )
+
+
+_DENIAL = {
+    code: tpb.TransferDenialCode.Value(f"TRANSFER_DENIAL_CODE_{code.value}")
+    for code in shared_transfer.ReasonCode
+}
+
+
+def transfer_decision(decision: shared_transfer.Decision, on: str) -> TransferDecision:
+    """The answer of the shared ``decide``, as the server would send it."""
+    return TransferDecision(
+        verdict=tpb.TRANSFER_VERDICT_ALLOWED if decision.allowed else tpb.TRANSFER_VERDICT_DENIED,
+        legal_bases=decision.legal_bases,
+        reasons=tuple(TransferReason(_DENIAL[r.code], r.message) for r in decision.reasons),
+        revision=decision.revision,
+        transfer_date=on,
+        local=True,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessingReason:
+    rule: str
+    """Stable rule code, e.g. ``PURPOSE_INSTRUCTED``."""
+    satisfied: bool
+    message: str
+    agreement_version: int
+    """0 when the rule does not depend on it."""
+    instruction_version: int
+    subject: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessingDecision:
+    """May this processing go ahead: every rule evaluated, at ``revision``."""
+
+    outcome: int
+    """``PROCESSING_OUTCOME_ALLOWED`` or ``_DENIED`` (agreements_pb2)."""
+    reasons: tuple[ProcessingReason, ...]
+    revision: int
+    agreement: str
+    """Resource name of the DPA decided against, if any."""
+    instruction: str
+    local: bool = field(default=False, compare=False)
+    receipt: DecisionReceipt | None = field(default=None, compare=False)
+
+    @property
+    def allowed(self) -> bool:
+        return self.outcome == apb.PROCESSING_OUTCOME_ALLOWED
+
+    @property
+    def denials(self) -> tuple[ProcessingReason, ...]:
+        return tuple(r for r in self.reasons if not r.satisfied)
+
+    @classmethod
+    def from_proto(cls, msg: apb.ProcessingDecision) -> ProcessingDecision:
+        return cls(
+            outcome=msg.outcome,
+            reasons=tuple(
+                ProcessingReason(
+                    r.rule,
+                    r.satisfied,
+                    r.message,
+                    r.agreement_version,
+                    r.instruction_version,
+                    r.subject,
+                )
+                for r in msg.reasons
+            ),
+            revision=msg.revision,
+            agreement=msg.agreement,
+            instruction=msg.instruction,
+        )
+
+
+def processing_decision(
+    controller_id: str, decision: shared_processing.Decision
+) -> ProcessingDecision:
+    """The answer of the shared ``decide``, as the server would send it."""
+    av, iv = decision.agreement_version, decision.instruction_version
+    return ProcessingDecision(
+        outcome=apb.PROCESSING_OUTCOME_ALLOWED
+        if decision.allowed
+        else apb.PROCESSING_OUTCOME_DENIED,
+        reasons=tuple(
+            ProcessingReason(
+                r.rule.value,
+                r.satisfied,
+                r.message,
+                r.agreement_version or 0,
+                r.instruction_version or 0,
+                r.subject,
+            )
+            for r in decision.reasons
+        ),
+        revision=decision.revision,
+        agreement=f"controllers/{controller_id}/agreements/{av}" if av else "",
+        instruction=f"controllers/{controller_id}/instructions/{iv}" if iv else "",
+        local=True,
+    )

@@ -1,0 +1,305 @@
+"""gRPC servicer for DecisionSnapshotService: decision snapshots and their
+change stream, for local checkers (docs/local-checker.md).
+
+``WatchDecisionChanges`` is the plain generator :func:`changes`, driven by
+one primitive, :meth:`registry.revision_wait.RevisionWatch.wait_beyond`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import grpc
+
+from dpa_decisions.state import SubprocessorEntry
+from dpa_registry_api.v1 import agreements_pb2 as apb
+from dpa_registry_api.v1 import decisions_pb2 as pb
+from dpa_registry_api.v1 import decisions_pb2_grpc as pb_grpc
+from dpa_registry_api.v1 import subprocessors_pb2 as spb
+from dpa_registry_api.v1 import transfers_pb2 as tpb
+from registry import auth, consistency, db, paging, taxonomy
+from registry.agreements.decision import AgreementScope, InstructionScope, Situation
+from registry.decisions import feed
+from registry.decisions.feed import Selection
+from registry.errors import Aborted, InvalidArgument
+from registry.revision_wait import RevisionWatch, watch_for
+from registry.transfers.model import AuthorizationState, ControllerView, SubprocessorStatus
+from registry.transfers.reference import Reference
+from registry.transfers.servicer import adequacy_to_proto, safeguard_message
+from registry.transfers.snapshot import Snapshot, SnapshotCache, read_revision, shared_cache
+
+DEFAULT_PAGE = 1000
+MAX_PAGE = 5000
+DEFAULT_HEARTBEAT_MS = 1000
+MIN_HEARTBEAT_MS = 50
+MAX_HEARTBEAT_MS = 60_000
+
+_STATE = {
+    s: spb.SubprocessorAuthorizationState.Value(f"SUBPROCESSOR_AUTHORIZATION_STATE_{s.name}")
+    for s in AuthorizationState
+}
+_STATUS = {
+    s: spb.SubprocessorStatus.Value(f"SUBPROCESSOR_STATUS_{s.name}") for s in SubprocessorStatus
+}
+
+
+def _operation(name: str) -> apb.ProcessingOperation.ValueType:
+    return apb.ProcessingOperation.Value(f"PROCESSING_OPERATION_{name}")
+
+
+def _scope(
+    scope: AgreementScope | InstructionScope | None,
+) -> pb.DecisionScope | None:
+    if scope is None:
+        return None
+    if isinstance(scope, AgreementScope):
+        return pb.DecisionScope(
+            version=scope.version,
+            purposes=scope.purposes,
+            data_categories=scope.data_categories,
+            data_subjects=scope.data_subjects,
+            operations=[_operation(o.value) for o in sorted(scope.nature, key=lambda o: o.value)],
+        )
+    return pb.DecisionScope(
+        version=scope.version,
+        purposes=scope.purposes,
+        data_categories=scope.data_categories,
+        data_subjects=scope.data_subjects,
+        operations=[_operation(o.value) for o in sorted(scope.operations, key=lambda o: o.value)],
+        countries=sorted(scope.countries),
+        flagged=scope.flagged,
+    )
+
+
+def _authorizations(
+    pairs: list[tuple[str, str, AuthorizationState]],
+) -> list[pb.DecisionAuthorization]:
+    return [
+        pb.DecisionAuthorization(controller_id=c, subprocessor_id=s, state=_STATE[state])
+        for c, s, state in pairs
+    ]
+
+
+def controller_to_proto(
+    view: ControllerView,
+    situation: Situation,
+    authorizations: list[tuple[str, AuthorizationState]],
+) -> pb.DecisionController:
+    cid = view.controller_id
+    return pb.DecisionController(
+        controller_id=cid,
+        dpa_active=view.dpa_active,
+        dpa_ended_version=view.dpa_ended_version or 0,
+        instructed=view.allowed_countries is not None or view.allowed_categories is not None,
+        allowed_countries=view.allowed_countries or (),
+        allowed_categories=view.allowed_categories or (),
+        allowed_derogations=[
+            tpb.Art49Ground.Value(f"ART49_GROUND_{g.name}")
+            for g in sorted(view.allowed_derogations, key=lambda g: g.value)
+        ],
+        agreement=_scope(situation.agreement),
+        ended_version=situation.ended_version or 0,
+        instruction=_scope(situation.instruction),
+        authorizations=_authorizations([(cid, s, state) for s, state in authorizations]),
+    )
+
+
+def subprocessor_to_proto(
+    entry: SubprocessorEntry, authorizations: list[tuple[str, AuthorizationState]] | None
+) -> pb.DecisionSubprocessor:
+    r = entry.record
+    sid = r.id
+    return pb.DecisionSubprocessor(
+        subprocessor_id=sid,
+        display_name=r.name,
+        status=_STATUS[r.status],
+        locations=r.locations,
+        data_categories=r.data_categories,
+        us_entity=r.is_us_entity,
+        dpf_certified=r.dpf_certified,
+        dpf_checked_date=r.dpf_checked_on.isoformat() if r.dpf_checked_on else "",
+        safeguards=[safeguard_message(sg) for sg in r.safeguards],
+        sector=tpb.RecipientSector.Value(f"RECIPIENT_SECTOR_{r.sector.name}"),
+        platform=entry.platform,
+        authorizations=_authorizations([(c, sid, state) for c, state in authorizations or ()]),
+    )
+
+
+def reference_to_proto(reference: Reference) -> pb.DecisionReference:
+    return pb.DecisionReference(
+        reviewed_date=reference.reviewed.isoformat(),
+        eea=sorted(reference.eea),
+        adequacy=[
+            adequacy_to_proto(reference.adequacy[c], False) for c in sorted(reference.adequacy)
+        ],
+        international_organisations=sorted(reference.international_organisations),
+        iso_countries=sorted(reference.iso_countries),
+        scc_current=tpb.SccDecision.Value(f"SCC_DECISION_{reference.scc_current.name}"),
+        scc_repealed=[
+            tpb.SccDecision.Value(f"SCC_DECISION_{d.name}")
+            for d in sorted(reference.scc_repealed, key=lambda d: d.value)
+        ],
+        scc_no_new_contracts_from=reference.scc_no_new_contracts_from.isoformat(),
+        scc_invalid_from=reference.scc_invalid_from.isoformat(),
+        dpf_max_age_days=reference.dpf_max_age_days,
+    )
+
+
+def vocabulary_to_proto() -> pb.DecisionVocabulary:
+    v = taxonomy.vocabulary()
+    return pb.DecisionVocabulary(
+        data_categories=sorted(v.data_categories),
+        data_uses=sorted(v.data_uses),
+        data_subjects=sorted(v.data_subjects),
+    )
+
+
+def _controller(snapshot: Snapshot, cid: str) -> pb.DecisionController:
+    return controller_to_proto(
+        snapshot.controllers[cid],
+        snapshot.situations.get(cid) or Situation(cid, None),
+        feed.authorizations_of(snapshot, cid),
+    )
+
+
+def change_to_proto(
+    change: feed.Change, snapshot: Snapshot, selection: Selection
+) -> pb.DecisionChange:
+    if change.resync:
+        return pb.DecisionChange(revision=change.revision, resync=True)
+    return pb.DecisionChange(
+        revision=change.revision,
+        reference=reference_to_proto(snapshot.reference) if change.reference else None,
+        controllers=[_controller(snapshot, cid) for cid in change.controllers],
+        removed_controllers=change.removed_controllers,
+        subprocessors=[
+            subprocessor_to_proto(
+                snapshot.subprocessors[sid], feed.authorizations_for(snapshot, sid, selection)
+            )
+            for sid in change.subprocessors
+        ],
+        removed_subprocessors=change.removed_subprocessors,
+    )
+
+
+def changes(
+    selection: Selection,
+    after: int,
+    heartbeat_seconds: float,
+    current: Callable[[], Snapshot],
+    watch: RevisionWatch,
+    active: Callable[[], bool],
+) -> Iterator[pb.DecisionChange]:
+    """The change stream after revision ``after``: a plain generator.
+
+    Each message brings a client at the previous message's revision to the
+    message's revision (no gap: the audit events in between name everything
+    touched; no duplicate: the cursor only moves forward). While the
+    committed revision stays at the cursor, a heartbeat names it.
+    """
+    cursor = after
+    snapshot = current()
+    consistency.require_reached(
+        consistency.Requirement(consistency.Mode.AT_LEAST, after), snapshot.revision
+    )
+    while active():
+        if snapshot.revision > cursor:
+            yield change_to_proto(feed.change(cursor, snapshot, selection), snapshot, selection)
+            cursor = snapshot.revision
+        committed = watch.wait_beyond(cursor, heartbeat_seconds)
+        if committed > cursor:
+            snapshot = current()
+        elif active():
+            yield pb.DecisionChange(revision=cursor, heartbeat=True)
+
+
+class DecisionSnapshotService(pb_grpc.DecisionSnapshotServiceServicer):
+    def __init__(self, cache: SnapshotCache | None = None) -> None:
+        self._cache = cache
+        self._held = feed.HeldSnapshots()
+
+    @property
+    def cache(self) -> SnapshotCache:
+        return self._cache or shared_cache()
+
+    def LoadDecisionSnapshot(
+        self, request: pb.LoadDecisionSnapshotRequest, context: grpc.ServicerContext
+    ) -> pb.DecisionSnapshotPage:
+        selection = feed.select(auth.current_caller(), request.controller_ids)
+        if request.page_size < 0:
+            raise InvalidArgument.one("page_size", "must not be negative")
+        size = min(request.page_size or DEFAULT_PAGE, MAX_PAGE)
+        scope = f"decisionSnapshot:{selection.key}"
+        first = not request.page_token
+        if first:
+            snapshot = self.cache.current()
+            self._held.hold(snapshot)
+            after = ""
+        else:
+            cursor = paging.decode(scope, request.page_token)
+            revision_text, _, after = cursor.partition("/")
+            found = self._held.get(int(revision_text))
+            if found is None:
+                raise Aborted(
+                    f"the snapshot at revision {revision_text} is no longer held; "
+                    "load again from the first page"
+                )
+            snapshot = found
+        wanted = (
+            sorted(snapshot.controllers)
+            if selection.controllers is None
+            else sorted(c for c in selection.controllers if c in snapshot.controllers)
+        )
+        ids = [c for c in wanted if c > after][:size]
+        index = self._held.authorizations(snapshot)
+        page = pb.DecisionSnapshotPage(
+            revision=snapshot.revision,
+            controllers=[
+                controller_to_proto(
+                    snapshot.controllers[cid],
+                    snapshot.situations.get(cid) or Situation(cid, None),
+                    index.get(cid, []),
+                )
+                for cid in ids
+            ],
+            next_page_token=paging.encode(scope, f"{snapshot.revision}/{ids[-1]}")
+            if len(ids) == size
+            else "",
+        )
+        if first:
+            page.reference.CopyFrom(reference_to_proto(snapshot.reference))
+            page.vocabulary.CopyFrom(vocabulary_to_proto())
+            page.subprocessors.extend(
+                subprocessor_to_proto(entry, None)
+                for sid, entry in sorted(snapshot.subprocessors.items())
+                if selection.visible(sid)
+            )
+        return page
+
+    def WatchDecisionChanges(
+        self, request: pb.WatchDecisionChangesRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.DecisionChange]:
+        selection = feed.select(auth.current_caller(), request.controller_ids)
+        if request.after_revision < 0:
+            raise InvalidArgument.one("after_revision", "must not be negative")
+        millis = request.heartbeat_millis or DEFAULT_HEARTBEAT_MS
+        if not MIN_HEARTBEAT_MS <= millis <= MAX_HEARTBEAT_MS:
+            raise InvalidArgument.one(
+                "heartbeat_millis", f"must be between {MIN_HEARTBEAT_MS} and {MAX_HEARTBEAT_MS}"
+            )
+        cache = self.cache
+
+        def current() -> Snapshot:
+            try:
+                return cache.current()
+            finally:
+                db.release()  # a stream holds no pooled connection while it waits
+
+        return changes(
+            selection,
+            request.after_revision,
+            millis / 1000,
+            current,
+            watch_for(read_revision),
+            context.is_active,
+        )

@@ -1,0 +1,400 @@
+"""LocalChecker (the client library deciding in process) against the server:
+the same answers on a corpus of varied requests, right after every kind of
+write that changes a decision, on each backend; never silently stale
+(docs/local-checker.md)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+
+from dpa_client import LocalChecker, RegistryClient, errors, verify_receipt
+from dpa_client._transfers import safeguard
+from dpa_client.transparency import merkle
+from dpa_registry_api.v1 import decisions_pb2 as pb
+from dpa_registry_api.v1 import decisions_pb2_grpc as pb_grpc
+from registry import clock, db, keys
+from registry.audit import store as audit_store
+from tests import factories
+from tests.harness import Harness
+from tests.test_transfers_api import CONTROLLERS, SUBPROCESSORS, World, build_world, eventually, scc
+
+DAY = timedelta(days=1)
+CATEGORIES = [
+    "user.contact.email",
+    "user.contact",
+    "user",
+    "user.health_and_medical",
+    "user.financial",
+    "user.device.cookie_id",
+    "user.contact.phone_number",
+]
+PURPOSES = [
+    "essential.service",
+    "marketing.advertising",
+    "train_ai_system",
+    "essential.service.payment_processing",
+    "analytics.reporting",
+]
+COUNTRIES = ["US", "IN", "JP", "BR", "CN", "GB", "CH", "DE", "EE", "CA", "XO-EPO"]
+OPERATIONS = ["COLLECT", "STORE", "ANALYZE", "TRANSMIT", "DISCLOSE", "DELETE", "TRAIN_MODEL"]
+SUBJECTS = ["customer", "employee", "prospect"]
+GROUNDS = ["49(1)(a)", "49(1)(b)", "49(1)(c)"]
+GROUND_NAMES = ["EXPLICIT_CONSENT", "CONTRACT_WITH_DATA_SUBJECT", "LEGAL_CLAIMS"]
+
+
+class Corpus:
+    """A seeded generator of varied CheckTransfer and CheckProcessing requests."""
+
+    def __init__(self, seed: int, on: date) -> None:
+        self.rng = random.Random(seed)
+        self.on = on
+        self.controllers = [*CONTROLLERS, "newco", "nosuch"]
+        self.subprocessors = [*SUBPROCESSORS, "newsp", "nosuchsp"]
+
+    def _some(self, items: list[str], most: int = 3) -> list[str]:
+        return self.rng.sample(items, self.rng.randint(1, most))
+
+    def _day(self) -> date:
+        return self.rng.choice(
+            [self.on, self.on, self.on - 400 * DAY, self.on + 30 * DAY, date(2022, 12, 30)]
+        )
+
+    def transfer(self) -> dict[str, Any]:
+        rng = self.rng
+        kw: dict[str, Any] = {
+            "data_categories": self._some(CATEGORIES),
+            "purpose": rng.choice(PURPOSES),
+            "transfer_date": self._day(),
+        }
+        if rng.random() < 0.01:
+            kw["data_categories"] = [*kw["data_categories"], "not.a.key"]
+        if rng.random() < 0.8:
+            kw["subprocessor_id"] = rng.choice(self.subprocessors)
+        else:
+            country = rng.choice(COUNTRIES)
+            kw["recipient"] = "One-off Recipient Ltd"
+            kw["destination_country"] = country
+            kw["recipient_sector"] = rng.choice([None, "COMMERCIAL", "PUBLIC_BODY"])
+            kw["recipient_dpf_certified"] = rng.random() < 0.3
+            if rng.random() < 0.3:
+                kw["recipient_dpf_checked"] = self.on - rng.choice([1, 200, 500]) * DAY
+            pick = rng.random()
+            if pick < 0.3:
+                kw["safeguards"] = [scc(country, scc_module=rng.choice([2, 3, 4]))]
+            elif pick < 0.4:
+                kw["safeguards"] = [safeguard(country, "BCR", instrument_reference="BCR-1")]
+            elif pick < 0.5:
+                kw["derogation"] = rng.choice(GROUND_NAMES)
+        return {"controller_id": rng.choice(self.controllers), **kw}
+
+    def processing(self) -> dict[str, Any]:
+        rng = self.rng
+        kw: dict[str, Any] = {
+            "controller_id": rng.choice(self.controllers),
+            "purpose": rng.choice(PURPOSES),
+            "data_categories": self._some(CATEGORIES),
+            "operation": rng.choice(OPERATIONS),
+        }
+        if rng.random() < 0.5:
+            kw["country"] = rng.choice(["EE", "FI", "US", "DE", "IN"])
+        if rng.random() < 0.5:
+            kw["data_subjects"] = self._some(SUBJECTS, 2)
+        return kw
+
+
+def _outcome(call: Callable[[], Any]) -> tuple[Any, ...]:
+    try:
+        return ("ok", call())
+    except errors.RpcError as err:
+        return ("error", type(err).__name__, err.violations)
+
+
+class Differ:
+    """Asks the checker and the server the same questions and compares."""
+
+    def __init__(self, checker: LocalChecker, remote: RegistryClient, corpus: Corpus) -> None:
+        self.checker = checker
+        self.remote = remote
+        self.corpus = corpus
+        self.compared = 0
+        self.kinds: dict[str, int] = {}
+
+    def agree(self, kind: str, request: dict[str, Any]) -> None:
+        args = dict(request)
+        cid = args.pop("controller_id")
+        local_fn = getattr(self.checker, f"check_{kind}")
+        remote_fn = getattr(self.remote, f"check_{kind}")
+        for _ in range(5):
+            remote = _outcome(lambda: remote_fn(cid, **args))
+            local = _outcome(lambda: local_fn(cid, **args))
+            if remote[0] == local[0] == "ok" and remote[1].revision != local[1].revision:
+                # A write landed between the two calls (the scheduler): catch up.
+                self.checker.wait_for(remote[1].revision, 10)
+                continue
+            break
+        assert local == remote, (kind, request)
+        if local[0] == "ok":
+            assert local[1].local
+        self.compared += 1
+        label = f"{kind}:{local[0]}:" + (
+            str(local[1].allowed) if local[0] == "ok" else str(local[1])
+        )
+        self.kinds[label] = self.kinds.get(label, 0) + 1
+
+    def batch(self, n: int) -> None:
+        for _ in range(n):
+            if self.corpus.rng.random() < 0.6:
+                self.agree("transfer", self.corpus.transfer())
+            else:
+                self.agree("processing", self.corpus.processing())
+
+    def after_write(self, n: int) -> None:
+        """Right after a write: once the checker holds it, ask again."""
+        with db.database.connection_context():
+            head = audit_store.size()
+        assert self.checker.wait_for(head, 15)
+        self.batch(n)
+
+
+@pytest.fixture
+def world(registry: Harness) -> World:
+    return build_world(registry)
+
+
+@pytest.fixture
+def checker(world: World) -> Iterator[LocalChecker]:
+    with LocalChecker(world.checker, heartbeat=0.2, max_staleness=30) as c:
+        yield c
+
+
+def test_agrees_with_the_server_on_10000_requests_and_after_every_write(
+    world: World, checker: LocalChecker
+) -> None:
+    h, staff = world.h, world.staff
+    differ = Differ(checker, world.checker, Corpus(18, world.on))
+    differ.batch(3000)
+
+    # A DPA signed through the real life cycle, then its first instruction.
+    factories.active_dpa(h, "newco")
+    differ.after_write(600)
+    newco = factories._controller_client(h, "newco")
+    factories.instruction(h, "newco", countries=["EE", "US"], operations=["STORE"])
+    differ.after_write(600)
+    # An instruction replaced, then flagged (Art. 28(3)(h)).
+    acme = factories._controller_client(h, "acme")
+    issued = factories.instruction(
+        h,
+        "acme",
+        operations=["STORE", "TRANSMIT"],
+        countries=["EE", "JP", "US", "IN"],
+        data_categories=["user.contact.email"],
+    )
+    differ.after_write(600)
+    staff.flag_instruction("acme", issued.version, "possibly unlawful")
+    differ.after_write(600)
+    # A DPA terminated.
+    staff.terminate_agreement("globex", reason="contract ended")
+    differ.after_write(600)
+    # A sub-processor change announced (PENDING for everyone), one objection.
+    factories.subprocessor(
+        staff,
+        "newsp",
+        country="US",
+        locations=["US"],
+        data_categories=["user"],
+        dpf_status="CERTIFIED",
+        dpf_checked=world.on,
+    )
+    notice = staff.propose_subprocessor_change(
+        "ADDITION", "newsp", effective=clock.now() + 31 * DAY, reason="new model provider"
+    )
+    differ.after_write(600)
+    acme.object_to_subprocessor_change(notice.name, reason="not for us")
+    differ.after_write(600)
+    # An authorisation withdrawn.
+    initech = factories._controller_client(h, "initech")
+    initech.withdraw_subprocessor_authorization("initech", "euhost", reason="moved away")
+    differ.after_write(600)
+    # A sub-processor's locations changed.
+    record = staff.get_subprocessor("jphost")
+    record.locations.append("IN")
+    staff.update_subprocessor(record, fields=["locations"])
+    differ.after_write(600)
+    # Safeguards: one recorded, one changed.
+    staff.create_safeguard("jphost", "in-scc", scc("IN"))
+    differ.after_write(600)
+    changed = staff.get_safeguard("usscc", "us-scc")
+    changed.tia.review_date = (world.on - DAY).isoformat()
+    staff.update_safeguard(changed, fields=["tia.review_date"])
+    differ.after_write(600)
+    # The adequacy reference: a decision suspended.
+    staff.record_adequacy_change(
+        "JP", "SUSPENDED", effective=world.on - 10 * DAY, source="OJ L 1/1 (test)"
+    )
+    differ.after_write(600)
+
+    assert differ.compared >= 10_000
+    # The corpus is varied: allowed and denied answers and errors of each check.
+    for label in (
+        "transfer:ok:True",
+        "transfer:ok:False",
+        "processing:ok:True",
+        "processing:ok:False",
+        "transfer:error:NotFound",
+        "processing:error:NotFound",
+        "transfer:error:InvalidArgument",
+    ):
+        assert differ.kinds.get(label, 0) > 0, (label, differ.kinds)
+
+
+def test_min_revision_waits_or_asks_the_server(world: World, checker: LocalChecker) -> None:
+    staff = world.staff
+    staff.create_safeguard("inold", "in-bcr", safeguard("IN", "BCR", instrument_reference="B-7"))
+    token = staff.last_receipt
+    assert token is not None
+    answer = checker.check_transfer(
+        "acme",
+        subprocessor_id="inold",
+        data_categories=["user.contact.email"],
+        purpose="essential.service",
+        transfer_date=world.on,
+        min_revision=token.revision,
+    )
+    assert answer.revision >= token.revision
+    assert answer.allowed
+    # A token beyond the log: the checker cannot reach it, asks the server,
+    # which refuses it (not from this registry).
+    with pytest.raises(errors.FailedPrecondition):
+        checker.check_transfer(
+            "acme",
+            subprocessor_id="inold",
+            data_categories=["user.contact.email"],
+            purpose="essential.service",
+            min_revision=token.revision + 1000,
+        )
+
+
+def test_resumes_after_the_stream_is_cut(world: World, checker: LocalChecker) -> None:
+    eventually(lambda: checker.status().connected)
+    start = checker.reconnects
+    call = checker._call
+    assert call is not None
+    call.cancel()
+    acme = factories._controller_client(world.h, "acme")
+    acme.withdraw_subprocessor_authorization("acme", "jphost", reason="cut test")
+    receipt = acme.last_receipt
+    assert receipt is not None
+    assert checker.wait_for(receipt.revision, 15)
+    assert checker.reconnects > start
+    answer = checker.check_transfer(
+        "acme",
+        subprocessor_id="jphost",
+        data_categories=["user.contact.email"],
+        purpose="essential.service",
+        transfer_date=world.on,
+    )
+    assert [r.code_name for r in answer.reasons] == ["AUTHORIZATION_WITHDRAWN"]
+    assert answer == world.checker.check_transfer(
+        "acme",
+        subprocessor_id="jphost",
+        data_categories=["user.contact.email"],
+        purpose="essential.service",
+        transfer_date=world.on,
+    )
+
+
+def test_refuses_when_cut_off_past_its_bound(registry: Harness) -> None:
+    staff = registry.staff
+    factories.controller(staff, "acme")
+    service = registry.client("service", "checker")
+    refusing = LocalChecker(service, heartbeat=0.1, max_staleness=0.5)
+    falling_back = LocalChecker(service, heartbeat=0.1, max_staleness=0.5, on_stale="rpc")
+    try:
+        ask = {"purpose": "essential.service", "data_categories": ["user"], "operation": "STORE"}
+        assert refusing.check_processing("acme", **ask).local
+        registry.running.stop(0)  # the registry goes away
+
+        def refused() -> bool:
+            try:
+                refusing.check_processing("acme", **ask)
+            except errors.StaleSnapshot as err:
+                assert "no word from the registry" in err.message
+                assert err.revision == refusing.revision
+                return True
+            return False
+
+        eventually(refused)
+        # The caller's other choice: ask the server, which is not there either.
+        with pytest.raises(errors.Unavailable):
+            falling_back.check_processing("acme", **ask)
+    finally:
+        refusing.close()
+        falling_back.close()
+
+
+def test_a_controller_loads_only_itself(world: World) -> None:
+    acme = factories._controller_client(world.h, "acme")
+    stub = pb_grpc.DecisionSnapshotServiceStub(acme.channel)
+    with pytest.raises(errors.NotFound):
+        acme._call(
+            stub.LoadDecisionSnapshot,
+            pb.LoadDecisionSnapshotRequest(controller_ids=["globex"]),
+            idempotent=True,
+        )
+    with LocalChecker(acme, max_staleness=30) as mine:
+        ask = {"purpose": "essential.service", "data_categories": ["user"], "operation": "STORE"}
+        assert mine.check_processing("acme", **ask).local
+        with pytest.raises(errors.NotFound):
+            mine.check_processing("globex", **ask)
+        # Only its own states travel: no other controller's authorisations.
+        assert all(set(e.authorizations) <= {"acme"} for e in mine._state.subprocessors.values())
+
+
+def test_snapshot_pages_are_one_revision(world: World) -> None:
+    stub = pb_grpc.DecisionSnapshotServiceStub(world.checker.channel)
+    first = world.checker._call(
+        stub.LoadDecisionSnapshot, pb.LoadDecisionSnapshotRequest(page_size=2), idempotent=True
+    )
+    world.staff.terminate_agreement("acme", reason="between pages")
+    pages = [first]
+    while pages[-1].next_page_token:
+        pages.append(
+            world.checker._call(
+                stub.LoadDecisionSnapshot,
+                pb.LoadDecisionSnapshotRequest(page_size=2, page_token=pages[-1].next_page_token),
+                idempotent=True,
+            )
+        )
+    assert {p.revision for p in pages} == {first.revision}
+    ids = [c.controller_id for p in pages for c in p.controllers]
+    assert ids == sorted(CONTROLLERS)
+    acme = next(c for p in pages for c in p.controllers if c.controller_id == "acme")
+    assert acme.dpa_active  # as of the first page's revision
+
+
+def test_receipt_binds_a_decision_to_the_signed_log(
+    world: World, checker: LocalChecker, registry: Harness
+) -> None:
+    answer = checker.check_transfer(
+        "acme",
+        subprocessor_id="euhost",
+        data_categories=["user.contact.email"],
+        purpose="essential.service",
+        transfer_date=world.on,
+        receipt=True,
+    )
+    assert answer.receipt is not None and answer.receipt.revision == answer.revision
+    world.staff.terminate_agreement("initech", reason="the log moves on")
+    vkey = keys.load(registry.pki.signing_key, "7plus.one/dpa-registry").vkey
+    with db.database.connection_context():  # the auditor's own copy of the log
+        bodies = audit_store.bodies(list(range(answer.revision)))
+    root = merkle.root_from_leaves([bodies[i] for i in range(answer.revision)])
+    checkpoint = verify_receipt(answer.receipt, vkeys=[vkey], root_at_revision=root)
+    assert checkpoint.size >= answer.revision
+    with pytest.raises(errors.VerificationError):
+        verify_receipt(answer.receipt, vkeys=[vkey], root_at_revision=b"\x00" * 32)
