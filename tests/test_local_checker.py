@@ -182,7 +182,6 @@ def test_agrees_with_the_server_on_10000_requests_and_after_every_write(
     # A DPA signed through the real life cycle, then its first instruction.
     factories.active_dpa(h, "newco")
     differ.after_write(600)
-    newco = factories._controller_client(h, "newco")
     factories.instruction(h, "newco", countries=["EE", "US"], operations=["STORE"])
     differ.after_write(600)
     # An instruction replaced, then flagged (Art. 28(3)(h)).
