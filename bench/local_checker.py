@@ -1,0 +1,272 @@
+"""LocalChecker benchmark: decisions in the caller's process (docs/local-checker.md).
+
+    python -m bench.local_checker          # about 2 minutes; SQLite (WAL)
+    DPA_BENCH_CHECKERS=100 DPA_BENCH_LARGE=100000 python -m bench.local_checker
+
+One run, on this machine: a real server in a child process pinned to CPU 0
+(``bench.transfers``'s), data seeded straight into the tables; this process
+(CPU 1) holds the checkers. It prints
+
+* the cost of one decision in process (``LocalChecker.check_transfer`` and
+  ``check_processing``: validation, lookups, the shared ``decide``), p50 and
+  p99, at 100 and at ``DPA_BENCH_LARGE`` controllers (default 100,000), with
+  every request distinct (no memo hit) and on a realistic mix (20,000 requests
+  drawn from 2,000 distinct ones: the per-revision memo answers repeats);
+* the snapshot load time and the memory it takes per 1,000 controllers (RSS
+  of this process before and after, the large load minus the small one);
+* commit -> applied: from a write's commit (its RPC returning) until every one
+  of ``DPA_BENCH_CHECKERS`` (default 100) connected checkers holds it, over
+  ``DPA_BENCH_WRITES`` (default 20) controller withdrawals.
+
+Goal: p99 <= 10 us per decision at 100,000 controllers. Speed varies with
+the machine's load: the load average is printed; compare figures within one run.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import random
+import resource
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bench import transfers
+from dpa_client import LocalChecker, RegistryClient
+from registry import pki
+
+LARGE = int(os.environ.get("DPA_BENCH_LARGE", "100000"))
+CHECKERS = int(os.environ.get("DPA_BENCH_CHECKERS", "100"))
+WRITES = int(os.environ.get("DPA_BENCH_WRITES", "20"))
+SUBPROCESSORS = 100
+CATEGORIES = ["user.contact.email", "user.contact", "user.financial", "user"]
+PURPOSES = ["essential.service", "marketing.advertising", "train_ai_system"]
+OPERATIONS = ["STORE", "ANALYZE", "TRAIN_MODEL", "TRANSMIT"]
+
+
+def _rss_mb() -> float:
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _p(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _client(made: pki.DevPki, port: int, role: str = "service", name: str = "checker") -> Any:
+    cert, key = made.client(role, name)
+    if not cert.exists():
+        from tests.harness import TRUST_DOMAIN
+
+        pki.issue_client_cert(made, role, name, TRUST_DOMAIN)
+    return RegistryClient(f"localhost:{port}", ca=made.ca_cert, cert=cert, key=key)
+
+
+def _requests(controllers: int, count: int, seed: int) -> list[tuple[str, dict[str, Any]]]:
+    rng = random.Random(seed)
+    on = datetime.now(UTC).date() + timedelta(days=1)
+    out: list[tuple[str, dict[str, Any]]] = []
+    for i in range(count):
+        cid = f"c{rng.randrange(controllers):06d}"
+        if rng.random() < 0.7:
+            out.append(
+                (
+                    "transfer",
+                    {
+                        "controller_id": cid,
+                        "subprocessor_id": f"sp{rng.randrange(SUBPROCESSORS):04d}",
+                        "data_categories": [rng.choice(CATEGORIES)],
+                        "purpose": rng.choice(PURPOSES),
+                        "transfer_date": on + timedelta(days=i % 300),
+                    },
+                )
+            )
+        else:
+            out.append(
+                (
+                    "processing",
+                    {
+                        "controller_id": cid,
+                        "purpose": rng.choice(PURPOSES),
+                        "data_categories": [rng.choice(CATEGORIES)],
+                        "operation": rng.choice(OPERATIONS),
+                        "country": rng.choice(["", "EE", "US"]),
+                    },
+                )
+            )
+    return out
+
+
+def _time(
+    checker: LocalChecker, requests: list[tuple[str, dict[str, Any]]]
+) -> tuple[list[float], list[float]]:
+    """(wall-clock us, this thread's CPU us) per decision. On a loaded machine
+    the wall clock includes time the thread was not running; the CPU time
+    is the decision's own cost."""
+    calls: dict[str, Callable[..., Any]] = {
+        "transfer": checker.check_transfer,
+        "processing": checker.check_processing,
+    }
+    wall: list[float] = []
+    cpu: list[float] = []
+    clock, cpu_clock = time.perf_counter_ns, time.thread_time_ns
+    for kind, kw in requests:
+        args = dict(kw)
+        cid = args.pop("controller_id")
+        call = calls[kind]
+        c, t = cpu_clock(), clock()
+        call(cid, **args)
+        t2, c2 = clock(), cpu_clock()
+        wall.append((t2 - t) / 1000)
+        cpu.append((c2 - c) / 1000)
+    return wall, cpu
+
+
+def decisions(made: pki.DevPki, port: int, controllers: int) -> dict[str, float]:
+    client = _client(made, port)
+    gc.collect()
+    before = _rss_mb()
+    t0 = time.perf_counter()
+    checker = LocalChecker(client, max_staleness=60)
+    loaded = time.perf_counter() - t0
+    gc.collect()
+    after = _rss_mb()
+    try:
+        distinct = _requests(controllers, 20_000, 1)
+        _time(checker, distinct[:2000])  # warm up
+        checker._memo.clear()
+        cold, cold_cpu = _time(checker, distinct)
+        pool = _requests(controllers, 2_000, 2)
+        rng = random.Random(3)
+        mix = [rng.choice(pool) for _ in range(20_000)]
+        warm, warm_cpu = _time(checker, mix)
+        # The same mix with the cyclic collector paused: how much of the tail
+        # is the caller's garbage collection rather than the decision.
+        gc.collect()
+        gc.disable()
+        try:
+            quiet, quiet_cpu = _time(checker, mix)
+        finally:
+            gc.enable()
+        return {
+            "load_s": loaded,
+            "rss_mb": after - before,
+            "distinct_p50": _p(cold, 0.5),
+            "distinct_p99": _p(cold, 0.99),
+            "distinct_cpu_p99": _p(cold_cpu, 0.99),
+            "mix_p50": _p(warm, 0.5),
+            "mix_p99": _p(warm, 0.99),
+            "mix_cpu_p99": _p(warm_cpu, 0.99),
+            "nogc_p99": _p(quiet, 0.99),
+            "nogc_cpu_p99": _p(quiet_cpu, 0.99),
+        }
+    finally:
+        checker.close()
+        client.close()
+
+
+def commit_to_applied(made: pki.DevPki, port: int) -> tuple[list[float], int]:
+    clients = [_client(made, port) for _ in range(CHECKERS)]
+    checkers = [LocalChecker(c, heartbeat=1.0, max_staleness=60) for c in clients]
+    writers = [_client(made, port, "controller", f"c{i:06d}") for i in range(WRITES)]
+    lags: list[float] = []
+    try:
+        deadline = time.monotonic() + 30
+        while not all(c.status().connected for c in checkers):
+            if time.monotonic() > deadline:
+                raise RuntimeError("checkers did not connect")
+            time.sleep(0.05)
+        for i, writer in enumerate(writers):
+            writer.withdraw_subprocessor_authorization(
+                f"c{i:06d}", "sp0001", reason="bench: commit to applied"
+            )
+            committed = time.perf_counter()
+            receipt = writer.last_receipt
+            assert receipt is not None
+            # Waiting in turn: each wait returns at once if that checker has it,
+            # so the loop ends when the slowest checker has applied the write.
+            for checker in checkers:
+                if not checker.wait_for(receipt.revision, 30):
+                    raise RuntimeError("a checker did not apply the write within 30 s")
+            lags.append((time.perf_counter() - committed) * 1000)
+            time.sleep(0.05)
+        return lags, len(checkers)
+    finally:
+        for c in checkers:
+            c.close()
+        for c in clients + writers:
+            c.close()
+
+
+def main() -> None:
+    if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
+        os.sched_setaffinity(0, {1})
+    from tests import harness
+
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        pki_dir = tmp / "pki"
+        made = harness.make_pki(pki_dir)
+        figures: dict[int, dict[str, float]] = {}
+        lags: list[float] = []
+        count = 0
+        for controllers in (100, LARGE):
+            url = f"sqlite:///{tmp}/c{controllers}.db"
+            t0 = time.perf_counter()
+            transfers.seed(url, controllers, SUBPROCESSORS)
+            print(
+                f"seeded {controllers:,} controllers in {time.perf_counter() - t0:.1f} s",
+                flush=True,
+            )
+            server = transfers.start_server(url, pki_dir, tmp)
+            try:
+                figures[controllers] = decisions(made, server.port, controllers)
+                if controllers == 100:
+                    lags, count = commit_to_applied(made, server.port)
+            finally:
+                server.stop()
+    load_after = os.getloadavg()
+    small, large = figures[100], figures[LARGE]
+    print("\nLocalChecker, per decision in process (us), 70% CheckTransfer / 30% CheckProcessing")
+    print("(p99 cpu: this thread's CPU time, without the time the loaded machine took it off)")
+    heads = ("controllers", "distinct p50", "p99", "p99 cpu", "mix p50", "p99", "p99 cpu", "load s")
+    print("{:>12} {:>13} {:>7} {:>8} {:>8} {:>7} {:>8} {:>7}".format(*heads))
+    for n, f in figures.items():
+        print(
+            f"{n:>12,} {f['distinct_p50']:>13.1f} {f['distinct_p99']:>7.1f} "
+            f"{f['distinct_cpu_p99']:>8.1f} {f['mix_p50']:>8.1f} {f['mix_p99']:>7.1f} "
+            f"{f['mix_cpu_p99']:>8.1f} {f['load_s']:>7.2f}"
+        )
+    per_1000 = (large["rss_mb"] - small["rss_mb"]) / ((LARGE - 100) / 1000)
+    print(f"memory: {per_1000:.2f} MB per 1,000 controllers (RSS, {LARGE:,} minus 100)")
+    paused = ", ".join(
+        f"{n:,}: wall {f['nogc_p99']:.1f} us, cpu {f['nogc_cpu_p99']:.1f} us"
+        for n, f in figures.items()
+    )
+    print(f"mix with the cyclic GC paused, p99: {paused}")
+    for label in ("distinct", "mix"):
+        wall, cpu = large[f"{label}_p99"], large[f"{label}_cpu_p99"]
+        print(
+            f"p99 goal <= 10 us at {LARGE:,} controllers, {label}: wall {wall:.1f} us "
+            f"({'met' if wall <= 10 else 'NOT met'}), cpu {cpu:.1f} us "
+            f"({'met' if cpu <= 10 else 'NOT met'})"
+        )
+    if lags:
+        print(
+            f"commit -> applied by all {count} checkers, {len(lags)} writes: "
+            f"p50 {_p(lags, 0.5):.1f} ms, max {max(lags):.1f} ms"
+        )
+    print(
+        f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f}; "
+        f"max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
+    )
+
+
+if __name__ == "__main__":
+    main()
