@@ -397,3 +397,37 @@ def test_receipt_binds_a_decision_to_the_signed_log(
     assert checkpoint.size >= answer.revision
     with pytest.raises(errors.VerificationError):
         verify_receipt(answer.receipt, vkeys=[vkey], root_at_revision=b"\x00" * 32)
+
+
+def test_the_change_stream_is_a_plain_generator(world: World) -> None:
+    """The handler is a generator driven by one wait primitive: any stream
+    host can run it (here: no gRPC at all)."""
+    from registry.decisions import feed
+    from registry.decisions.servicer import changes
+    from registry.revision_wait import RevisionWatch
+    from registry.transfers.snapshot import Snapshot, SnapshotCache, read_revision
+
+    cache = SnapshotCache()
+
+    def current() -> Snapshot:
+        with db.database.connection_context():
+            return cache.current()
+
+    start = current().revision
+    running = [True]
+    stream = changes(
+        feed.Selection(None), start, 0.05, current, RevisionWatch(read_revision), lambda: running[0]
+    )
+    beat = next(stream)
+    assert beat.heartbeat and beat.revision == start
+    acme = factories._controller_client(world.h, "acme")
+    acme.withdraw_subprocessor_authorization("acme", "jphost", reason="generator test")
+    with db.database.connection_context():
+        head = audit_store.size()
+    change = next(m for m in stream if not m.heartbeat)
+    assert change.revision == head and not change.resync
+    touched = [c.controller_id for c in change.controllers]
+    touched_sps = [s.subprocessor_id for s in change.subprocessors]
+    assert "acme" in touched or "jphost" in touched_sps
+    running[0] = False
+    assert list(stream) in ([], [pb.DecisionChange(revision=head, heartbeat=True)])
