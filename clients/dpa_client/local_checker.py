@@ -122,6 +122,7 @@ class LocalChecker:
         heartbeat: float = 1.0,
         page_size: int = 1000,
         memo: bool = True,
+        load_timeout: float = 120.0,
     ) -> None:
         if on_stale not in ("refuse", "rpc"):
             raise ValueError('on_stale is "refuse" or "rpc"')
@@ -136,6 +137,7 @@ class LocalChecker:
         self.min_revision_wait = min_revision_wait
         self._heartbeat_ms = int(heartbeat * 1000)
         self._page_size = page_size
+        self._load_timeout = load_timeout
         self._memo_on = memo
         self._memo: dict[Any, TransferDecision | ProcessingDecision] = {}
         self._memo_revision = -1
@@ -451,7 +453,9 @@ class LocalChecker:
                             page_size=self._page_size,
                             page_token=token,
                         ),
-                        timeout=self._client.timeout,
+                        # The first page may wait for the server to build its
+                        # snapshot (seconds at 100,000 controllers).
+                        timeout=self._load_timeout,
                         metadata=self._metadata(),
                     )
                     if not token:
