@@ -529,6 +529,9 @@ class LocalChecker:
                     return
                 self._last_error = f"{err.code().name}: {err.details()}"
                 log.warning("decision stream ended: %s; reconnecting", self._last_error)
+            except errors.RpcError as err:  # reloading the snapshot failed
+                self._last_error = f"{err.code_name}: {err.message}"
+                log.warning("decision snapshot reload failed: %s; retrying", self._last_error)
             except Exception as err:  # a bad message must not stop the follower
                 self._last_error = repr(err)
                 log.exception("decision stream failed; reloading the snapshot")
