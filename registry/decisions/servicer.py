@@ -209,7 +209,8 @@ def changes(
         committed = watch.wait_beyond(cursor, heartbeat_seconds)
         if committed > cursor:
             snapshot = current()
-        elif active():
+        elif committed == cursor and active():
+            # Proved current: the watch read the committed revision this interval.
             yield pb.DecisionChange(revision=cursor, heartbeat=True)
 
 
