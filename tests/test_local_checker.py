@@ -403,7 +403,7 @@ def test_the_change_stream_is_a_plain_generator(world: World) -> None:
     """The handler is a generator driven by one wait primitive: any stream
     host can run it (here: no gRPC at all)."""
     from registry.decisions import feed
-    from registry.decisions.servicer import changes
+    from registry.decisions.servicer import SharedChanges, changes
     from registry.revision_wait import RevisionWatch
     from registry.transfers.snapshot import Snapshot, SnapshotCache, read_revision
 
@@ -415,8 +415,14 @@ def test_the_change_stream_is_a_plain_generator(world: World) -> None:
 
     start = current().revision
     running = [True]
+    shared = SharedChanges()
     stream = changes(
-        feed.Selection(None), start, 0.05, current, RevisionWatch(read_revision), lambda: running[0]
+        start,
+        0.05,
+        current,
+        RevisionWatch(read_revision),
+        lambda: running[0],
+        lambda after, snapshot: shared.get(after, snapshot, feed.Selection(None)),
     )
     beat = next(stream)
     assert beat.heartbeat and beat.revision == start

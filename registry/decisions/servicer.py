@@ -7,6 +7,8 @@ one primitive, :meth:`registry.revision_wait.RevisionWatch.wait_beyond`.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 
 import grpc
@@ -183,12 +185,12 @@ def change_to_proto(
 
 
 def changes(
-    selection: Selection,
     after: int,
     heartbeat_seconds: float,
     current: Callable[[], Snapshot],
     watch: RevisionWatch,
     active: Callable[[], bool],
+    build: Callable[[int, Snapshot], pb.DecisionChange],
 ) -> Iterator[pb.DecisionChange]:
     """The change stream after revision ``after``: a plain generator.
 
@@ -196,6 +198,7 @@ def changes(
     message's revision (no gap: the audit events in between name everything
     touched; no duplicate: the cursor only moves forward). While the
     committed revision stays at the cursor, a heartbeat names it.
+    ``build(cursor, snapshot)`` makes the change message (:class:`SharedChanges`).
     """
     cursor = after
     snapshot = current()
@@ -204,7 +207,7 @@ def changes(
     )
     while active():
         if snapshot.revision > cursor:
-            yield change_to_proto(feed.change(cursor, snapshot, selection), snapshot, selection)
+            yield build(cursor, snapshot)
             cursor = snapshot.revision
         committed = watch.wait_beyond(cursor, heartbeat_seconds)
         if committed > cursor:
@@ -214,10 +217,37 @@ def changes(
             yield pb.DecisionChange(revision=cursor, heartbeat=True)
 
 
+class SharedChanges:
+    """Change messages built once per (from, to, selection) and shared: the
+    checkers at one revision all move to the next together, so a write
+    followed by a hundred streams costs one change computation, not a hundred."""
+
+    def __init__(self, size: int = 256) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._built: OrderedDict[tuple[int, int, str, str | None], pb.DecisionChange] = (
+            OrderedDict()
+        )
+
+    def get(self, after: int, snapshot: Snapshot, selection: Selection) -> pb.DecisionChange:
+        key = (after, snapshot.revision, selection.key, selection.tenant)
+        with self._lock:  # the first stream builds; the others wait and share
+            found = self._built.get(key)
+            if found is None:
+                found = change_to_proto(
+                    feed.change(after, snapshot, selection), snapshot, selection
+                )
+                self._built[key] = found
+                while len(self._built) > self._size:
+                    self._built.popitem(last=False)
+            return found
+
+
 class DecisionSnapshotService(pb_grpc.DecisionSnapshotServiceServicer):
     def __init__(self, cache: SnapshotCache | None = None) -> None:
         self._cache = cache
         self._held = feed.HeldSnapshots()
+        self._changes = SharedChanges()
 
     @property
     def cache(self) -> SnapshotCache:
@@ -297,10 +327,10 @@ class DecisionSnapshotService(pb_grpc.DecisionSnapshotServiceServicer):
                 db.release()  # a stream holds no pooled connection while it waits
 
         return changes(
-            selection,
             request.after_revision,
             millis / 1000,
             current,
             watch_for(read_revision),
             context.is_active,
+            lambda after, snapshot: self._changes.get(after, snapshot, selection),
         )
