@@ -109,6 +109,17 @@ class LocalChecker:
 
     >>> checker = LocalChecker(client)   # loads, then follows the registry
     >>> checker.check_transfer("acme", subprocessor_id="llmcorp", ...)
+
+    ``client``: a ``RegistryClient`` (its channel and identity are used).
+    ``controller_ids``: load only these controllers (default: every one; a
+    controller's own certificate loads itself). ``max_staleness``: seconds
+    without word from the registry after which no local answer is given, and
+    ``on_stale`` what happens then. ``min_revision_wait``: how long a check
+    with ``min_revision`` waits before asking the server. ``heartbeat``:
+    seconds between the server's heartbeats. ``memo``: remember answers per
+    revision. ``load_timeout``: the deadline of each snapshot page.
+    The constructor loads the snapshot (raising the library's errors if it
+    cannot) and starts one follower thread; ``close()`` stops it.
     """
 
     def __init__(
