@@ -437,3 +437,23 @@ def test_the_change_stream_is_a_plain_generator(world: World) -> None:
     assert "acme" in touched or "jphost" in touched_sps
     running[0] = False
     assert list(stream) in ([], [pb.DecisionChange(revision=head, heartbeat=True)])
+
+
+def test_a_chosen_set_of_controllers(world: World) -> None:
+    with LocalChecker(world.checker, controller_ids=["acme", "umbrella"], max_staleness=30) as few:
+        assert set(few._state.controllers) == {"acme", "umbrella"}
+        assert all(
+            set(e.authorizations) <= {"acme", "umbrella"} for e in few._state.subprocessors.values()
+        )
+        differ = Differ(few, world.checker, Corpus(5, world.on))
+        differ.corpus.controllers = ["acme", "umbrella"]
+        differ.batch(200)
+        # A change to a chosen controller arrives; one to another does not matter.
+        umbrella = factories._controller_client(world.h, "umbrella")
+        umbrella.withdraw_subprocessor_authorization("umbrella", "jphost", reason="chosen set")
+        world.staff.terminate_agreement("initech", reason="outside the set")
+        differ.after_write(200)
+        with pytest.raises(errors.NotFound, match="selection"):
+            few.check_processing(
+                "initech", purpose="essential.service", data_categories=["user"], operation="STORE"
+            )
