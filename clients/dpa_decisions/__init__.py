@@ -3,7 +3,7 @@
 One implementation of ``CheckTransfer`` (GDPR Art. 28 and Art. 44-49) and
 ``CheckProcessing`` (Art. 28(3)(a)): the server decides with it, and
 ``dpa_client.LocalChecker`` decides with the very same functions in the
-caller's process (docs/adr/0015-shared-decision-code.md). Nothing here does
+caller's process (docs/adr/0017-shared-decision-code.md). Nothing here does
 I/O, reads a clock or imports gRPC, protobuf, the server or the client.
 
 * :mod:`dpa_decisions.common`: the shared legal enums and the Art. 28(2)
