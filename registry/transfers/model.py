@@ -1,7 +1,7 @@
 """Value types for Chapter V GDPR transfer decisions (Art. 44-49).
 
 One definition, shared with the client library: :mod:`dpa_decisions.transfer_types`
-(docs/adr/0015-shared-decision-code.md).
+(docs/adr/0017-shared-decision-code.md).
 """
 
 from dpa_decisions.transfer_types import (
