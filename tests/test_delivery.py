@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import email
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -24,48 +23,10 @@ from tests.delivery_fakes import (
     Mailbox,
     WebhookReceiver,
     eventually,
-    smtp_server,
-    webhook_receiver,
 )
 
 DELIVERED = pb.DELIVERY_STATE_DELIVERED
 DEAD = pb.DELIVERY_STATE_DEAD_LETTER
-
-
-@pytest.fixture
-def receiver() -> Iterator[WebhookReceiver]:
-    with webhook_receiver() as r:
-        yield r
-
-
-@pytest.fixture
-def mailbox() -> Iterator[Mailbox]:
-    with smtp_server() as m:
-        yield m
-
-
-@pytest.fixture
-def delivering(
-    monkeypatch: pytest.MonkeyPatch, dev_pki: pki.DevPki, database_url: str, mailbox: Mailbox
-) -> Iterator[harness.Harness]:
-    """A server whose worker retries fast, allows http:// and mails to ``mailbox``."""
-    for name, value in {
-        "DPA_DELIVERY_ALLOW_HTTP": "1",
-        "DPA_DELIVERY_MAX_ATTEMPTS": "3",
-        "DPA_DELIVERY_BACKOFF_SECONDS": "0.2",
-        "DPA_DELIVERY_INTERVAL_SECONDS": "0.05",
-        "DPA_SMTP_HOST": "127.0.0.1",
-        "DPA_SMTP_PORT": str(mailbox.port),
-        "DPA_SMTP_STARTTLS": "0",
-        "DPA_SMTP_FROM": "notices@processor.example",
-    }.items():
-        monkeypatch.setenv(name, value)
-    h = harness.start(dev_pki, database_url)
-    try:
-        yield h
-    finally:
-        h.close()
-        clock.reset()
 
 
 def _setup(h: harness.Harness, *controllers: str) -> None:

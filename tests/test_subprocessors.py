@@ -169,9 +169,9 @@ def test_change_notice_end_to_end(registry: Harness) -> None:
     # Every controller's list shows the pending change with its own deadline,
     # counted from the notice's first delivery to it.
     eventually(
-        lambda: globex.get_subprocessor_list("globex")
-        .pending_changes[0]
-        .HasField("objection_deadline")
+        lambda: (
+            globex.get_subprocessor_list("globex").pending_changes[0].HasField("objection_deadline")
+        )
     )
     view = globex.get_subprocessor_list("globex")
     assert [e.state for e in view.entries] == [pb.SUBPROCESSOR_AUTHORIZATION_STATE_PENDING]
