@@ -57,10 +57,10 @@ def _open_windows(now: datetime) -> peewee.Expression:
 
 def _first_deliveries(rows: Sequence[RecipientRow]) -> dict[int, evidence.Evidence]:
     """Recipient row id -> the earliest evidence its notice reached the controller."""
-    found = evidence.first_deliveries([(r.controller_id, int(r.notification)) for r in rows])
+    found = evidence.first_deliveries([(r.controller_id, int(r.notification or 0)) for r in rows])
     result: dict[int, evidence.Evidence] = {}
     for r in rows:
-        first = found.get((r.controller_id, int(r.notification)))
+        first = found.get((r.controller_id, int(r.notification or 0)))
         if first is not None:
             result[int(r.id)] = first
     return result
@@ -130,7 +130,7 @@ def sync_windows(m: Mutation, ids: Sequence[int]) -> int:
             names.make(COLLECTION, r.notice_id),
             r.controller_id,
             {
-                "notification": int(r.notification),
+                "notification": int(r.notification or 0),
                 "first_delivery_time": clock.rfc3339(start) if start else None,
                 "channel": found.channel.value if found is not None else None,
                 "objection_deadline": clock.rfc3339(deadline) if deadline else None,
