@@ -60,7 +60,9 @@ def mailbox() -> Iterator[Mailbox]:
 def delivering(
     monkeypatch: pytest.MonkeyPatch, dev_pki: pki.DevPki, database_url: str, mailbox: Mailbox
 ) -> Iterator[harness.Harness]:
-    """A server whose worker retries fast, allows http:// and mails to ``mailbox``."""
+    """A server whose worker retries fast, allows http:// and mails to
+    ``mailbox``, with its bounce listener on a free port."""
+    bounce_port = harness.free_port()
     for name, value in {
         "DPA_DELIVERY_ALLOW_HTTP": "1",
         "DPA_DELIVERY_MAX_ATTEMPTS": "3",
@@ -70,8 +72,13 @@ def delivering(
         "DPA_SMTP_PORT": str(mailbox.port),
         "DPA_SMTP_STARTTLS": "0",
         "DPA_SMTP_FROM": "notices@processor.example",
+        "DPA_BOUNCE_ADDRESS": "bounces@bounces.processor.example",
+        "DPA_BOUNCE_LISTEN": f"127.0.0.1:{bounce_port}",
     }.items():
         monkeypatch.setenv(name, value)
+    # The relay hands bounces to the registry's listener (in production: the
+    # MX of the bounce domain).
+    mailbox.bounce_to = ("127.0.0.1", bounce_port)
     h = harness.start(dev_pki, database_url)
     try:
         yield h

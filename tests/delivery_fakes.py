@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import smtplib
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -72,16 +73,93 @@ def webhook_receiver() -> Iterator[WebhookReceiver]:
         server.server_close()
 
 
+def dsn(
+    envelope_sender: str,
+    recipient: str,
+    original: bytes,
+    *,
+    status: str = "5.1.1",
+    action: str = "failed",
+    diagnostic: str = "",
+) -> bytes:
+    """A delivery status notification (RFC 3464) as a relay like Postfix writes it."""
+    if not diagnostic:
+        code = "550" if status.startswith("5") else "452"
+        diagnostic = f"smtp; {code} {status} <{{rcpt}}>: Recipient address rejected"
+    headers = original.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0].decode()
+    return (
+        "From: MAILER-DAEMON@relay.test (Mail Delivery System)\r\n"
+        f"To: {envelope_sender}\r\n"
+        "Subject: Undelivered Mail Returned to Sender\r\n"
+        "Auto-Submitted: auto-replied\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="BOUNDARY"\r\n'
+        "\r\n"
+        "--BOUNDARY\r\n"
+        "Content-Type: text/plain\r\n\r\n"
+        "Your message could not be delivered to one or more recipients.\r\n"
+        "--BOUNDARY\r\n"
+        "Content-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; relay.test\r\n"
+        "Arrival-Date: Mon, 30 Nov 2026 05:00:00 +0000\r\n"
+        "\r\n"
+        f"Final-Recipient: rfc822; {recipient}\r\n"
+        f"Original-Recipient: rfc822;{recipient}\r\n"
+        f"Action: {action}\r\n"
+        f"Status: {status}\r\n"
+        "Remote-MTA: dns; mx.acme.example\r\n"
+        f"Diagnostic-Code: {diagnostic.format(rcpt=recipient)}\r\n"
+        "\r\n"
+        "--BOUNDARY\r\n"
+        "Content-Type: text/rfc822-headers\r\n\r\n"
+        f"{headers}\r\n"
+        "--BOUNDARY--\r\n"
+    ).encode()
+
+
 @dataclass
 class Mailbox:
+    """A relay: accepts every message (250); for a recipient in ``bounce``
+    it then, like a real relay whose next hop refused the mail, sends a DSN
+    over SMTP to ``bounce_to`` (host, port) for the envelope sender."""
+
     messages: list[tuple[list[str], bytes]] = field(default_factory=list)
+    envelope_senders: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     port: int = 0
+    bounce: dict[str, str] = field(default_factory=dict)
+    """Recipient -> the DSN status to bounce it with (``5.1.1``, ``4.2.2``)."""
+    bounce_to: tuple[str, int] | None = None
+    bounce_replies: list[tuple[int, bytes]] = field(default_factory=list)
+    """The bounce listener's reply to each DSN sent (code, text)."""
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        content = bytes(envelope.content)
         with self.lock:
-            self.messages.append((list(envelope.rcpt_tos), bytes(envelope.content)))
+            self.messages.append((list(envelope.rcpt_tos), content))
+            self.envelope_senders.append(envelope.mail_from)
+        for rcpt in envelope.rcpt_tos:
+            if rcpt in self.bounce and self.bounce_to is not None:
+                report = dsn(envelope.mail_from, rcpt, content, status=self.bounce[rcpt])
+                threading.Thread(
+                    target=self._send_bounce, args=(envelope.mail_from, report), daemon=True
+                ).start()
         return "250 OK"
+
+    def _send_bounce(self, to: str, report: bytes) -> None:
+        """Like an MTA: a 4xx reply is tried again later (here: soon)."""
+        assert self.bounce_to is not None
+        for _ in range(20):
+            with smtplib.SMTP(*self.bounce_to, timeout=60) as smtp:
+                smtp.ehlo("relay.test")
+                smtp.mail("")
+                code, text = smtp.rcpt(to)
+                reply = smtp.data(report) if code == 250 else (code, text)
+            with self.lock:
+                self.bounce_replies.append(reply)
+            if reply[0] < 400 or reply[0] >= 500:
+                return
+            time.sleep(0.5)
 
     def received(self) -> list[tuple[list[str], bytes]]:
         with self.lock:

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from standardwebhooks import Webhook
 
-from registry.delivery import types
+from registry.delivery import bounces, types
 from registry.delivery.deliveries import Outcome, Work
 
 USER_AGENT = "dpa-registry-delivery/1"
@@ -98,6 +98,16 @@ def message(w: Work, settings: types.Settings) -> EmailMessage:
     return msg
 
 
+def envelope_sender(w: Work, settings: types.Settings) -> str:
+    """Where bounces go: this attempt's own address under the bounce address
+    (``registry.delivery.bounces``), or ``smtp_from`` when bounces are not read."""
+    if settings.bounce_address and w.bounce_token:
+        return bounces.verp_address(
+            settings.bounce_address, w.delivery_id, w.number, w.bounce_token
+        )
+    return settings.smtp_from
+
+
 def send_email(w: Work, settings: types.Settings) -> Outcome:
     started = time.monotonic()
     if not settings.smtp_host:
@@ -110,7 +120,9 @@ def send_email(w: Work, settings: types.Settings) -> Outcome:
                 smtp.starttls(context=ssl.create_default_context())
             if settings.smtp_username:
                 smtp.login(settings.smtp_username, settings.smtp_password)
-            refused = smtp.send_message(message(w, settings))
+            refused = smtp.send_message(
+                message(w, settings), from_addr=envelope_sender(w, settings)
+            )
             if refused:
                 code = next(iter(refused.values()))[0]
                 return Outcome(int(code), _elapsed_ms(started), "recipient refused")

@@ -77,6 +77,15 @@ class Settings:
     smtp_from: str = "dpa-registry@localhost"
     lease_seconds: float = 120.0
     """How long a claimed delivery is another process's to finish."""
+    bounce_address: str = ""
+    """Envelope sender of notice e-mails, e.g. ``bounces@bounces.processor.example``
+    (``DPA_BOUNCE_ADDRESS``): each message goes out from a per-delivery
+    variant (``bounces+d42.a1.<token>@...``) so a bounce names its delivery.
+    Empty: the envelope sender is ``smtp_from`` and bounces are not read."""
+    bounce_listen: str = ""
+    """``host:port`` of the inbound SMTP listener that receives bounces
+    (``DPA_BOUNCE_LISTEN``); the MX of the bounce address's domain, or the
+    operator's mail server, hands them to it. Empty: off."""
 
     @staticmethod
     def from_env(environ: Mapping[str, str] | None = None) -> Settings:
@@ -99,6 +108,8 @@ class Settings:
             smtp_username=env.get("DPA_SMTP_USERNAME", d.smtp_username),
             smtp_password=env.get("DPA_SMTP_PASSWORD", d.smtp_password),
             smtp_from=env.get("DPA_SMTP_FROM", d.smtp_from),
+            bounce_address=env.get("DPA_BOUNCE_ADDRESS", d.bounce_address).strip(),
+            bounce_listen=env.get("DPA_BOUNCE_LISTEN", d.bounce_listen).strip(),
         )
 
 
