@@ -65,6 +65,8 @@ def delivering(
     bounce_port = harness.free_port()
     for name, value in {
         "DPA_DELIVERY_ALLOW_HTTP": "1",
+        # The receivers listen on loopback, which webhooks may not reach otherwise.
+        "DPA_DELIVERY_ALLOW_NETWORKS": "127.0.0.0/8",
         "DPA_DELIVERY_MAX_ATTEMPTS": "3",
         "DPA_DELIVERY_BACKOFF_SECONDS": "0.2",
         "DPA_DELIVERY_INTERVAL_SECONDS": "0.05",

@@ -326,9 +326,22 @@ def test_stream_and_acknowledgement_are_evidence(delivering: harness.Harness) ->
     assert list(h.staff.list_undelivered_notices("acme")) == []
 
 
-def test_internal_addresses_are_not_called() -> None:
-    from registry.delivery import senders
-
-    for url in ("https://127.0.0.1/x", "https://10.1.2.3/", "https://[::1]/", "https://localhost/"):
-        assert senders.internal_address(url), url
-    assert not senders.internal_address("https://93.184.215.14/")
+def test_internal_addresses_are_refused_unless_allowed() -> None:
+    loopback = types.networks("127.0.0.0/8")
+    for address in (
+        "127.0.0.1",
+        "10.1.2.3",
+        "::1",
+        "169.254.169.254",
+        "100.64.0.1",
+        "fd00::1",
+        "::ffff:10.0.0.1",
+        "224.0.0.1",
+        "0.0.0.0",
+    ):
+        assert not types.address_allowed(address, ()), address
+    assert types.address_allowed("93.184.215.14", ())
+    assert types.address_allowed("2606:2800:220:1:248:1893:25c8:1946", ())
+    assert types.address_allowed("127.0.0.5", loopback)
+    assert types.address_allowed("::ffff:127.0.0.1", loopback)
+    assert not types.address_allowed("::1", loopback)
