@@ -12,7 +12,7 @@ import smtplib
 
 import pytest
 
-from dpa.registry.v1 import delivery_pb2 as pb
+from dpa_registry_api.v1 import delivery_pb2 as pb
 from registry.audit import store
 from registry.delivery import bounces
 from tests import harness

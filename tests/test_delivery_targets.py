@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dpa.registry.v1 import delivery_pb2 as pb
+from dpa_registry_api.v1 import delivery_pb2 as pb
 from registry import clock
 from registry.delivery import deliveries, senders, types
 from tests import harness

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from dpa.registry.v1 import delivery_pb2 as dpb
-from dpa.registry.v1 import subprocessors_pb2 as pb
+from dpa_registry_api.v1 import delivery_pb2 as dpb
+from dpa_registry_api.v1 import subprocessors_pb2 as pb
 from registry import clock
 from registry.audit import store
 from registry.subprocessors import core, notices, scheduler, transitions
