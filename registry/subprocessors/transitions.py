@@ -39,7 +39,9 @@ class _NothingDue(Exception):
 
 
 SWEEP_BATCH = 500
-"""Open windows compared with the delivery evidence per scheduler round."""
+"""Open windows compared with the delivery evidence per read."""
+SWEEP_BATCHES = 10
+"""At most this many reads per scheduler round (while they find work)."""
 _sweep_after = 0
 """This process's place in its round-robin over open windows (in memory:
 a restart begins again at the start, which only repeats reads)."""
@@ -76,20 +78,30 @@ def _stale(rows: Sequence[RecipientRow]) -> list[int]:
     ]
 
 
-def stale_windows(now: datetime, limit: int = SWEEP_BATCH) -> list[int]:
-    """Read-only: the next batch of open windows (round-robin over this
-    process's calls) whose start no longer matches the delivery evidence: the
-    notice has since reached its controller, or the delivery that started it
-    was withdrawn (an e-mail that bounced)."""
+def stale_windows(
+    now: datetime, limit: int = SWEEP_BATCH, batches: int = SWEEP_BATCHES
+) -> list[int]:
+    """Read-only: open windows whose start no longer matches the delivery
+    evidence (the notice has since reached its controller, or the delivery
+    that started the window was withdrawn: an e-mail that bounced). Reads one
+    batch per call, round-robin over this process's calls, and goes on to the
+    next batch (at most ``batches``) only while it keeps finding some: a
+    bounded read when nothing changed, a quick catch-up after a large notice."""
     global _sweep_after  # noqa: PLW0603
-    rows = list(
-        RecipientRow.select()
-        .where(_open_windows(now) & (RecipientRow.id > _sweep_after))
-        .order_by(RecipientRow.id)
-        .limit(limit)
-    )
-    _sweep_after = int(rows[-1].id) if len(rows) == limit else 0
-    return _stale(rows)
+    stale: list[int] = []
+    for _ in range(batches):
+        rows = list(
+            RecipientRow.select()
+            .where(_open_windows(now) & (RecipientRow.id > _sweep_after))
+            .order_by(RecipientRow.id)
+            .limit(limit)
+        )
+        _sweep_after = int(rows[-1].id) if len(rows) == limit else 0
+        found = _stale(rows)
+        stale += found
+        if not found or len(rows) < limit:
+            break
+    return stale
 
 
 def sync_windows(m: Mutation, ids: Sequence[int]) -> int:
