@@ -4,8 +4,11 @@ Measures (issue 5): the time to persist every notice (the ProposeSubprocessorCha
 call: notices, per-controller windows and authorisation rows, inbox rows and one
 audit event per controller, in one transaction), the time until the last live
 watcher has received its own notification, and the server's memory per idle
-watcher (RSS delta / watchers). Every watcher has its own mTLS connection and
-client certificate, as a real controller would.
+watcher (RSS delta / watchers), and the time until the objection windows of
+the controllers the stream reached have begun (the scheduler's sweep of the
+delivery evidence; the others, never delivered, stay not begun). Every
+watcher has its own mTLS connection and client certificate, as a real
+controller would.
 
     python -m bench.notices [--controllers 10000] [--watchers 1000] [--database URL]
 """
@@ -23,6 +26,7 @@ import time
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 TRUST_DOMAIN = "7plus.one"
 
@@ -190,14 +194,31 @@ def main(argv: Sequence[str] = ()) -> None:
         stderr=subprocess.DEVNULL,
     )
     try:
-        _run(args, made, port, server.pid, watched)
+        _run(args, made, port, server.pid, watched, url)
     finally:
         server.terminate()
         server.wait(timeout=30)
 
 
+def _windows_begun(url: str) -> int:
+    """Controllers whose objection window has begun (the notice reached them)."""
+    from registry import db
+    from registry.subprocessors.model import RecipientRow
+
+    db.open_database(url)
+    with db.database.connection_context():
+        return int(
+            RecipientRow.select().where(RecipientRow.first_delivery_time.is_null(False)).count()
+        )
+
+
 def _run(
-    args: argparse.Namespace, made: object, port: int, server_pid: int, watched: list[str]
+    args: argparse.Namespace,
+    made: object,
+    port: int,
+    server_pid: int,
+    watched: list[str],
+    url: str,
 ) -> None:
     from dpa_client import RegistryClient
     from registry import clock
@@ -265,8 +286,27 @@ def _run(
         f"last of {len(received)}/{len(watched)} watchers received its notice: "
         f"{t_last:.2f} s after the call began (target < 5 s)"
     )
+    _wait_for_windows(url, len(received), notice.recipient_count, t0, watches)
+
+
+def _wait_for_windows(
+    url: str, streamed: int, recipients: int, t0: float, watches: list[Any]
+) -> None:
+    """The objection windows begin from the delivery evidence (docs/adr/0017):
+    the streamed notices are evidence; the scheduler sweeps open windows."""
     for w in watches:
         w.cancel()
+    deadline = time.monotonic() + 300
+    begun = 0
+    while time.monotonic() < deadline:
+        begun = _windows_begun(url)
+        if begun >= streamed:
+            break
+        time.sleep(0.25)
+    print(
+        f"objection windows begun for {begun}/{streamed} streamed controllers "
+        f"(of {recipients}): {time.perf_counter() - t0:.1f} s after the call began"
+    )
 
 
 if __name__ == "__main__":

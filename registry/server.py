@@ -286,7 +286,10 @@ def start(
     if scheduler:
         background_stops.insert(-1, subprocessor_scheduler.start(config.trust_domain).stop)
     # Every process: deliveries are claimed with leases (registry.delivery.worker).
-    background_stops.insert(0, delivery_worker.start(config.trust_domain).stop)
+    # The bounce listener (one port) runs where the scheduler runs.
+    background_stops.insert(
+        0, delivery_worker.start(config.trust_domain, bounce_listener=scheduler).stop
+    )
     tiles_port = 0
     if config.tiles_listen:
         served = tiles.start(

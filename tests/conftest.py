@@ -13,6 +13,7 @@ import pytest
 
 from registry import clock, pki
 from tests import harness
+from tests.delivery_fakes import Mailbox, WebhookReceiver, smtp_server, webhook_receiver
 
 BACKENDS = ["sqlite", "postgres"]
 
@@ -35,6 +36,51 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 @pytest.fixture
 def registry(dev_pki: pki.DevPki, database_url: str) -> Iterator[harness.Harness]:
+    h = harness.start(dev_pki, database_url)
+    try:
+        yield h
+    finally:
+        h.close()
+        clock.reset()
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    with webhook_receiver() as r:
+        yield r
+
+
+@pytest.fixture
+def mailbox() -> Iterator[Mailbox]:
+    with smtp_server() as m:
+        yield m
+
+
+@pytest.fixture
+def delivering(
+    monkeypatch: pytest.MonkeyPatch, dev_pki: pki.DevPki, database_url: str, mailbox: Mailbox
+) -> Iterator[harness.Harness]:
+    """A server whose worker retries fast, allows http:// and mails to
+    ``mailbox``, with its bounce listener on a free port."""
+    bounce_port = harness.free_port()
+    for name, value in {
+        "DPA_DELIVERY_ALLOW_HTTP": "1",
+        # The receivers listen on loopback, which webhooks may not reach otherwise.
+        "DPA_DELIVERY_ALLOW_NETWORKS": "127.0.0.0/8",
+        "DPA_DELIVERY_MAX_ATTEMPTS": "3",
+        "DPA_DELIVERY_BACKOFF_SECONDS": "0.2",
+        "DPA_DELIVERY_INTERVAL_SECONDS": "0.05",
+        "DPA_SMTP_HOST": "127.0.0.1",
+        "DPA_SMTP_PORT": str(mailbox.port),
+        "DPA_SMTP_STARTTLS": "0",
+        "DPA_SMTP_FROM": "notices@processor.example",
+        "DPA_BOUNCE_ADDRESS": "bounces@bounces.processor.example",
+        "DPA_BOUNCE_LISTEN": f"127.0.0.1:{bounce_port}",
+    }.items():
+        monkeypatch.setenv(name, value)
+    # The relay hands bounces to the registry's listener (in production: the
+    # MX of the bounce domain).
+    mailbox.bounce_to = ("127.0.0.1", bounce_port)
     h = harness.start(dev_pki, database_url)
     try:
         yield h

@@ -240,3 +240,16 @@ def breach_details(subprocessors: tuple[str, ...] = (), **overrides: Any) -> Any
         **overrides,
     }
     return BreachDetails(**fields)
+
+
+def read_inbox(h: Harness, *controller_ids: str) -> int:
+    """Each controller acknowledges every notice in its inbox, through the API:
+    the notices reached them, so their objection windows begin
+    (docs/subprocessors.md). Returns how many were acknowledged."""
+    done = 0
+    for cid in controller_ids:
+        client = _controller_client(h, cid)
+        for n in list(client.list_notifications(unacknowledged_only=True)):
+            client.acknowledge_notification(n.id)
+            done += 1
+    return done

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import email
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -24,48 +23,10 @@ from tests.delivery_fakes import (
     Mailbox,
     WebhookReceiver,
     eventually,
-    smtp_server,
-    webhook_receiver,
 )
 
 DELIVERED = pb.DELIVERY_STATE_DELIVERED
 DEAD = pb.DELIVERY_STATE_DEAD_LETTER
-
-
-@pytest.fixture
-def receiver() -> Iterator[WebhookReceiver]:
-    with webhook_receiver() as r:
-        yield r
-
-
-@pytest.fixture
-def mailbox() -> Iterator[Mailbox]:
-    with smtp_server() as m:
-        yield m
-
-
-@pytest.fixture
-def delivering(
-    monkeypatch: pytest.MonkeyPatch, dev_pki: pki.DevPki, database_url: str, mailbox: Mailbox
-) -> Iterator[harness.Harness]:
-    """A server whose worker retries fast, allows http:// and mails to ``mailbox``."""
-    for name, value in {
-        "DPA_DELIVERY_ALLOW_HTTP": "1",
-        "DPA_DELIVERY_MAX_ATTEMPTS": "3",
-        "DPA_DELIVERY_BACKOFF_SECONDS": "0.2",
-        "DPA_DELIVERY_INTERVAL_SECONDS": "0.05",
-        "DPA_SMTP_HOST": "127.0.0.1",
-        "DPA_SMTP_PORT": str(mailbox.port),
-        "DPA_SMTP_STARTTLS": "0",
-        "DPA_SMTP_FROM": "notices@processor.example",
-    }.items():
-        monkeypatch.setenv(name, value)
-    h = harness.start(dev_pki, database_url)
-    try:
-        yield h
-    finally:
-        h.close()
-        clock.reset()
 
 
 def _setup(h: harness.Harness, *controllers: str) -> None:
@@ -365,9 +326,22 @@ def test_stream_and_acknowledgement_are_evidence(delivering: harness.Harness) ->
     assert list(h.staff.list_undelivered_notices("acme")) == []
 
 
-def test_internal_addresses_are_not_called() -> None:
-    from registry.delivery import senders
-
-    for url in ("https://127.0.0.1/x", "https://10.1.2.3/", "https://[::1]/", "https://localhost/"):
-        assert senders.internal_address(url), url
-    assert not senders.internal_address("https://93.184.215.14/")
+def test_internal_addresses_are_refused_unless_allowed() -> None:
+    loopback = types.networks("127.0.0.0/8")
+    for address in (
+        "127.0.0.1",
+        "10.1.2.3",
+        "::1",
+        "169.254.169.254",
+        "100.64.0.1",
+        "fd00::1",
+        "::ffff:10.0.0.1",
+        "224.0.0.1",
+        "0.0.0.0",
+    ):
+        assert not types.address_allowed(address, ()), address
+    assert types.address_allowed("93.184.215.14", ())
+    assert types.address_allowed("2606:2800:220:1:248:1893:25c8:1946", ())
+    assert types.address_allowed("127.0.0.5", loopback)
+    assert types.address_allowed("::ffff:127.0.0.1", loopback)
+    assert not types.address_allowed("::1", loopback)

@@ -162,14 +162,22 @@ def test_change_notice_end_to_end(registry: Harness) -> None:
     assert n.kind == notifications_pb2.NOTIFICATION_KIND_SUBPROCESSOR_CHANGE
     assert n.resource == notice.name
     assert n.payload["subprocessor"] == "subprocessors/llmcorp"
-    assert "objection_deadline" in n.payload
+    assert n.payload["objection_days"] == 30
 
-    # Every controller's list shows the pending change with its own deadline.
+    # globex reads its inbox: the notice reached it, its window begins.
+    globex.acknowledge_notification(next(iter(globex.list_notifications())).id)
+    # Every controller's list shows the pending change with its own deadline,
+    # counted from the notice's first delivery to it.
+    eventually(
+        lambda: (
+            globex.get_subprocessor_list("globex").pending_changes[0].HasField("objection_deadline")
+        )
+    )
     view = globex.get_subprocessor_list("globex")
     assert [e.state for e in view.entries] == [pb.SUBPROCESSOR_AUTHORIZATION_STATE_PENDING]
     (pending,) = view.pending_changes
     assert pending.change_notice == notice.name
-    window = pending.objection_deadline.ToDatetime() - pending.notified_time.ToDatetime()
+    window = pending.objection_deadline.ToDatetime() - pending.first_delivery_time.ToDatetime()
     assert window == 10 * DAY
 
     objected = acme.object_to_subprocessor_change(notice.name, reason="no US transfers")
@@ -221,6 +229,8 @@ def test_window_closes_across_a_restart(registry: Harness, close_while_down: boo
     notice = registry.staff.propose_subprocessor_change(
         "ADDITION", "llmcorp", effective=clock.now() + 31 * DAY
     )
+    globex = controller_client(registry, "globex")
+    globex.acknowledge_notification(next(iter(globex.list_notifications())).id)
     clock.advance(15 * DAY)
     time.sleep(1.2)
     if close_while_down:
@@ -281,11 +291,13 @@ def test_replacement_and_removal(registry: Harness) -> None:
     factories.subprocessor(staff, "oldhost")
     factories.subprocessor(staff, "newhost")
     staff.propose_subprocessor_change("ADDITION", "oldhost", effective=clock.now() + 10 * DAY)
+    factories.read_inbox(registry, "acme", "globex")
     clock.advance(10 * DAY + timedelta(seconds=1))
     eventually(lambda: core.may_use("acme", "oldhost"))
     swap = staff.propose_subprocessor_change(
         "REPLACEMENT", "newhost", replaces="oldhost", effective=clock.now() + 10 * DAY
     )
+    factories.read_inbox(registry, "acme")
     assert swap.recipient_count == 2
     globex = controller_client(registry, "globex")
     globex.object_to_subprocessor_change(swap.name, reason="prefer the old host")

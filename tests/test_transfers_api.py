@@ -153,6 +153,8 @@ def build_world(h: Harness) -> World:
     }
     umbrella = factories._controller_client(h, "umbrella")
     umbrella.object_to_subprocessor_change(notices["euhost"].name, reason="not that host")
+    # The notices reach every controller: their objection windows begin.
+    factories.read_inbox(h, *CONTROLLERS)
     clock.advance(32 * DAY)
     eventually(
         lambda: all(

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+import peewee
+
 from registry import db
 from registry.auth import Caller
 from registry.delivery import types
@@ -98,6 +100,36 @@ def of_notice(caller: Caller, controller_id: str, number: int) -> NoticeEvidence
         items.append(Evidence(types.Evidence.INBOX_ACK, notice.ack_time, "acknowledged"))
     items.sort(key=lambda x: (x.time, x.channel.value))
     return NoticeEvidence(notice, tuple(items))
+
+
+def first_deliveries(pairs: Sequence[tuple[str, int]]) -> dict[tuple[str, int], Evidence]:
+    """Of these (controller id, notice number) pairs, those that reached their
+    controller, each with its earliest evidence over every channel (the read
+    API the objection clock of sub-processor changes is started from)."""
+    found: dict[tuple[str, int], Evidence] = {}
+
+    def keep(key: tuple[str, int], item: Evidence) -> None:
+        current = found.get(key)
+        if current is None or (item.time, item.channel.value) < (
+            current.time,
+            current.channel.value,
+        ):
+            found[key] = item
+
+    wanted = sorted(set(pairs))
+    e = EvidenceRow
+    for i in range(0, len(wanted), 500):
+        query = e.select(e.controller_id, e.notification, e.channel, e.time, e.detail).where(
+            peewee.Tuple(e.controller_id, e.notification).in_(wanted[i : i + 500])
+        )
+        for r in query:
+            keep(
+                (r.controller_id, int(r.notification)),
+                Evidence(types.Evidence(r.channel), r.time, r.detail),
+            )
+    for key, time in inbox.acknowledged(wanted).items():
+        keep(key, Evidence(types.Evidence.INBOX_ACK, time, "acknowledged"))
+    return found
 
 
 def reached(controller_id: str, numbers: Sequence[int]) -> set[int]:

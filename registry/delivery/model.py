@@ -41,6 +41,8 @@ class DeliveryRow(db.BaseModel):
     lease_until = db.UtcDateTimeField(null=True)
     delivered_time = db.UtcDateTimeField(null=True)
     create_time = db.UtcDateTimeField()
+    bounce_token = peewee.CharField(max_length=64, default="")
+    """Random, in the envelope sender of its e-mails: a bounce must quote it."""
 
     class Meta:
         table_name = "delivery"
@@ -102,3 +104,15 @@ class EvidenceRow(db.BaseModel):
 @db.migration(152, "delivery evidence")
 def _create_evidence(database: peewee.Database) -> None:
     database.create_tables([EvidenceRow])
+
+
+@db.migration(153, "delivery bounce tokens")
+def _bounce_token(database: peewee.Database) -> None:
+    from playhouse.migrate import SchemaMigrator, migrate  # noqa: PLC0415
+
+    if "bounce_token" not in {c.name for c in database.get_columns("delivery")}:
+        migrate(
+            SchemaMigrator.from_database(database).add_column(
+                "delivery", "bounce_token", DeliveryRow.bounce_token
+            )
+        )

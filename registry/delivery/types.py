@@ -7,6 +7,7 @@ No I/O here: the worker and the servicer apply these rules.
 from __future__ import annotations
 
 import enum
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -66,8 +67,16 @@ class Settings:
     timeout_seconds: float = 10.0
     """Per HTTP request or SMTP session (``DPA_DELIVERY_TIMEOUT_SECONDS``)."""
     allow_http: bool = False
-    """Accept plain ``http://`` webhook URLs and internal (loopback, private)
-    addresses: tests and development only (``DPA_DELIVERY_ALLOW_HTTP=1``)."""
+    """Accept plain ``http://`` webhook URLs: tests and development only
+    (``DPA_DELIVERY_ALLOW_HTTP=1``)."""
+    allow_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    """Non-public networks webhooks may reach anyway, e.g. ``127.0.0.0/8`` in
+    tests or a partner link (``DPA_DELIVERY_ALLOW_NETWORKS``, comma-separated
+    CIDRs). Every other loopback, private, link-local or reserved address is
+    refused."""
+    ca_file: str = ""
+    """CA certificates (PEM) webhook servers are verified against instead of
+    the system's (``DPA_DELIVERY_CA_FILE``)."""
     smtp_host: str = ""
     """SMTP relay; empty: e-mail subscriptions wait (``DPA_SMTP_HOST``)."""
     smtp_port: int = 587
@@ -77,6 +86,15 @@ class Settings:
     smtp_from: str = "dpa-registry@localhost"
     lease_seconds: float = 120.0
     """How long a claimed delivery is another process's to finish."""
+    bounce_address: str = ""
+    """Envelope sender of notice e-mails, e.g. ``bounces@bounces.processor.example``
+    (``DPA_BOUNCE_ADDRESS``): each message goes out from a per-delivery
+    variant (``bounces+d42.a1.<token>@...``) so a bounce names its delivery.
+    Empty: the envelope sender is ``smtp_from`` and bounces are not read."""
+    bounce_listen: str = ""
+    """``host:port`` of the inbound SMTP listener that receives bounces
+    (``DPA_BOUNCE_LISTEN``); the MX of the bounce address's domain, or the
+    operator's mail server, hands them to it. Empty: off."""
 
     @staticmethod
     def from_env(environ: Mapping[str, str] | None = None) -> Settings:
@@ -93,13 +111,36 @@ class Settings:
             interval_seconds=float(env.get("DPA_DELIVERY_INTERVAL_SECONDS", d.interval_seconds)),
             timeout_seconds=float(env.get("DPA_DELIVERY_TIMEOUT_SECONDS", d.timeout_seconds)),
             allow_http=flag("DPA_DELIVERY_ALLOW_HTTP", d.allow_http),
+            allow_networks=networks(env.get("DPA_DELIVERY_ALLOW_NETWORKS", "")),
+            ca_file=env.get("DPA_DELIVERY_CA_FILE", d.ca_file).strip(),
             smtp_host=env.get("DPA_SMTP_HOST", d.smtp_host),
             smtp_port=int(env.get("DPA_SMTP_PORT", d.smtp_port)),
             smtp_starttls=flag("DPA_SMTP_STARTTLS", d.smtp_starttls),
             smtp_username=env.get("DPA_SMTP_USERNAME", d.smtp_username),
             smtp_password=env.get("DPA_SMTP_PASSWORD", d.smtp_password),
             smtp_from=env.get("DPA_SMTP_FROM", d.smtp_from),
+            bounce_address=env.get("DPA_BOUNCE_ADDRESS", d.bounce_address).strip(),
+            bounce_listen=env.get("DPA_BOUNCE_LISTEN", d.bounce_listen).strip(),
         )
+
+
+def networks(spec: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """``"127.0.0.0/8, ::1/128"`` -> the networks (a bad entry is a start-up error)."""
+    return tuple(ipaddress.ip_network(n.strip()) for n in spec.split(",") if n.strip())
+
+
+def address_allowed(
+    address: str, allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+) -> bool:
+    """A webhook may connect to a public address, or to one in ``allow``; never
+    to loopback, private, link-local, shared, reserved or multicast ones (a
+    controller must not point the registry into the processor's network)."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if any(ip in net for net in allow):
+        return True
+    return ip.is_global and not ip.is_multicast
 
 
 def next_attempt(settings: Settings, attempts_made: int, now: datetime) -> datetime | None:

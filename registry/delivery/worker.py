@@ -15,7 +15,7 @@ import threading
 from datetime import timedelta
 
 from registry import clock, db
-from registry.delivery import deliveries, evidence, senders, types
+from registry.delivery import deliveries, evidence, inbound, senders, types
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +37,15 @@ class Worker:
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name=NAME, daemon=True)
+        self.listener: inbound.Listener | None = None
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
+        if self.listener is not None:
+            self.listener.stop()
+            self.listener = None
         self._stopping.set()
         self._wake.set()
         if self._thread.is_alive():
@@ -95,9 +99,16 @@ class Worker:
             db.database.close()
 
 
-def start(trust_domain: str, settings: types.Settings | None = None) -> Worker:
+def start(
+    trust_domain: str, settings: types.Settings | None = None, *, bounce_listener: bool = False
+) -> Worker:
+    """Starts the worker; with ``bounce_listener`` (one process of several)
+    and ``DPA_BOUNCE_LISTEN`` set, the bounce listener too (its stop is the
+    worker's)."""
     global _settings  # noqa: PLW0603
     _settings = settings if settings is not None else types.Settings.from_env()
     worker = Worker(trust_domain, _settings)
+    if bounce_listener and _settings.bounce_listen:
+        worker.listener = inbound.start(worker.caller, _settings)
     worker.start()
     return worker

@@ -260,6 +260,21 @@ def after(controller_id: str, cursor: int, limit: int) -> list[Notification]:
     return [from_tuple(t) for t in query]
 
 
+def acknowledged(pairs: Sequence[tuple[str, int]]) -> dict[tuple[str, int], datetime]:
+    """Of these (controller id, number) notices, the acknowledged ones and when."""
+    n = NotificationRow
+    found: dict[tuple[str, int], datetime] = {}
+    wanted = sorted(set(pairs))
+    for i in range(0, len(wanted), 500):
+        query = n.select(n.controller_id, n.seq, n.ack_time).where(
+            peewee.Tuple(n.controller_id, n.seq).in_(wanted[i : i + 500])
+            & n.ack_time.is_null(False)
+        )
+        for cid, seq, ack in tuples(query):
+            found[(str(cid), int(seq))] = n.ack_time.python_value(ack)
+    return found
+
+
 def unacknowledged_count() -> int:
     """Notifications no controller has acknowledged yet, over every inbox (a metric)."""
     n = NotificationRow

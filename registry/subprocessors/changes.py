@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from registry import changefeed, clock, db, names
@@ -202,20 +202,6 @@ def propose(m: Mutation, p: Proposal) -> Notice:
     )
     decision = Decision.INFORMED if p.kind is ChangeKind.REMOVAL else Decision.PENDING
     ordered = sorted(affected.values(), key=lambda t: t.controller_id)
-    rows = [
-        {
-            "notice_id": notice_id,
-            "controller_id": t.controller_id,
-            "mode": t.mode.value,
-            "notice_days": t.notice_days,
-            "objection_days": t.objection_days,
-            "notified_time": m.now,
-            "window_end": m.now + timedelta(days=t.objection_days),
-            "decision": decision.value,
-        }
-        for t in ordered
-    ]
-    db.insert_rows(RecipientRow, rows)
     if p.kind is not ChangeKind.REMOVAL:
         set_authorizations(
             [t.controller_id for t in ordered],
@@ -237,13 +223,15 @@ def propose(m: Mutation, p: Proposal) -> Notice:
             "recipients": len(ordered),
         },
     )
-    # One notification per controller; the deadline is each controller's own.
+    # One notification per controller. Its objection window is its own and
+    # begins when the notice reaches it (notices.objection_deadline): the
+    # scheduler starts it from the delivery evidence.
     by_window: dict[tuple[int, str], list[str]] = {}
     for t in ordered:
         by_window.setdefault((t.objection_days, t.mode.value), []).append(t.controller_id)
     title = _title(p.kind, sp, replaced)
+    numbers: dict[str, int] = {}
     for (objection_days, mode), cids in sorted(by_window.items()):
-        deadline = m.now + timedelta(days=objection_days)
         payload: dict[str, Any] = {
             "change_notice": resource,
             "kind": p.kind.value,
@@ -254,17 +242,35 @@ def propose(m: Mutation, p: Proposal) -> Notice:
         if p.replaced_id:
             payload["replaced_subprocessor"] = names.make(core.COLLECTION, p.replaced_id)
         if decision is Decision.PENDING:
-            payload["objection_deadline"] = clock.rfc3339(deadline)
+            payload["objection_days"] = objection_days
         body = f"Effective {clock.rfc3339(p.effective_time)}. " + (
-            f"You may object until {clock.rfc3339(deadline)}."
+            f"You may object within {objection_days} days of this notice first reaching "
+            "you (by any channel); the registry shows your deadline once it has."
             if decision is Decision.PENDING and mode == Mode.GENERAL.value
             else "Your approval is required before it is used for your data."
             if decision is Decision.PENDING
             else "No action is needed."
         )
-        notifications.notify(
+        made = notifications.notify(
             m, cids, notifications.Kind.SUBPROCESSOR_CHANGE, title, body, resource, payload
         )
+        numbers.update((n.controller_id, n.id) for n in made)
+    rows = [
+        {
+            "notice_id": notice_id,
+            "controller_id": t.controller_id,
+            "mode": t.mode.value,
+            "notice_days": t.notice_days,
+            "objection_days": t.objection_days,
+            "notified_time": m.now,
+            "notification": numbers[t.controller_id],
+            "first_delivery_time": None,
+            "window_end": None,
+            "decision": decision.value,
+        }
+        for t in ordered
+    ]
+    db.insert_rows(RecipientRow, rows)
     return get(notice_id)
 
 
@@ -279,11 +285,12 @@ def _decide(m: Mutation, notice_id: str, decision: Decision, reason: str) -> Con
     if decision is Decision.OBJECTED:
         if not reason.strip():
             raise InvalidArgument.one("reason", "an objection needs a reason")
-        if not may_object(current.decision, current.mode, current.objection_deadline, m.now):
+        deadline = current.objection_deadline
+        if not may_object(current.decision, current.mode, deadline, m.now):
             raise FailedPrecondition(
                 f"cannot object: the change is {current.decision.value} and the objection "
-                f"window closed at {clock.rfc3339(current.objection_deadline)}"
-                if current.decision is Decision.PENDING
+                f"window closed at {clock.rfc3339(deadline)}"
+                if current.decision is Decision.PENDING and deadline is not None
                 else f"cannot object: the change is already {current.decision.value}"
             )
     elif current.decision is not Decision.PENDING:

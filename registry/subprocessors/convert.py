@@ -159,6 +159,7 @@ def change_to_proto(c: notices.ControllerChange) -> pb.ControllerChange:
         decided_time=ts(c.decided_time),
         resolution=pb.ObjectionResolution.Value(f"OBJECTION_RESOLUTION_{c.resolution.value}"),
         resolution_note=c.resolution_note,
+        first_delivery_time=ts(c.first_delivery_time),
     )
 
 

@@ -88,7 +88,14 @@ class RecipientRow(db.BaseModel):
     notice_days = peewee.IntegerField()
     objection_days = peewee.IntegerField()
     notified_time = db.UtcDateTimeField()
-    window_end = db.UtcDateTimeField()
+    """When the notice was sent (put in the controller's inbox)."""
+    notification = peewee.BigIntegerField(null=True)
+    """The notice's number in the controller's inbox (None before migration 35)."""
+    first_delivery_time = db.UtcDateTimeField(null=True)
+    """When the notice first reached the controller, by any channel; None:
+    not yet. The objection window runs from it (``notices.objection_deadline``)."""
+    window_end = db.UtcDateTimeField(null=True)
+    """The objection deadline; None while the notice has not reached the controller."""
     decision = peewee.CharField(max_length=12)
     reason = peewee.TextField(default="")
     decided_time = db.UtcDateTimeField(null=True)
@@ -126,3 +133,23 @@ def _create_withdrawals(database: peewee.Database) -> None:
 @db.migration(30, "sub-processors, authorisations, change notices")
 def _create(database: peewee.Database) -> None:
     database.create_tables([SubprocessorRow, AuthorizationRow, NoticeRow, RecipientRow])
+
+
+@db.migration(35, "sub-processor change notices: the objection clock starts at first delivery")
+def _clock_from_delivery(database: peewee.Database) -> None:
+    from playhouse.migrate import SchemaMigrator, migrate  # noqa: PLC0415
+
+    table = RecipientRow._meta.table_name
+    columns = {c.name: c for c in database.get_columns(table)}
+    migrator = SchemaMigrator.from_database(database)
+    if "notification" not in columns:
+        migrate(migrator.add_column(table, "notification", RecipientRow.notification))
+    if "first_delivery_time" not in columns:
+        migrate(migrator.add_column(table, "first_delivery_time", RecipientRow.first_delivery_time))
+        # Notices sent before this version ran from sending: keep their deadlines.
+        database.execute_sql(
+            f"UPDATE {table} SET first_delivery_time = notified_time "  # noqa: S608 - constant
+            "WHERE notification IS NULL"
+        )
+    if not columns["window_end"].null:
+        migrate(migrator.drop_not_null(table, "window_end"))

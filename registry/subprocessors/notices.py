@@ -94,7 +94,11 @@ class ControllerChange:
     controller_id: str
     mode: Mode
     notified_time: datetime
-    objection_deadline: datetime
+    """When the notice was sent."""
+    first_delivery_time: datetime | None
+    """When it first reached the controller (any channel); None: not yet."""
+    objection_deadline: datetime | None
+    """None until the notice reached the controller: the window has not begun."""
     decision: Decision
     reason: str
     decided_time: datetime | None
@@ -122,6 +126,7 @@ def _change(r: RecipientRow, notice: Notice) -> ControllerChange:
         controller_id=r.controller_id,
         mode=Mode(r.mode),
         notified_time=r.notified_time,
+        first_delivery_time=r.first_delivery_time,
         objection_deadline=r.window_end,
         decision=Decision(r.decision),
         reason=r.reason,
@@ -150,11 +155,26 @@ def notice_period_violations(
     )
 
 
-def may_object(decision: Decision, mode: Mode, window_end: datetime, now: datetime) -> bool:
-    """Pending, and (GENERAL) within the objection window; SPECIFIC: until approved."""
+def objection_deadline(first_delivery: datetime | None, objection_days: int) -> datetime | None:
+    """The end of a controller's objection window: its objection period counted
+    from when the notice first **reached** it (stream, inbox acknowledgement,
+    webhook 2xx, e-mail accepted and not bounced), not from sending. A notice
+    that reached it by no channel has no window yet: the period does not run,
+    and under GENERAL authorisation the change stays PENDING (the
+    sub-processor is not used for that controller's data). Art. 28(2) GDPR
+    and SCC Clause 9(a) require that the controller be *informed* so as to
+    have the time to object; docs/adr/0017."""
+    if first_delivery is None:
+        return None
+    return first_delivery + timedelta(days=objection_days)
+
+
+def may_object(decision: Decision, mode: Mode, window_end: datetime | None, now: datetime) -> bool:
+    """Pending, and (GENERAL) within the objection window, or before it began;
+    SPECIFIC: until approved."""
     if decision is not Decision.PENDING:
         return False
-    return mode is Mode.SPECIFIC or now < window_end
+    return mode is Mode.SPECIFIC or window_end is None or now < window_end
 
 
 # -- reads --------------------------------------------------------------------

@@ -1,9 +1,12 @@
 """The scheduler: applies due sub-processor transitions in the server.
 
-Every ``INTERVAL`` seconds it closes due objection windows (GENERAL
-authorisation: PENDING becomes AUTHORIZED when the window ends without an
-objection), applies change notices whose effective time has come, and
-sends the expiry warnings due (``registry.expiry``: measures' evidence,
+Every ``INTERVAL`` seconds it starts the objection windows of change notices
+that have reached their controllers since (a window runs from the notice's
+first delivery, ``notices.objection_deadline``; it compares a batch of open
+windows with the delivery evidence each round), closes due objection windows
+(GENERAL authorisation: PENDING becomes AUTHORIZED when the window ends
+without an objection), applies change notices whose effective time has come,
+and sends the expiry warnings due (``registry.expiry``: measures' evidence,
 safeguards' reviews; at most once a minute, and at once when the day
 changes). The
 state lives in the database and every transition is a conditional update

@@ -754,6 +754,7 @@ class ControllerChange(_message.Message):
     DECIDED_TIME_FIELD_NUMBER: _builtins.int
     RESOLUTION_FIELD_NUMBER: _builtins.int
     RESOLUTION_NOTE_FIELD_NUMBER: _builtins.int
+    FIRST_DELIVERY_TIME_FIELD_NUMBER: _builtins.int
     change_notice: _builtins.str
     """"changeNotices/{notice_id}"."""
     controller_id: _builtins.str
@@ -768,13 +769,25 @@ class ControllerChange(_message.Message):
     @_builtins.property
     def effective_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
-    def notified_time(self) -> _timestamp_pb2.Timestamp: ...
+    def notified_time(self) -> _timestamp_pb2.Timestamp:
+        """When the notice was sent (put in the controller's inbox)."""
+
     @_builtins.property
     def objection_deadline(self) -> _timestamp_pb2.Timestamp:
-        """The end of this controller's objection window."""
+        """The end of this controller's objection window: its objection period
+        counted from first_delivery_time. Unset while the notice has reached the
+        controller by no channel: the window has not begun.
+        """
 
     @_builtins.property
     def decided_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def first_delivery_time(self) -> _timestamp_pb2.Timestamp:
+        """When the notice first reached the controller (Watch stream, inbox
+        acknowledgement, webhook 2xx or e-mail accepted and not bounced); unset:
+        not yet. See DeliveryService.GetNoticeEvidence for every channel.
+        """
+
     def __init__(
         self,
         *,
@@ -792,10 +805,11 @@ class ControllerChange(_message.Message):
         decided_time: _timestamp_pb2.Timestamp | None = ...,
         resolution: Global___ObjectionResolution.ValueType = ...,
         resolution_note: _builtins.str = ...,
+        first_delivery_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["decided_time", b"decided_time", "effective_time", b"effective_time", "notified_time", b"notified_time", "objection_deadline", b"objection_deadline"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["decided_time", b"decided_time", "effective_time", b"effective_time", "first_delivery_time", b"first_delivery_time", "notified_time", b"notified_time", "objection_deadline", b"objection_deadline"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["authorization_mode", b"authorization_mode", "change_notice", b"change_notice", "controller_id", b"controller_id", "decided_time", b"decided_time", "decision", b"decision", "effective_time", b"effective_time", "kind", b"kind", "notified_time", b"notified_time", "objection_deadline", b"objection_deadline", "reason", b"reason", "replaced_subprocessor", b"replaced_subprocessor", "resolution", b"resolution", "resolution_note", b"resolution_note", "subprocessor", b"subprocessor"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["authorization_mode", b"authorization_mode", "change_notice", b"change_notice", "controller_id", b"controller_id", "decided_time", b"decided_time", "decision", b"decision", "effective_time", b"effective_time", "first_delivery_time", b"first_delivery_time", "kind", b"kind", "notified_time", b"notified_time", "objection_deadline", b"objection_deadline", "reason", b"reason", "replaced_subprocessor", b"replaced_subprocessor", "resolution", b"resolution", "resolution_note", b"resolution_note", "subprocessor", b"subprocessor"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
