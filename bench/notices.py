@@ -292,7 +292,7 @@ def _run(
 def _wait_for_windows(
     url: str, streamed: int, recipients: int, t0: float, watches: list[Any]
 ) -> None:
-    """The objection windows begin from the delivery evidence (docs/adr/0017):
+    """The objection windows begin from the delivery evidence (docs/adr/0018):
     the streamed notices are evidence; the scheduler sweeps open windows."""
     for w in watches:
         w.cancel()

@@ -1,5 +1,5 @@
 """The objection clock of a sub-processor change starts when the notice first
-reaches the controller (docs/adr/0017), through the API on each backend, with
+reaches the controller (docs/adr/0018), through the API on each backend, with
 a real webhook receiver and a real SMTP server: never delivered, the window
 does not begin (and staff see why); delivered late, the deadline moves."""
 

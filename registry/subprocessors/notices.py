@@ -163,7 +163,7 @@ def objection_deadline(first_delivery: datetime | None, objection_days: int) -> 
     and under GENERAL authorisation the change stays PENDING (the
     sub-processor is not used for that controller's data). Art. 28(2) GDPR
     and SCC Clause 9(a) require that the controller be *informed* so as to
-    have the time to object; docs/adr/0017."""
+    have the time to object; docs/adr/0018."""
     if first_delivery is None:
         return None
     return first_delivery + timedelta(days=objection_days)
