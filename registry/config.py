@@ -40,10 +40,14 @@ class Config:
     processes: int = 0
     """Server processes sharing the port (SO_REUSEPORT); 0: one per core."""
     max_watchers: int = 1000
-    """Live Watch streams per process, each on its own thread beside ``workers``."""
+    """Live Watch streams per process on the stream host (no thread each)."""
     max_decision_streams: int = 200
     """Live decision-change streams (local checkers) per process, each on its
     own thread beside ``workers`` and the watchers."""
+    stream_listen: str = "auto"
+    """host:port of the stream host (docs/adr/0016); ``auto``: the host of
+    ``listen`` and a port the system picks, which the main port tells clients;
+    ``off``: streams are served on the main port only, a thread each."""
     grace_seconds: float = 10.0
     max_message_bytes: int = 4 * 1024 * 1024
     metrics_port: int = 0
@@ -102,8 +106,13 @@ OPTIONS = (
         "processes",
         "server processes on one port and database (SO_REUSEPORT); 0: one per core",
     ),
-    Option("max_watchers", "live notification streams per process (docs/adr/0004)"),
+    Option("max_watchers", "live notification streams per process (docs/adr/0016)"),
     Option("max_decision_streams", "live decision-change streams per process (local checkers)"),
+    Option(
+        "stream_listen",
+        "host:port of the stream host serving live streams (docs/adr/0016); auto: listen's "
+        "host and a free port, advertised on the main port; off: streams on the main port",
+    ),
     Option("grace_seconds", "seconds in-flight calls get to finish on SIGTERM"),
     Option("max_message_bytes", "largest request or response, in bytes"),
     Option("metrics_port", "Prometheus /metrics port, plain HTTP; 0 is off"),
@@ -220,3 +229,14 @@ def from_arguments(args: argparse.Namespace, environ: Mapping[str, str] | None =
         elif option.field in from_file:
             values[option.field] = from_file[option.field]
     return Config(**values)
+
+
+def stream_address(config: Config) -> str | None:
+    """Where the stream host listens: host:port, or None when it is off."""
+    value = config.stream_listen.strip()
+    if value == "off":
+        return None
+    if value in ("", "auto"):
+        host, _, _ = config.listen.rpartition(":")
+        return f"{host}:0"
+    return value

@@ -8,9 +8,10 @@ logged server-side only.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 import grpc
@@ -71,15 +72,30 @@ else:
     _ServerInterceptor = grpc.ServerInterceptor
 
 
+STREAM_DISCOVERY_KEY = "dpa-stream-discovery"
+"""Request metadata: "where is this stream hosted?" (docs/adr/0016)."""
+STREAM_PORT_KEY = "dpa-stream-port"
+"""Trailing response metadata: the port of the stream host that serves it."""
+
+
 class Interceptor(_ServerInterceptor):
     """Identifies the caller, enforces the access policy, maps errors."""
 
     def __init__(
-        self, policy: dict[str, frozenset[auth.Role]], trust_domain: str, insecure: bool
+        self,
+        policy: dict[str, frozenset[auth.Role]],
+        trust_domain: str,
+        insecure: bool,
+        hosted_streams: Mapping[str, int] | None = None,
     ) -> None:
+        """``hosted_streams``: stream method path -> the port of the stream
+        host that also serves it. A stream call that only asks where it is
+        served (``STREAM_DISCOVERY_KEY``) ends at once, with that port in its
+        trailing metadata if there is one; any other is served here."""
         self._policy = policy
         self._trust_domain = trust_domain
         self._insecure = insecure
+        self._hosted = dict(hosted_streams or {})
 
     def _identify(self, context: grpc.ServicerContext) -> auth.Caller:
         if self._insecure:
@@ -119,7 +135,7 @@ class Interceptor(_ServerInterceptor):
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
-                self._stream(handler.unary_stream, allowed),
+                self._stream(handler.unary_stream, allowed, self._hosted.get(path)),
                 request_deserializer=wire.tolerant(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
@@ -160,6 +176,7 @@ class Interceptor(_ServerInterceptor):
         self,
         behavior: Callable[[Any, grpc.ServicerContext], Iterator[Any]],
         allowed: frozenset[auth.Role],
+        hosted_port: int | None = None,
     ) -> Callable[[Any, grpc.ServicerContext], Iterator[Any]]:
         def call(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
             try:
@@ -168,6 +185,12 @@ class Interceptor(_ServerInterceptor):
                 auth.authorize(caller, allowed)
                 wire.refuse_undecodable(request)
                 wire.check(request)
+                if any(k == STREAM_DISCOVERY_KEY for k, _ in context.invocation_metadata()):
+                    if hosted_port is not None:
+                        # Trailing: a call with no message may end "trailers-only",
+                        # where initial metadata travels as trailers anyway.
+                        context.set_trailing_metadata(((STREAM_PORT_KEY, str(hosted_port)),))
+                    return  # only asked where the stream is; no port: right here
                 token = auth.bind_caller(caller)
                 try:
                     yield from behavior(request, context)
@@ -218,6 +241,58 @@ class Registering:
         for wrapper in self._wrappers:
             handler = wrapper.wrap(path, handler)
         return handler
+
+
+class AsyncGate:
+    """The same gate on the stream host (``grpc.aio``): identity, access
+    policy, wire checks and the one error mapping, for server streams whose
+    handlers are async generators. Applied once per method, as ``Interceptor``
+    is through ``Registering``."""
+
+    def __init__(self, edge: Interceptor) -> None:
+        self._edge = edge
+
+    def wrap(
+        self, path: str, handler: grpc.RpcMethodHandler[Any, Any]
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        allowed = self._edge._policy.get(path)
+        if allowed is None:
+            return handler
+        if handler.unary_stream is None:
+            raise RuntimeError(f"the stream host serves streams, not {path}")
+        return grpc.unary_stream_rpc_method_handler(
+            self._stream(cast("Any", handler.unary_stream), allowed),
+            request_deserializer=wire.tolerant(handler.request_deserializer),
+            response_serializer=handler.response_serializer,
+        )
+
+    def _stream(
+        self, behavior: Callable[[Any, Any], AsyncIterator[Any]], allowed: frozenset[auth.Role]
+    ) -> Callable[[Any, Any], AsyncIterator[Any]]:
+        async def call(request: Any, context: Any) -> AsyncIterator[Any]:
+            try:
+                caller = self._edge._identify(context)
+                note_caller(caller)
+                auth.authorize(caller, allowed)
+                wire.refuse_undecodable(request)
+                wire.check(request)
+                token = auth.bind_caller(caller)
+                try:
+                    async for item in behavior(request, context):
+                        yield item
+                finally:
+                    with contextlib.suppress(ValueError):  # closed from another context
+                        auth.unbind_caller(token)
+            except grpc.aio.AbortError:
+                raise
+            except Exception as err:
+                if isinstance(err, errors.RegistryError):
+                    status = to_status(err)
+                    await context.abort(status.code, status.details, status.trailing_metadata)
+                log.exception("unexpected error in RPC", exc_info=err)
+                await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+
+        return call
 
 
 AUDIT_RECEIPT_KEY = "dpa-audit-seq"

@@ -2,7 +2,9 @@
 graceful shutdown.
 
 A synchronous ``grpc.server`` with a thread pool: on this kind of machine it
-serves unary calls about twice as fast as ``grpc.aio`` (docs/adr/0002).
+serves unary calls about twice as fast as ``grpc.aio`` (docs/adr/0002). Live
+server streams are also served by the stream host, a ``grpc.aio`` server on
+its own port and event loop thread (docs/adr/0016), where they hold no thread.
 """
 
 from __future__ import annotations
@@ -34,12 +36,18 @@ from registry.config import Config
 from registry.delivery import worker as delivery_worker
 from registry.notifications import hub as notification_hub
 from registry.observability import metrics, tracing
-from registry.observability.interceptor import ObservingInterceptor
-from registry.services import SERVICES
+from registry.observability.interceptor import AsyncObserver, ObservingInterceptor
+from registry.services import HOSTED_STREAMS, SERVICES
+from registry.streams.fanout import Fanout
+from registry.streams.host import StreamHost
 from registry.subprocessors import scheduler as subprocessor_scheduler
 from registry.trust import http as trust_http
 
 log = logging.getLogger(__name__)
+
+MAIN_PORT_WATCHERS = 32
+"""Live streams on the main port (a thread each) when the stream host serves
+them too: old clients keep working, bounded (docs/adr/0016)."""
 
 
 @dataclass
@@ -53,6 +61,9 @@ class Running:
     """The bound ``/metrics`` port; 0 when metrics are off."""
     tiles_port: int = 0
     trust_port: int = 0
+    stream_host: StreamHost | None = None
+    stream_port: int = 0
+    """The stream host's port; 0 when it is off (``--stream-listen off``)."""
 
     def stop(self, grace: float | None = None) -> None:
         """Health NOT_SERVING first, then let in-flight calls finish."""
@@ -60,7 +71,10 @@ class Running:
         # Background threads first: this ends every Watch stream at once.
         for stop_background in self.background_stops:
             stop_background()
-        self.server.stop(self.config.grace_seconds if grace is None else grace).wait()
+        seconds = self.config.grace_seconds if grace is None else grace
+        self.server.stop(seconds).wait()
+        if self.stream_host is not None:
+            self.stream_host.stop(seconds)
 
 
 def system_caller(config: Config) -> auth.Caller:
@@ -201,8 +215,8 @@ def _page_token_secret(config: Config, signing_key: keys.SigningKey) -> bytes:
     return signing_key.private_raw
 
 
-def _grpc_server(config: Config, reuse_port: bool) -> grpc.Server:
-    options = [
+def _options(config: Config, reuse_port: bool) -> list[tuple[str, int]]:
+    return [
         ("grpc.max_receive_message_length", config.max_message_bytes),
         ("grpc.max_send_message_length", config.max_message_bytes),
         ("grpc.keepalive_time_ms", 60_000),
@@ -211,17 +225,19 @@ def _grpc_server(config: Config, reuse_port: bool) -> grpc.Server:
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.so_reuseport", 1 if reuse_port else 0),
     ]
+
+
+def _grpc_server(config: Config, reuse_port: bool, watchers: int) -> grpc.Server:
+    """``watchers``: live streams this port may hold, a thread each."""
     return grpc.server(
-        # Watch streams hold a thread each: they get their own share of the pool.
-        # So do the decision-change streams of local checkers.
+        # Watch streams on this port hold a thread each: their own share of the
+        # pool. So do the decision-change streams of local checkers.
         futures.ThreadPoolExecutor(
-            max_workers=config.workers + config.max_watchers + config.max_decision_streams,
+            max_workers=config.workers + watchers + config.max_decision_streams,
             thread_name_prefix="rpc",
         ),
-        options=options,
-        maximum_concurrent_rpcs=config.workers * 4
-        + config.max_watchers
-        + config.max_decision_streams,
+        options=_options(config, reuse_port),
+        maximum_concurrent_rpcs=config.workers * 4 + watchers + config.max_decision_streams,
     )
 
 
@@ -261,13 +277,18 @@ def start(
         rpc_metrics,
         tracer_provider.get_tracer("registry") if tracer_provider is not None else None,
     )
-    server = _grpc_server(config, reuse_port)
+    stream_host, stream_port, main_watchers = _start_stream_host(
+        config, policy, observing, reuse_port, background_stops
+    )
+    hosted = {s.path: stream_port for s in HOSTED_STREAMS} if stream_port else {}
+    server = _grpc_server(config, reuse_port, main_watchers)
     health_servicer = Health()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     # The gate (identity, access, errors) inside, observation outside, so
     # calls refused at the gate are observed too.
     registering = rpc.Registering(
-        server, [rpc.Interceptor(policy, config.trust_domain, config.insecure), observing]
+        server,
+        [rpc.Interceptor(policy, config.trust_domain, config.insecure, hosted), observing],
     )
     for service in SERVICES:
         service.add(service.make(), registering)  # type: ignore[arg-type]
@@ -281,8 +302,6 @@ def start(
         port = server.add_secure_port(config.listen, _credentials(config))
     if port == 0:
         raise RuntimeError(f"cannot listen on {config.listen}")
-    notification_hub.start(max_watchers=config.max_watchers)
-    background_stops.append(notification_hub.stop)
     if scheduler:
         background_stops.insert(-1, subprocessor_scheduler.start(config.trust_domain).stop)
     # Every process: deliveries are claimed with leases (registry.delivery.worker).
@@ -318,7 +337,49 @@ def start(
         metrics_port,
         tiles_port,
         trust_port,
+        stream_host,
+        stream_port,
     )
+
+
+def _start_stream_host(
+    config: Config,
+    policy: dict[str, frozenset[auth.Role]],
+    observing: ObservingInterceptor,
+    reuse_port: bool,
+    background_stops: list[Callable[[], None]],
+) -> tuple[StreamHost | None, int, int]:
+    """Starts the notification hub and, unless ``--stream-listen off``, the
+    stream host. Returns the host, its port (0: off) and how many live
+    streams the main port may hold."""
+    address = config_module.stream_address(config)
+    if address is None:
+        notification_hub.start(max_watchers=config.max_watchers)
+        background_stops.append(notification_hub.stop)
+        return None, 0, config.max_watchers
+    host = StreamHost(
+        address,
+        None if config.insecure else _credentials(config),
+        options=_options(config, reuse_port),
+    )
+    main_watchers = min(config.max_watchers, MAIN_PORT_WATCHERS)
+    notification_hub.start(
+        max_watchers=main_watchers, streams=Fanout(host.loop, config.max_watchers)
+    )
+    background_stops.append(notification_hub.stop)
+    try:
+        # The same gate inside and observation outside as on the main port.
+        wrappers: list[rpc.Wrapper] = [
+            rpc.AsyncGate(rpc.Interceptor(policy, config.trust_domain, config.insecure)),
+            AsyncObserver(observing),
+        ]
+        port = host.start([s.handler(host.blocking, wrappers) for s in HOSTED_STREAMS])
+    except BaseException:
+        notification_hub.stop()
+        host.stop(0)
+        raise
+    log.info("streams on port %d", port)
+    return host, port, main_watchers
 
 
 def serve(config: Config) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,8 +30,10 @@ from registry.controllers.servicer import ControllerService
 from registry.decisions.servicer import DecisionSnapshotService
 from registry.delivery.servicer import DeliveryService
 from registry.measures.servicer import MeasureService
+from registry.notifications import servicer as notification_servicer
 from registry.notifications.servicer import NotificationService
 from registry.records.servicer import RecordService
+from registry.rpc import Wrapper
 from registry.subprocessors.servicer import SubprocessorService
 from registry.tasks.servicer import TaskService
 from registry.transfers.servicer import TransferService
@@ -109,5 +111,33 @@ SERVICES: list[Service] = [
         "dpa.registry.v1.AuditLogService",
         audit_pb2_grpc.add_AuditLogServiceServicer_to_server,
         AuditLogService,
+    ),
+]
+
+
+@dataclass(frozen=True)
+class HostedStream:
+    """A server stream the stream host serves too (docs/adr/0016)."""
+
+    path: str
+    """``/package.Service/Method``; the main port tells callers where it is hosted."""
+    make: Callable[[Callable[..., Awaitable[Any]]], grpc.RpcMethodHandler[Any, Any]]
+    """Given the host's ``blocking`` runner, the async method handler to serve."""
+
+    def handler(
+        self, blocking: Callable[..., Awaitable[Any]], wrappers: Sequence[Wrapper]
+    ) -> grpc.GenericRpcHandler[Any, Any]:
+        """The method handler, wrapped (innermost first), under its service name."""
+        service, _, method = self.path.lstrip("/").partition("/")
+        handler = self.make(blocking)
+        for wrapper in wrappers:
+            handler = wrapper.wrap(self.path, handler)
+        return grpc.method_handlers_generic_handler(service, {method: handler})
+
+
+HOSTED_STREAMS: list[HostedStream] = [
+    HostedStream(
+        "/dpa.registry.v1.NotificationService/WatchNotifications",
+        notification_servicer.watch_handler,
     ),
 ]

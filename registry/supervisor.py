@@ -5,9 +5,10 @@ The parent creates no gRPC object (gRPC does not survive ``fork``): it
 migrates the database and closes it, reserves the port with a socket bound
 with ``SO_REUSEPORT`` (so port 0 picks one port for all), and forks. Every
 child binds that port with ``grpc.so_reuseport`` on and the kernel spreads
-connections over them. Child 0 alone runs the sub-processor scheduler (its
-transitions are also conditional updates, so a second one would find
-nothing left to do) and the tlog-tiles API; child i serves metrics on
+connections over them; the stream host's port (``--stream-listen``,
+docs/adr/0016) is reserved and shared the same way. Child 0 alone runs the
+sub-processor scheduler (its transitions are also conditional updates, so a
+second one would find nothing left to do) and the tlog-tiles API; child i serves metrics on
 ``metrics_port + i``. Every child runs its own notification hub, which polls
 the database, so watchers are woken whichever process committed, and its own
 delivery worker (deliveries are claimed with leases). Checks in
@@ -31,7 +32,7 @@ from dataclasses import replace
 from types import FrameType
 
 from registry import db, server
-from registry.config import Config
+from registry.config import Config, stream_address
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +94,12 @@ def run(config: Config, processes: int) -> int:
     database = db.open_database(config.database)
     db.migrate(database)
     database.close()
-    with reserved_port(config.listen) as listen:
-        shared = replace(config, listen=listen)
+    streams = stream_address(config)
+    with (
+        reserved_port(config.listen) as listen,
+        reserved_port(streams) if streams else contextlib.nullcontext("off") as stream_listen,
+    ):
+        shared = replace(config, listen=listen, stream_listen=stream_listen)
         children: set[int] = set()
         stopping = False
 

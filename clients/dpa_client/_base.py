@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -36,6 +37,10 @@ _BY_CODE: dict[grpc.StatusCode, type[errors.RpcError]] = {
 
 INSECURE_IDENTITY_HEADER = "x-dpa-insecure-spiffe-id"
 AUDIT_RECEIPT_KEY = "dpa-audit-seq"
+STREAM_DISCOVERY_KEY = "dpa-stream-discovery"
+"""Request metadata on a stream call: "only tell me where this stream is hosted"."""
+STREAM_PORT_KEY = "dpa-stream-port"
+"""Response metadata: the port of the server's stream host, on the target's host."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,21 @@ def consistency(at_least_revision: int | None, minimize_latency: bool) -> Consis
     return None
 
 
+def stream_host_of(target: str) -> str | None:
+    """The host part of a channel target (``host:port``, ``[v6]:port``,
+    ``dns:///host:port``); None for a Unix socket."""
+    for scheme in ("dns:///", "dns:", "ipv4:", "ipv6:"):
+        if target.startswith(scheme):
+            target = target[len(scheme) :]
+            break
+    if target.startswith("unix"):
+        return None
+    if target.startswith("[") and "]" in target:
+        return target[: target.index("]") + 1]
+    host, sep, _ = target.rpartition(":")
+    return host if sep else target
+
+
 def new_request_id() -> str:
     return str(uuid.uuid4())
 
@@ -102,18 +122,31 @@ class BaseClient:
         retries: int = 3,
         insecure_identity: str | None = None,
         options: list[tuple[str, Any]] | None = None,
+        stream_target: str | None = None,
     ) -> None:
         """Connects with mutual TLS (``ca``, ``cert``, ``key`` are PEM file paths).
 
         ``insecure_identity`` (a SPIFFE ID) instead connects in plaintext to a
         server started with ``--insecure``: local development only.
+
+        Live streams (``watch_notifications``) go to the server's stream host.
+        ``stream_target`` (host:port) names it; by default the client asks the
+        server where it is (one short call per connect) and uses the same host
+        as ``target``; ``""`` keeps streams on ``target``.
         """
         opts = [("grpc.keepalive_time_ms", 60_000), *(options or [])]
+        self.target = target
+        self._stream_target = stream_target
+        self._stream_channels: dict[str, grpc.Channel] = {}
+        self._stream_lock = threading.Lock()
         if insecure_identity is not None:
             self._channel = grpc.insecure_channel(target, options=opts)
             self._metadata: tuple[tuple[str, str], ...] = (
                 (INSECURE_IDENTITY_HEADER, insecure_identity),
             )
+
+            def connect(to: str) -> grpc.Channel:
+                return grpc.insecure_channel(to, options=opts)
         else:
             if ca is None or cert is None or key is None:
                 raise ValueError("ca, cert and key are required for mutual TLS")
@@ -122,6 +155,11 @@ class BaseClient:
             )
             self._channel = grpc.secure_channel(target, credentials, options=opts)
             self._metadata = ()
+
+            def connect(to: str) -> grpc.Channel:
+                return grpc.secure_channel(to, credentials, options=opts)
+
+        self._connect = connect
         self.timeout = timeout
         self.retries = retries
         self.last_receipt: AuditReceipt | None = None
@@ -134,7 +172,44 @@ class BaseClient:
         return self._channel
 
     def close(self) -> None:
+        with self._stream_lock:
+            channels, self._stream_channels = list(self._stream_channels.values()), {}
+        for channel in channels:
+            channel.close()
         self._channel.close()
+
+    def _stream_channel(
+        self, discover: Callable[[tuple[tuple[str, str], ...]], Any]
+    ) -> grpc.Channel:
+        """The channel for a live stream: the configured stream target, or the
+        one the server names when asked (``discover(metadata)`` opens the
+        stream call with that metadata on the main channel), else the main
+        channel. Channels are kept for the client's life."""
+        target = self._stream_target
+        if target is None:
+            target = self._discover(discover)
+        if not target:
+            return self._channel
+        with self._stream_lock:
+            channel = self._stream_channels.get(target)
+            if channel is None:
+                channel = self._stream_channels[target] = self._connect(target)
+        return channel
+
+    def _discover(self, discover: Callable[[tuple[tuple[str, str], ...]], Any]) -> str:
+        """Asks the main port where its streams are hosted; "" if not elsewhere."""
+        call = discover(((STREAM_DISCOVERY_KEY, "1"), *self._metadata))
+        try:
+            if call.code() != grpc.StatusCode.OK:  # ends at once
+                raise call  # the server is not there: the caller reconnects later
+            metadata = call.trailing_metadata() or ()
+            port = next((v for k, v in metadata if k == STREAM_PORT_KEY), "")
+        finally:
+            call.cancel()
+        host = stream_host_of(self.target)
+        if not port or host is None:
+            return ""
+        return f"{host}:{port}"
 
     def __enter__(self) -> BaseClient:
         return self

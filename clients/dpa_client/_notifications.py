@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import grpc
 
@@ -25,18 +25,19 @@ class NotificationWatch(Iterator[pb.Notification]):
     On UNAVAILABLE, a deadline or the end of a stream (the server restarting),
     it reconnects by itself and resumes after the last notification it
     yielded (``cursor``): nothing is missed and nothing is yielded twice.
-    ``cancel()`` (from any thread) ends the iteration.
+    Each (re)connect goes to the server's stream host, wherever the server
+    says it is now. ``cancel()`` (from any thread) ends the iteration.
     """
 
     def __init__(
         self,
-        stub: pb_grpc.NotificationServiceStub,
+        connect: Callable[[], pb_grpc.NotificationServiceStub],
         metadata: tuple[tuple[str, str], ...],
         after: int,
         stream_timeout: float | None,
         max_backoff: float,
     ) -> None:
-        self._stub = stub
+        self._connect = connect
         self._metadata = metadata
         self.cursor = after
         self._stream_timeout = stream_timeout
@@ -57,7 +58,7 @@ class NotificationWatch(Iterator[pb.Notification]):
         return self
 
     def _open(self) -> grpc.CallIterator[pb.Notification]:
-        call = self._stub.WatchNotifications(
+        call = self._connect().WatchNotifications(
             pb.WatchNotificationsRequest(after=self.cursor),
             timeout=self._stream_timeout,
             metadata=self._metadata,
@@ -70,11 +71,9 @@ class NotificationWatch(Iterator[pb.Notification]):
 
     def __next__(self) -> pb.Notification:
         while not self._cancelled.is_set():
-            if self._call is None:
-                self._open()
-            assert self._call is not None
             try:
-                for n in self._call:
+                call = self._call if self._call is not None else self._open()
+                for n in call:
                     if n.id <= self.cursor:
                         continue
                     self.cursor = n.id
@@ -152,5 +151,15 @@ class NotificationsMixin(BaseClient):
         ...     handle(n); last_seen = n.id
         """
         return NotificationWatch(
-            self._notifications, self._metadata, after, stream_timeout, max_backoff
+            self._stream_stub, self._metadata, after, stream_timeout, max_backoff
         )
+
+    def _stream_stub(self) -> pb_grpc.NotificationServiceStub:
+        main = self._notifications
+
+        def discover(metadata: tuple[tuple[str, str], ...]) -> object:
+            return main.WatchNotifications(
+                pb.WatchNotificationsRequest(), timeout=self.timeout, metadata=metadata
+            )
+
+        return pb_grpc.NotificationServiceStub(self._stream_channel(discover))

@@ -1,11 +1,13 @@
-"""Live delivery: one hub per server process (docs/adr/0004).
+"""Live delivery: one hub per server process (docs/adr/0004, 0015).
 
 The hub thread keeps a high-water mark (the largest notification id it has
 seen) and fetches the rows above it: at once when poked after a local commit,
 every few milliseconds for a short while after ``notify`` ran in this process,
 and otherwise every ``POLL_SECONDS``, so notifications committed by other
 server processes on the same PostgreSQL arrive too. It hands each row to the
-watchers registered for that row's controller. Ids commit in id order (see
+watchers registered for that row's controller: the thread-held watchers of
+the main port's stream, and the stream host's mailboxes (``Fanout``), which
+get every batch in one hop into their event loop. Ids commit in id order (see
 ``registry.notifications.core``), so the high-water mark never passes a row
 that is still to come.
 
@@ -26,6 +28,7 @@ from typing import Any
 from registry import db
 from registry.notifications import core
 from registry.notifications.model import NotificationRow
+from registry.streams.fanout import Fanout
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +79,15 @@ class Watcher:
 
 
 class Hub:
-    def __init__(self, poll_seconds: float = POLL_SECONDS, max_watchers: int = 1000) -> None:
+    def __init__(
+        self,
+        poll_seconds: float = POLL_SECONDS,
+        max_watchers: int = 1000,
+        streams: Fanout[str, core.Notification] | None = None,
+    ) -> None:
         self._poll_seconds = poll_seconds
+        self.streams = streams
+        """The stream host's mailboxes by controller id; None when it is off."""
         self._max_watchers = max_watchers
         self._count = 0
         self._lock = threading.Lock()
@@ -90,7 +100,8 @@ class Hub:
 
     @property
     def watcher_count(self) -> int:
-        return self._count
+        """Live streams in this process, on the main port and the stream host."""
+        return self._count + (self.streams.count if self.streams is not None else 0)
 
     def start(self) -> None:
         with db.database.connection_context():
@@ -138,6 +149,8 @@ class Hub:
             self._count = 0
         for w in watchers:
             w.close()
+        if self.streams is not None:
+            self.streams.close()
 
     def _run(self) -> None:
         failures = 0
@@ -163,7 +176,7 @@ class Hub:
     def _poll(self) -> None:
         with self._lock:
             watched = bool(self._watchers)
-        if not watched:
+        if not watched and not (self.streams is not None and self.streams.count):
             self._hwm = max(self._hwm, core.max_id())
             return
         while True:
@@ -178,21 +191,24 @@ class Hub:
             if not rows:
                 return
             self._hwm = int(rows[-1][-1])  # the internal key (FIELDS ends with it)
+            # Who watches is read after the rows: a watcher that registers
+            # later reads its backlog later too, and finds them there.
+            streamed = self.streams.keys() if self.streams is not None else frozenset()
             by_controller: dict[str, list[tuple[Any, ...]]] = {}
             with self._lock:
                 for t in rows:
-                    if t[1] in self._watchers:
+                    if t[1] in self._watchers or t[1] in streamed:
                         by_controller.setdefault(t[1], []).append(t)
-                targets = [
-                    (ws, by_controller[cid])
-                    for cid, ws in self._watchers.items()
-                    if cid in by_controller
-                ]
-                targets = [(set(ws), items) for ws, items in targets]
-            for ws, items in targets:
-                decoded = [core.from_tuple(t) for t in items]
+                targets = [(set(self._watchers.get(cid, ())), cid) for cid in by_controller]
+            published: dict[str, list[core.Notification]] = {}
+            for ws, cid in targets:
+                decoded = [core.from_tuple(t) for t in by_controller[cid]]
                 for w in ws:
                     w.push(decoded)
+                if cid in streamed:
+                    published[cid] = decoded
+            if self.streams is not None:
+                self.streams.publish(published)
             if len(rows) < FETCH:
                 return
 
@@ -200,10 +216,15 @@ class Hub:
 _current: Hub | None = None
 
 
-def start(poll_seconds: float = POLL_SECONDS, max_watchers: int = 1000) -> Hub:
-    """Starts this process's hub (the server does, at start-up)."""
+def start(
+    poll_seconds: float = POLL_SECONDS,
+    max_watchers: int = 1000,
+    streams: Fanout[str, core.Notification] | None = None,
+) -> Hub:
+    """Starts this process's hub (the server does, at start-up). ``streams``:
+    the stream host's mailboxes, woken beside the thread-held watchers."""
     global _current  # noqa: PLW0603
-    hub = Hub(poll_seconds, max_watchers)
+    hub = Hub(poll_seconds, max_watchers, streams)
     hub.start()
     _current = hub
     return hub

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Generator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator, Sequence
+from typing import Any
 
 import grpc
 from google.protobuf.struct_pb2 import Struct
 
 from dpa_registry_api.v1 import notifications_pb2 as pb
 from dpa_registry_api.v1 import notifications_pb2_grpc as pb_grpc
-from registry import auth, db, names, paging, rpc, wire
+from registry import auth, db, errors, names, paging, rpc, wire
 from registry.errors import InvalidArgument
 from registry.notifications import core, hub
+from registry.streams import fanout
 
 BACKLOG_BATCH = 500
 IDLE_WAIT_SECONDS = 1.0
@@ -135,3 +137,67 @@ class NotificationService(pb_grpc.NotificationServiceServicer):
                 cursor = n.id
             if len(batch) < BACKLOG_BATCH:
                 return cursor
+
+
+Blocking = Callable[..., Awaitable[Any]]
+
+
+def _read_after(controller_id: str, cursor: int, limit: int) -> list[core.Notification]:
+    with _BACKLOG_SLOTS, db.database.connection_context():
+        return core.after(controller_id, cursor, limit)
+
+
+def _number(n: core.Notification) -> int:
+    return n.id
+
+
+class NotificationStreams:
+    """``WatchNotifications`` on the stream host (docs/adr/0016): the same
+    stream as on the main port, as an async generator that holds no thread."""
+
+    def __init__(self, blocking: Blocking) -> None:
+        self._blocking = blocking
+
+    async def _read(
+        self, controller_id: str, cursor: int, limit: int
+    ) -> Sequence[core.Notification]:
+        items: list[core.Notification] = await self._blocking(
+            _read_after, controller_id, cursor, limit
+        )
+        return items
+
+    async def WatchNotifications(
+        self, request: pb.WatchNotificationsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[pb.Notification]:
+        caller = auth.current_caller()
+        controller_id = caller.tenant or ""
+        if request.after < 0:
+            raise InvalidArgument.one("after", "must not be negative")
+        try:
+            mailboxes = hub.current().streams
+            if mailboxes is None:
+                raise errors.Unavailable("live streams are not served on this port")
+            mailbox = mailboxes.subscribe(controller_id)
+        except (hub.Unavailable, fanout.Full) as err:
+            raise errors.Unavailable(str(err)) from None
+        try:
+            async for n in fanout.follow(
+                mailbox,
+                request.after,
+                _number,
+                lambda cursor, limit: self._read(controller_id, cursor, limit),
+                batch=BACKLOG_BATCH,
+            ):
+                yield to_proto(n)
+                core.streamed(n.controller_id, n.id)
+        finally:
+            mailboxes.unsubscribe(mailbox)
+
+
+def watch_handler(blocking: Blocking) -> grpc.RpcMethodHandler[Any, Any]:
+    """``WatchNotifications`` as the stream host serves it."""
+    return grpc.unary_stream_rpc_method_handler(
+        NotificationStreams(blocking).WatchNotifications,
+        request_deserializer=pb.WatchNotificationsRequest.FromString,
+        response_serializer=pb.Notification.SerializeToString,
+    )

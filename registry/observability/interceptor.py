@@ -11,12 +11,14 @@ log off, costs two clock reads, a histogram and a counter update
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import contextvars
 import logging
 import os
 import time
-from collections.abc import Callable, Collection, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Callable, Collection, Iterator
+from typing import TYPE_CHECKING, Any, cast
 
 import grpc
 from opentelemetry import context as otel_context
@@ -263,3 +265,54 @@ class ObservingInterceptor(_ServerInterceptor):
                 }
             },
         )
+
+
+class AsyncObserver:
+    """The same metrics, spans and request-log lines on the stream host
+    (``grpc.aio``), for server streams whose handlers are async generators;
+    applied once per method, as ``ObservingInterceptor.wrap`` is."""
+
+    def __init__(self, observing: ObservingInterceptor) -> None:
+        self._observing = observing
+
+    def wrap(
+        self, path: str, handler: grpc.RpcMethodHandler[Any, Any]
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        observing = self._observing
+        if path not in observing._paths or handler.unary_stream is None:
+            return handler
+        return grpc.unary_stream_rpc_method_handler(
+            self._stream(
+                cast("Any", handler.unary_stream), observing._method(path, "server_stream")
+            ),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+    def _stream(
+        self, behavior: Callable[[Any, Any], AsyncIterator[Any]], method: _Method
+    ) -> Callable[[Any, Any], AsyncIterator[Any]]:
+        observing = self._observing
+
+        async def call(request: Any, context: Any) -> AsyncIterator[Any]:
+            record = _Call()
+            token = _call.set(record)
+            started = time.perf_counter()
+            span = observing._start_span(method, context)
+            failed = True
+            cancelled = False
+            try:
+                async for item in behavior(request, context):
+                    yield item
+                failed = False
+            except (GeneratorExit, asyncio.CancelledError):
+                cancelled = True
+                raise
+            finally:
+                with contextlib.suppress(ValueError):  # closed from another context
+                    _call.reset(token)
+                observing._finish(
+                    method, request, context, record, started, span, failed, cancelled
+                )
+
+        return call
