@@ -171,3 +171,87 @@ def test_numbers_are_per_inbox_and_count_no_other_tenant(registry: Harness) -> N
     # Staff page through every inbox; the page token hides the internal order.
     everything = list(registry.staff.list_notifications(page_size=2))
     assert len(everything) == 7
+
+
+def _rpc_threads() -> int:
+    return sum(1 for t in threading.enumerate() if t.name.startswith("rpc"))
+
+
+def test_live_streams_are_on_the_stream_host_and_hold_no_thread(registry: Harness) -> None:
+    """A hundred live watchers: served by the stream host (the main port only
+    tells clients where it is), no server thread each, all woken by one commit."""
+    factories.controller(registry.staff, "acme")
+    send(["acme"], "backlog")
+    assert registry.running.stream_port
+    watches = []
+    before = _rpc_threads()
+    for _ in range(100):
+        acme = registry.client("controller", "acme")
+        watch = acme.watch_notifications()
+        assert next(watch).title == "backlog"  # registered, backlog read: the stream is live
+        watches.append(watch)
+    the_hub = hub.current()
+    assert the_hub.streams is not None and the_hub.streams.count == 100
+    assert the_hub.watcher_count == 100
+    assert _rpc_threads() - before < 10  # discovery calls only; never one per watcher
+    target = f"localhost:{registry.running.stream_port}"
+    assert all(target in w._connect.__self__._stream_channels for w in watches)  # type: ignore[attr-defined]
+    send(["acme"], "live")
+    assert [next(w).title for w in watches] == ["live"] * 100
+    for w in watches:
+        w.cancel()
+
+
+def test_the_main_port_still_serves_the_stream(registry: Harness) -> None:
+    """Old clients (no discovery) and ``stream_target=""`` keep the main port's stream."""
+    factories.controller(registry.staff, "acme")
+    send(["acme"], "one")
+    acme = registry.client("controller", "acme", stream_target="")
+    watch = acme.watch_notifications()
+    assert next(watch).title == "one"
+    assert hub.current().watcher_count == 1
+    assert acme._stream_channels == {}
+    send(["acme"], "two")
+    assert next(watch).title == "two"
+    watch.cancel()
+
+
+def test_streams_without_the_stream_host(dev_pki: object, database_url: str) -> None:
+    """``--stream-listen off``: the client's discovery finds nothing and watches the main port."""
+    from tests import harness as harness_module
+
+    off = harness_module.start(dev_pki, database_url, stream_listen="off")  # type: ignore[arg-type]
+    try:
+        assert off.running.stream_port == 0
+        factories.controller(off.staff, "acme")
+        send(["acme"], "one")
+        acme = off.client("controller", "acme")
+        got = collect(acme.watch_notifications(), 1)
+        assert [n.title for n in got] == ["one"]
+        assert acme._stream_channels == {}
+    finally:
+        off.close()
+
+
+def test_the_stream_host_enforces_the_same_edge(registry: Harness) -> None:
+    """Straight to the stream port: identity from the client certificate, the
+    contract's roles, precise field errors; the metrics and request log see it."""
+    import grpc
+
+    from dpa_registry_api.v1 import notifications_pb2_grpc
+
+    factories.controller(registry.staff, "acme")
+    target = f"localhost:{registry.running.stream_port}"
+    for role, name, code in (
+        ("auditor", "audit1", errors.PermissionDenied),
+        ("staff", "intruder", errors.PermissionDenied),  # another trust domain
+    ):
+        stranger = registry.client(role, name, stream_target=target)
+        with pytest.raises(code):
+            next(stranger.watch_notifications())
+    acme = registry.client("controller", "acme")
+    stub = notifications_pb2_grpc.NotificationServiceStub(acme._connect(target))
+    with pytest.raises(grpc.RpcError) as err:
+        next(stub.WatchNotifications(notifications_pb2.WatchNotificationsRequest(after=-1)))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "after" in (err.value.details() or "")

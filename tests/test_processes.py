@@ -4,10 +4,14 @@ by the next check in the other) and stop together on SIGTERM."""
 
 from __future__ import annotations
 
+import threading
 import time
+import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 
 from dpa_client import RegistryClient
+from dpa_registry_api.v1 import notifications_pb2
 from dpa_registry_api.v1 import transfers_pb2 as tpb
 from registry import pki, supervisor
 from registry.config import Config
@@ -94,6 +98,80 @@ def test_two_processes_share_one_port_stay_exact_and_stop_together(
     assert served.proc.returncode == 0, stderr
     assert "Traceback" not in stderr, stderr
     assert all(not Path(f"/proc/{pid}").exists() for pid in children)
+
+
+def _gauge(port: int, name: str) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return next(
+        (float(line.split()[1]) for line in text.splitlines() if line.startswith(name + " ")), 0.0
+    )
+
+
+def test_live_watchers_in_every_process_are_woken_by_one_commit(
+    dev_pki: pki.DevPki, database_url: str
+) -> None:
+    """24 live streams spread by the kernel over both processes' stream hosts
+    (one shared port); one breach report through either process wakes all."""
+    metrics_port = harness.free_port()
+    served = harness.ServerProcess(
+        dev_pki, database_url, processes=2, DPA_METRICS_PORT=str(metrics_port)
+    )
+    ids = [f"w{i:02d}" for i in range(12)]
+    clients: list[RegistryClient] = []
+    watches = []
+    got: dict[int, notifications_pb2.Notification] = {}
+    try:
+        deadline = time.monotonic() + 30
+        while len(children := _children(served.proc.pid)) < 2:
+            assert time.monotonic() < deadline, "two server processes expected"
+            time.sleep(0.1)
+        staff = served.client("staff", "admin")
+        clients.append(staff)
+        for cid in ids:
+            pki.issue_client_cert(dev_pki, "controller", cid, harness.TRUST_DOMAIN)
+            factories.controller(staff, cid)
+        for cid in ids * 2:  # two connections per controller
+            c = served.client("controller", cid)
+            clients.append(c)
+            watches.append(c.watch_notifications())
+
+        def first(i: int) -> None:
+            got[i] = next(watches[i])
+
+        threads = [threading.Thread(target=first, args=(i,), daemon=True) for i in range(24)]
+        for t in threads:
+            t.start()
+        ports = [metrics_port, metrics_port + 1]
+        deadline = time.monotonic() + 30
+        while sum(live := [_gauge(p, "dpa_notification_watchers") for p in ports]) < 24:
+            assert time.monotonic() < deadline, f"24 live watchers expected, have {live}"
+            time.sleep(0.2)
+        assert all(n > 0 for n in live), live  # both processes hold some
+        stream_target = next(iter(clients[1]._stream_channels))
+        stream_port = int(stream_target.rpartition(":")[2])
+        assert stream_port != served.port
+        assert all(_established_on(pid, stream_port) > 0 for pid in children)
+        now = datetime.now(UTC)
+        staff.report_breach(
+            factories.breach_details(systems=["log-cluster-2"]),
+            awareness_time=now,
+            detection_time=now,
+            add=[(cid, "its logs are on log-cluster-2") for cid in ids],
+        )
+        for t in threads:
+            t.join(timeout=30)
+        assert sorted(got) == list(range(24))
+        assert all(n.kind == notifications_pb2.NOTIFICATION_KIND_BREACH for n in got.values())
+        assert {got[i].controller for i in range(24)} == {f"controllers/{c}" for c in ids}
+    finally:
+        for w in watches:
+            w.cancel()
+        for c in clients:
+            c.close()
+        stderr = served.stop()
+    assert served.proc.returncode == 0, stderr
+    assert "Traceback" not in stderr, stderr
 
 
 def test_each_child_gets_its_own_metrics_port_and_only_the_first_serves_tiles() -> None:
