@@ -1,16 +1,23 @@
 """Breach notification benchmark: one breach affecting 10,000 controllers, 1,000
-of them watching live over mutual TLS.
+of them watching live over mutual TLS; three runs per backend.
 
-    python -m bench.breaches                      # SQLite
-    DPA_TEST_POSTGRES_URL=... python -m bench.breaches postgres
+    python -m bench.breaches                          # SQLite, and PostgreSQL if
+                                                      # DPA_TEST_POSTGRES_URL is set
+    python -m bench.breaches sqlite --processes 2 --runs 1
 
 Measures, from the moment staff send ReportBreach: (1) when the RPC returns,
 i.e. every obligation, notification and audit entry is committed; (2) when
-the last of the 1,000 watchers has its notice. Target (issue 7): under 5 s.
+the median and the last of the 1,000 watchers has its notice. Goal: the last
+within 2 s, on both backends, in every run. Beside them: the server's thread
+count with the 1,000 streams open (live streams live on the stream host's
+event loop, docs/adr/0016, not a thread each), the server's CPU seconds from
+its own counters while it persisted and fanned out, and the load average.
 
-The server runs in its own process (``dpa-registry serve``) so that the
-watchers' client threads do not share its interpreter. Controllers, their
-ACTIVE DPAs (24/48/72 h, three time zones) and one platform-wide hosting
+The server runs in its own process (``dpa-registry serve``); the watchers run
+in another, as ``grpc.aio`` streams on one event loop (an independent load
+generator: 1,000 client threads would measure the client). It asks the main
+port where the streams are hosted, as the client library does. Controllers,
+their ACTIVE DPAs (24/48/72 h, three time zones) and one platform-wide hosting
 sub-processor are seeded straight into the tables; each watcher first
 receives one seeded notification, which proves its stream is registered
 before the clock starts.
@@ -18,30 +25,35 @@ before the clock starts.
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import contextlib
 import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
-from dpa_client import RegistryClient
+import grpc
+
+from dpa_client import RegistryClient, errors
+from dpa_client._base import STREAM_DISCOVERY_KEY, STREAM_PORT_KEY, stream_host_of
 from dpa_client._breaches import BreachDetails
-from dpa_registry_api.v1 import notifications_pb2
+from dpa_registry_api.v1 import notifications_pb2, notifications_pb2_grpc
 from registry import clock, db, pki
 from tests import harness
 
 CONTROLLERS = 10_000
 WATCHERS = 1_000
+RUNS = 3
 HOURS = (24, 48, 72)
 ZONES = ("Europe/Tallinn", "America/New_York", "")
-TARGET_SECONDS = 5.0
+GOAL_SECONDS = 2.0
 
 
 def seed(url: str) -> None:
@@ -131,7 +143,7 @@ def seed(url: str) -> None:
     database.close()
 
 
-def serve(made: pki.DevPki, url: str, port: int) -> subprocess.Popen[str]:
+def serve(made: pki.DevPki, url: str, port: int, processes: int) -> subprocess.Popen[str]:
     d = made.directory
     return subprocess.Popen(
         [
@@ -142,7 +154,7 @@ def serve(made: pki.DevPki, url: str, port: int) -> subprocess.Popen[str]:
             "WARNING",
             "serve",
             "--processes",
-            "1",
+            str(processes),
             "--listen",
             f"127.0.0.1:{port}",
             "--database",
@@ -157,8 +169,8 @@ def serve(made: pki.DevPki, url: str, port: int) -> subprocess.Popen[str]:
             str(d / "audit-signing.key"),
             "--trust-domain",
             harness.TRUST_DOMAIN,
-            "--workers",
-            str(WATCHERS + 64),
+            "--max-watchers",
+            str(WATCHERS),
         ],
         env=os.environ.copy(),
         stdout=subprocess.DEVNULL,
@@ -181,72 +193,171 @@ def wait_serving(client: RegistryClient, proc: subprocess.Popen[str]) -> None:
             time.sleep(0.2)
 
 
-def start_watchers(
-    made: pki.DevPki,
-    target: str,
-    watched: list[str],
-    clients: list[RegistryClient],
-    received: list[float],
-) -> list[Any]:
-    """One mTLS client and Watch stream per controller; returns once every
-    stream has delivered its warm-up notification (so it is registered)."""
-    warm = threading.Barrier(len(watched) + 1, timeout=120)
-    lock = threading.Lock()
-    watches = []
-    for cid in watched:
-        c_cert, c_key = made.client("controller", cid)
-        c = RegistryClient(target, ca=made.ca_cert, cert=c_cert, key=c_key)
-        clients.append(c)
-        watches.append(c.watch_notifications())
-
-    def watch(w: Any) -> None:
-        it = iter(w)
-        next(it)  # the warm-up notification: the stream is registered
-        warm.wait()
-        for n in it:
-            if n.kind == notifications_pb2.NOTIFICATION_KIND_BREACH:
-                with lock:
-                    received.append(time.perf_counter())
-                return
-
-    for w in watches:
-        threading.Thread(target=watch, args=(w,), daemon=True).start()
-    warm.wait()
-    time.sleep(0.5)  # let the server's hub settle
-    return watches
-
-
-def run(label: str, url: str, workdir: Path) -> dict[str, float]:
-    made = pki.init_dev_pki(workdir / "pki", harness.TRUST_DOMAIN)
-    pki.issue_client_cert(made, "staff", "admin", harness.TRUST_DOMAIN)
-    watched = [f"c{i:05d}" for i in range(WATCHERS)]
-    started = time.perf_counter()
-    with ThreadPoolExecutor(8) as pool:
-        list(
-            pool.map(
-                lambda cid: pki.issue_client_cert(made, "controller", cid, harness.TRUST_DOMAIN),
-                watched,
-            )
+def warm_up(staff: RegistryClient) -> None:
+    """A refused report: loads what a server that has been serving a while
+    has loaded (the taxonomy), and changes nothing."""
+    aware = clock.now()
+    with contextlib.suppress(errors.InvalidArgument):
+        staff.report_breach(
+            BreachDetails(types=["CONFIDENTIALITY"], data_categories=["user.bogus"]),
+            awareness_time=aware,
+            detection_time=aware,
         )
-    seed(url)
-    print(
-        f"  [{label}] seeded {CONTROLLERS} controllers and certificates in "
-        f"{time.perf_counter() - started:.1f} s",
-        flush=True,
+
+
+# -- the server's own counters ---------------------------------------------------
+
+
+def server_pids(parent: int) -> list[int]:
+    """The server process and its children (``--processes N``)."""
+    pids = [parent]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rpartition(")")[2].split()[1]) == parent:
+                pids.append(int(entry.name))
+    return pids
+
+
+def threads(pids: list[int]) -> int:
+    return sum(len(list(Path(f"/proc/{pid}/task").iterdir())) for pid in pids)
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+def loadavg() -> float:
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+# -- the watchers: an independent load generator on one event loop ---------------
+
+
+async def _discover(main_target: str, credentials: grpc.ChannelCredentials) -> str:
+    """Where are the streams? Asked as the client library asks."""
+    port = ""
+    code = None
+    async with grpc.aio.secure_channel(main_target, credentials) as channel:
+        stub = notifications_pb2_grpc.NotificationServiceStub(channel)
+        for _ in range(10):
+            call = stub.WatchNotifications(
+                notifications_pb2.WatchNotificationsRequest(),
+                metadata=((STREAM_DISCOVERY_KEY, "1"),),
+                timeout=30,
+                wait_for_ready=True,
+            )
+            code = await call.code()
+            metadata = await call.trailing_metadata()
+            port = next((v for k, v in metadata or () if k == STREAM_PORT_KEY), "")
+            if port or code == grpc.StatusCode.OK:
+                break
+            await asyncio.sleep(0.5)
+    if not port:
+        raise RuntimeError(f"the server named no stream host ({code})")
+    return f"{stream_host_of(main_target)}:{port}"
+
+
+async def _watch_all(main_target: str, pki_dir: str, ids: list[str]) -> None:
+    made = pki.DevPki(Path(pki_dir))
+    ca = made.ca_cert.read_bytes()
+
+    def credentials(cid: str) -> grpc.ChannelCredentials:
+        cert, key = made.client("controller", cid)
+        return grpc.ssl_channel_credentials(ca, key.read_bytes(), cert.read_bytes())
+
+    target = await _discover(main_target, credentials(ids[0]))
+    received: list[float] = []
+    warm = 0
+    ready = asyncio.Event()
+    opening = asyncio.Semaphore(50)
+
+    failed: list[BaseException] = []
+
+    async def watch(cid: str) -> None:
+        try:
+            await watch_one(cid)
+        except BaseException as err:
+            failed.append(err)
+            ready.set()
+            raise
+
+    async def watch_one(cid: str) -> None:
+        nonlocal warm
+        async with opening:
+            channel = grpc.aio.secure_channel(target, credentials(cid))
+            await channel.channel_ready()
+        stub = notifications_pb2_grpc.NotificationServiceStub(channel)
+        call = stub.WatchNotifications(
+            notifications_pb2.WatchNotificationsRequest(), wait_for_ready=True
+        )
+        async for n in call:
+            if n.kind == notifications_pb2.NOTIFICATION_KIND_BREACH:
+                received.append(time.monotonic())
+                break
+            warm += 1
+            if warm == len(ids):
+                ready.set()
+        call.cancel()
+        await channel.close()
+
+    tasks = [asyncio.create_task(watch(cid)) for cid in ids]
+    await asyncio.wait_for(ready.wait(), 180)
+    if failed:
+        print(f"failed: {failed[0]!r}", flush=True)
+        return
+    print("ready", flush=True)
+    await asyncio.wait(tasks, timeout=120)
+    print(json.dumps({"target": target, "received": received}), flush=True)
+
+
+def watchers(made: pki.DevPki, target: str, ids: list[str]) -> subprocess.Popen[str]:
+    """Starts the load generator; returns once every stream has its warm-up
+    notification (so every stream is registered)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.breaches", "--watch", target, str(made.directory), *ids],
+        stdout=subprocess.PIPE,
+        text=True,
     )
+    assert proc.stdout is not None
+    line = proc.stdout.readline().strip()
+    if line != "ready":
+        proc.kill()
+        raise RuntimeError(f"watchers did not start: {line!r}")
+    return proc
+
+
+# -- one run ----------------------------------------------------------------------
+
+
+def run(label: str, url: str, made: pki.DevPki, processes: int) -> dict[str, float]:
+    watched = [f"c{i:05d}" for i in range(WATCHERS)]
+    seed(url)
     port = harness.free_port()
-    proc = serve(made, url, port)
+    proc = serve(made, url, port, processes)
     target = f"localhost:{port}"
     cert, key = made.client("staff", "admin")
     staff = RegistryClient(target, ca=made.ca_cert, cert=cert, key=key, timeout=120)
-    clients: list[RegistryClient] = []
-    watches: list[Any] = []
+    generator: subprocess.Popen[str] | None = None
     try:
         wait_serving(staff, proc)
-        received: list[float] = []
-        watches = start_watchers(made, target, watched, clients, received)
+        warm_up(staff)
+        idle_threads = threads(server_pids(proc.pid))
+        generator = watchers(made, target, watched)
+        time.sleep(0.5)  # let the server settle
+        pids = server_pids(proc.pid)
+        live_threads = threads(pids)
+        cpu0 = cpu_seconds(pids)
         aware = clock.now() - timedelta(minutes=5)
-        t0 = time.perf_counter()
+        t0 = time.monotonic()
         breach = staff.report_breach(
             BreachDetails(
                 types=["CONFIDENTIALITY"],
@@ -260,48 +371,103 @@ def run(label: str, url: str, workdir: Path) -> dict[str, float]:
             awareness_time=aware,
             detection_time=aware,
         )
-        persisted = time.perf_counter() - t0
-        wait_until = time.monotonic() + 60
-        while len(received) < WATCHERS and time.monotonic() < wait_until:
-            time.sleep(0.01)
+        persisted = time.monotonic() - t0
+        cpu1 = cpu_seconds(pids)
+        assert generator.stdout is not None
+        out = json.loads(generator.stdout.readline())
+        cpu = cpu_seconds(pids) - cpu0
+        fanout_cpu = cpu - (cpu1 - cpu0)
+        received = out["received"]
         if len(received) < WATCHERS:
             raise RuntimeError(f"only {len(received)} of {WATCHERS} watchers got the notice")
         last = max(received) - t0
         median = statistics.median(received) - t0
         assert breach.counts.affected == CONTROLLERS and breach.counts.sent == CONTROLLERS
-        result = {"persisted_s": persisted, "last_watcher_s": last, "median_watcher_s": median}
+        load = loadavg()
+        met = "met" if last <= GOAL_SECONDS else "MISSED"
         print(
-            f"  [{label}] {CONTROLLERS} obligations persisted in {persisted:.2f} s; "
-            f"{WATCHERS} watchers: median {median:.2f} s, last {last:.2f} s "
-            f"(target < {TARGET_SECONDS:.0f} s: {'met' if last < TARGET_SECONDS else 'MISSED'})",
+            f"  [{label}] persisted {persisted:.2f} s; watchers median {median:.2f} s, "
+            f"last {last:.2f} s (goal <= {GOAL_SECONDS:.0f} s: {met}); server threads "
+            f"{idle_threads} idle, {live_threads} with {WATCHERS} streams; server CPU "
+            f"{cpu:.2f} s ({fanout_cpu:.2f} s after the reply); load {load:.1f}",
             flush=True,
         )
-        return result
+        return {
+            "persisted_s": persisted,
+            "median_watcher_s": median,
+            "last_watcher_s": last,
+            "server_threads_idle": idle_threads,
+            "server_threads_live": live_threads,
+            "server_cpu_s": cpu,
+            "server_cpu_after_reply_s": fanout_cpu,
+            "loadavg_1m": load,
+        }
     finally:
-        for w in watches:
-            w.cancel()
-        for c in clients:
-            c.close()
+        if generator is not None:
+            generator.kill()
+            generator.wait()
         staff.close()
         proc.terminate()
         proc.wait(timeout=30)
 
 
-def main() -> None:
-    backends = sys.argv[1:] or ["sqlite"]
-    results: dict[str, dict[str, float]] = {}
-    for backend in backends:
-        with tempfile.TemporaryDirectory() as tmp:
-            if backend == "sqlite":
-                results[backend] = run(backend, f"sqlite:///{tmp}/registry.db", Path(tmp))
-            elif backend == "postgres":
-                if not harness.postgres_url():
-                    print(f"  [postgres] skipped: {harness.PG_ENV} not set")
-                    continue
-                with harness.postgres_schema() as url:
-                    results[backend] = run(backend, url, Path(tmp))
+def backend(name: str, made: pki.DevPki, processes: int, runs: int) -> list[dict[str, float]]:
+    results = []
+    for i in range(runs):
+        label = f"{name} run {i + 1}/{runs}, {processes} process{'es' if processes > 1 else ''}"
+        if name == "sqlite":
+            with tempfile.TemporaryDirectory() as tmp:
+                results.append(run(label, f"sqlite:///{tmp}/registry.db", made, processes))
+        else:
+            with harness.postgres_schema() as url:
+                results.append(run(label, url, made, processes))
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.breaches")
+    parser.add_argument("backends", nargs="*", help="sqlite, postgres (default: both)")
+    parser.add_argument("--runs", type=int, default=RUNS)
+    parser.add_argument("--processes", type=int, default=1)
+    parser.add_argument("--watch", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv if argv is not None else [])
+    if args.watch:
+        main_target, pki_dir, *ids = args.watch
+        asyncio.run(_watch_all(main_target, pki_dir, ids))
+        return
+    backends = args.backends or ["sqlite", "postgres"]
+    with tempfile.TemporaryDirectory() as tmp:
+        made = pki.init_dev_pki(Path(tmp) / "pki", harness.TRUST_DOMAIN)
+        pki.issue_client_cert(made, "staff", "admin", harness.TRUST_DOMAIN)
+        started = time.perf_counter()
+        with ThreadPoolExecutor(8) as pool:
+            list(
+                pool.map(
+                    lambda cid: pki.issue_client_cert(
+                        made, "controller", cid, harness.TRUST_DOMAIN
+                    ),
+                    [f"c{i:05d}" for i in range(WATCHERS)],
+                )
+            )
+        print(f"  {WATCHERS} client certificates in {time.perf_counter() - started:.1f} s")
+        results: dict[str, list[dict[str, float]]] = {}
+        for name in backends:
+            if name == "postgres" and not harness.postgres_url():
+                print(f"  [postgres] skipped: {harness.PG_ENV} not set")
+                continue
+            results[name] = backend(name, made, args.processes, args.runs)
+    for name, runs in results.items():
+        lasts = sorted(r["last_watcher_s"] for r in runs)
+        persisted = sorted(r["persisted_s"] for r in runs)
+        print(
+            f"  {name}: last watcher min/median/max {lasts[0]:.2f} / "
+            f"{statistics.median(lasts):.2f} / {lasts[-1]:.2f} s, persisted "
+            f"{persisted[0]:.2f} / {statistics.median(persisted):.2f} / {persisted[-1]:.2f} s "
+            f"(goal <= {GOAL_SECONDS:.0f} s in every run: "
+            f"{'met' if lasts[-1] <= GOAL_SECONDS else 'MISSED'})"
+        )
     print(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
