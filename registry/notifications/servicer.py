@@ -143,8 +143,13 @@ Blocking = Callable[..., Awaitable[Any]]
 
 
 def _read_after(controller_id: str, cursor: int, limit: int) -> list[core.Notification]:
-    with _BACKLOG_SLOTS, db.database.connection_context():
+    """On one of the stream host's few I/O threads: SQLite keeps the thread's
+    connection (opening one per read cost more than the read); PostgreSQL's
+    goes back to the pool."""
+    try:
         return core.after(controller_id, cursor, limit)
+    finally:
+        db.release()
 
 
 def _number(n: core.Notification) -> int:
