@@ -1,7 +1,8 @@
 """Live delivery: one hub per server process (docs/adr/0004, 0015).
 
 The hub thread keeps a high-water mark (the largest notification id it has
-seen) and fetches the rows above it: at once when poked after a local commit,
+seen) and fetches the rows above it (which ids, and whose, then in full only
+the watched controllers' rows): at once when poked after a local commit,
 every few milliseconds for a short while after ``notify`` ran in this process,
 and otherwise every ``POLL_SECONDS``, so notifications committed by other
 server processes on the same PostgreSQL arrive too. It hands each row to the
@@ -180,25 +181,28 @@ class Hub:
             self._hwm = max(self._hwm, core.max_id())
             return
         while True:
-            rows = list(
+            # Which rows are new, and whose: two narrow columns. Only the
+            # watched controllers' rows are read in full.
+            keys = list(
                 core.tuples(
-                    NotificationRow.select(*core.FIELDS)
+                    NotificationRow.select(NotificationRow.id, NotificationRow.controller_id)
                     .where(NotificationRow.id > self._hwm)
                     .order_by(NotificationRow.id)
                     .limit(FETCH)
                 )
             )
-            if not rows:
+            if not keys:
                 return
-            self._hwm = int(rows[-1][-1])  # the internal key (FIELDS ends with it)
             # Who watches is read after the rows: a watcher that registers
             # later reads its backlog later too, and finds them there.
             streamed = self.streams.keys() if self.streams is not None else frozenset()
-            by_controller: dict[str, list[tuple[Any, ...]]] = {}
             with self._lock:
-                for t in rows:
-                    if t[1] in self._watchers or t[1] in streamed:
-                        by_controller.setdefault(t[1], []).append(t)
+                wanted = [int(key) for key, cid in keys if cid in self._watchers or cid in streamed]
+            by_controller: dict[str, list[tuple[Any, ...]]] = {}
+            for t in self._rows(wanted):
+                by_controller.setdefault(t[1], []).append(t)
+            self._hwm = int(keys[-1][0])  # only once they are all read
+            with self._lock:
                 targets = [(set(self._watchers.get(cid, ())), cid) for cid in by_controller]
             published: dict[str, list[core.Notification]] = {}
             for ws, cid in targets:
@@ -209,8 +213,22 @@ class Hub:
                     published[cid] = decoded
             if self.streams is not None:
                 self.streams.publish(published)
-            if len(rows) < FETCH:
+            if len(keys) < FETCH:
                 return
+
+    @staticmethod
+    def _rows(ids: list[int]) -> list[tuple[Any, ...]]:
+        """The rows with these internal keys, in key order."""
+        rows: list[tuple[Any, ...]] = []
+        for i in range(0, len(ids), 500):
+            rows.extend(
+                core.tuples(
+                    NotificationRow.select(*core.FIELDS)
+                    .where(NotificationRow.id.in_(ids[i : i + 500]))
+                    .order_by(NotificationRow.id)
+                )
+            )
+        return rows
 
 
 _current: Hub | None = None
