@@ -233,13 +233,19 @@ def test_streams_without_the_stream_host(dev_pki: object, database_url: str) -> 
         off.close()
 
 
-def test_the_stream_host_enforces_the_same_edge(registry: Harness) -> None:
+def test_the_stream_host_enforces_the_same_edge(
+    registry: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
     """Straight to the stream port: identity from the client certificate, the
-    contract's roles, precise field errors; the metrics and request log see it."""
+    contract's roles, precise field errors; the request log sees every call."""
+    import logging
+
     import grpc
 
     from dpa_registry_api.v1 import notifications_pb2_grpc
+    from registry.observability import requestlog
 
+    caplog.set_level(logging.INFO, logger=requestlog.LOGGER)
     factories.controller(registry.staff, "acme")
     target = f"localhost:{registry.running.stream_port}"
     for role, name, code in (
@@ -255,3 +261,20 @@ def test_the_stream_host_enforces_the_same_edge(registry: Harness) -> None:
         next(stub.WatchNotifications(notifications_pb2.WatchNotificationsRequest(after=-1)))
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "after" in (err.value.details() or "")
+    watch_path = "/dpa.registry.v1.NotificationService/WatchNotifications"
+
+    def logged() -> list[dict[str, object]]:
+        return [
+            r.fields  # type: ignore[attr-defined]
+            for r in caplog.records
+            if r.name == requestlog.LOGGER and r.fields["method"] == watch_path  # type: ignore[attr-defined]
+        ]
+
+    deadline = time.monotonic() + 10
+    while len(logged()) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [(f["status"], f["role"], f["tenant"]) for f in logged()] == [
+        ("PERMISSION_DENIED", "auditor", None),
+        ("PERMISSION_DENIED", None, None),  # another trust domain: no caller
+        ("INVALID_ARGUMENT", "controller", "acme"),
+    ]
