@@ -10,7 +10,7 @@ i.e. every obligation, notification and audit entry is committed; (2) when
 the median and the last of the 1,000 watchers has its notice. Goal: the last
 within 2 s, on both backends, in every run. Beside them: the server's thread
 count with the 1,000 streams open (live streams live on the stream host's
-event loop, docs/adr/0016, not a thread each), the server's CPU seconds from
+event loop, docs/adr/0019, not a thread each), the server's CPU seconds from
 its own counters while it persisted and fanned out, and the load average.
 
 The server runs in its own process (``dpa-registry serve``); the watchers run

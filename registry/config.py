@@ -45,7 +45,7 @@ class Config:
     """Live decision-change streams (local checkers) per process, each on its
     own thread beside ``workers`` and the watchers."""
     stream_listen: str = "auto"
-    """host:port of the stream host (docs/adr/0016); ``auto``: the host of
+    """host:port of the stream host (docs/adr/0019); ``auto``: the host of
     ``listen`` and a port the system picks, which the main port tells clients;
     ``off``: streams are served on the main port only, a thread each."""
     grace_seconds: float = 10.0
@@ -106,11 +106,11 @@ OPTIONS = (
         "processes",
         "server processes on one port and database (SO_REUSEPORT); 0: one per core",
     ),
-    Option("max_watchers", "live notification streams per process (docs/adr/0016)"),
+    Option("max_watchers", "live notification streams per process (docs/adr/0019)"),
     Option("max_decision_streams", "live decision-change streams per process (local checkers)"),
     Option(
         "stream_listen",
-        "host:port of the stream host serving live streams (docs/adr/0016); auto: listen's "
+        "host:port of the stream host serving live streams (docs/adr/0019); auto: listen's "
         "host and a free port, advertised on the main port; off: streams on the main port",
     ),
     Option("grace_seconds", "seconds in-flight calls get to finish on SIGTERM"),

@@ -73,7 +73,7 @@ else:
 
 
 STREAM_DISCOVERY_KEY = "dpa-stream-discovery"
-"""Request metadata: "where is this stream hosted?" (docs/adr/0016)."""
+"""Request metadata: "where is this stream hosted?" (docs/adr/0019)."""
 STREAM_PORT_KEY = "dpa-stream-port"
 """Trailing response metadata: the port of the stream host that serves it."""
 

@@ -4,7 +4,7 @@ graceful shutdown.
 A synchronous ``grpc.server`` with a thread pool: on this kind of machine it
 serves unary calls about twice as fast as ``grpc.aio`` (docs/adr/0002). Live
 server streams are also served by the stream host, a ``grpc.aio`` server on
-its own port and event loop thread (docs/adr/0016), where they hold no thread.
+its own port and event loop thread (docs/adr/0019), where they hold no thread.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 
 MAIN_PORT_WATCHERS = 32
 """Live streams on the main port (a thread each) when the stream host serves
-them too: old clients keep working, bounded (docs/adr/0016)."""
+them too: old clients keep working, bounded (docs/adr/0019)."""
 
 
 @dataclass

@@ -117,7 +117,7 @@ SERVICES: list[Service] = [
 
 @dataclass(frozen=True)
 class HostedStream:
-    """A server stream the stream host serves too (docs/adr/0016)."""
+    """A server stream the stream host serves too (docs/adr/0019)."""
 
     path: str
     """``/package.Service/Method``; the main port tells callers where it is hosted."""

@@ -6,7 +6,7 @@ migrates the database and closes it, reserves the port with a socket bound
 with ``SO_REUSEPORT`` (so port 0 picks one port for all), and forks. Every
 child binds that port with ``grpc.so_reuseport`` on and the kernel spreads
 connections over them; the stream host's port (``--stream-listen``,
-docs/adr/0016) is reserved and shared the same way. Child 0 alone runs the
+docs/adr/0019) is reserved and shared the same way. Child 0 alone runs the
 sub-processor scheduler (its transitions are also conditional updates, so a
 second one would find nothing left to do) and the tlog-tiles API; child i serves metrics on
 ``metrics_port + i``. Every child runs its own notification hub, which polls

@@ -157,7 +157,7 @@ def _number(n: core.Notification) -> int:
 
 
 class NotificationStreams:
-    """``WatchNotifications`` on the stream host (docs/adr/0016): the same
+    """``WatchNotifications`` on the stream host (docs/adr/0019): the same
     stream as on the main port, as an async generator that holds no thread."""
 
     def __init__(self, blocking: Blocking) -> None:

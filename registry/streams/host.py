@@ -1,5 +1,5 @@
 """The stream host: a ``grpc.aio`` server on its own event loop thread in each
-server process, serving the registry's long-lived server streams (docs/adr/0016).
+server process, serving the registry's long-lived server streams (docs/adr/0019).
 
 The unary hot path stays on the synchronous server (docs/adr/0002: about half
 the CPU per call); a live stream there would hold a worker thread for its whole
