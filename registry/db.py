@@ -181,6 +181,15 @@ def is_retryable(err: peewee.DatabaseError) -> bool:
     )
 
 
+def dedicated_connection(db: peewee.Database | None = None) -> Any:
+    """A new PostgreSQL driver connection (autocommit) with the pool's
+    settings, outside the pool: for a reader that keeps one for good."""
+    target = db if db is not None else database.obj
+    if not is_postgres(target):
+        raise ValueError("a dedicated connection is for PostgreSQL")
+    return peewee.PostgresqlDatabase._connect(target)  # type: ignore[attr-defined]  # bypasses the pool
+
+
 def release() -> None:
     """Returns this thread's connection to the pool (PostgreSQL); called when
     an RPC ends so idle worker threads hold no connection. SQLite keeps its

@@ -23,6 +23,11 @@ PostgreSQL (writers may run on other hosts), in-memory SQLite, or a map that
 cannot be opened give ``None``: callers then use the SQL query. All writers
 must be this code: ``registry.ledger`` raises M in every mutation, and the
 audit log only grows there.
+
+On PostgreSQL nothing on this host can prove that no other host committed:
+only a read that begins after the check began can. :class:`CommittedReads`
+makes that read once for every check waiting at the time, on a connection
+of its own with a prepared statement (docs/adr/0015).
 """
 
 from __future__ import annotations
@@ -32,13 +37,18 @@ import mmap
 import os
 import struct
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import peewee
 
 from registry import db
 
 log = logging.getLogger(__name__)
+
+HEAD_SQL = "SELECT size FROM log_head WHERE id = 1"
+"""The committed registry revision: the audit-log size."""
 
 _LAYOUT = struct.Struct("<qq")
 _SIZE = _LAYOUT.size
@@ -140,3 +150,130 @@ def reset() -> None:
                 found.close()
         _maps.clear()
         _last = (None, None)
+
+
+class CommittedReads:
+    """The committed revision, read by one statement for every check waiting.
+
+    ``committed()`` returns the revision read by a statement that *began
+    after* ``committed()`` was called, so it counts every commit that finished
+    before: exact, across processes and hosts. Calls that arrive while a read
+    is in flight wait for the next one (it may have begun before them), and
+    then share it: under load one round trip serves many checks; alone, a call
+    makes its own read (no thread hand-off). The connection is this object's
+    own, in autocommit (each statement sees the latest commits), outside the
+    pool, with the statement prepared once.
+    """
+
+    def __init__(self, connect: Callable[[], Any]) -> None:
+        self._connect = connect
+        self._conn: Any = None
+        self._pid = os.getpid()
+        self._cond = threading.Condition(threading.Lock())
+        self._started = 0
+        self._finished = 0
+        self._value = 0
+        self._busy = False
+        self._closed = False
+
+    @property
+    def reads(self) -> int:
+        """Statements run so far (for tests and metrics)."""
+        return self._finished
+
+    def committed(self) -> int:
+        with self._cond:
+            # Read number `ticket` is the first that can begin after this line.
+            ticket = self._started + 1
+            while self._finished < ticket:
+                if not self._busy:
+                    self._busy = True
+                    self._started += 1
+                    mine = self._started
+                    break
+                self._cond.wait()
+            else:
+                return self._value
+        value: int | None = None
+        try:
+            value = self._read()
+        finally:
+            with self._cond:
+                self._busy = False
+                if value is not None:
+                    self._value, self._finished = value, mine
+                self._cond.notify_all()
+        return value
+
+    def _read(self) -> int:
+        """One statement; called by one thread at a time (``_busy``)."""
+        if self._closed:
+            raise RuntimeError("revision reads closed")
+        if self._pid != os.getpid():
+            # Forked: the socket is the parent's. Never close it from here
+            # (that would end the parent's session); open our own.
+            _abandoned.append(self._conn)
+            self._conn, self._pid = None, os.getpid()
+        for attempt in (1, 2):
+            fresh = self._conn is None
+            try:
+                if fresh:
+                    self._conn = self._connect()
+                    with self._conn.cursor() as cursor:
+                        cursor.execute("PREPARE dpa_revision AS " + HEAD_SQL)
+                with self._conn.cursor() as cursor:
+                    cursor.execute("EXECUTE dpa_revision")
+                    (row,) = cursor.fetchall()
+                return int(row[0])
+            except Exception:
+                self._drop()
+                # A kept connection may have died idle (server restart): one
+                # retry on a new one; a new one that fails is the answer.
+                if fresh or attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:
+                log.debug("closing the revision connection failed", exc_info=True)
+
+    def close(self) -> None:
+        with self._cond:
+            while self._busy:
+                self._cond.wait()
+            self._closed = True
+            if self._pid == os.getpid():
+                self._drop()
+
+
+_abandoned: list[Any] = []
+"""Connections inherited over fork: kept referenced so they are never closed here."""
+
+_reads: tuple[object, CommittedReads | None] = (None, None)
+
+
+def committed_reads() -> CommittedReads | None:
+    """The coalesced revision reads of this process's database when it is
+    PostgreSQL; None otherwise (SQLite reads on its own connection, in-process)."""
+    global _reads  # noqa: PLW0603 - one reader per process, for the database in use
+    database = db.database.obj
+    known, found = _reads
+    if known is database:
+        return found
+    with _lock:
+        known, found = _reads
+        if known is database:
+            return found
+        if found is not None:
+            found.close()
+        found = (
+            CommittedReads(lambda: db.dedicated_connection(database))
+            if db.is_postgres(database)
+            else None
+        )
+        _reads = (database, found)
+    return found

@@ -12,8 +12,9 @@ advances in the same transaction (docs/adr/0003).
 :class:`SnapshotCache` serves the current snapshot. On every call it proves
 freshness from the shared revision map (``registry.revision``, no query) or,
 when the map cannot prove it, reads the committed revision with one
-pre-built query; if the log has grown, it reads the audit events in between
-as a change feed and reloads only the entities they name, inside one read
+pre-built query (on PostgreSQL, one read shared by every check waiting for
+it); if the log has grown, it reads the audit events in between as a
+change feed and reloads only the entities they name, inside one read
 transaction that also re-reads the revision, so the snapshot it publishes is
 exactly the committed state at that revision. A check therefore never
 answers from a state older than what was committed before it began, in this
@@ -41,7 +42,7 @@ from registry.agreements.types import DpaStanding
 from registry.audit import store as audit
 from registry.consistency import Mode, Requirement
 from registry.controllers import core as controllers
-from registry.revision import RevisionMap, shared
+from registry.revision import HEAD_SQL, RevisionMap, committed_reads, shared
 from registry.subprocessors import core as subprocessors
 from registry.subprocessors import engagement
 from registry.subprocessors.types import DpfStatus, Scope
@@ -61,7 +62,6 @@ log = logging.getLogger(__name__)
 # A larger gap between snapshot and log is rebuilt from scratch.
 FULL_REBUILD_GAP = 20_000
 _CHUNK = 500
-_HEAD_SQL = "SELECT size FROM log_head WHERE id = 1"
 
 # Audit actions that never change what a transfer decision reads.
 _IGNORED_ACTIONS = ("log.", "notification.", "breach.", "transfer.check")
@@ -196,13 +196,21 @@ def read_revision() -> int:
     if cursor is None or getattr(_cursors, "conn", None) is not conn:
         cursor = conn.cursor()
         _cursors.cursor, _cursors.conn = cursor, conn
-    cursor.execute(_HEAD_SQL)
+    cursor.execute(HEAD_SQL)
     # fetchall, not fetchone: it runs the statement to its end. A statement
     # left unfinished keeps a SQLite read snapshot open on this connection,
     # which a later BEGIN would inherit (a stale read) and which blocks WAL
     # checkpoints.
     (row,) = cursor.fetchall()
     return int(row[0])
+
+
+def committed_revision() -> int:
+    """The committed revision, for a freshness check outside any transaction:
+    on PostgreSQL one shared read serves every check waiting for it
+    (``registry.revision.CommittedReads``), elsewhere ``read_revision``."""
+    reads = committed_reads()
+    return reads.committed() if reads is not None else read_revision()
 
 
 def build(base: Reference) -> Snapshot:
@@ -297,7 +305,7 @@ class SnapshotCache:
     def __init__(
         self,
         base: Reference | None = None,
-        revision: Callable[[], int] = read_revision,
+        revision: Callable[[], int] = committed_revision,
         signal: Callable[[], RevisionMap | None] = shared,
     ) -> None:
         self._base = base or default_reference()

@@ -1,0 +1,183 @@
+"""Freshness on PostgreSQL: one read of the committed revision serves every
+check waiting for it, and never one that began before the check did
+(registry.revision.CommittedReads, docs/adr/0015)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import peewee
+import pytest
+
+from registry import db, revision
+from registry.audit import store
+from registry.audit.events import Change
+from registry.clock import now
+from tests import harness
+
+# -- the protocol, over a connection whose reads we hold -----------------------
+
+
+class _GatedConnection:
+    """A driver connection whose ``EXECUTE dpa_revision`` returns the next
+    value of ``values`` once the test opens its gate: the real interface
+    (cursor, execute, fetchall, close), so the protocol runs unchanged."""
+
+    def __init__(self, values: list[int]) -> None:
+        self.values = values
+        self.entered = threading.Semaphore(0)
+        self.gate = threading.Semaphore(0)
+        self.closed = False
+        self._row: list[tuple[int]] = []
+
+    def cursor(self) -> _GatedConnection:
+        return self
+
+    def __enter__(self) -> _GatedConnection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def execute(self, sql: str) -> None:
+        if sql.startswith("PREPARE"):
+            return
+        self.entered.release()
+        self.gate.acquire()
+        self._row = [(self.values.pop(0),)]
+
+    def fetchall(self) -> list[tuple[int]]:
+        return self._row
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _call(reads: revision.CommittedReads, into: list[int]) -> threading.Thread:
+    thread = threading.Thread(target=lambda: into.append(reads.committed()))
+    thread.start()
+    return thread
+
+
+def _waiting(reads: revision.CommittedReads, count: int) -> None:
+    """Blocks until ``count`` threads wait on ``reads`` for a later read."""
+    cond: Any = reads._cond
+    while True:
+        with cond:
+            if len(cond._waiters) >= count:
+                return
+        threading.Event().wait(0.001)
+
+
+def test_a_call_never_takes_a_read_that_began_before_it_and_waiters_share_one() -> None:
+    conn = _GatedConnection([10, 12, 13])
+    reads = revision.CommittedReads(lambda: conn)
+    first: list[int] = []
+    leader = _call(reads, first)
+    conn.entered.acquire()  # read 1 is in flight, begun before the others
+    later: list[int] = []
+    followers = [_call(reads, later) for _ in range(5)]
+    _waiting(reads, 5)
+    conn.gate.release()  # read 1 answers 10: only the leader may use it
+    leader.join()
+    assert first == [10]
+    conn.entered.acquire()  # one follower leads read 2; the others wait for it
+    conn.gate.release()
+    for thread in followers:
+        thread.join()
+    assert later == [12] * 5
+    assert reads.reads == 2
+    # Alone, a call reads for itself.
+    alone: list[int] = []
+    thread = _call(reads, alone)
+    conn.entered.acquire()
+    conn.gate.release()
+    thread.join()
+    assert alone == [13]
+    assert reads.reads == 3
+
+
+def test_a_failed_read_fails_its_caller_and_the_next_call_reads_again() -> None:
+    made: list[_GatedConnection] = []
+
+    class Broken(_GatedConnection):
+        def execute(self, sql: str) -> None:
+            if not sql.startswith("PREPARE"):
+                raise RuntimeError("connection lost")
+
+    def connect() -> _GatedConnection:
+        conn: _GatedConnection = Broken([]) if not made else _GatedConnection([21])
+        made.append(conn)
+        return conn
+
+    reads = revision.CommittedReads(connect)
+    with pytest.raises(RuntimeError, match="connection lost"):
+        reads.committed()
+    assert made[0].closed
+    got: list[int] = []
+    thread = _call(reads, got)
+    made[1].entered.acquire()
+    made[1].gate.release()
+    thread.join()
+    assert got == [21]
+
+
+# -- on PostgreSQL ----------------------------------------------------------------
+
+
+@pytest.fixture
+def postgres() -> Iterator[peewee.Database]:
+    if not harness.postgres_url():
+        pytest.skip(f"{harness.PG_ENV} not set")
+    with harness.postgres_schema() as url:
+        database = db.open_database(url)
+        db.migrate(database)
+        try:
+            yield database
+        finally:
+            reads = revision.committed_reads()
+            if reads is not None:
+                reads.close()
+            database.close()
+
+
+def _append(n: int) -> None:
+    with db.transaction():
+        store.append(
+            [Change("test.write", f"test/{i}", "acme", {"i": i}) for i in range(n)],
+            "spiffe://test/staff/x",
+            "",
+            now(),
+        )
+
+
+def test_postgres_every_commit_before_the_call_is_counted(postgres: peewee.Database) -> None:
+    reads = revision.committed_reads()
+    assert reads is not None
+    assert reads.committed() == store.size()
+    for n in (1, 3, 1):
+        before = store.size()
+        _append(n)
+        assert reads.committed() == before + n
+    # Many threads at once: each sees at least what was committed before it.
+    committed = store.size()
+    results: list[int] = []
+    threads = [_call(reads, results) for _ in range(16)]
+    for thread in threads:
+        thread.join()
+    assert results == [committed] * 16
+    db.release()
+
+
+def test_postgres_a_connection_lost_while_idle_is_replaced(postgres: peewee.Database) -> None:
+    reads = revision.committed_reads()
+    assert reads is not None
+    reads.committed()
+    backend = reads._conn.get_backend_pid()
+    db.execute("SELECT pg_terminate_backend(%s)", (backend,))
+    _append(1)
+    assert reads.committed() == store.size()
+    assert reads._conn.get_backend_pid() != backend
+    db.release()
