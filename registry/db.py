@@ -84,6 +84,15 @@ class _Pool(PooledPostgresqlDatabase):  # type: ignore[misc]  # playhouse is unt
         except MaxConnectionsExceeded as err:
             raise Unavailable("database pool exhausted, retry") from err
 
+    def begin(self, isolation_level: Any = None) -> None:
+        if isolation_level is None and getattr(_begin, "write", False):
+            # A write transaction (``transaction``): BEGIN and the write lock
+            # in one round trip.
+            with peewee.__exception_wrapper__:  # type: ignore[attr-defined]
+                self.cursor().execute("BEGIN; " + _LOCK_SQL, (_WRITE_LOCK,))
+            return
+        super().begin(isolation_level)
+
 
 def open_database(
     url: str, pool_size: int = DEFAULT_POOL_SIZE, pool_timeout: float = DEFAULT_POOL_TIMEOUT
@@ -149,17 +158,30 @@ def migrate(db: peewee.Database) -> int:
 
 # Key of the advisory lock that serialises PostgreSQL write transactions.
 _WRITE_LOCK = 7281529
+_LOCK_SQL = "SELECT pg_advisory_xact_lock(%s)"
+
+
+_begin = threading.local()
+"""``write``: the next BEGIN on this thread opens a write transaction."""
 
 
 @contextmanager
 def transaction() -> Iterator[None]:
     """A write transaction, one at a time per database: on SQLite it begins
     IMMEDIATE; on PostgreSQL it first takes the write lock (held to commit or
-    rollback), so every statement after it sees every earlier write."""
-    with database.atomic():
-        if is_postgres():
-            database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK,))
-        yield
+    rollback), so every statement after it sees every earlier write. The
+    outermost one sends BEGIN and the lock in one round trip."""
+    postgres = is_postgres()
+    outermost = postgres and not database.in_transaction()
+    _begin.write = outermost
+    try:
+        with database.atomic():
+            _begin.write = False
+            if postgres and not outermost:
+                database.execute_sql(_LOCK_SQL, (_WRITE_LOCK,))
+            yield
+    finally:
+        _begin.write = False
 
 
 # serialization_failure, deadlock_detected, unique_violation
@@ -225,6 +247,45 @@ def bulk_insert(table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]
         marks = ", ".join("?" for _ in columns)
         sql = f"INSERT INTO {table} ({names}) VALUES ({marks})"  # noqa: S608 - checked identifiers
         cursor.executemany(sql, rows)
+
+
+def write_rows(
+    inserts: Sequence[tuple[str, Sequence[str], Sequence[Sequence[Any]]]],
+    then: tuple[str, tuple[Any, ...]] | None = None,
+) -> None:
+    """Inserts rows into several tables (``(table, columns, rows)`` each),
+    then runs ``then``: one round trip on PostgreSQL, no SQL built per row
+    on SQLite (the audit-log append). ``then`` is a statement from code
+    with ``%s`` parameters."""
+    for table, columns, _ in inserts:
+        if not all(_IDENTIFIER.fullmatch(n) for n in (table, *columns)):
+            raise ValueError("write_rows takes identifiers from code, never from input")
+    cursor = database.cursor()
+    if is_postgres():
+        parts: list[str] = []
+        params: list[Any] = []
+        for table, columns, rows in inserts:
+            if rows:
+                row = "(" + ", ".join("%s" for _ in columns) + ")"
+                values = ", ".join(row for _ in rows)
+                parts.append(f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values}")  # noqa: S608 - checked identifiers
+                for r in rows:
+                    params.extend(r)
+        if then is not None:
+            parts.append(then[0])
+            params.extend(then[1])
+        if parts:
+            cursor.execute("; ".join(parts), params)
+        return
+    for table, columns, rows in inserts:
+        if rows:
+            marks = ", ".join("?" for _ in columns)
+            cursor.executemany(
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",  # noqa: S608 - checked identifiers
+                rows,
+            )
+    if then is not None:
+        cursor.execute(then[0].replace("%s", "?"), then[1])
 
 
 def insert_rows(model: type[BaseModel], rows: Sequence[Mapping[str, Any]]) -> None:

@@ -64,9 +64,10 @@ class StoredNodes:
         if not coords:
             return []
         keys = [node_key(level, index) for level, index in coords]
+        wanted = sorted(set(keys))
         found = {
-            row.key: bytes(row.hash)
-            for row in MerkleNode.select().where(MerkleNode.key.in_(sorted(set(keys))))
+            int(key): bytes(value)
+            for key, value in db.execute(_nodes_sql(len(wanted)), tuple(wanted)).fetchall()
         }
         missing = [c for c, k in zip(coords, keys, strict=True) if k not in found]
         if missing:
@@ -79,12 +80,28 @@ def _create_nodes(database: peewee.Database) -> None:
     database.create_tables([MerkleNode])
 
 
+_HEAD = "SELECT size FROM log_head WHERE id = 1"
+_SET_HEAD = "UPDATE log_head SET size = %s WHERE id = 1"
+_nodes_sql_by_count: dict[tuple[str, int], str] = {}
+
+
+def _nodes_sql(count: int) -> str:
+    """``SELECT key, hash FROM merkle_node WHERE key IN (...)`` for ``count``
+    keys, built once per count and parameter style."""
+    param = str(db.database.param)
+    sql = _nodes_sql_by_count.get((param, count))
+    if sql is None:
+        marks = ", ".join(param for _ in range(count))
+        sql = f"SELECT key, hash FROM merkle_node WHERE key IN ({marks})"  # noqa: S608 - no input
+        _nodes_sql_by_count[param, count] = sql
+    return sql
+
+
 def lock_head() -> int:
     """Locks the head row for this transaction; returns the log size."""
-    if db.is_postgres():
-        cursor = db.execute("SELECT size FROM log_head WHERE id = 1 FOR UPDATE")
-        return int(cursor.fetchone()[0])
-    return int(LogHead.select(LogHead.size).where(LogHead.id == 1).scalar())
+    sql = _HEAD + " FOR UPDATE" if db.is_postgres() else _HEAD
+    ((size,),) = db.execute(sql).fetchall()
+    return int(size)
 
 
 def append(changes: Sequence[Change], actor: str, request_id: str, time: datetime) -> list[Event]:
@@ -95,29 +112,33 @@ def append(changes: Sequence[Change], actor: str, request_id: str, time: datetim
     ]
     bodies = [e.canonical_bytes() for e in events]
     naive = time.astimezone(UTC).replace(tzinfo=None)
-    db.bulk_insert(
-        "audit_event",
-        ("seq", "time", "actor", "tenant", "action", "resource", "body"),
-        [
-            (e.seq, naive, e.actor, e.tenant, e.action, e.resource, body)
-            for e, body in zip(events, bodies, strict=True)
-        ],
-    )
     leaves = [merkle.leaf_hash(body) for body in bodies]
-    db.bulk_insert(
-        "merkle_node",
-        ("key", "hash"),
+    nodes = merkle.append_batch(start, leaves, StoredNodes())
+    # Entries, tree nodes and the new head: one round trip on PostgreSQL.
+    db.write_rows(
         [
-            (node_key(level, index), digest)
-            for level, index, digest in merkle.append_batch(start, leaves, StoredNodes())
+            (
+                "audit_event",
+                ("seq", "time", "actor", "tenant", "action", "resource", "body"),
+                [
+                    (e.seq, naive, e.actor, e.tenant, e.action, e.resource, body)
+                    for e, body in zip(events, bodies, strict=True)
+                ],
+            ),
+            (
+                "merkle_node",
+                ("key", "hash"),
+                [(node_key(level, index), digest) for level, index, digest in nodes],
+            ),
         ],
+        then=(_SET_HEAD, (start + len(events),)),
     )
-    LogHead.update(size=start + len(events)).where(LogHead.id == 1).execute()
     return events
 
 
 def size() -> int:
-    return int(LogHead.select(LogHead.size).where(LogHead.id == 1).scalar())
+    ((found,),) = db.execute(_HEAD).fetchall()
+    return int(found)
 
 
 def entries_under(roots: Sequence[str], end: int) -> dict[str, list[int]]:
