@@ -368,26 +368,37 @@ def report(rows: list[Row], load: tuple[tuple[float, ...], tuple[float, ...]]) -
     )
 
 
-def main() -> None:
+def measure_all() -> list[Row]:
+    """Every configuration (SQLite, then PostgreSQL when configured; 1 and 2
+    server processes), each figure from one run."""
     if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
         os.sched_setaffinity(0, {1})
     from tests import harness
 
-    load_before = os.getloadavg()
     rows: list[Row] = []
-    with tempfile.TemporaryDirectory() as tmp_name:
-        tmp = Path(tmp_name)
-        made = harness.make_pki(tmp / "pki")
-        for backend, url in _backends(tmp):
-            seed(url, CONTROLLERS, SUBPROCESSORS)
-            for processes in (1, 2):
-                server = start_server(url, made, processes, tmp)
-                try:
-                    figures = asyncio.run(_measure(made, server))
-                finally:
-                    decision_p99 = server.stop()
-                rows.append(Row(backend, processes, decision_p99_us=decision_p99, **figures))
-                print(f"  {backend}, {processes} process(es): {figures}", flush=True)
+    try:
+        with tempfile.TemporaryDirectory() as tmp_name:
+            tmp = Path(tmp_name)
+            made = harness.make_pki(tmp / "pki")
+            for backend, url in _backends(tmp):
+                seed(url, CONTROLLERS, SUBPROCESSORS)
+                for processes in (1, 2):
+                    server = start_server(url, made, processes, tmp)
+                    try:
+                        figures = asyncio.run(_measure(made, server))
+                    finally:
+                        decision_p99 = server.stop()
+                    rows.append(Row(backend, processes, decision_p99_us=decision_p99, **figures))
+                    print(f"  {backend}, {processes} process(es): {figures}", flush=True)
+    finally:
+        if hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
+    return rows
+
+
+def main() -> None:
+    load_before = os.getloadavg()
+    rows = measure_all()
     report(rows, (load_before, os.getloadavg()))
 
 
