@@ -86,10 +86,13 @@ class _Pool(PooledPostgresqlDatabase):  # type: ignore[misc]  # playhouse is unt
 
     def begin(self, isolation_level: Any = None) -> None:
         if isolation_level is None and getattr(_begin, "write", False):
-            # A write transaction (``transaction``): BEGIN and the write lock
-            # in one round trip.
+            # A write transaction (``transaction``): BEGIN, the write lock and
+            # the opening statement in one round trip.
+            sql = "BEGIN; " + _LOCK_SQL + "".join("; " + s for s in _opening)
             with peewee.__exception_wrapper__:  # type: ignore[attr-defined]
-                self.cursor().execute("BEGIN; " + _LOCK_SQL, (_WRITE_LOCK,))
+                cursor = self.cursor()
+                cursor.execute(sql, (_WRITE_LOCK,))
+                _begin.row = cursor.fetchall()[0] if _opening else None
             return
         super().begin(isolation_level)
 
@@ -162,7 +165,28 @@ _LOCK_SQL = "SELECT pg_advisory_xact_lock(%s)"
 
 
 _begin = threading.local()
-"""``write``: the next BEGIN on this thread opens a write transaction."""
+"""``write``: the next BEGIN on this thread opens a write transaction;
+``row``: the opening statement's row, until ``opening_row`` takes it."""
+_opening: list[str] = []
+
+
+def open_every_write_with(sql: str) -> None:
+    """On PostgreSQL, makes ``sql`` (a one-row SELECT, from code) the first
+    statement of every outermost write transaction, right after the write
+    lock and in the same round trip as BEGIN. ``opening_row`` hands its row
+    to the first caller that asks in that transaction. (SQLite has no round
+    trip to save: there ``opening_row`` is always None.)"""
+    _opening[:] = [sql]
+
+
+def opening_row() -> tuple[Any, ...] | None:
+    """The opening statement's row in this write transaction, once: the
+    first call gets it, later calls (and calls outside ``transaction``, and
+    SQLite) get None. It is the state right after the write lock was taken, before any
+    statement of the transaction ran."""
+    row: tuple[Any, ...] | None = getattr(_begin, "row", None)
+    _begin.row = None
+    return row
 
 
 @contextmanager
@@ -170,10 +194,13 @@ def transaction() -> Iterator[None]:
     """A write transaction, one at a time per database: on SQLite it begins
     IMMEDIATE; on PostgreSQL it first takes the write lock (held to commit or
     rollback), so every statement after it sees every earlier write. The
-    outermost one sends BEGIN and the lock in one round trip."""
+    outermost one sends BEGIN, the lock and the opening statement
+    (``open_every_write_with``) in one round trip."""
     postgres = is_postgres()
-    outermost = postgres and not database.in_transaction()
-    _begin.write = outermost
+    outermost = not database.in_transaction()
+    if outermost:
+        _begin.row = None
+    _begin.write = postgres and outermost
     try:
         with database.atomic():
             _begin.write = False
@@ -182,6 +209,8 @@ def transaction() -> Iterator[None]:
             yield
     finally:
         _begin.write = False
+        if outermost:
+            _begin.row = None
 
 
 # serialization_failure, deadlock_detected, unique_violation

@@ -98,10 +98,21 @@ def _nodes_sql(count: int) -> str:
 
 
 def lock_head() -> int:
-    """Locks the head row for this transaction; returns the log size."""
-    sql = _HEAD + " FOR UPDATE" if db.is_postgres() else _HEAD
-    ((size,),) = db.execute(sql).fetchall()
+    """Locks the head row for this transaction; returns the log size.
+
+    The first call in a write transaction takes the head the transaction
+    opened with: nothing in it can have moved the head yet, since only
+    ``append`` does, and it asks here first."""
+    opened = db.opening_row()
+    if opened is not None:
+        return int(opened[0])
+    ((size,),) = db.execute(_HEAD + " FOR UPDATE" if db.is_postgres() else _HEAD).fetchall()
     return int(size)
+
+
+# Every write appends: on PostgreSQL it reads the head in the round trip that
+# takes the write lock.
+db.open_every_write_with(_HEAD + " FOR UPDATE")
 
 
 def append(changes: Sequence[Change], actor: str, request_id: str, time: datetime) -> list[Event]:
