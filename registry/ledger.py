@@ -22,6 +22,7 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 import peewee
@@ -125,14 +126,33 @@ NOTHING: Codec[None] = Codec(lambda _: b"", lambda _: None)
 """For internal mutations whose result nobody replays."""
 
 
+# Built once: every mutation with a request_id runs both (peewee would spend
+# most of the call building them).
+_FIND = "SELECT request_digest, response, first_seq, count FROM idempotency_record WHERE key = %s"
+_KEEP = (
+    "INSERT INTO idempotency_record "
+    "(key, request_digest, response, first_seq, count, created_at) "
+    "VALUES (%s, %s, %s, %s, %s, %s)"
+)
+
+
+def _sql(statement: str) -> str:
+    return statement if db.is_postgres() else statement.replace("%s", "?")
+
+
 def _replay(key: str, digest: str, codec: Codec[R]) -> tuple[R, Receipt] | None:
-    record = IdempotencyRecord.get_or_none(IdempotencyRecord.key == key)
-    if record is None:
+    found = db.execute(_sql(_FIND), (key,)).fetchall()
+    if not found:
         return None
-    if record.request_digest != digest:
+    ((request_digest, response, first_seq, count),) = found
+    if request_digest != digest:
         raise InvalidArgument.one("request_id", "was already used for a different request")
-    response = codec.decode(bytes(record.response))
-    return response, Receipt(record.first_seq, record.count, replayed=True)
+    return codec.decode(bytes(response)), Receipt(int(first_seq), int(count), replayed=True)
+
+
+def _keep(key: str, digest: str, response: bytes, receipt: Receipt, now: datetime) -> None:
+    created = IdempotencyRecord.created_at.db_value(now)
+    db.execute(_sql(_KEEP), (key, digest, response, receipt.first_seq, receipt.count, created))
 
 
 def mutate(
@@ -186,14 +206,7 @@ def _mutate_once(
         with tracing.span("records.journal"):
             _follow(events, receipt.first_seq + receipt.count)
         if key:
-            IdempotencyRecord.create(
-                key=key,
-                request_digest=digest,
-                response=codec.encode(response),
-                first_seq=receipt.first_seq,
-                count=receipt.count,
-                created_at=mutation.now,
-            )
+            _keep(key, digest, codec.encode(response), receipt, mutation.now)
         # Last before COMMIT, under the write lock: M >= R once R is visible.
         revision.before_commit(receipt.first_seq + receipt.count)
     mutation.committed()
