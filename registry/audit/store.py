@@ -97,34 +97,67 @@ def _nodes_sql(count: int) -> str:
     return sql
 
 
-def lock_head() -> int:
-    """Locks the head row for this transaction; returns the log size.
+# The head and its frontier, the stored subtree (l, (size >> l) - 1) for
+# every bit l set in the size: every left sibling an append may need.
+_HEAD_AND_FRONTIER = (
+    "SELECT h.size, f.keys, f.hashes FROM log_head h, LATERAL ("
+    "SELECT array_agg(n.key ORDER BY n.key) AS keys, array_agg(n.hash ORDER BY n.key) AS hashes "
+    "FROM merkle_node n WHERE n.key IN ("
+    "SELECT (l::bigint << 56) | ((h.size >> l) - 1) FROM generate_series(0, 62) AS l "
+    "WHERE ((h.size >> l) & 1) = 1)) AS f "
+    "WHERE h.id = 1 FOR UPDATE OF h"
+)
 
-    The first call in a write transaction takes the head the transaction
-    opened with: nothing in it can have moved the head yet, since only
-    ``append`` does, and it asks here first."""
+
+def _lock() -> tuple[int, dict[int, bytes]]:
+    """The locked head and what is known of its frontier (key -> hash).
+
+    The first call in a write transaction takes what the transaction opened
+    with (``db.open_every_write_with``, PostgreSQL): read under the write
+    lock, and nothing in the transaction can have moved the head yet, since
+    only ``append`` does and it asks here first. Otherwise one query."""
     opened = db.opening_row()
     if opened is not None:
-        return int(opened[0])
+        size, keys, hashes = opened
+        return int(size), dict(zip(keys or (), map(bytes, hashes or ()), strict=True))
     ((size,),) = db.execute(_HEAD + " FOR UPDATE" if db.is_postgres() else _HEAD).fetchall()
-    return int(size)
+    return int(size), {}
 
 
-# Every write appends: on PostgreSQL it reads the head in the round trip that
-# takes the write lock.
-db.open_every_write_with(_HEAD + " FOR UPDATE")
+def lock_head() -> int:
+    """Locks the head row for this transaction; returns the log size."""
+    return _lock()[0]
+
+
+# Every write appends: on PostgreSQL it reads the head and its frontier in the
+# round trip that takes the write lock.
+db.open_every_write_with(_HEAD_AND_FRONTIER)
+
+
+class _KnownNodes:
+    """``merkle.NodeReader`` over nodes already read in this transaction,
+    falling back to the node table for any other."""
+
+    def __init__(self, known: dict[int, bytes]) -> None:
+        self._known = known
+
+    def get_nodes(self, coords: Sequence[tuple[int, int]]) -> list[bytes]:
+        keys = [node_key(level, index) for level, index in coords]
+        if all(k in self._known for k in keys):
+            return [self._known[k] for k in keys]
+        return StoredNodes().get_nodes(coords)
 
 
 def append(changes: Sequence[Change], actor: str, request_id: str, time: datetime) -> list[Event]:
     """Appends one event per change; must run inside a write transaction."""
-    start = lock_head()
+    start, frontier = _lock()
     events = [
         make_event(start + i, time, actor, request_id, change) for i, change in enumerate(changes)
     ]
     bodies = [e.canonical_bytes() for e in events]
     naive = time.astimezone(UTC).replace(tzinfo=None)
     leaves = [merkle.leaf_hash(body) for body in bodies]
-    nodes = merkle.append_batch(start, leaves, StoredNodes())
+    nodes = merkle.append_batch(start, leaves, _KnownNodes(frontier))
     # Entries, tree nodes and the new head: one round trip on PostgreSQL.
     db.write_rows(
         [
