@@ -56,6 +56,29 @@ def single_appends(url: str, n: int = 1500) -> tuple[float, float]:
         db.database.close()
 
 
+def commit_floor(url: str, n: int = 500) -> float:
+    """Transactions/s of one bare one-row INSERT each, on the same database:
+    what the storage allows a single writer (fsync at COMMIT on PostgreSQL),
+    the ceiling for single appends on a busy machine."""
+    database = db.open_database(url)
+    try:
+        database.execute_sql("CREATE TABLE IF NOT EXISTS bench_floor (i INTEGER)")
+        t0 = time.perf_counter()
+        for i in range(n):
+            with database.atomic():
+                database.execute_sql(
+                    "INSERT INTO bench_floor (i) VALUES (%s)"
+                    if db.is_postgres()
+                    else "INSERT INTO bench_floor (i) VALUES (?)",
+                    (i,),
+                )
+        rate = n / (time.perf_counter() - t0)
+        database.execute_sql("DROP TABLE bench_floor")
+        return rate
+    finally:
+        database.close()
+
+
 def batched_appends(url: str, batches: int = 100, per: int = 100) -> float:
     db.migrate(db.open_database(url))
     try:
@@ -78,9 +101,14 @@ def _backends() -> Iterator[tuple[str, str]]:
             yield "PostgreSQL", url
 
 
-def single_append_figures() -> dict[str, tuple[float, float]]:
-    """Backend -> (single appends/s, CPU per append in us): the table's row."""
-    return {backend: single_appends(url) for backend, url in _backends()}
+def single_append_figures() -> dict[str, tuple[float, float, float]]:
+    """Backend -> (single appends/s, CPU per append in us, bare INSERT +
+    COMMIT transactions/s on the same database): the table's row."""
+    figures = {}
+    for backend, url in _backends():
+        rate, cpu = single_appends(url)
+        figures[backend] = (rate, cpu, commit_floor(url))
+    return figures
 
 
 def _bulk_log(size: int) -> list[bytes]:
@@ -147,9 +175,11 @@ def proofs_and_verification(size: int) -> None:
 def main() -> None:
     for backend, url in _backends():
         rate, cpu = single_appends(url)
+        floor = commit_floor(url)
         batched = batched_appends(url)
         print(
-            f"{backend}: single appends {rate:,.0f}/s ({cpu:.0f} us CPU each in this process); "
+            f"{backend}: single appends {rate:,.0f}/s ({cpu:.0f} us CPU each in this process; "
+            f"a bare one-row INSERT + COMMIT: {floor:,.0f}/s); "
             f"batched (100/tx) {batched:,.0f} events/s"
         )
     proofs_and_verification(int(os.environ.get("DPA_BENCH_LOG_SIZE", "1000000")))
