@@ -181,9 +181,9 @@ def open_every_write_with(sql: str) -> None:
 
 def opening_row() -> tuple[Any, ...] | None:
     """The opening statement's row in this write transaction, once: the
-    first call gets it, later calls (and calls outside ``transaction``, and
-    SQLite) get None. It is the state right after the write lock was taken, before any
-    statement of the transaction ran."""
+    first call gets it; later calls, calls outside ``transaction`` and SQLite
+    get None. It is the state right after the write lock was taken, before
+    any other statement of the transaction ran."""
     row: tuple[Any, ...] | None = getattr(_begin, "row", None)
     _begin.row = None
     return row
