@@ -27,7 +27,7 @@ audit log only grows there.
 On PostgreSQL nothing on this host can prove that no other host committed:
 only a read that begins after the check began can. :class:`CommittedReads`
 makes that read once for every check waiting at the time, on a connection
-of its own with a prepared statement (docs/adr/0016-freshness-on-postgresql.md).
+of its own (docs/adr/0016-freshness-on-postgresql.md).
 """
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ class CommittedReads:
     then share it: under load one round trip serves many checks; alone, a call
     makes its own read (no thread hand-off). The connection is this object's
     own, in autocommit (each statement sees the latest commits), outside the
-    pool, with the statement prepared once.
+    pool.
     """
 
     def __init__(self, connect: Callable[[], Any]) -> None:
@@ -219,10 +219,10 @@ class CommittedReads:
             try:
                 if fresh:
                     self._conn = self._connect()
-                    with self._conn.cursor() as cursor:
-                        cursor.execute("PREPARE dpa_revision AS " + HEAD_SQL)
+                # Not a named prepared statement: it would not survive
+                # PgBouncer's transaction pooling (docs/operations.md).
                 with self._conn.cursor() as cursor:
-                    cursor.execute("EXECUTE dpa_revision")
+                    cursor.execute(HEAD_SQL)
                     (row,) = cursor.fetchall()
                 return int(row[0])
             except Exception:

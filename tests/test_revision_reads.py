@@ -21,9 +21,9 @@ from tests import harness
 
 
 class _GatedConnection:
-    """A driver connection whose ``EXECUTE dpa_revision`` returns the next
-    value of ``values`` once the test opens its gate: the real interface
-    (cursor, execute, fetchall, close), so the protocol runs unchanged."""
+    """A driver connection whose revision statement returns the next value
+    of ``values`` once the test opens its gate: the real interface (cursor,
+    execute, fetchall, close), so the protocol runs unchanged."""
 
     def __init__(self, values: list[int]) -> None:
         self.values = values
@@ -42,8 +42,7 @@ class _GatedConnection:
         return None
 
     def execute(self, sql: str) -> None:
-        if sql.startswith("PREPARE"):
-            return
+        assert sql == revision.HEAD_SQL
         self.entered.release()
         self.gate.acquire()
         self._row = [(self.values.pop(0),)]
@@ -104,8 +103,7 @@ def test_a_failed_read_fails_its_caller_and_the_next_call_reads_again() -> None:
 
     class Broken(_GatedConnection):
         def execute(self, sql: str) -> None:
-            if not sql.startswith("PREPARE"):
-                raise RuntimeError("connection lost")
+            raise RuntimeError("connection lost")
 
     def connect() -> _GatedConnection:
         conn: _GatedConnection = Broken([]) if not made else _GatedConnection([21])
