@@ -27,7 +27,7 @@ audit log only grows there.
 On PostgreSQL nothing on this host can prove that no other host committed:
 only a read that begins after the check began can. :class:`CommittedReads`
 makes that read once for every check waiting at the time, on a connection
-of its own (docs/adr/0019-freshness-on-postgresql.md).
+of its own (docs/adr/0020-freshness-on-postgresql.md).
 """
 
 from __future__ import annotations

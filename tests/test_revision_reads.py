@@ -1,6 +1,6 @@
 """Freshness on PostgreSQL: one read of the committed revision serves every
 check waiting for it, and never one that began before the check did
-(registry.revision.CommittedReads, docs/adr/0019-freshness-on-postgresql.md)."""
+(registry.revision.CommittedReads, docs/adr/0020-freshness-on-postgresql.md)."""
 
 from __future__ import annotations
 
