@@ -41,9 +41,10 @@ class Config:
     """Server processes sharing the port (SO_REUSEPORT); 0: one per core."""
     max_watchers: int = 1000
     """Live Watch streams per process on the stream host (no thread each)."""
-    max_decision_streams: int = 200
-    """Live decision-change streams (local checkers) per process, each on its
-    own thread beside ``workers`` and the watchers."""
+    max_decision_streams: int = 1000
+    """Live decision-change streams (local checkers) per process on the
+    stream host (no thread each); the main port holds at most 32 of them, a
+    thread each (all of them with ``stream_listen`` off)."""
     stream_listen: str = "auto"
     """host:port of the stream host (docs/adr/0019); ``auto``: the host of
     ``listen`` and a port the system picks, which the main port tells clients;

@@ -89,6 +89,10 @@ class Unavailable(RegistryError):
     free within the wait); the caller may retry with backoff."""
 
 
+class ResourceExhausted(RegistryError):
+    """A per-process limit is reached (e.g. live streams); retry later or elsewhere."""
+
+
 class PermissionDenied(RegistryError):
     """The caller's identity or role does not allow the call."""
 

@@ -32,6 +32,7 @@ _CODES: dict[type[errors.RegistryError], int] = {
     errors.FailedPrecondition: code_pb2.FAILED_PRECONDITION,
     errors.Aborted: code_pb2.ABORTED,
     errors.Unavailable: code_pb2.UNAVAILABLE,
+    errors.ResourceExhausted: code_pb2.RESOURCE_EXHAUSTED,
     errors.PermissionDenied: code_pb2.PERMISSION_DENIED,
     errors.Unauthenticated: code_pb2.UNAUTHENTICATED,
 }

@@ -33,6 +33,7 @@ from registry import config as config_module
 from registry.audit import log as audit_log
 from registry.audit import tiles
 from registry.config import Config
+from registry.decisions import hub as decision_hub
 from registry.delivery import worker as delivery_worker
 from registry.notifications import hub as notification_hub
 from registry.observability import metrics, tracing
@@ -46,8 +47,9 @@ from registry.trust import http as trust_http
 log = logging.getLogger(__name__)
 
 MAIN_PORT_WATCHERS = 32
-"""Live streams on the main port (a thread each) when the stream host serves
-them too: old clients keep working, bounded (docs/adr/0019)."""
+"""Live streams of each hosted method on the main port (a thread each) when
+the stream host serves them too: old clients keep working, bounded
+(docs/adr/0019)."""
 
 
 @dataclass
@@ -227,17 +229,17 @@ def _options(config: Config, reuse_port: bool) -> list[tuple[str, int]]:
     ]
 
 
-def _grpc_server(config: Config, reuse_port: bool, watchers: int) -> grpc.Server:
-    """``watchers``: live streams this port may hold, a thread each."""
+def _grpc_server(config: Config, reuse_port: bool, streams: int) -> grpc.Server:
+    """``streams``: live streams this port may hold (notification and
+    decision-change streams), a thread each."""
     return grpc.server(
-        # Watch streams on this port hold a thread each: their own share of the
-        # pool. So do the decision-change streams of local checkers.
+        # Live streams on this port hold a thread each: their own share of the pool.
         futures.ThreadPoolExecutor(
-            max_workers=config.workers + watchers + config.max_decision_streams,
+            max_workers=config.workers + streams,
             thread_name_prefix="rpc",
         ),
         options=_options(config, reuse_port),
-        maximum_concurrent_rpcs=config.workers * 4 + watchers + config.max_decision_streams,
+        maximum_concurrent_rpcs=config.workers * 4 + streams,
     )
 
 
@@ -277,11 +279,11 @@ def start(
         rpc_metrics,
         tracer_provider.get_tracer("registry") if tracer_provider is not None else None,
     )
-    stream_host, stream_port, main_watchers = _start_stream_host(
+    stream_host, stream_port, main_streams = _start_stream_host(
         config, policy, observing, reuse_port, background_stops
     )
     hosted = {s.path: stream_port for s in HOSTED_STREAMS} if stream_port else {}
-    server = _grpc_server(config, reuse_port, main_watchers)
+    server = _grpc_server(config, reuse_port, main_streams)
     health_servicer = Health()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     # The gate (identity, access, errors) inside, observation outside, so
@@ -349,24 +351,29 @@ def _start_stream_host(
     reuse_port: bool,
     background_stops: list[Callable[[], None]],
 ) -> tuple[StreamHost | None, int, int]:
-    """Starts the notification hub and, unless ``--stream-listen off``, the
-    stream host. Returns the host, its port (0: off) and how many live
-    streams the main port may hold."""
+    """Starts the notification and decision hubs and, unless
+    ``--stream-listen off``, the stream host. Returns the host, its port (0:
+    off) and how many live streams the main port may hold (a thread each)."""
     address = config_module.stream_address(config)
     if address is None:
         notification_hub.start(max_watchers=config.max_watchers)
         background_stops.append(notification_hub.stop)
-        return None, 0, config.max_watchers
+        decision_hub.start(config.max_decision_streams)
+        background_stops.append(decision_hub.stop)
+        return None, 0, config.max_watchers + config.max_decision_streams
     host = StreamHost(
         address,
         None if config.insecure else _credentials(config),
         options=_options(config, reuse_port),
     )
     main_watchers = min(config.max_watchers, MAIN_PORT_WATCHERS)
+    main_decisions = min(config.max_decision_streams, MAIN_PORT_WATCHERS)
     notification_hub.start(
         max_watchers=main_watchers, streams=Fanout(host.loop, config.max_watchers)
     )
     background_stops.append(notification_hub.stop)
+    decision_hub.start(main_decisions, Fanout(host.loop, config.max_decision_streams))
+    background_stops.append(decision_hub.stop)
     try:
         # The same gate inside and observation outside as on the main port.
         wrappers: list[rpc.Wrapper] = [
@@ -376,10 +383,11 @@ def _start_stream_host(
         port = host.start([s.handler(host.blocking, wrappers) for s in HOSTED_STREAMS])
     except BaseException:
         notification_hub.stop()
+        decision_hub.stop()
         host.stop(0)
         raise
     log.info("streams on port %d", port)
-    return host, port, main_watchers
+    return host, port, main_watchers + main_decisions
 
 
 def serve(config: Config) -> int:

@@ -27,6 +27,7 @@ from registry.agreements.servicer import AgreementService
 from registry.audit.servicer import AuditLogService
 from registry.breaches.servicer import BreachService
 from registry.controllers.servicer import ControllerService
+from registry.decisions import servicer as decision_servicer
 from registry.decisions.servicer import DecisionSnapshotService
 from registry.delivery.servicer import DeliveryService
 from registry.measures.servicer import MeasureService
@@ -139,5 +140,9 @@ HOSTED_STREAMS: list[HostedStream] = [
     HostedStream(
         "/dpa.registry.v1.NotificationService/WatchNotifications",
         notification_servicer.watch_handler,
+    ),
+    HostedStream(
+        "/dpa.registry.v1.DecisionSnapshotService/WatchDecisionChanges",
+        decision_servicer.watch_handler,
     ),
 ]

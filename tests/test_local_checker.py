@@ -6,6 +6,8 @@ write that changes a decision, on each backend; never silently stale
 from __future__ import annotations
 
 import random
+import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from typing import Any
@@ -13,6 +15,7 @@ from typing import Any
 import pytest
 
 from dpa_client import LocalChecker, RegistryClient, errors, verify_receipt
+from dpa_client._base import translate
 from dpa_client._transfers import safeguard
 from dpa_client.transparency import merkle
 from dpa_registry_api.v1 import decisions_pb2 as pb
@@ -465,3 +468,83 @@ def test_a_chosen_set_of_controllers(world: World) -> None:
             few.check_processing(
                 "initech", purpose="essential.service", data_categories=["user"], operation="STORE"
             )
+
+
+def _rpc_threads() -> int:
+    return sum(1 for t in threading.enumerate() if t.name.startswith("rpc"))
+
+
+def test_the_change_stream_is_on_the_stream_host(world: World, registry: Harness) -> None:
+    """Checkers find the stream port through the main port and hold no server
+    thread there; a checker that keeps streams on the main port still follows."""
+    from registry.decisions import hub
+
+    the_hub = hub.current()
+    assert the_hub is not None and the_hub.streams is not None
+    before = _rpc_threads()
+    checkers = [LocalChecker(world.checker, heartbeat=0.2, max_staleness=30) for _ in range(20)]
+    old = registry.client("service", "checker", stream_target="")
+    on_main = LocalChecker(old, heartbeat=0.2, max_staleness=30)
+    try:
+        eventually(lambda: all(c.status().connected for c in [*checkers, on_main]))
+        assert the_hub.streams.count == 20
+        assert the_hub.main_count == 1
+        target = f"localhost:{registry.running.stream_port}"
+        assert target in world.checker._stream_channels
+        assert old._stream_channels == {}
+        assert _rpc_threads() - before < 10  # discovery and the one main-port stream
+        acme = factories._controller_client(world.h, "acme")
+        acme.withdraw_subprocessor_authorization("acme", "jphost", reason="host test")
+        receipt = acme.last_receipt
+        assert receipt is not None
+        assert all(c.wait_for(receipt.revision, 15) for c in [*checkers, on_main])
+        ask = {
+            "subprocessor_id": "jphost",
+            "data_categories": ["user.contact.email"],
+            "purpose": "essential.service",
+            "transfer_date": world.on,
+        }
+        expected = world.checker.check_transfer("acme", **ask)
+        assert all(c.check_transfer("acme", **ask) == expected for c in [*checkers, on_main])
+        # Heartbeats come from the stream host too: no reconnects meanwhile.
+        reconnects = [c.reconnects for c in checkers]
+        time.sleep(0.5)  # not a timed assertion: several heartbeat intervals pass
+        assert [c.reconnects for c in checkers] == reconnects
+        assert all(c.status().seconds_since_contact < 30 for c in checkers)
+    finally:
+        for c in [*checkers, on_main]:
+            c.close()
+    eventually(lambda: the_hub.streams is not None and the_hub.streams.count == 0)
+    eventually(lambda: the_hub.main_count == 0)
+
+
+def test_decision_streams_per_process_are_bounded(dev_pki: Any, database_url: str) -> None:
+    """Past ``--max-decision-streams`` on the stream host, or 32 (here: that
+    limit) on the main port, a new stream is RESOURCE_EXHAUSTED and says why."""
+    import grpc
+
+    from tests import harness as harness_module
+
+    h = harness_module.start(dev_pki, database_url, max_decision_streams=2)
+    calls: list[Any] = []
+    try:
+        factories.controller(h.staff, "acme")
+        service = h.client("service", "checker")
+        request = pb.WatchDecisionChangesRequest(heartbeat_millis=100)
+        for target in (f"localhost:{h.running.stream_port}", ""):
+            channel = service._connect(target) if target else service.channel
+            stub = pb_grpc.DecisionSnapshotServiceStub(channel)
+            for _ in range(2):
+                call = stub.WatchDecisionChanges(request, metadata=service._metadata)
+                next(call)  # the stream is live
+                calls.append(call)
+            with pytest.raises(grpc.RpcError) as err:
+                next(stub.WatchDecisionChanges(request, metadata=service._metadata))
+            assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert "decision-change streams" in (err.value.details() or "")
+            assert "limit 2" in (err.value.details() or "")
+            assert isinstance(translate(err.value), errors.ResourceExhausted)  # the library's name
+    finally:
+        for call in calls:
+            call.cancel()
+        h.close()

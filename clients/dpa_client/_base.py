@@ -33,6 +33,7 @@ _BY_CODE: dict[grpc.StatusCode, type[errors.RpcError]] = {
     grpc.StatusCode.UNAUTHENTICATED: errors.Unauthenticated,
     grpc.StatusCode.UNAVAILABLE: errors.Unavailable,
     grpc.StatusCode.DEADLINE_EXCEEDED: errors.DeadlineExceeded,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: errors.ResourceExhausted,
 }
 
 INSECURE_IDENTITY_HEADER = "x-dpa-insecure-spiffe-id"

@@ -64,6 +64,12 @@ class Unavailable(RpcError):
     code_name = "UNAVAILABLE"
 
 
+class ResourceExhausted(RpcError):
+    """A server limit is reached (e.g. its live streams); retry later."""
+
+    code_name = "RESOURCE_EXHAUSTED"
+
+
 class DeadlineExceeded(RpcError):
     code_name = "DEADLINE_EXCEEDED"
 

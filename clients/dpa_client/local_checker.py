@@ -445,6 +445,19 @@ class LocalChecker:
     def _metadata(self) -> Any:
         return self._client._metadata
 
+    def _stream_stub(self) -> pb_grpc.DecisionSnapshotServiceStub:
+        """The change stream's stub: on the stream port the registry names
+        (asked on every reconnect, as ``watch_notifications`` does), else on
+        the main channel."""
+        main = self._stub
+
+        def discover(metadata: tuple[tuple[str, str], ...]) -> object:
+            return main.WatchDecisionChanges(
+                pb.WatchDecisionChangesRequest(), timeout=self._client.timeout, metadata=metadata
+            )
+
+        return pb_grpc.DecisionSnapshotServiceStub(self._client._stream_channel(discover))
+
     def _load(self) -> _State:
         """The whole snapshot at the revision of its first page."""
         token = ""
@@ -512,7 +525,7 @@ class LocalChecker:
                     self._publish(self._load())
                     self.resyncs += 1
                     need_load = False
-                call = self._stub.WatchDecisionChanges(
+                call = self._stream_stub().WatchDecisionChanges(
                     pb.WatchDecisionChangesRequest(
                         controller_ids=self._selection,
                         after_revision=self._state.revision,

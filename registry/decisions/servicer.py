@@ -1,15 +1,19 @@
 """gRPC servicer for DecisionSnapshotService: decision snapshots and their
 change stream, for local checkers (docs/local-checker.md).
 
-``WatchDecisionChanges`` is the plain generator :func:`changes`, driven by
-one primitive, :meth:`registry.revision_wait.RevisionWatch.wait_beyond`.
+``WatchDecisionChanges`` is served twice: on the stream host (docs/adr/0019)
+as :class:`DecisionStreams`, an async generator woken by the process's
+:mod:`registry.decisions.hub`; and on the main port, bounded, as the plain
+generator :func:`changes`, driven by one primitive,
+:meth:`registry.revision_wait.RevisionWatch.wait_beyond`, a thread each.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
 
 import grpc
 
@@ -21,10 +25,11 @@ from dpa_registry_api.v1 import subprocessors_pb2 as spb
 from dpa_registry_api.v1 import transfers_pb2 as tpb
 from registry import auth, consistency, db, paging, taxonomy
 from registry.agreements.decision import AgreementScope, InstructionScope, Situation
-from registry.decisions import feed
+from registry.decisions import feed, hub
 from registry.decisions.feed import Selection
-from registry.errors import Aborted, InvalidArgument
+from registry.errors import Aborted, InvalidArgument, Unavailable
 from registry.revision_wait import RevisionWatch, watch_for
+from registry.streams.fanout import Full
 from registry.transfers.model import AuthorizationState, ControllerView, SubprocessorStatus
 from registry.transfers.reference import Reference
 from registry.transfers.servicer import adequacy_to_proto, safeguard_message
@@ -310,14 +315,8 @@ class DecisionSnapshotService(pb_grpc.DecisionSnapshotServiceServicer):
     def WatchDecisionChanges(
         self, request: pb.WatchDecisionChangesRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.DecisionChange]:
-        selection = feed.select(auth.current_caller(), request.controller_ids)
-        if request.after_revision < 0:
-            raise InvalidArgument.one("after_revision", "must not be negative")
-        millis = request.heartbeat_millis or DEFAULT_HEARTBEAT_MS
-        if not MIN_HEARTBEAT_MS <= millis <= MAX_HEARTBEAT_MS:
-            raise InvalidArgument.one(
-                "heartbeat_millis", f"must be between {MIN_HEARTBEAT_MS} and {MAX_HEARTBEAT_MS}"
-            )
+        selection, after, heartbeat = watch_arguments(request)
+        the_hub = hub.current()
         cache = self.cache
 
         def current() -> Snapshot:
@@ -326,11 +325,107 @@ class DecisionSnapshotService(pb_grpc.DecisionSnapshotServiceServicer):
             finally:
                 db.release()  # a stream holds no pooled connection while it waits
 
-        return changes(
-            request.after_revision,
-            millis / 1000,
+        stream = changes(
+            after,
+            heartbeat,
             current,
             watch_for(read_revision),
             context.is_active,
             lambda after, snapshot: self._changes.get(after, snapshot, selection),
         )
+        if the_hub is None:
+            return stream
+        return _counted(stream, the_hub)
+
+
+def _counted(
+    stream: Iterator[pb.DecisionChange], the_hub: hub.DecisionHub
+) -> Iterator[pb.DecisionChange]:
+    """``stream``, counted against the main port's bound (a thread each)."""
+    the_hub.enter_main()
+    try:
+        yield from stream
+    finally:
+        the_hub.leave_main()
+
+
+def watch_arguments(request: pb.WatchDecisionChangesRequest) -> tuple[Selection, int, float]:
+    """The selection, the cursor and the heartbeat (s) of a change-stream request."""
+    selection = feed.select(auth.current_caller(), request.controller_ids)
+    if request.after_revision < 0:
+        raise InvalidArgument.one("after_revision", "must not be negative")
+    millis = request.heartbeat_millis or DEFAULT_HEARTBEAT_MS
+    if not MIN_HEARTBEAT_MS <= millis <= MAX_HEARTBEAT_MS:
+        raise InvalidArgument.one(
+            "heartbeat_millis", f"must be between {MIN_HEARTBEAT_MS} and {MAX_HEARTBEAT_MS}"
+        )
+    return selection, request.after_revision, millis / 1000
+
+
+Blocking = Callable[..., Awaitable[Any]]
+
+
+def _current_snapshot() -> Snapshot:
+    """On one of the stream host's I/O threads."""
+    try:
+        return shared_cache().current()
+    finally:
+        db.release()
+
+
+class DecisionStreams:
+    """``WatchDecisionChanges`` on the stream host (docs/adr/0019): the same
+    messages as on the main port, as an async generator that holds no
+    thread. The process's :class:`hub.DecisionHub` wakes it when the
+    committed revision moves; between wakes it sleeps on its mailbox."""
+
+    def __init__(self, blocking: Blocking) -> None:
+        self._blocking = blocking
+        self._changes = SharedChanges()  # this server's: one database
+
+    async def WatchDecisionChanges(
+        self,
+        request: pb.WatchDecisionChangesRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> AsyncIterator[pb.DecisionChange]:
+        selection, cursor, heartbeat = watch_arguments(request)
+        the_hub = hub.current()
+        streams = the_hub.streams if the_hub is not None else None
+        if the_hub is None or streams is None:
+            raise Unavailable("decision-change streams are not hosted on this port")
+        try:
+            # Subscribed before the first read: a commit after it wakes us.
+            mailbox = streams.subscribe(selection.key)
+        except Full as err:
+            raise hub.exhausted(streams, err) from None
+        try:
+            snapshot: Snapshot = await self._blocking(_current_snapshot)
+            consistency.require_reached(
+                consistency.Requirement(consistency.Mode.AT_LEAST, cursor), snapshot.revision
+            )
+            while not mailbox.closed:
+                if snapshot.revision > cursor:
+                    change: pb.DecisionChange = await self._blocking(
+                        self._changes.get, cursor, snapshot, selection
+                    )
+                    yield change
+                    cursor = snapshot.revision
+                _, stale = await mailbox.take(heartbeat)
+                if mailbox.closed:
+                    break
+                if stale or the_hub.known > cursor:
+                    snapshot = await self._blocking(_current_snapshot)
+                elif the_hub.alive(heartbeat):
+                    # Proved current: the hub read the committed revision lately.
+                    yield pb.DecisionChange(revision=cursor, heartbeat=True)
+        finally:
+            streams.unsubscribe(mailbox)
+
+
+def watch_handler(blocking: Blocking) -> grpc.RpcMethodHandler[Any, Any]:
+    """``WatchDecisionChanges`` as the stream host serves it."""
+    return grpc.unary_stream_rpc_method_handler(
+        DecisionStreams(blocking).WatchDecisionChanges,
+        request_deserializer=pb.WatchDecisionChangesRequest.FromString,
+        response_serializer=pb.DecisionChange.SerializeToString,
+    )

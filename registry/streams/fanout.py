@@ -90,6 +90,15 @@ class Fanout(Generic[K, T]):
     def count(self) -> int:
         return self._count
 
+    @property
+    def limit(self) -> int:
+        """The most subscribers it holds at once."""
+        return self._max
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def keys(self) -> frozenset[K]:
         """The keys that have subscribers now (any thread)."""
         with self._lock:
