@@ -16,7 +16,10 @@ One run, on this machine: a real server in a child process pinned to CPU 0
   of this process before and after, the large load minus the small one);
 * commit -> applied: from a write's commit (its RPC returning) until every one
   of ``DPA_BENCH_CHECKERS`` (default 100) connected checkers holds it, over
-  ``DPA_BENCH_WRITES`` (default 20) controller withdrawals.
+  ``DPA_BENCH_WRITES`` (default 20) controller withdrawals, with the
+  server's thread count while they are connected; once with the change
+  streams on the stream host, once with ``--stream-listen off`` (a thread
+  per stream on the main port).
 
 Goal: p99 <= 10 us per decision at 100,000 controllers. Speed varies with
 the machine's load: the load average is printed; compare figures within one run.
@@ -180,10 +183,22 @@ def decisions(made: pki.DevPki, port: int, controllers: int) -> dict[str, float]
         client.close()
 
 
-def commit_to_applied(made: pki.DevPki, port: int) -> tuple[list[float], int]:
+def _threads(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Threads:"):
+            return int(line.split()[1])
+    return 0
+
+
+def commit_to_applied(
+    made: pki.DevPki, server: transfers.Server, first: int = 0
+) -> tuple[list[float], int, int]:
+    """(ms per write until every checker holds it, checkers, server threads
+    with them all connected); writes withdraw controllers ``first``.. ."""
+    port = server.port
     clients = [_client(made, port) for _ in range(CHECKERS)]
     checkers = [LocalChecker(c, heartbeat=1.0, max_staleness=60) for c in clients]
-    writers = [_client(made, port, "controller", f"c{i:06d}") for i in range(WRITES)]
+    writers = [_client(made, port, "controller", f"c{i:06d}") for i in range(first, first + WRITES)]
     lags: list[float] = []
     try:
         deadline = time.monotonic() + 30
@@ -191,7 +206,8 @@ def commit_to_applied(made: pki.DevPki, port: int) -> tuple[list[float], int]:
             if time.monotonic() > deadline:
                 raise RuntimeError("checkers did not connect")
             time.sleep(0.05)
-        for i, writer in enumerate(writers):
+        threads = _threads(server.proc.pid)
+        for i, writer in enumerate(writers, start=first):
             writer.withdraw_subprocessor_authorization(
                 f"c{i:06d}", "sp0001", reason="bench: commit to applied"
             )
@@ -205,7 +221,7 @@ def commit_to_applied(made: pki.DevPki, port: int) -> tuple[list[float], int]:
                     raise RuntimeError("a checker did not apply the write within 30 s")
             lags.append((time.perf_counter() - committed) * 1000)
             time.sleep(0.05)
-        return lags, len(checkers)
+        return lags, len(checkers), threads
     finally:
         for c in checkers:
             c.close()
@@ -213,35 +229,7 @@ def commit_to_applied(made: pki.DevPki, port: int) -> tuple[list[float], int]:
             c.close()
 
 
-def main() -> None:
-    if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
-        os.sched_setaffinity(0, {1})
-    from tests import harness
-
-    load_before = os.getloadavg()
-    with tempfile.TemporaryDirectory() as tmp_name:
-        tmp = Path(tmp_name)
-        pki_dir = tmp / "pki"
-        made = harness.make_pki(pki_dir)
-        figures: dict[int, dict[str, float]] = {}
-        lags: list[float] = []
-        count = 0
-        for controllers in (100, LARGE):
-            url = f"sqlite:///{tmp}/c{controllers}.db"
-            t0 = time.perf_counter()
-            transfers.seed(url, controllers, SUBPROCESSORS)
-            print(
-                f"seeded {controllers:,} controllers in {time.perf_counter() - t0:.1f} s",
-                flush=True,
-            )
-            server = transfers.start_server(url, pki_dir, tmp)
-            try:
-                figures[controllers] = decisions(made, server.port, controllers)
-                if controllers == 100:
-                    lags, count = commit_to_applied(made, server.port)
-            finally:
-                server.stop()
-    load_after = os.getloadavg()
+def _print_decisions(figures: dict[int, dict[str, float]]) -> None:
     small, large = figures[100], figures[LARGE]
     print("\nLocalChecker, per decision in process (us), 70% CheckTransfer / 30% CheckProcessing")
     print("(p99 cpu: this thread's CPU time, without the time the loaded machine took it off)")
@@ -272,10 +260,62 @@ def main() -> None:
             f"({'met' if wall <= 10 else 'NOT met'}), cpu {cpu:.1f} us "
             f"({'met' if cpu <= 10 else 'NOT met'})"
         )
+
+
+def main() -> None:
+    if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
+        os.sched_setaffinity(0, {1})
+    from tests import harness
+
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        pki_dir = tmp / "pki"
+        made = harness.make_pki(pki_dir)
+        figures: dict[int, dict[str, float]] = {}
+        lags: list[float] = []
+        count = threads = 0
+        old_lags: list[float] = []
+        old_threads = 0
+        for controllers in (100, LARGE):
+            url = f"sqlite:///{tmp}/c{controllers}.db"
+            t0 = time.perf_counter()
+            transfers.seed(url, controllers, SUBPROCESSORS)
+            print(
+                f"seeded {controllers:,} controllers in {time.perf_counter() - t0:.1f} s",
+                flush=True,
+            )
+            server = transfers.start_server(url, pki_dir, tmp)
+            try:
+                figures[controllers] = decisions(made, server.port, controllers)
+                if controllers == 100:
+                    lags, count, threads = commit_to_applied(made, server)
+            finally:
+                server.stop()
+            if controllers == 100:
+                # The same with --stream-listen off: a server thread per stream.
+                os.environ["DPA_BENCH_STREAM_LISTEN"] = "off"
+                try:
+                    server = transfers.start_server(url, pki_dir, tmp)
+                finally:
+                    del os.environ["DPA_BENCH_STREAM_LISTEN"]
+                try:
+                    old_lags, _, old_threads = commit_to_applied(made, server, WRITES)
+                finally:
+                    server.stop()
+    load_after = os.getloadavg()
+    _print_decisions(figures)
     if lags:
         print(
             f"commit -> applied by all {count} checkers, {len(lags)} writes: "
-            f"p50 {_p(lags, 0.5):.1f} ms, max {max(lags):.1f} ms"
+            f"p50 {_p(lags, 0.5):.1f} ms, max {max(lags):.1f} ms; "
+            f"server threads with them connected: {threads} (streams on the stream host)"
+        )
+    if old_lags:
+        print(
+            f"  the same, --stream-listen off (a server thread per stream): "
+            f"p50 {_p(old_lags, 0.5):.1f} ms, max {max(old_lags):.1f} ms; "
+            f"server threads: {old_threads}"
         )
     print(
         f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f}; "

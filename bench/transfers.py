@@ -216,7 +216,11 @@ def serve(url: str, pki_dir: str, port_file: str) -> None:
     auth.access_policy = policy  # type: ignore[assignment]
     services.SERVICES.append(services.Service("bench.v1.Bench", add_ping, lambda: None))
     made = pki.DevPki(Path(pki_dir))
-    config = replace(harness.server_config(made, url), workers=16)
+    config = replace(
+        harness.server_config(made, url),
+        workers=16,
+        stream_listen=os.environ.get("DPA_BENCH_STREAM_LISTEN", "auto"),
+    )
     running = server.start(config)
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())

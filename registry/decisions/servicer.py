@@ -410,9 +410,7 @@ class DecisionStreams:
                     )
                     yield change
                     cursor = snapshot.revision
-                _, stale = await mailbox.take(heartbeat)
-                if mailbox.closed:
-                    break
+                _, stale = await mailbox.take(heartbeat)  # woken, closed or the heartbeat
                 if stale or the_hub.known > cursor:
                     snapshot = await self._blocking(_current_snapshot)
                 elif the_hub.alive(heartbeat):
