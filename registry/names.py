@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from registry.errors import InvalidArgument
-from registry.validate import RESOURCE_ID
+from dpa_decisions.common import parse_name
+from registry.errors import Violations
 
 
 def parse(name: str, collection: str, field: str = "name") -> str:
-    """Returns the id of ``{collection}/{id}``; INVALID_ARGUMENT otherwise."""
-    prefix = collection + "/"
-    ident = name[len(prefix) :] if name.startswith(prefix) else ""
-    if not RESOURCE_ID.fullmatch(ident):
-        raise InvalidArgument.one(field, f"must look like {collection}/{{id}}")
+    """Returns the id of ``{collection}/{id}``; INVALID_ARGUMENT otherwise
+    (the rule is ``dpa_decisions.common.parse_name``, shared with clients)."""
+    errors = Violations()
+    ident = parse_name(name, collection, field, errors)
+    errors.raise_if_any()
     return ident
 
 

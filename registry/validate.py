@@ -7,13 +7,14 @@ from functools import cache
 
 import pycountry
 
+from dpa_decisions import common
 from registry.errors import Violations
 
 _EMAIL = re.compile(
     r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+"
 )
-RESOURCE_ID = re.compile(r"[a-z][a-z0-9-]{0,62}")
+RESOURCE_ID = common.RESOURCE_ID
 
 
 @cache
@@ -47,8 +48,7 @@ def text(field: str, value: str, errors: Violations, *, max_len: int = 500) -> N
 
 
 def resource_id(field: str, value: str, errors: Violations) -> None:
-    if not RESOURCE_ID.fullmatch(value):
-        errors.add(field, "must match [a-z][a-z0-9-]{0,62}")
+    common.resource_id(field, value, errors)
 
 
 def time_zone(field: str, value: str, errors: Violations) -> None:

@@ -48,6 +48,8 @@ OPERATIONS = ["COLLECT", "STORE", "ANALYZE", "TRANSMIT", "DISCLOSE", "DELETE", "
 SUBJECTS = ["customer", "employee", "prospect"]
 GROUNDS = ["49(1)(a)", "49(1)(b)", "49(1)(c)"]
 GROUND_NAMES = ["EXPLICIT_CONSENT", "CONTRACT_WITH_DATA_SUBJECT", "LEGAL_CLAIMS"]
+BAD_IDS = ["", "Acme", "acme corp", "controllers/acme", "acme/x", "1acme", "a" * 64, "acme!"]
+"""Malformed controller and sub-processor ids: INVALID_ARGUMENT, locally as remotely."""
 
 
 class Corpus:
@@ -76,8 +78,11 @@ class Corpus:
         }
         if rng.random() < 0.01:
             kw["data_categories"] = [*kw["data_categories"], "not.a.key"]
+        self._spoil(kw)
         if rng.random() < 0.8:
-            kw["subprocessor_id"] = rng.choice(self.subprocessors)
+            kw["subprocessor_id"] = rng.choice(
+                BAD_IDS[1:] if rng.random() < 0.03 else self.subprocessors
+            )
         else:
             country = rng.choice(COUNTRIES)
             kw["recipient"] = "One-off Recipient Ltd"
@@ -93,20 +98,47 @@ class Corpus:
                 kw["safeguards"] = [safeguard(country, "BCR", instrument_reference="BCR-1")]
             elif pick < 0.5:
                 kw["derogation"] = rng.choice(GROUND_NAMES)
-        return {"controller_id": rng.choice(self.controllers), **kw}
+            if rng.random() < 0.03:
+                kw["destination_country"] = rng.choice(["usa", "ZZ", "uk", "eu"])
+        return {"controller_id": self._controller(), **kw}
+
+    def _controller(self) -> str:
+        if self.rng.random() < 0.03:
+            return self.rng.choice(BAD_IDS)
+        return self.rng.choice(self.controllers)
+
+    def _spoil(self, kw: dict[str, Any]) -> None:
+        """Now and then one more invalid field (INVALID_ARGUMENT, both sides)."""
+        rng = self.rng
+        if rng.random() >= 0.03:
+            return
+        pick = rng.randrange(4)
+        if pick == 0:
+            kw["purpose"] = rng.choice(["", "not.a.use"])
+        elif pick == 1:
+            kw["data_categories"] = []
+        elif pick == 2 and "transfer_date" in kw:
+            kw["transfer_date"] = rng.choice(["2024-13-01", "yesterday", "2024-02-30"])
+        else:
+            kw["data_categories"] = [*kw["data_categories"], "user.nope"]
 
     def processing(self) -> dict[str, Any]:
         rng = self.rng
         kw: dict[str, Any] = {
-            "controller_id": rng.choice(self.controllers),
+            "controller_id": self._controller(),
             "purpose": rng.choice(PURPOSES),
             "data_categories": self._some(CATEGORIES),
             "operation": rng.choice(OPERATIONS),
         }
         if rng.random() < 0.5:
             kw["country"] = rng.choice(["EE", "FI", "US", "DE", "IN"])
+            if rng.random() < 0.05:
+                kw["country"] = rng.choice(["usa", "ZZ", "uk", "XO-EPO"])
         if rng.random() < 0.5:
             kw["data_subjects"] = self._some(SUBJECTS, 2)
+            if rng.random() < 0.05:
+                kw["data_subjects"] = [*kw["data_subjects"], "martian"]
+        self._spoil(kw)
         return kw
 
 
@@ -148,6 +180,10 @@ class Differ:
             str(local[1].allowed) if local[0] == "ok" else str(local[1])
         )
         self.kinds[label] = self.kinds.get(label, 0) + 1
+        if local[0] == "error" and local[1] == "InvalidArgument":
+            for field in {v.field for v in local[2]}:
+                key = f"{kind}:error:InvalidArgument:{field}"
+                self.kinds[key] = self.kinds.get(key, 0) + 1
 
     def batch(self, n: int) -> None:
         for _ in range(n):
@@ -250,6 +286,14 @@ def test_agrees_with_the_server_on_10000_requests_and_after_every_write(
         "transfer:error:NotFound",
         "processing:error:NotFound",
         "transfer:error:InvalidArgument",
+        "processing:error:InvalidArgument",
+    ):
+        assert differ.kinds.get(label, 0) > 0, (label, differ.kinds)
+    # Malformed ids among them, each named by its field on both sides.
+    for label in (
+        "transfer:error:InvalidArgument:controller_id",
+        "transfer:error:InvalidArgument:subprocessor_id",
+        "processing:error:InvalidArgument:controller",
     ):
         assert differ.kinds.get(label, 0) > 0, (label, differ.kinds)
 

@@ -350,6 +350,9 @@ class LocalChecker:
         categories = tuple(data_categories)
         subjects = tuple(data_subjects)
         violations = Violations()
+        # As the server reads the request: the controller's name first, alone.
+        processing.controller_of(f"controllers/{controller_id}", violations)
+        _raise_if_any(violations)
         processing.validate_request(
             purpose,
             categories,

@@ -7,7 +7,11 @@ The server's domains re-export these (``registry.agreements.types``,
 from __future__ import annotations
 
 import enum
+import re
 from typing import Protocol
+
+RESOURCE_ID = re.compile(r"[a-z][a-z0-9-]{0,62}")
+"""A resource id (controller, sub-processor, ...): the registry's one rule."""
 
 
 class Sink(Protocol):
@@ -15,6 +19,23 @@ class Sink(Protocol):
     the client's collector): ``add(field, description)``."""
 
     def add(self, field: str, description: str) -> None: ...
+
+
+def resource_id(field: str, value: str, errors: Sink) -> None:
+    """``value`` must be a resource id (``RESOURCE_ID``)."""
+    if not RESOURCE_ID.fullmatch(value):
+        errors.add(field, "must match [a-z][a-z0-9-]{0,62}")
+
+
+def parse_name(name: str, collection: str, field: str, errors: Sink) -> str:
+    """The id of ``{collection}/{id}``; adds a violation of ``field`` (and
+    returns "") otherwise."""
+    prefix = collection + "/"
+    ident = name[len(prefix) :] if name.startswith(prefix) else ""
+    if not RESOURCE_ID.fullmatch(ident):
+        errors.add(field, f"must look like {collection}/{{id}}")
+        return ""
+    return ident
 
 
 class Operation(enum.Enum):

@@ -45,7 +45,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from dpa_decisions import taxonomy
+from dpa_decisions import common, taxonomy
 from dpa_decisions.common import Operation, Sink, no_active_dpa_reason
 
 AI_TRAINING_USE = "train_ai_system"
@@ -369,6 +369,14 @@ class _Add(Protocol):
         *,
         with_instruction: bool = True,
     ) -> None: ...
+
+
+def controller_of(name: str, errors: Sink) -> str:
+    """The controller id a CheckProcessing request names in ``controller``
+    (``controllers/{id}``, or a bare id); a violation of ``controller`` and
+    "" when malformed. Checked before the rest of the request."""
+    raw = name if name.startswith("controllers/") else f"controllers/{name}"
+    return common.parse_name(raw, "controllers", "controller", errors)
 
 
 def validate_request(

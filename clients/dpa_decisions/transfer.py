@@ -54,7 +54,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from dpa_decisions import taxonomy
+from dpa_decisions import common, taxonomy
 from dpa_decisions.common import Sink, no_active_dpa_reason
 from dpa_decisions.reference import AdequacyDecision, AdequacyScope, Reference
 from dpa_decisions.transfer_types import (
@@ -632,6 +632,10 @@ def validate_request(
     """
     if not request.controller_id:
         errors.add("controller_id", "required")
+    else:
+        common.resource_id("controller_id", request.controller_id, errors)
+    if request.subprocessor_id:
+        common.resource_id("subprocessor_id", request.subprocessor_id, errors)
     has_sp = bool(request.subprocessor_id)
     has_recipient = bool(request.recipient) or bool(request.destination_country)
     if has_sp and has_recipient:

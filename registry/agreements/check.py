@@ -134,6 +134,16 @@ def situation(controller_id: str) -> tuple[Situation, int]:
     return _situation(controller_id, active, ended, scope, iversion, body, flagged), int(size)
 
 
+def controller_of(name: str) -> str:
+    """The controller a CheckProcessing request names (``controllers/{id}``
+    or a bare id); INVALID_ARGUMENT on ``controller`` otherwise, before any
+    other field (the shared rule: ``dpa_decisions.processing.controller_of``)."""
+    errors = Violations()
+    found = processing.controller_of(name, errors)
+    errors.raise_if_any()
+    return found
+
+
 def validate_request(
     purpose: str,
     data_categories: tuple[str, ...],

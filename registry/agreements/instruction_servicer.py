@@ -80,10 +80,7 @@ class InstructionService(pb_grpc.InstructionServiceServicer):
     def CheckProcessing(
         self, request: pb.CheckProcessingRequest, context: grpc.ServicerContext
     ) -> pb.ProcessingDecision:
-        raw = request.controller
-        controller_id = lifecycle.parse_parent(
-            raw if raw.startswith("controllers/") else f"controllers/{raw}", "controller"
-        )
+        controller_id = check.controller_of(request.controller)
         operation = OPERATION_IN.get(request.operation)
         categories = tuple(request.data_categories)
         subjects = tuple(request.data_subjects)
