@@ -130,12 +130,38 @@ def _time(
     return wall, cpu
 
 
-def decisions(made: pki.DevPki, port: int, controllers: int) -> dict[str, float]:
+class Pauses:
+    """The cyclic collector's runs while timing: count per generation and
+    the longest pause (gc.callbacks)."""
+
+    def __init__(self) -> None:
+        self.count = [0, 0, 0]
+        self.longest = [0.0, 0.0, 0.0]
+        self._start = 0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._start = time.perf_counter_ns()
+            return
+        gen = info["generation"]
+        self.count[gen] += 1
+        self.longest[gen] = max(self.longest[gen], (time.perf_counter_ns() - self._start) / 1000)
+
+    def __str__(self) -> str:
+        return ", ".join(
+            f"gen{g} {self.count[g]}x (max {self.longest[g]:.0f} us)" for g in range(3)
+        )
+
+
+def decisions(
+    made: pki.DevPki, port: int, controllers: int, *, freeze_gc: bool = False
+) -> dict[str, Any]:
     client = _client(made, port)
     gc.collect()
+    gc.unfreeze()
     before = _rss_mb()
     t0 = time.perf_counter()
-    checker = LocalChecker(client, max_staleness=60)
+    checker = LocalChecker(client, max_staleness=60, freeze_gc=freeze_gc)
     loaded = time.perf_counter() - t0
     gc.collect()
     after = _rss_mb()
@@ -143,11 +169,21 @@ def decisions(made: pki.DevPki, port: int, controllers: int) -> dict[str, float]
         distinct = _requests(controllers, 20_000, 1)
         _time(checker, distinct[:2000])  # warm up
         checker._memo.clear()
-        cold, cold_cpu = _time(checker, distinct)
+        tracked = len(gc.get_objects())
+        cold_pauses, warm_pauses = Pauses(), Pauses()
+        gc.callbacks.append(cold_pauses)
+        try:
+            cold, cold_cpu = _time(checker, distinct)
+        finally:
+            gc.callbacks.remove(cold_pauses)
         pool = _requests(controllers, 2_000, 2)
         rng = random.Random(3)
         mix = [rng.choice(pool) for _ in range(20_000)]
-        warm, warm_cpu = _time(checker, mix)
+        gc.callbacks.append(warm_pauses)
+        try:
+            warm, warm_cpu = _time(checker, mix)
+        finally:
+            gc.callbacks.remove(warm_pauses)
         # The same mix with the cyclic collector paused: how much of the tail
         # is the caller's garbage collection rather than the decision.
         gc.collect()
@@ -164,7 +200,11 @@ def decisions(made: pki.DevPki, port: int, controllers: int) -> dict[str, float]
             tuned, tuned_cpu = _time(checker, mix)
         finally:
             gc.set_threshold(*thresholds)
+            gc.unfreeze()
         return {
+            "tracked": tracked,
+            "distinct_pauses": cold_pauses,
+            "mix_pauses": warm_pauses,
             "load_s": loaded,
             "rss_mb": after - before,
             "distinct_p50": _p(cold, 0.5),
@@ -229,37 +269,59 @@ def commit_to_applied(
             c.close()
 
 
-def _print_decisions(figures: dict[int, dict[str, float]]) -> None:
-    small, large = figures[100], figures[LARGE]
+def _print_decisions(figures: dict[tuple[int, bool], dict[str, Any]]) -> None:
+    small, large = figures[(100, False)], figures[(LARGE, False)]
     print("\nLocalChecker, per decision in process (us), 70% CheckTransfer / 30% CheckProcessing")
-    print("(p99 cpu: this thread's CPU time, without the time the loaded machine took it off)")
-    heads = ("controllers", "distinct p50", "p99", "p99 cpu", "mix p50", "p99", "p99 cpu", "load s")
-    print("{:>12} {:>13} {:>7} {:>8} {:>8} {:>7} {:>8} {:>7}".format(*heads))
-    for n, f in figures.items():
+    print("(p99 cpu: this thread's CPU time, without the time the loaded machine took it off;")
+    print(" freeze: LocalChecker(freeze_gc=True); tracked: objects the cyclic GC would scan)")
+    heads = (
+        "controllers",
+        "freeze",
+        "distinct p50",
+        "p99",
+        "p99 cpu",
+        "mix p50",
+        "p99",
+        "p99 cpu",
+        "load s",
+        "tracked",
+    )
+    print("{:>12} {:>6} {:>13} {:>7} {:>8} {:>8} {:>7} {:>8} {:>7} {:>10}".format(*heads))
+    for (n, freeze), f in figures.items():
         print(
-            f"{n:>12,} {f['distinct_p50']:>13.1f} {f['distinct_p99']:>7.1f} "
-            f"{f['distinct_cpu_p99']:>8.1f} {f['mix_p50']:>8.1f} {f['mix_p99']:>7.1f} "
-            f"{f['mix_cpu_p99']:>8.1f} {f['load_s']:>7.2f}"
+            f"{n:>12,} {'yes' if freeze else 'no':>6} {f['distinct_p50']:>13.1f} "
+            f"{f['distinct_p99']:>7.1f} {f['distinct_cpu_p99']:>8.1f} {f['mix_p50']:>8.1f} "
+            f"{f['mix_p99']:>7.1f} {f['mix_cpu_p99']:>8.1f} {f['load_s']:>7.2f} "
+            f"{f['tracked']:>10,}"
         )
+    for (n, freeze), f in figures.items():
+        label = f"{n:,}{' freeze' if freeze else ''}"
+        print(f"  GC runs while timed, {label}: distinct {f['distinct_pauses']}")
+        print(f"  {' ' * len(label)}                mix {f['mix_pauses']}")
     per_1000 = (large["rss_mb"] - small["rss_mb"]) / ((LARGE - 100) / 1000)
     print(f"memory: {per_1000:.2f} MB per 1,000 controllers (RSS, {LARGE:,} minus 100)")
     paused = ", ".join(
         f"{n:,}: wall {f['nogc_p99']:.1f} us, cpu {f['nogc_cpu_p99']:.1f} us"
-        for n, f in figures.items()
+        for (n, freeze), f in figures.items()
+        if not freeze
     )
     print(f"mix with the cyclic GC paused, p99: {paused}")
     tuned = ", ".join(
         f"{n:,}: wall {f['tuned_p99']:.1f} us, cpu {f['tuned_cpu_p99']:.1f} us"
-        for n, f in figures.items()
+        for (n, freeze), f in figures.items()
+        if not freeze
     )
     print(f"mix with gc.freeze() and gc.set_threshold(50_000, 20, 20), p99: {tuned}")
-    for label in ("distinct", "mix"):
-        wall, cpu = large[f"{label}_p99"], large[f"{label}_cpu_p99"]
-        print(
-            f"p99 goal <= 10 us at {LARGE:,} controllers, {label}: wall {wall:.1f} us "
-            f"({'met' if wall <= 10 else 'NOT met'}), cpu {cpu:.1f} us "
-            f"({'met' if cpu <= 10 else 'NOT met'})"
-        )
+    for freeze in (False, True):
+        f = figures[(LARGE, freeze)]
+        for label in ("distinct", "mix"):
+            wall, cpu = f[f"{label}_p99"], f[f"{label}_cpu_p99"]
+            print(
+                f"p99 goal <= 10 us at {LARGE:,} controllers, {label}"
+                f"{', freeze_gc' if freeze else ''}: wall {wall:.1f} us "
+                f"({'met' if wall <= 10 else 'NOT met'}), cpu {cpu:.1f} us "
+                f"({'met' if cpu <= 10 else 'NOT met'})"
+            )
 
 
 def main() -> None:
@@ -272,7 +334,7 @@ def main() -> None:
         tmp = Path(tmp_name)
         pki_dir = tmp / "pki"
         made = harness.make_pki(pki_dir)
-        figures: dict[int, dict[str, float]] = {}
+        figures: dict[tuple[int, bool], dict[str, Any]] = {}
         lags: list[float] = []
         count = threads = 0
         old_lags: list[float] = []
@@ -287,7 +349,10 @@ def main() -> None:
             )
             server = transfers.start_server(url, pki_dir, tmp)
             try:
-                figures[controllers] = decisions(made, server.port, controllers)
+                for freeze in (False, True):
+                    figures[(controllers, freeze)] = decisions(
+                        made, server.port, controllers, freeze_gc=freeze
+                    )
                 if controllers == 100:
                     lags, count, threads = commit_to_applied(made, server)
             finally:

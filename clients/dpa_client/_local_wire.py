@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date
 from types import MappingProxyType
+from typing import Any, TypeVar, cast
 
 from dpa_decisions import common
 from dpa_decisions.processing import AgreementScope, InstructionScope, Situation
@@ -186,14 +187,35 @@ def _operations(numbers: Iterable[int]) -> frozenset[common.Operation]:
     return frozenset(_OPERATION[n] for n in numbers)
 
 
-def controller(msg: pb.DecisionController) -> tuple[ControllerView, Situation]:
+T = TypeVar("T")
+
+Interned = dict[Any, Any]
+"""Equal immutable values seen during a load, kept once (see ``controller``)."""
+
+
+def _once(value: T, interned: Interned | None) -> T:
+    if value is None or interned is None:
+        return value
+    return cast(T, interned.setdefault(value, value))
+
+
+def controller(
+    msg: pb.DecisionController, interned: Interned | None = None
+) -> tuple[ControllerView, Situation]:
+    """The controller's view and situation. With ``interned``, equal scopes
+    (and their tuples and sets) are kept once across controllers: many
+    controllers share an Annex II or an instruction template, and every
+    object the state holds is one more for the caller's garbage collector
+    to scan."""
     cid = msg.controller_id
     view = ControllerView(
         controller_id=cid,
         dpa_active=msg.dpa_active,
-        allowed_countries=tuple(msg.allowed_countries) if msg.instructed else None,
-        allowed_categories=tuple(msg.allowed_categories) if msg.instructed else None,
-        allowed_derogations=frozenset(_GROUND[g] for g in msg.allowed_derogations),
+        allowed_countries=_once(tuple(msg.allowed_countries), interned) if msg.instructed else None,
+        allowed_categories=_once(tuple(msg.allowed_categories), interned)
+        if msg.instructed
+        else None,
+        allowed_derogations=_once(frozenset(_GROUND[g] for g in msg.allowed_derogations), interned),
         dpa_ended_version=msg.dpa_ended_version or None,
     )
     agreement = (
@@ -220,7 +242,9 @@ def controller(msg: pb.DecisionController) -> tuple[ControllerView, Situation]:
         if msg.HasField("instruction")
         else None
     )
-    situation = Situation(cid, agreement, msg.ended_version or None, instruction)
+    situation = Situation(
+        cid, _once(agreement, interned), msg.ended_version or None, _once(instruction, interned)
+    )
     return view, situation
 
 

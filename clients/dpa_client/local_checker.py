@@ -118,6 +118,11 @@ class LocalChecker:
     with ``min_revision`` waits before asking the server. ``heartbeat``:
     seconds between the server's heartbeats. ``memo``: remember answers per
     revision. ``load_timeout``: the deadline of each snapshot page.
+    ``freeze_gc``: call ``gc.freeze()`` after each load and each applied
+    change, so the cyclic collector never rescans the state (nor anything
+    else the process holds at that moment): shorter pauses in the caller's
+    decisions, but cyclic garbage that exists at a freeze is never
+    collected (docs/local-checker.md weighs it).
     The constructor loads the snapshot (raising the library's errors if it
     cannot) and starts one follower thread; ``close()`` stops it.
     """
@@ -134,6 +139,7 @@ class LocalChecker:
         page_size: int = 1000,
         memo: bool = True,
         load_timeout: float = 120.0,
+        freeze_gc: bool = False,
     ) -> None:
         if on_stale not in ("refuse", "rpc"):
             raise ValueError('on_stale is "refuse" or "rpc"')
@@ -150,6 +156,7 @@ class LocalChecker:
         self._page_size = page_size
         self._load_timeout = load_timeout
         self._memo_on = memo
+        self._freeze_gc = freeze_gc
         self._memo: dict[Any, TransferDecision | ProcessingDecision] = {}
         self._memo_revision = -1
         self._cond = threading.Condition()
@@ -162,7 +169,7 @@ class LocalChecker:
         self._receipts: dict[int, DecisionReceipt] = {}
         self._state = self._load()
         self._contact = time.monotonic()
-        _settle()
+        self._settle()
         self._thread = threading.Thread(target=self._follow, name="local-checker", daemon=True)
         self._thread.start()
 
@@ -471,6 +478,7 @@ class LocalChecker:
         situations: dict[str, Situation] = {}
         records: dict[str, tuple[Any, bool]] = {}
         auth: dict[str, dict[str, AuthorizationState]] = {}
+        interned: dict[Any, Any] = {}
         for attempt in range(5):
             try:
                 while True:
@@ -492,7 +500,7 @@ class LocalChecker:
                         for sp in page.subprocessors:
                             records[sp.subprocessor_id] = subprocessor(sp)
                     for msg in page.controllers:
-                        view, situation = controller(msg)
+                        view, situation = controller(msg, interned)
                         views[view.controller_id] = view
                         situations[view.controller_id] = situation
                         for cid, sid, state in authorizations(msg.authorizations):
@@ -512,12 +520,20 @@ class LocalChecker:
         }
         return _State(revision, ref, vocab, views, situations, entries)
 
+    def _settle(self) -> None:
+        """With ``freeze_gc``: the state lives long and holds several objects
+        per controller; keep the cyclic collector from rescanning them (and
+        everything else alive now). Reference counting still frees replaced
+        states."""
+        if self._freeze_gc:
+            gc.freeze()
+
     def _publish(self, state: _State) -> None:
         with self._cond:
             self._state = state
             self._contact = time.monotonic()
             self._cond.notify_all()
-        _settle()
+        self._settle()
 
     def _follow(self) -> None:
         backoff = 0.05
@@ -571,14 +587,6 @@ class LocalChecker:
             self.reconnects += 1
             self._closed.wait(backoff * (0.5 + random.random()))  # noqa: S311
             backoff = min(2.0, backoff * 2)
-
-
-def _settle() -> None:
-    """The state lives long and holds several objects per controller: keep
-    the cyclic collector from rescanning them (pauses of milliseconds at
-    100,000 controllers, in the caller's decisions). Reference counting still
-    frees replaced states."""
-    gc.freeze()
 
 
 def _messages(call: Any) -> Iterator[pb.DecisionChange]:

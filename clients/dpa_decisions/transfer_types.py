@@ -210,9 +210,14 @@ class Subprocessor:
     sector: RecipientSector = RecipientSector.COMMERCIAL
 
 
+_NO_AUTHORIZATIONS: Mapping[str, AuthorizationState] = MappingProxyType({})
+
+
 def _frozen_mapping(
     value: Mapping[str, AuthorizationState],
 ) -> Mapping[str, AuthorizationState]:
+    if not value:
+        return _NO_AUTHORIZATIONS  # shared: one object fewer per controller to keep
     return MappingProxyType(dict(value))
 
 
