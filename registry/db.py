@@ -335,13 +335,17 @@ def insert_rows(model: type[BaseModel], rows: Sequence[Mapping[str, Any]]) -> No
     }
     columns += list(defaults)
     chosen = [fields[c] for c in columns]
-    values = [
-        tuple(
-            f.db_value(r[c] if c in r else defaults[c])
-            for c, f in zip(columns, chosen, strict=True)
-        )
-        for r in rows
-    ]
+    converted = []
+    for c, f in zip(columns, chosen, strict=True):
+        given = [r[c] if c in r else defaults[c] for r in rows]
+        try:
+            # Each distinct value of the column is converted once.
+            once = {v: f.db_value(v) for v in set(given)}
+        except TypeError:  # an unhashable value
+            converted.append(list(map(f.db_value, given)))
+            continue
+        converted.append(list(map(once.__getitem__, given)))
+    values = list(zip(*converted, strict=True))
     bulk_insert(model._meta.table_name, [f.column_name for f in chosen], values)
 
 

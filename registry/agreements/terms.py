@@ -23,7 +23,7 @@ from typing import Any, cast
 
 import peewee
 
-from registry import changefeed, names
+from registry import changefeed, db, names
 from registry.agreements.model import AgreementLine, AgreementRow, InstructionRow
 from registry.agreements.types import AuthorizationMode, DpaStanding, EndOfContract
 from registry.agreements.values import Agreement, Instruction, agreement_of, instruction_of
@@ -45,6 +45,8 @@ __all__ = [
 ]
 
 _CHUNK = 500
+SCAN_ABOVE = 2000
+"""Reads for more controllers than this scan every row (``active_terms``)."""
 
 
 def _chunks(ids: Iterable[str] | None) -> Iterable[list[str] | None]:
@@ -104,7 +106,9 @@ class ActiveTerms:
 def active_terms(controller_ids: Iterable[str] | None = None) -> dict[str, ActiveTerms]:
     """Controller id -> terms of its ACTIVE DPA; controllers without one are absent.
 
-    ``None`` means every controller with an ACTIVE DPA. One query.
+    ``None`` means every controller with an ACTIVE DPA. One query: for more
+    than ``SCAN_ABOVE`` controllers it reads every ACTIVE DPA and keeps the
+    named ones (cheaper than an IN list of thousands of parameters).
     """
     query = (
         AgreementRow.select(
@@ -126,27 +130,41 @@ def active_terms(controller_ids: Iterable[str] | None = None) -> dict[str, Activ
         )
         .tuples()
     )
+    wanted: set[str] | None = None
     if controller_ids is not None:
-        wanted = sorted(set(controller_ids))
+        wanted = set(controller_ids)
         if not wanted:
             return {}
-        query = query.where(AgreementLine.controller_id.in_(wanted))
+        if len(wanted) <= SCAN_ABOVE:
+            query = query.where(AgreementLine.controller_id.in_(sorted(wanted)))
     result: dict[str, ActiveTerms] = {}
+    scopes: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+    # Raw rows (strings and integers): no per-row conversion; a scope shared
+    # by many DPAs is parsed once.
     for cid, version, mode, notice, objection, breach, scope, dsr_days in cast(
-        "Iterable[tuple[str, int, str, int, int, int, str, int]]", query
+        "Iterable[tuple[str, int, str, int, int, int, str, int]]",
+        db.database.execute(query).fetchall(),
     ):
-        agreed: dict[str, Any] = json.loads(scope) if scope else {}
+        if wanted is not None and cid not in wanted:
+            continue
+        agreed = scopes.get(scope)
+        if agreed is None:
+            parsed: dict[str, Any] = json.loads(scope) if scope else {}
+            agreed = scopes[scope] = (
+                tuple(parsed.get("data_categories") or ()),
+                tuple(parsed.get("data_subjects") or ()),
+            )
         result[cid] = ActiveTerms(
             controller_id=cid,
             agreement=agreement_name(cid, version),
-            version=version,
+            version=int(version),
             authorization_mode=AuthorizationMode(mode),
-            notice_days=notice,
-            objection_days=objection,
-            breach_notification_hours=breach,
-            data_categories=tuple(agreed.get("data_categories") or ()),
-            data_subjects=tuple(agreed.get("data_subjects") or ()),
-            dsr_assistance_days=dsr_days,
+            notice_days=int(notice),
+            objection_days=int(objection),
+            breach_notification_hours=int(breach),
+            data_categories=agreed[0],
+            data_subjects=agreed[1],
+            dsr_assistance_days=int(dsr_days),
         )
     return result
 

@@ -4,7 +4,6 @@ plus staff adjustments, kept in line as obligations with each DPA's deadline."""
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -40,13 +39,19 @@ TermsSource = Callable[[Iterable[str] | None], Mapping[str, DpaTerms]]
 
 def _dpa_terms(controller_ids: Iterable[str] | None) -> Mapping[str, DpaTerms]:
     """From the DPA domain's ``active_terms``: the notification hours and the
-    data the DPA covers (its Annex I scope) for the notice in its terms."""
-    return {
-        cid: DpaTerms(
-            t.breach_notification_hours, t.data_categories or None, t.data_subjects or None
-        )
-        for cid, t in terms.active_terms(controller_ids).items()
-    }
+    data the DPA covers (its Annex I scope) for the notice in its terms.
+    Controllers with the same terms share one value."""
+    shared: dict[tuple[Any, ...], DpaTerms] = {}
+    result: dict[str, DpaTerms] = {}
+    for cid, t in terms.active_terms(controller_ids).items():
+        key = (t.breach_notification_hours, t.data_categories, t.data_subjects)
+        found = shared.get(key)
+        if found is None:
+            found = shared[key] = DpaTerms(
+                t.breach_notification_hours, t.data_categories or None, t.data_subjects or None
+            )
+        result[cid] = found
+    return result
 
 
 terms_source: TermsSource = _dpa_terms
@@ -108,49 +113,42 @@ def reconcile(m: Mutation, breach: BreachRow, info: rules.Info) -> None:
     if new_ids:
         dpa = terms_source(new_ids)
         zones = controllers.time_zones(new_ids)
-        encoded: dict[Any, str] = {}
-
-        def once(key: Any, make: Callable[[], Any]) -> str:
-            if key not in encoded:
-                encoded[key] = json.dumps(make(), sort_keys=True)
-            return encoded[key]
-
+        default = DpaTerms(rules.DEFAULT_HOURS)
+        # Controllers alike (same terms, same reasons) share one encoding.
+        shapes: dict[tuple[DpaTerms, Any], tuple[Any, ...]] = {}
         rows = []
         for cid in new_ids:
-            t = dpa.get(cid, DpaTerms(rules.DEFAULT_HOURS))
+            t = dpa.get(cid, default)
             a = affected[cid]
-            scope = rules.Scope(
-                subprocessors=a.subprocessors if a.subprocessors else None,
-                data_categories=t.data_categories,
-                data_subjects=t.data_subjects,
-            )
-            rows.append(
-                (
-                    breach.breach_id,
-                    cid,
+            shape = shapes.get((t, a))
+            if shape is None:
+                scope = rules.Scope(
+                    subprocessors=a.subprocessors if a.subprocessors else None,
+                    data_categories=t.data_categories,
+                    data_subjects=t.data_subjects,
+                )
+                shape = shapes[t, a] = (
                     t.hours,
                     rules.deadline(breach.awareness_time, t.hours),
-                    once(("r", a.reasons), functools.partial(list, a.reasons)),
-                    once(("s", scope), scope.to_json),
-                    zones.get(cid, ""),
-                    0,
-                    False,
-                    "",
+                    json.dumps(list(a.reasons), sort_keys=True),
+                    json.dumps(scope.to_json(), sort_keys=True),
                 )
+            hours, deadline, reasons, scope_json = shape
+            rows.append(
+                {
+                    "breach_id": breach.breach_id,
+                    "controller_id": cid,
+                    "hours": hours,
+                    "deadline": deadline,
+                    "reasons": reasons,
+                    "scope": scope_json,
+                    "time_zone": zones.get(cid, ""),
+                    "notified_phase": 0,
+                    "withdrawn": False,
+                    "withdraw_reason": "",
+                }
             )
-        columns = (
-            "breach_id",
-            "controller_id",
-            "hours",
-            "deadline",
-            "reasons",
-            "scope",
-            "time_zone",
-            "notified_phase",
-            "withdrawn",
-            "withdraw_reason",
-        )
-        db.insert_rows(o, [dict(zip(columns, row, strict=True)) for row in rows])
+        db.insert_rows(o, rows)
     for cid, current in existing.items():
         if cid not in affected:
             if not current.withdrawn:

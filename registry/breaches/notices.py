@@ -12,11 +12,11 @@ from typing import Any
 
 import peewee
 
-from registry import clock, names, paging
+from registry import clock, db, names, paging
 from registry.auth import Caller, Role
 from registry.breaches import rules
 from registry.breaches.model import BreachRow, ObligationRow, PhaseRow
-from registry.breaches.values import COLLECTION, Notice, Obligation, Phase, notice_name, tuples
+from registry.breaches.values import COLLECTION, Notice, Obligation, Phase, notice_name
 from registry.errors import NotFound
 from registry.ledger import Mutation
 from registry.notifications import core as notifications
@@ -225,20 +225,24 @@ def send(m: Mutation, breach: BreachRow) -> int:
         due_where = due_where & o.notify_time.is_null(False)
     query = (
         o.select(
-            o.controller_id,
             o.hours,
             o.deadline,
             o.time_zone,
             o.scope,
             o.notified_phase,
             o.notify_time,
+            o.controller_id,
         )
         .where(due_where)
         .order_by(o.controller_id)
-        .tuples()
     )
-    groups: dict[_Due, list[tuple[str, int]]] = {}
-    for cid, hours, deadline, tz, scope, notified_phase, notify_time in tuples(query):
+    # Raw rows, grouped by what the notice depends on: the values are
+    # converted once per group, not once per controller.
+    raw: dict[tuple[Any, ...], list[str]] = {}
+    for row in db.database.execute(query).fetchall():
+        raw.setdefault(tuple(row[:6]), []).append(str(row[6]))
+    groups: dict[_Due, list[str]] = {}
+    for (hours, deadline, tz, scope, notified_phase, notify_time), cids in raw.items():
         key = _Due(
             first=int(notified_phase) + 1,
             hours=int(hours),
@@ -247,14 +251,14 @@ def send(m: Mutation, breach: BreachRow) -> int:
             scope=scope,
             notify_time=o.notify_time.python_value(notify_time) if notify_time else m.now,
         )
-        groups.setdefault(key, []).append((cid, int(hours)))
+        groups.setdefault(key, []).extend(cids)
     resource = names.make(COLLECTION, breach.breach_id)
     sent = 0
     for key, members in groups.items():
         title, body, payload = _notice_content(breach, phases, key)
         made = notifications.notify(
             m,
-            [cid for cid, _ in members],
+            members,
             notifications.Kind.BREACH,
             title,
             body,
@@ -262,22 +266,27 @@ def send(m: Mutation, breach: BreachRow) -> int:
             payload,
             audit=False,
         )
-        for n, (cid, hours) in zip(made, members, strict=True):
+        told = {
+            "breach": resource,
+            "phases": payload["phases"],
+            "notification_hours": key.hours,
+            "deadline": payload["deadline"],
+            "supervisory_deadline": payload["supervisory_deadline"],
+        }
+        for n in made:
             m.record(
                 "breach.notice.send",
-                notice_name(cid, breach.breach_id),
-                cid,
-                {
-                    "breach": resource,
-                    "phases": payload["phases"],
-                    "notification": n.id,
-                    "notification_hours": hours,
-                    "deadline": payload["deadline"],
-                    "supervisory_deadline": payload["supervisory_deadline"],
-                },
+                notice_name(n.controller_id, breach.breach_id),
+                n.controller_id,
+                {**told, "notification": n.id},
             )
         sent += len(members)
     if sent:
-        o.update(notify_time=m.now).where(due_where & o.notify_time.is_null()).execute()
-        o.update(notified_phase=latest).where(due_where).execute()
+        # One statement: the first notice's time is kept, the phase moves on.
+        o.update(
+            notified_phase=latest,
+            notify_time=peewee.Case(
+                None, [(o.notify_time.is_null(), o.notify_time.db_value(m.now))], o.notify_time
+            ),
+        ).where(due_where).execute()
     return sent

@@ -124,7 +124,8 @@ def _last_numbers(controller_ids: Sequence[str]) -> dict[str, int]:
             .where(n.controller_id.in_(wanted[i : i + 500]))
             .group_by(n.controller_id)
         )
-        result.update({str(cid): int(last or 0) for cid, last in tuples(query)})
+        rows = db.database.execute(query).fetchall()
+        result.update({str(cid): int(last or 0) for cid, last in rows})
     return result
 
 
@@ -174,13 +175,14 @@ def notify(
         for cid in controller_ids
     ]
     db.insert_rows(NotificationRow, rows)
-    query = tuples(
+    query = (
         NotificationRow.select(
             NotificationRow.seq, NotificationRow.controller_id, NotificationRow.id
         )
         .where(NotificationRow.id > before)
         .order_by(NotificationRow.id)
     )
+    shared = dict(payload)
     made = [
         Notification(
             id=int(nid),
@@ -189,11 +191,11 @@ def notify(
             title=title,
             body=body,
             resource=resource,
-            payload=dict(payload),
+            payload=shared,
             create_time=m.now,
             key=int(key),
         )
-        for nid, cid, key in query
+        for nid, cid, key in db.database.execute(query).fetchall()
     ]
     if audit:
         for n in made:
