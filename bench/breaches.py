@@ -61,7 +61,9 @@ def seed(url: str) -> None:
     warm-up notification per watcher, in bulk."""
     from registry.agreements.model import AgreementLine, AgreementRow
     from registry.controllers.model import ControllerRow
+    from registry.audit import store
     from registry.notifications.model import NotificationRow
+    from registry.records import journal
     from registry.subprocessors.model import SubprocessorRow
 
     database = db.open_database(url)
@@ -140,6 +142,11 @@ def seed(url: str) -> None:
                 for cid in ids[:WATCHERS]
             ]
         ).execute()
+    with db.transaction():
+        # A registry that has been serving has begun its Art. 30(2) journal
+        # (its first write does that, reading every controller): begin it
+        # here, so the breach is measured as any later write.
+        journal.follow([], store.size())
     database.close()
 
 
@@ -398,7 +405,8 @@ def run(label: str, url: str, made: pki.DevPki, processes: int, streams: str) ->
             f"last {last:.2f} s ({last - persisted:.2f} s after the reply; goal <= "
             f"{GOAL_SECONDS:.0f} s: {met}); server threads "
             f"{idle_threads} idle, {live_threads} with {WATCHERS} streams; server CPU "
-            f"{cpu:.2f} s ({fanout_cpu:.2f} s after the reply); load {load:.1f}",
+            f"{cpu:.2f} s ({cpu - fanout_cpu:.2f} s to the reply, {fanout_cpu:.2f} s after "
+            f"it); load {load:.1f}",
             flush=True,
         )
         return {
@@ -409,6 +417,7 @@ def run(label: str, url: str, made: pki.DevPki, processes: int, streams: str) ->
             "server_threads_idle": idle_threads,
             "server_threads_live": live_threads,
             "server_cpu_s": cpu,
+            "server_cpu_to_reply_s": cpu - fanout_cpu,
             "server_cpu_after_reply_s": fanout_cpu,
             "loadavg_1m": load,
         }
@@ -490,11 +499,14 @@ def summary(name: str, by_mode: dict[str, list[dict[str, float]]]) -> None:
         label = name if mode == "auto" else f"{name}, main port"
         lasts = sorted(r["last_watcher_s"] for r in runs)
         persisted = sorted(r["persisted_s"] for r in runs)
+        saving = sorted(r["server_cpu_to_reply_s"] for r in runs)
         threads_live = max(r["server_threads_live"] for r in runs)
         print(
             f"  {label}: last watcher min/median/max {lasts[0]:.2f} / "
             f"{statistics.median(lasts):.2f} / {lasts[-1]:.2f} s, persisted "
-            f"{persisted[0]:.2f} / {statistics.median(persisted):.2f} / {persisted[-1]:.2f} s, "
+            f"{persisted[0]:.2f} / {statistics.median(persisted):.2f} / {persisted[-1]:.2f} s "
+            f"(server CPU to the reply {saving[0]:.2f} / {statistics.median(saving):.2f} / "
+            f"{saving[-1]:.2f} s), "
             f"server threads with the streams open <= {threads_live} "
             f"(goal <= {GOAL_SECONDS:.0f} s in every run: "
             f"{'met' if lasts[-1] <= GOAL_SECONDS else 'MISSED'})"

@@ -295,10 +295,16 @@ def affected(
     by_controller: dict[str, dict[str, str]] = {}
     for h in holdings:
         by_controller.setdefault(h.controller_id, {})[h.subprocessor_id] = h.reason
-    result = {
-        cid: Affected(frozenset(sps), tuple(sps[sp] for sp in sorted(sps)))
-        for cid, sps in by_controller.items()
-    }
+    # Controllers affected alike (the same sub-processors for the same
+    # reasons) share one value: a platform-wide breach has one for thousands.
+    alike: dict[tuple[tuple[str, str], ...], Affected] = {}
+    result: dict[str, Affected] = {}
+    for cid, sps in by_controller.items():
+        key = tuple(sorted(sps.items()))
+        found = alike.get(key)
+        if found is None:
+            found = alike[key] = Affected(frozenset(sps), tuple(reason for _, reason in key))
+        result[cid] = found
     for adj in adjustments:
         if adj.added:
             base = result.get(adj.controller_id, Affected(frozenset(), ()))
