@@ -15,9 +15,12 @@ under the tenant of that controller, which it can verify in its own view.
 
 from __future__ import annotations
 
+import gc
 import json
 import secrets
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -111,6 +114,32 @@ def list_page(page: paging.Page) -> list[Breach]:
 
 # -- mutations -----------------------------------------------------------------
 
+_pause_lock = threading.Lock()
+_pausing = 0
+_resume = False
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pauses the cyclic garbage collector while a breach change builds its
+    rows: for thousands of controllers that is hundreds of thousands of
+    acyclic objects (rows, notices, audit changes), freed by reference
+    counting, which the collector would otherwise rescan several times
+    (about a tenth of the work). Process-wide; the last one out resumes it."""
+    global _pausing, _resume  # noqa: PLW0603
+    with _pause_lock:
+        if _pausing == 0:
+            _resume = gc.isenabled()
+            gc.disable()
+        _pausing += 1
+    try:
+        yield
+    finally:
+        with _pause_lock:
+            _pausing -= 1
+            if _pausing == 0 and _resume:
+                gc.enable()
+
 
 @dataclass(frozen=True)
 class Report:
@@ -155,6 +184,7 @@ def _adjustment_change(items: Iterable[rules.Adjustment]) -> list[dict[str, Any]
     return [{"controller": a.controller_id, "added": a.added, "reason": a.reason} for a in items]
 
 
+@_collector_paused()
 def report(m: Mutation, r: Report) -> Breach:
     errors = r.info.validate("info", initial=True)
     _check_times(r, m.now, errors)
@@ -219,6 +249,7 @@ def _bump(breach: BreachRow, etag: str, now: datetime, **fields: Any) -> BreachR
     return breach_row(breach.breach_id)
 
 
+@_collector_paused()
 def add_phase(
     m: Mutation, breach_id: str, info: rules.Info, status: rules.Status | None, etag: str
 ) -> Breach:
@@ -251,6 +282,7 @@ def add_phase(
     return get(breach_id, m.now)
 
 
+@_collector_paused()
 def adjust(
     m: Mutation,
     breach_id: str,
@@ -276,6 +308,7 @@ def adjust(
     return get(breach_id, m.now)
 
 
+@_collector_paused()
 def send_held(m: Mutation, breach_id: str) -> Breach:
     breach = breach_row(breach_id)
     if not breach.hold_notices:
