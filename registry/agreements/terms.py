@@ -200,7 +200,8 @@ def standings(controller_ids: Iterable[str] | None = None) -> dict[str, Standing
         )
         if chunk is not None:
             query = query.where(line.controller_id.in_(chunk))
-        for cid, active, ended, confirmed in cast("Iterable[tuple[str, Any, Any, Any]]", query):
+        rows = db.database.execute(query).fetchall()  # raw: no per-row conversion
+        for cid, active, ended, confirmed in cast("Iterable[tuple[str, Any, Any, Any]]", rows):
             if active is not None:
                 result[cid] = Standing(cid, DpaStanding.ACTIVE, int(active))
             else:
