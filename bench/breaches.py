@@ -60,8 +60,8 @@ def seed(url: str) -> None:
     """Controllers, ACTIVE DPAs, a platform-wide ACTIVE sub-processor, and one
     warm-up notification per watcher, in bulk."""
     from registry.agreements.model import AgreementLine, AgreementRow
-    from registry.controllers.model import ControllerRow
     from registry.audit import store
+    from registry.controllers.model import ControllerRow
     from registry.notifications.model import NotificationRow
     from registry.records import journal
     from registry.subprocessors.model import SubprocessorRow
