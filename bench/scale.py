@@ -1,0 +1,403 @@
+"""Flat at scale (issue 12, item 5): what a controller or service calls on the
+hot or warm path costs the same at 10 and 10,000 sub-processors and at 100
+and 100,000 controllers, and a server started on 100,000 controllers answers
+its first checks without waiting for the whole transfer snapshot.
+
+    python -m bench.scale              # or: make bench (runs every bench module)
+    DPA_BENCH_SCALE_PG=1 DPA_TEST_POSTGRES_URL=... python -m bench.scale
+                                       # the same on PostgreSQL as well
+
+One run, SQLite (WAL); the server is ``dpa-registry serve --processes 1`` in a
+child process pinned to CPU 0 (the caller on CPU 1), over mutual TLS. Data is
+seeded in bulk straight into the tables (``db.insert_rows``), never through
+RPCs. Figures, each from one run:
+
+- p50 of GetSubprocessorList (first page, default size) and GetSubprocessor,
+  called sequentially as a controller, at 10 / 100 / 1,000 / 10,000
+  sub-processors (platform-wide and ACTIVE, plus one in ten engaged only for
+  other controllers), and the ratio to the 10 figure (goal <= 1.2x);
+- p50 of CheckTransfer on first-time requests (no memo hits) at 100 and
+  100,000 controllers (100 sub-processors), and the ratio (goal <= 1.2x);
+- after a start on 100,000 controllers: the time from the server answering
+  Health/Check to its first CheckTransfer answer, the slowest of the first 50
+  checks, and when the full snapshot was in place.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from dpa_registry_api.v1 import subprocessors_pb2 as spb
+from dpa_registry_api.v1 import subprocessors_pb2_grpc as spb_grpc
+from dpa_registry_api.v1 import transfers_pb2 as tpb
+from dpa_registry_api.v1 import transfers_pb2_grpc as tpb_grpc
+from registry import db, pki
+
+SP_SIZES = (10, 100, 1_000, 10_000)
+SMALL, LARGE = 100, 100_000
+TRANSFER_SPS = 100
+SECONDS_PER_FIGURE = float(os.environ.get("DPA_BENCH_SCALE_SECONDS", "3"))
+MIN_CALLS, MAX_CALLS = 20, 400
+FIRST_CHECKS = 50
+ME = "acme"  # the controller whose certificate the test PKI issues
+USE = "essential.service"
+CATEGORIES = ["user.contact.email"]
+
+
+# --- seeding, in bulk ------------------------------------------------------------------
+
+
+def _sp_kind(i: int) -> tuple[str, list[str], str]:
+    """(country, locations, safeguard country) for sub-processor number i."""
+    kinds: list[tuple[str, list[str], str]] = [
+        ("EE", ["EE", "FI"], ""),
+        ("JP", ["JP"], ""),
+        ("US", ["US", "IE"], "US"),
+        ("IN", ["IN"], "IN"),
+        ("GB", ["GB"], ""),
+    ]
+    return kinds[i % len(kinds)]
+
+
+def controller_ids(count: int) -> list[str]:
+    return [ME, *(f"c{i:06d}" for i in range(count - 1))]
+
+
+def seed(url: str, controllers: int, subprocessors: int) -> None:
+    """Controllers with ACTIVE DPAs and documented instructions; sub-processors
+    platform-wide and ACTIVE, one in ten engaged only for a few other
+    controllers; some with SCCs; one in fifty controllers objected to sp0000."""
+    from registry.agreements.model import AgreementLine, AgreementRow, InstructionRow
+    from registry.controllers.model import ControllerRow
+    from registry.subprocessors.model import AuthorizationRow, SubprocessorRow
+    from registry.transfers.store import SafeguardRow
+
+    database = db.open_database(url)
+    db.migrate(database)
+    now = datetime.now(UTC)
+    today = now.date()
+    ids = controller_ids(controllers)
+    body = (
+        '{"countries":["EE","FI","IE","JP","US","IN","GB"],'
+        '"data_categories":["user.contact"],"purposes":["essential.service"]}'
+    )
+
+    def bulk(model: Any, rows: list[dict[str, Any]]) -> None:
+        for i in range(0, len(rows), 5000):
+            db.insert_rows(model, rows[i : i + 5000])
+
+    with db.transaction():
+        bulk(
+            ControllerRow,
+            [
+                {
+                    "controller_id": cid,
+                    "legal_name": f"Controller {cid}",
+                    "country": "EE",
+                    "contact_email": f"p@{cid}.example",
+                    "dpo_email": f"d@{cid}.example",
+                    "create_time": now,
+                    "update_time": now,
+                }
+                for cid in ids
+            ],
+        )
+        bulk(
+            AgreementRow,
+            [
+                {
+                    "controller_id": cid,
+                    "version": 1,
+                    "state": "ACTIVE",
+                    "requested_by": "spiffe://7plus.one/staff/bench",
+                    "proposal": "{}",
+                    "authorization_mode": "general",
+                    "notice_days": 30,
+                    "objection_days": 30,
+                    "breach_hours": 48,
+                    "end_of_contract": "DELETE",
+                    "create_time": now,
+                    "update_time": now,
+                }
+                for cid in ids
+            ],
+        )
+        bulk(
+            AgreementLine,
+            [
+                {
+                    "controller_id": cid,
+                    "latest_version": 1,
+                    "active_version": 1,
+                    "instruction_version": 1,
+                    "latest_instruction": 1,
+                }
+                for cid in ids
+            ],
+        )
+        bulk(
+            InstructionRow,
+            [
+                {
+                    "controller_id": cid,
+                    "version": 1,
+                    "agreement_version": 1,
+                    "issued_by": f"spiffe://7plus.one/controller/{cid}",
+                    "issue_time": now,
+                    "body": body,
+                }
+                for cid in ids
+            ],
+        )
+        sps: list[dict[str, Any]] = []
+        safeguards: list[dict[str, Any]] = []
+        engaged: list[dict[str, Any]] = []
+        others = ids[1:] or [ME]
+        for i in range(subprocessors):
+            sid = f"sp{i:05d}"
+            country, locations, sg_country = _sp_kind(i)
+            scoped = i % 10 == 9
+            sps.append(
+                {
+                    "subprocessor_id": sid,
+                    "display_name": sid,
+                    "legal_name": f"{sid} Ltd",
+                    "address": "1 Example Street",
+                    "country": country,
+                    "contact_email": f"p@{sid}.example",
+                    "service_category": "HOSTING",
+                    "locations": ",".join(locations),
+                    "data_categories": "user",
+                    "purpose": "hosting",
+                    "dpf_status": "NOT_CERTIFIED" if country == "US" else "NOT_APPLICABLE",
+                    "dpf_checked_date": today if country == "US" else None,
+                    "status": "ACTIVE",
+                    "scope": "CONTROLLER" if scoped else "PLATFORM",
+                    "create_time": now,
+                    "update_time": now,
+                }
+            )
+            if scoped:
+                engaged.extend(
+                    {
+                        "controller_id": others[(i + k) % len(others)],
+                        "subprocessor_id": sid,
+                        "state": "AUTHORIZED",
+                        "update_time": now,
+                    }
+                    for k in range(min(3, len(others)))
+                )
+            if sg_country:
+                safeguards.append(
+                    {
+                        "subprocessor_id": sid,
+                        "safeguard_id": "scc",
+                        "destination_country": sg_country,
+                        "mechanism": "SCC",
+                        "scc_decision": "EU_2021_914",
+                        "scc_module": 3,
+                        "clause9_option": 2,
+                        "signed_on": date(2024, 3, 1),
+                        "tia_reference": "TIA-1",
+                        "tia_date": date(2024, 2, 20),
+                        "tia_review_due": date(2030, 2, 20),
+                        "create_time": now,
+                        "update_time": now,
+                    }
+                )
+        engaged.extend(
+            {
+                "controller_id": cid,
+                "subprocessor_id": "sp00000",
+                "state": "OBJECTED",
+                "update_time": now,
+            }
+            for cid in ids[::50]
+        )
+        bulk(SubprocessorRow, sps)
+        bulk(SafeguardRow, safeguards)
+        bulk(AuthorizationRow, engaged)
+    database.close()
+
+
+# --- server and calls -----------------------------------------------------------------
+
+
+@contextmanager
+def serving(made: pki.DevPki, url: str) -> Iterator[tuple[Any, float]]:
+    """``dpa-registry serve --processes 1`` pinned to CPU 0: (server, the
+    monotonic time it first answered Health/Check)."""
+    from tests import harness
+
+    cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
+    if len(cpus) > 1 and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {0})  # inherited by the child
+    try:
+        server = harness.ServerProcess(made, url, processes=1)
+    finally:
+        if len(cpus) > 1:
+            os.sched_setaffinity(0, {1})
+    up = time.monotonic()
+    try:
+        yield server, up
+    finally:
+        server.proc.terminate()
+        server.proc.wait(timeout=60)
+
+
+def _channel(made: pki.DevPki, port: int, role: str, name: str) -> grpc.Channel:
+    cert, key = made.client(role, name)
+    creds = grpc.ssl_channel_credentials(
+        made.ca_cert.read_bytes(), key.read_bytes(), cert.read_bytes()
+    )
+    channel = grpc.secure_channel(f"localhost:{port}", creds)
+    grpc.channel_ready_future(channel).result(timeout=30)
+    return channel
+
+
+def _timed(call: Callable[[int], Any]) -> list[float]:
+    """Sequential calls for SECONDS_PER_FIGURE (at least MIN_CALLS): ms each."""
+    call(0)  # warm: connection, first-use caches
+    latencies: list[float] = []
+    end = time.monotonic() + SECONDS_PER_FIGURE
+    i = 1
+    while len(latencies) < MAX_CALLS and (len(latencies) < MIN_CALLS or time.monotonic() < end):
+        t = time.perf_counter()
+        call(i)
+        latencies.append((time.perf_counter() - t) * 1000)
+        i += 1
+    return latencies
+
+
+def _p50(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+# --- figures ----------------------------------------------------------------------------
+
+
+def subprocessor_reads(made: pki.DevPki, url: str, count: int) -> dict[str, float]:
+    seed(url, 100, count)
+    with serving(made, url) as (server, _):
+        channel = _channel(made, server.port, "controller", ME)
+        stub = spb_grpc.SubprocessorServiceStub(channel)  # type: ignore[no-untyped-call]
+        rng = random.Random(count)
+        visible = [f"sp{i:05d}" for i in range(count) if i % 10 != 9]
+        listing = spb.GetSubprocessorListRequest(parent=f"controllers/{ME}")
+        first = stub.GetSubprocessorList(listing)
+        lists = _timed(lambda i: stub.GetSubprocessorList(listing))
+        gets = _timed(
+            lambda i: stub.GetSubprocessor(
+                spb.GetSubprocessorRequest(name=f"subprocessors/{rng.choice(visible)}")
+            )
+        )
+        channel.close()
+    return {
+        "list": _p50(lists),
+        "get": _p50(gets),
+        "entries": float(len(first.entries)),
+    }
+
+
+def _check_requests(controllers: int, on: date, count: int) -> list[tpb.CheckTransferRequest]:
+    """Distinct requests (each its own transfer date): no memo hits."""
+    rng = random.Random(controllers)
+    ids = controller_ids(controllers)
+    return [
+        tpb.CheckTransferRequest(
+            controller_id=rng.choice(ids),
+            subprocessor_id=f"sp{rng.randrange(TRANSFER_SPS):05d}",
+            data_categories=CATEGORIES,
+            purpose=USE,
+            transfer_date=(on + timedelta(days=i)).isoformat(),
+        )
+        for i in range(count)
+    ]
+
+
+def checks(made: pki.DevPki, url: str, controllers: int) -> dict[str, float]:
+    seed(url, controllers, TRANSFER_SPS)
+    on = datetime.now(UTC).date()
+    requests = _check_requests(controllers, on, MAX_CALLS + FIRST_CHECKS + 1)
+    with serving(made, url) as (server, up):
+        channel = _channel(made, server.port, "service", "checker")
+        stub = tpb_grpc.TransferServiceStub(channel)  # type: ignore[no-untyped-call]
+        first: list[float] = []
+        first_answer = 0.0
+        for request in requests[:FIRST_CHECKS]:
+            t = time.perf_counter()
+            stub.CheckTransfer(request)
+            first.append((time.perf_counter() - t) * 1000)
+            if not first_answer:
+                first_answer = (time.monotonic() - up) * 1000
+        rest = requests[FIRST_CHECKS:]
+        steady = _timed(lambda i: stub.CheckTransfer(rest[i % len(rest)]))
+        channel.close()
+    return {
+        "first_ms": first_answer,
+        "first_max_ms": max(first),
+        "first_sum_ms": sum(first),
+        "p50": _p50(steady),
+    }
+
+
+def main() -> None:
+    if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
+        os.sched_setaffinity(0, {1})
+    from tests import harness
+
+    print(f"load average before: {Path('/proc/loadavg').read_text().strip()}", flush=True)
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        made = harness.make_pki(tmp / "pki")
+        reads: dict[int, dict[str, float]] = {}
+        for count in SP_SIZES:
+            reads[count] = subprocessor_reads(made, f"sqlite:///{tmp}/sp{count}.db", count)
+            r = reads[count]
+            print(
+                f"  {count:>6,} sub-processors: GetSubprocessorList p50 {r['list']:.2f} ms "
+                f"({r['entries']:.0f} entries), GetSubprocessor p50 {r['get']:.2f} ms",
+                flush=True,
+            )
+        base = reads[SP_SIZES[0]]
+        for name, key in (("GetSubprocessorList", "list"), ("GetSubprocessor", "get")):
+            cells = " / ".join(f"{reads[n][key]:.2f}" for n in SP_SIZES)
+            ratio = reads[SP_SIZES[-1]][key] / base[key]
+            print(
+                f"{name} as a controller, p50 at "
+                f"{' / '.join(f'{n:,}' for n in SP_SIZES)} sub-processors: {cells} ms; "
+                f"{SP_SIZES[-1]:,} vs {SP_SIZES[0]}: {ratio:.2f}x (goal <= 1.2x) "
+                f"{'OK' if ratio <= 1.2 else 'SHORT'}",
+                flush=True,
+            )
+        small = checks(made, f"sqlite:///{tmp}/c{SMALL}.db", SMALL)
+        large = checks(made, f"sqlite:///{tmp}/c{LARGE}.db", LARGE)
+        ratio = large["p50"] / small["p50"]
+        print(
+            f"CheckTransfer p50 (first-time requests): {small['p50']:.2f} ms at {SMALL:,} "
+            f"controllers, {large['p50']:.2f} ms at {LARGE:,}: {ratio:.2f}x (goal <= 1.2x) "
+            f"{'OK' if ratio <= 1.2 else 'SHORT'}"
+        )
+        for label, f in ((f"{SMALL:,}", small), (f"{LARGE:,}", large)):
+            print(
+                f"after start at {label} controllers: first CheckTransfer answered in "
+                f"{f['first_ms']:.1f} ms; slowest of the first {FIRST_CHECKS} "
+                f"{f['first_max_ms']:.1f} ms; all {FIRST_CHECKS} in {f['first_sum_ms']:.0f} ms"
+            )
+    print(f"load average after: {Path('/proc/loadavg').read_text().strip()}", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
