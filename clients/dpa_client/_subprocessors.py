@@ -346,11 +346,25 @@ class SubprocessorsMixin(BaseClient):
         )
         return result
 
-    def get_subprocessor_list(self, controller_id: str) -> pb.SubprocessorList:
-        """The controller's current sub-processor annex with pending changes."""
-        result: pb.SubprocessorList = self._call(
-            self._subprocessors.GetSubprocessorList,
-            pb.GetSubprocessorListRequest(parent=f"controllers/{controller_id}"),
-            idempotent=True,
-        )
-        return result
+    def get_subprocessor_list(
+        self, controller_id: str, *, page_size: int = 500
+    ) -> pb.SubprocessorList:
+        """The controller's current sub-processor annex with pending changes:
+        every page, gathered into one message."""
+        result = pb.SubprocessorList()
+        token = ""
+        while True:
+            page: pb.SubprocessorList = self._call(
+                self._subprocessors.GetSubprocessorList,
+                pb.GetSubprocessorListRequest(
+                    parent=f"controllers/{controller_id}", page_size=page_size, page_token=token
+                ),
+                idempotent=True,
+            )
+            if not token:
+                result.controller = page.controller
+                result.pending_changes.extend(page.pending_changes)
+            result.entries.extend(page.entries)
+            token = page.next_page_token
+            if not token:
+                return result

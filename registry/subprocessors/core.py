@@ -56,16 +56,12 @@ def visible_to_controller(controller_id: str, subprocessor_id: str) -> bool:
     rule for resources and the audit-log view alike (``registry.visibility``)."""
     if engagement.state(controller_id, subprocessor_id) is not None:
         return True
+    about = NoticeRow.select(NoticeRow.notice_id).where(
+        (NoticeRow.subprocessor_id == subprocessor_id) | (NoticeRow.replaced_id == subprocessor_id)
+    )
     return (
         RecipientRow.select()
-        .join(NoticeRow, on=RecipientRow.notice_id == NoticeRow.notice_id)
-        .where(
-            (RecipientRow.controller_id == controller_id)
-            & (
-                (NoticeRow.subprocessor_id == subprocessor_id)
-                | (NoticeRow.replaced_id == subprocessor_id)
-            )
-        )
+        .where((RecipientRow.controller_id == controller_id) & RecipientRow.notice_id.in_(about))
         .exists()
     )
 

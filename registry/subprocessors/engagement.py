@@ -92,6 +92,78 @@ def of_controller(controller_id: str) -> dict[str, tuple[Subprocessor, Authoriza
     return result
 
 
+def page_of_controller(
+    controller_id: str, after: str | None, limit: int
+) -> list[tuple[Subprocessor, AuthorizationState]]:
+    """The first ``limit`` sub-processors engaged for the controller (retired
+    ones excepted) with ids after ``after``, ordered by id: what
+    :func:`of_controller` holds, a page at a time. Two index-ordered queries
+    of at most ``limit`` rows each (the controller's own authorisations; the
+    platform-wide ACTIVE sub-processors), merged: the cost does not grow
+    with the registry."""
+    s, a = SubprocessorRow, AuthorizationRow
+    mine = (
+        s.select(s, a.state.alias("explicit_state"))
+        .join(a, on=(a.subprocessor_id == s.subprocessor_id))
+        .where((a.controller_id == controller_id) & (s.status != Status.RETIRED.value))
+        .order_by(a.subprocessor_id)
+        .limit(limit)
+        .objects()
+    )
+    platform = (
+        s.select()
+        .where((s.scope == Scope.PLATFORM.value) & (s.status == Status.ACTIVE.value))
+        .order_by(s.subprocessor_id)
+        .limit(limit)
+    )
+    if after is not None:
+        mine = mine.where(a.subprocessor_id > after)
+        platform = platform.where(s.subprocessor_id > after)
+    # An explicit state wins. A platform-wide id among the first ``limit`` of
+    # the union has fewer than ``limit`` explicit ids before it, so its own
+    # explicit row (if any) is among the first ``limit`` explicit rows.
+    found: dict[str, tuple[SubprocessorRow, AuthorizationState | None]] = {
+        row.subprocessor_id: (row, None) for row in platform
+    }
+    for row in cast("Iterable[Any]", mine):
+        found[row.subprocessor_id] = (row, AuthorizationState(row.explicit_state))
+    result: list[tuple[Subprocessor, AuthorizationState]] = []
+    for sid in sorted(found)[:limit]:
+        row, explicit = found[sid]
+        st = effective_state(
+            platform_active=row.scope == Scope.PLATFORM.value and row.status == Status.ACTIVE.value,
+            explicit=explicit,
+        )
+        if st is not None:
+            result.append((from_row(row), st))
+    return result
+
+
+def engaged(
+    controller_id: str, subprocessor_id: str
+) -> tuple[Subprocessor, AuthorizationState] | None:
+    """One entry of :func:`of_controller`, from one indexed read."""
+    s, a = SubprocessorRow, AuthorizationRow
+    row = (
+        s.select(s, a.state.alias("explicit_state"))
+        .join(
+            a,
+            peewee.JOIN.LEFT_OUTER,
+            on=((a.subprocessor_id == s.subprocessor_id) & (a.controller_id == controller_id)),
+        )
+        .where(s.subprocessor_id == subprocessor_id)
+        .objects()
+        .first()
+    )
+    if row is None or row.status == Status.RETIRED.value:
+        return None
+    st = effective_state(
+        platform_active=row.scope == Scope.PLATFORM.value and row.status == Status.ACTIVE.value,
+        explicit=AuthorizationState(row.explicit_state) if row.explicit_state else None,
+    )
+    return None if st is None else (from_row(row), st)
+
+
 def state(controller_id: str, subprocessor_id: str) -> AuthorizationState | None:
     """The controller's authorisation of one sub-processor; None: not engaged."""
     s, a = SubprocessorRow, AuthorizationRow
@@ -211,6 +283,19 @@ class Holding:
         if self.dpa is DpaStanding.TERMINATED_DATA_HELD:
             text += " (DPA terminated; return or deletion of the data not yet confirmed)"
         return text
+
+
+def holdings_of(controller_id: str) -> list[Holding]:
+    """What :func:`holders` says of one controller, ordered by sub-processor:
+    read from its own rows, never from every controller's."""
+    standing = terms.standings([controller_id]).get(controller_id)
+    if standing is None or not standing.standing.holds_data:
+        return []
+    return [
+        Holding(controller_id, sid, st, standing.standing)
+        for sid, (_, st) in sorted(of_controller(controller_id).items())
+        if st in LISTED
+    ]
 
 
 def holders(subprocessor_ids: Collection[str]) -> list[Holding]:

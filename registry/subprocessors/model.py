@@ -41,6 +41,8 @@ class SubprocessorRow(db.BaseModel):
 
     class Meta:
         table_name = "subprocessor"
+        # A controller's list reads the platform-wide ACTIVE ones in id order.
+        indexes = ((("scope", "status", "subprocessor_id"), False),)
 
 
 class AuthorizationRow(db.BaseModel):
@@ -75,7 +77,11 @@ class NoticeRow(db.BaseModel):
 
     class Meta:
         table_name = "subprocessor_change_notice"
-        indexes = ((("state", "effective_time"), False),)
+        indexes = (
+            (("state", "effective_time"), False),
+            (("subprocessor_id",), False),
+            (("replaced_id",), False),
+        )
 
 
 class RecipientRow(db.BaseModel):
@@ -123,6 +129,24 @@ class WithdrawalRow(db.BaseModel):
     class Meta:
         table_name = "subprocessor_withdrawal"
         indexes = ((("controller_id", "subprocessor_id"), False),)
+
+
+@db.migration(34, "sub-processor read indexes: platform-wide by status, notices by subject")
+def _read_indexes(database: peewee.Database) -> None:
+    for name, table, columns in (
+        (
+            "subprocessor_scope_status_subprocessor_id",
+            "subprocessor",
+            "scope, status, subprocessor_id",
+        ),
+        (
+            "subprocessor_change_notice_subprocessor_id",
+            "subprocessor_change_notice",
+            "subprocessor_id",
+        ),
+        ("subprocessor_change_notice_replaced_id", "subprocessor_change_notice", "replaced_id"),
+    ):
+        database.execute_sql(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({columns})")
 
 
 @db.migration(32, "sub-processor withdrawals")

@@ -229,20 +229,21 @@ def _with_notices(rows: Sequence[RecipientRow]) -> list[ControllerChange]:
 
 
 def pending_changes(controller_id: str) -> list[ControllerChange]:
-    """Notices to the controller not yet effective, or awaiting its decision."""
-    query = (
-        RecipientRow.select(RecipientRow)
-        .join(NoticeRow, on=RecipientRow.notice_id == NoticeRow.notice_id)
-        .where(
-            (RecipientRow.controller_id == controller_id)
-            & (
-                (NoticeRow.state == NoticeState.OPEN.value)
-                | (RecipientRow.decision == Decision.PENDING.value)
-            )
-        )
-        .order_by(RecipientRow.notified_time, RecipientRow.notice_id)
+    """Notices to the controller not yet effective, or awaiting its decision.
+
+    Two index-driven reads, neither of which walks the controller's history
+    of notices: its copies still PENDING, and its copies of the OPEN notices."""
+    r = RecipientRow
+    awaiting = r.select().where(
+        (r.controller_id == controller_id) & (r.decision == Decision.PENDING.value)
     )
-    return _with_notices(list(query))
+    open_ids = NoticeRow.select(NoticeRow.notice_id).where(
+        NoticeRow.state == NoticeState.OPEN.value
+    )
+    of_open = r.select().where((r.controller_id == controller_id) & r.notice_id.in_(open_ids))
+    rows = {row.id: row for query in (awaiting, of_open) for row in query}
+    ordered = sorted(rows.values(), key=lambda row: (row.notified_time, row.notice_id))
+    return _with_notices(ordered)
 
 
 def objections(page: paging.Page, *, unresolved_only: bool) -> list[ControllerChange]:

@@ -224,9 +224,13 @@ class SubprocessorService(pb_grpc.SubprocessorServiceServicer):
         caller = auth.current_caller()
         controller_id = names.parse(request.parent, "controllers", "parent")
         caller.require(controller_id, f"controllers/{controller_id}")
-        entries = annex.subprocessor_list(controller_id)
+        scope = f"subprocessorList:{controller_id}"
+        page = paging.page(request.page_size, request.page_token, scope)
+        entries = annex.subprocessor_list_page(controller_id, page)
+        pending = notices.pending_changes(controller_id) if page.after is None else []
         return pb.SubprocessorList(
             controller=f"controllers/{controller_id}",
             entries=[entry_to_proto(e) for e in entries],
-            pending_changes=[change_to_proto(c) for c in notices.pending_changes(controller_id)],
+            pending_changes=[change_to_proto(c) for c in pending],
+            next_page_token=page.next_token([e.subprocessor_id for e in entries], scope),
         )

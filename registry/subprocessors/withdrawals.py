@@ -39,7 +39,7 @@ def withdraw(
     """AUTHORIZED -> WITHDRAWN for this controller; audited, notified."""
     m.caller.require(controller_id, f"controllers/{controller_id}")
     resource = names.make(core.COLLECTION, subprocessor_id)
-    engaged = engagement.of_controller(controller_id).get(subprocessor_id)
+    engaged = engagement.engaged(controller_id, subprocessor_id)
     if engaged is None or not core.visible_to_controller(controller_id, subprocessor_id):
         raise NotFound(f"{resource} not found")
     row, state = engaged

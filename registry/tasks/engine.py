@@ -62,10 +62,7 @@ def systems() -> tuple[System, ...]:
 
 def _holding_subprocessors(controller_id: str) -> list[str]:
     """Sub-processors that hold the controller's data: the engagement rule."""
-    engaged = engagement.of_controller(controller_id)
-    return sorted(
-        {h.subprocessor_id for h in engagement.holders(engaged) if h.controller_id == controller_id}
-    )
+    return sorted({h.subprocessor_id for h in engagement.holdings_of(controller_id)})
 
 
 def notify(m: Mutation, task: TaskRow, title: str, body: str) -> None:

@@ -954,16 +954,24 @@ class GetSubprocessorListRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     PARENT_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     parent: _builtins.str
     """"controllers/{controller_id}"; a controller may ask only for itself."""
+    page_size: _builtins.int
+    """Entries per page: 0 means 50, at most 1000."""
+    page_token: _builtins.str
+    """next_page_token of the previous page; empty for the first."""
     def __init__(
         self,
         *,
         parent: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["parent", b"parent"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "parent", b"parent"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1133,17 +1141,21 @@ class SubprocessorList(_message.Message):
     CONTROLLER_FIELD_NUMBER: _builtins.int
     ENTRIES_FIELD_NUMBER: _builtins.int
     PENDING_CHANGES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     controller: _builtins.str
+    next_page_token: _builtins.str
+    """The token for the next page of entries; empty on the last page."""
     @_builtins.property
     def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___SubprocessorListEntry]:
         """What the DPA's sub-processor annex lists (authorised or pending), plus
         the ones this controller objected to (OBJECTED) or withdrew (WITHDRAWN).
+        One page of them, ordered by sub-processor name.
         """
 
     @_builtins.property
     def pending_changes(self) -> _containers.RepeatedCompositeFieldContainer[Global___ControllerChange]:
         """Changes this controller was notified of that are still open: not yet
-        effective, or awaiting its decision.
+        effective, or awaiting its decision. On the first page only.
         """
 
     def __init__(
@@ -1152,10 +1164,11 @@ class SubprocessorList(_message.Message):
         controller: _builtins.str = ...,
         entries: _abc.Iterable[Global___SubprocessorListEntry] | None = ...,
         pending_changes: _abc.Iterable[Global___ControllerChange] | None = ...,
+        next_page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["controller", b"controller", "entries", b"entries", "pending_changes", b"pending_changes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["controller", b"controller", "entries", b"entries", "next_page_token", b"next_page_token", "pending_changes", b"pending_changes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

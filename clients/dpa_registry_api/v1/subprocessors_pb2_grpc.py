@@ -228,7 +228,8 @@ class SubprocessorServiceServicer:
 
     def GetSubprocessorList(self, request, context):
         """The controller's view: what its DPA's sub-processor annex lists, with
-        pending changes and their deadlines.
+        pending changes and their deadlines. Paged (AIP-158): a page's cost does
+        not grow with the registry; follow next_page_token for the rest.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -88,7 +88,8 @@ class SubprocessorServiceStub:
     """Staff queue: withdrawn authorisations, newest first."""
     GetSubprocessorList: _grpc.UnaryUnaryMultiCallable[_subprocessors_pb2.GetSubprocessorListRequest, _subprocessors_pb2.SubprocessorList]
     """The controller's view: what its DPA's sub-processor annex lists, with
-    pending changes and their deadlines.
+    pending changes and their deadlines. Paged (AIP-158): a page's cost does
+    not grow with the registry; follow next_page_token for the rest.
     """
 
 @_typing.type_check_only
@@ -146,7 +147,8 @@ class SubprocessorServiceAsyncStub(SubprocessorServiceStub):
     """Staff queue: withdrawn authorisations, newest first."""
     GetSubprocessorList: _aio.UnaryUnaryMultiCallable[_subprocessors_pb2.GetSubprocessorListRequest, _subprocessors_pb2.SubprocessorList]  # type: ignore[assignment]
     """The controller's view: what its DPA's sub-processor annex lists, with
-    pending changes and their deadlines.
+    pending changes and their deadlines. Paged (AIP-158): a page's cost does
+    not grow with the registry; follow next_page_token for the rest.
     """
 
 class SubprocessorServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -291,7 +293,8 @@ class SubprocessorServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_subprocessors_pb2.SubprocessorList, _abc.Awaitable[_subprocessors_pb2.SubprocessorList]]:
         """The controller's view: what its DPA's sub-processor annex lists, with
-        pending changes and their deadlines.
+        pending changes and their deadlines. Paged (AIP-158): a page's cost does
+        not grow with the registry; follow next_page_token for the rest.
         """
 
 def add_SubprocessorServiceServicer_to_server(servicer: SubprocessorServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
