@@ -248,6 +248,9 @@ class TransferService(pb_grpc.TransferServiceServicer):
     def __init__(self, cache: SnapshotCache | None = None) -> None:
         self.cache = cache or shared_cache()
         self._memo = _Memo(-1)
+        # Built in the background from the start; until it is in place each
+        # check reads only its own slice (docs/adr/0005).
+        self.cache.warm()
 
     def _memo_at(self, revision: int) -> _Memo:
         memo = self._memo
@@ -263,7 +266,9 @@ class TransferService(pb_grpc.TransferServiceServicer):
         if request.HasField("consistency"):
             wanted = request.consistency
             requirement = consistency.from_wire(wanted.mode, wanted.at_least_revision)
-        snapshot = self.cache.current(requirement)
+        snapshot = self.cache.for_check(
+            requirement, request.controller_id, request.subprocessor_id or None
+        )
         deciding = time.perf_counter_ns()
         # The same request on the same state gets the same answer: a request
         # without a date is decided for today, so today is part of the key.
@@ -354,7 +359,7 @@ class TransferService(pb_grpc.TransferServiceServicer):
     def ListAdequacyDecisions(
         self, request: pb.ListAdequacyDecisionsRequest, context: grpc.ServicerContext
     ) -> pb.ListAdequacyDecisionsResponse:
-        reference = self.cache.current().reference
+        reference = self.cache.for_check(consistency.FULLY_CONSISTENT, None, None).reference
         base = self.cache.base
         page = paging.page(request.page_size, request.page_token, "adequacyDecisions")
         codes = sorted(c for c in reference.adequacy if page.after is None or c > page.after)

@@ -149,11 +149,19 @@ def _states(
     ]
 
 
-def load_subprocessors(ids: Collection[str] | None) -> dict[str, SubprocessorEntry]:
-    """Entries for the sub-processors among ``ids`` (every one if None)."""
+def load_subprocessors(
+    ids: Collection[str] | None, *, for_controllers: Collection[str] | None = None
+) -> dict[str, SubprocessorEntry]:
+    """Entries for the sub-processors among ``ids`` (every one if None), with
+    every controller's authorisations, or only those of ``for_controllers``."""
     safeguards = store.safeguards_of(ids)
     auth: dict[str, dict[str, AuthorizationState]] = {}
-    for cid, sid, state in _states(subprocessors=ids):
+    states = (
+        _states(subprocessors=ids)
+        if for_controllers is None
+        else [t for t in _states(controllers=for_controllers) if ids is None or t[1] in ids]
+    )
+    for cid, sid, state in states:
         auth.setdefault(sid, {})[cid] = state
     entries: dict[str, SubprocessorEntry] = {}
     for sp in subprocessors.records(ids):
@@ -226,17 +234,42 @@ def build(base: Reference) -> Snapshot:
         )
 
 
+def build_slice(
+    base: Reference, controller_id: str | None, subprocessor_id: str | None
+) -> Snapshot:
+    """The part of a full snapshot at the current revision that one check
+    reads: the reference data, one controller's view and one sub-processor
+    with that controller's authorisation (absent when not registered). A
+    handful of indexed reads, whatever the registry's size; it decides
+    exactly as the full snapshot at the same revision would."""
+    with _read_transaction():
+        cids = [controller_id] if controller_id else []
+        sids = [subprocessor_id] if subprocessor_id else []
+        return Snapshot(
+            revision=read_revision(),
+            reference=apply_changes(base, adequacy.recorded_changes()),
+            controllers=load_controllers(cids) if cids else {},
+            subprocessors=load_subprocessors(sids, for_controllers=cids) if sids else {},
+        )
+
+
 def advance(old: Snapshot, base: Reference) -> Snapshot:
     """``old`` brought forward to the current revision, incrementally."""
+    return _advance(old, base) or build(base)
+
+
+def _advance(old: Snapshot, base: Reference) -> Snapshot | None:
+    """``old`` brought forward incrementally; None when only a full rebuild
+    can (a gap too long, the log shorter, a change the feed cannot map)."""
     with _read_transaction():
         revision = read_revision()
         if revision == old.revision:
             return old
         if revision < old.revision or revision - old.revision > FULL_REBUILD_GAP:
-            return build(base)
+            return None
         plan = changefeed.touched(audit.events_between(old.revision, revision))
         if plan.everything:
-            return build(base)
+            return None
         reference = old.reference
         if plan.reference:
             reference = apply_changes(base, adequacy.recorded_changes())
@@ -313,7 +346,10 @@ class SnapshotCache:
         self._signal = signal
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
+        self._builder: threading.Thread | None = None
         self.refreshes = 0
+        self.slices = 0
+        """Checks answered from a slice while no full snapshot was in place."""
         self.queries = 0
         """Freshness proved by the SQL query (the map could not prove it)."""
 
@@ -325,36 +361,118 @@ class SnapshotCache:
         """A snapshot meeting ``requirement``: by default at least as new as
         the revision committed when called. The revision map proves that
         without a query when it can (``registry.revision``); an ``AT_LEAST``
-        revision beyond the log is FAILED_PRECONDITION."""
-        snapshot = self._snapshot
+        revision beyond the log is FAILED_PRECONDITION. Waits for a full
+        build when there is none yet (:meth:`for_check` does not)."""
+        snapshot = self._proved(requirement)
         if snapshot is not None:
-            if requirement.met_by(snapshot.revision):
-                return snapshot
-            signal = self._signal() if requirement.mode is Mode.FULLY_CONSISTENT else None
-            if signal is not None:
-                floor = signal.read()
-                if floor is not None and snapshot.revision >= floor:
-                    return snapshot
+            return snapshot
         self.queries += 1
         committed = self._revision()
+        snapshot = self._snapshot
         if snapshot is None or snapshot.revision < committed:
             snapshot = self._refresh(committed)
+            assert snapshot is not None  # full: a rebuild when nothing else can
         consistency.require_reached(requirement, snapshot.revision)
         return snapshot
 
-    def _refresh(self, committed: int) -> Snapshot:
+    def for_check(
+        self,
+        requirement: Requirement,
+        controller_id: str | None,
+        subprocessor_id: str | None,
+    ) -> Snapshot:
+        """What one check of ``controller_id`` and ``subprocessor_id`` decides
+        from, meeting ``requirement`` exactly as :meth:`current` does, without
+        waiting for a full build: while none is in place (after start, or
+        when the change feed calls for a rebuild) one is built in the
+        background and the check reads its slice with a few indexed queries
+        (:func:`build_slice`), at the committed revision."""
+        snapshot = self._proved(requirement)
+        if snapshot is not None:
+            return snapshot
+        self.queries += 1
+        committed = self._revision()
+        snapshot = self._snapshot
+        if snapshot is not None and snapshot.revision >= committed:
+            consistency.require_reached(requirement, snapshot.revision)
+            return snapshot
+        if snapshot is not None and self._builder is None:
+            advanced = self._refresh(committed, full=False)
+            if advanced is not None:
+                consistency.require_reached(requirement, advanced.revision)
+                return advanced
+        self.warm()
+        self.slices += 1
+        part = build_slice(self._base, controller_id, subprocessor_id)
+        consistency.require_reached(requirement, part.revision)
+        return part
+
+    def warm(self) -> None:
+        """Starts a full build in the background unless one is running."""
+        with self._lock:
+            if self._builder is not None:
+                return
+            self._builder = threading.Thread(
+                target=self._build_in_background, name="transfer-snapshot", daemon=True
+            )
+            self._builder.start()
+
+    def _build_in_background(self) -> None:
+        try:
+            with db.database.connection_context():
+                fresh = build(self._base)
+            self._publish(fresh)
+        except Exception:
+            log.exception("transfer snapshot build failed; the next check starts another")
+        finally:
+            with self._lock:
+                self._builder = None
+            db.release()
+
+    def _proved(self, requirement: Requirement) -> Snapshot | None:
+        """The held snapshot if ``requirement`` or the revision map proves it
+        fresh enough without a query."""
+        snapshot = self._snapshot
+        if snapshot is None:
+            return None
+        if requirement.met_by(snapshot.revision):
+            return snapshot
+        signal = self._signal() if requirement.mode is Mode.FULLY_CONSISTENT else None
+        if signal is not None:
+            floor = signal.read()
+            if floor is not None and snapshot.revision >= floor:
+                return snapshot
+        return None
+
+    def _refresh(self, committed: int, *, full: bool = True) -> Snapshot | None:
+        """The snapshot brought to ``committed`` or later, incrementally or,
+        when ``full``, by a rebuild; None when only a rebuild could."""
         with self._lock:
             snapshot = self._snapshot
             if snapshot is not None and snapshot.revision >= committed:
                 return snapshot  # another thread brought it forward meanwhile
-            snapshot = build(self._base) if snapshot is None else advance(snapshot, self._base)
-            self._snapshot = snapshot
-            self.refreshes += 1
-            # The snapshot lives long and holds ~10 objects per controller:
-            # keep the cyclic collector from rescanning them (pauses of tens
-            # of ms at 100,000 controllers). Reference counting frees them.
-            gc.freeze()
-            return snapshot
+            fresh = _advance(snapshot, self._base) if snapshot is not None else None
+            if fresh is None and full:
+                fresh = build(self._base)
+            return None if fresh is None else self._publish_locked(fresh)
+
+    def _publish(self, snapshot: Snapshot) -> None:
+        with self._lock:
+            self._publish_locked(snapshot)
+
+    def _publish_locked(self, snapshot: Snapshot) -> Snapshot:
+        """Swaps ``snapshot`` in unless the one held is as new (a slower
+        background build may finish after a newer refresh); the one held."""
+        held = self._snapshot
+        if held is not None and (held is snapshot or held.revision >= snapshot.revision):
+            return held
+        self._snapshot = snapshot
+        self.refreshes += 1
+        # The snapshot lives long and holds ~10 objects per controller:
+        # keep the cyclic collector from rescanning them (pauses of tens
+        # of ms at 100,000 controllers). Reference counting frees them.
+        gc.freeze()
+        return snapshot
 
     def peek(self) -> Snapshot | None:
         return self._snapshot
