@@ -15,7 +15,7 @@ import grpc
 
 from dpa_registry_api.v1 import transfers_pb2 as pb
 from dpa_registry_api.v1 import transfers_pb2_grpc as pb_grpc
-from registry import auth, clock, consistency, names, paging, rpc, wire
+from registry import auth, clock, consistency, names, paging, rpc, taxonomy, wire
 from registry.errors import InvalidArgument, NotFound, Violations
 from registry.transfers import adequacy, store
 from registry.transfers.decide import validate_request
@@ -249,8 +249,10 @@ class TransferService(pb_grpc.TransferServiceServicer):
         self.cache = cache or shared_cache()
         self._memo = _Memo(-1)
         # Built in the background from the start; until it is in place each
-        # check reads only its own slice (docs/adr/0005).
+        # check reads only its own slice (docs/adr/0005). The taxonomy every
+        # check validates against loads now, not in the first check.
         self.cache.warm()
+        taxonomy.preload()
 
     def _memo_at(self, revision: int) -> _Memo:
         memo = self._memo
