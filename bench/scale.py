@@ -1,4 +1,4 @@
-"""Flat at scale (issue 12, item 5): what a controller or service calls on the
+"""Flat at scale: what a controller or service calls on the
 hot or warm path costs the same at 10 and 10,000 sub-processors and at 100
 and 100,000 controllers, and a server started on 100,000 controllers answers
 its first checks without waiting for the whole transfer snapshot.
@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -424,6 +424,55 @@ def checks(made: pki.DevPki, url: str, controllers: int) -> dict[str, float]:
     }
 
 
+def run(made: pki.DevPki, url_for: Callable[[str], AbstractContextManager[str]]) -> None:
+    """Every figure on one backend; ``url_for(name)`` gives a fresh database."""
+    reads: dict[int, dict[str, float]] = {}
+    for count in SP_SIZES:
+        with url_for(f"sp{count}") as url:
+            reads[count] = subprocessor_reads(made, url, count)
+        r = reads[count]
+        print(
+            f"  {count:>6,} sub-processors: GetSubprocessorList p50 {r['list']:.2f} ms "
+            f"(server CPU {r['list_cpu']:.2f} ms/call, {r['entries']:.0f} entries), "
+            f"GetSubprocessor p50 {r['get']:.2f} ms (server CPU {r['get_cpu']:.2f} ms/call)",
+            flush=True,
+        )
+    base = reads[SP_SIZES[0]]
+    for name, key in (("GetSubprocessorList", "list"), ("GetSubprocessor", "get")):
+        cells = " / ".join(f"{reads[n][key]:.2f}" for n in SP_SIZES)
+        cpu = " / ".join(f"{reads[n][key + '_cpu']:.2f}" for n in SP_SIZES)
+        ratio = reads[SP_SIZES[-1]][key] / base[key]
+        cpu_ratio = reads[SP_SIZES[-1]][key + "_cpu"] / base[key + "_cpu"]
+        print(
+            f"{name} as a controller at "
+            f"{' / '.join(f'{n:,}' for n in SP_SIZES)} sub-processors: p50 {cells} ms, "
+            f"server CPU per call {cpu} ms; {SP_SIZES[-1]:,} vs {SP_SIZES[0]}: p50 "
+            f"{ratio:.2f}x, CPU {cpu_ratio:.2f}x (goal <= 1.2x) "
+            f"{'OK' if ratio <= 1.2 else 'SHORT'}",
+            flush=True,
+        )
+    with url_for(f"c{SMALL}") as url:
+        small = checks(made, url, SMALL)
+    with url_for(f"c{LARGE}") as url:
+        large = checks(made, url, LARGE)
+    ratio = large["p50"] / small["p50"]
+    cpu_ratio = large["cpu"] / small["cpu"]
+    print(
+        f"CheckTransfer (first-time requests): p50 {small['p50']:.2f} ms at {SMALL:,} "
+        f"controllers, {large['p50']:.2f} ms at {LARGE:,}: {ratio:.2f}x; server CPU per "
+        f"call {small['cpu']:.2f} / {large['cpu']:.2f} ms: {cpu_ratio:.2f}x (goal <= 1.2x) "
+        f"{'OK' if ratio <= 1.2 else 'SHORT'}"
+    )
+    for label, f in ((f"{SMALL:,}", small), (f"{LARGE:,}", large)):
+        print(
+            f"after start at {label} controllers: first CheckTransfer answered "
+            f"{f['first_ms']:.1f} ms after SERVING; slowest of the first {FIRST_CHECKS} "
+            f"{f['first_max_ms']:.1f} ms; all {FIRST_CHECKS} in {f['first_sum_ms']:.0f} ms; "
+            f"full snapshot in place {f['built_s']:.2f} s after SERVING",
+            flush=True,
+        )
+
+
 def main() -> None:
     if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
         os.sched_setaffinity(0, {1})
@@ -433,47 +482,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         made = harness.make_pki(tmp / "pki")
-        reads: dict[int, dict[str, float]] = {}
-        for count in SP_SIZES:
-            reads[count] = subprocessor_reads(made, f"sqlite:///{tmp}/sp{count}.db", count)
-            r = reads[count]
-            print(
-                f"  {count:>6,} sub-processors: GetSubprocessorList p50 {r['list']:.2f} ms "
-                f"(server CPU {r['list_cpu']:.2f} ms/call, {r['entries']:.0f} entries), "
-                f"GetSubprocessor p50 {r['get']:.2f} ms (server CPU {r['get_cpu']:.2f} ms/call)",
-                flush=True,
-            )
-        base = reads[SP_SIZES[0]]
-        for name, key in (("GetSubprocessorList", "list"), ("GetSubprocessor", "get")):
-            cells = " / ".join(f"{reads[n][key]:.2f}" for n in SP_SIZES)
-            cpu = " / ".join(f"{reads[n][key + '_cpu']:.2f}" for n in SP_SIZES)
-            ratio = reads[SP_SIZES[-1]][key] / base[key]
-            cpu_ratio = reads[SP_SIZES[-1]][key + "_cpu"] / base[key + "_cpu"]
-            print(
-                f"{name} as a controller at "
-                f"{' / '.join(f'{n:,}' for n in SP_SIZES)} sub-processors: p50 {cells} ms, "
-                f"server CPU per call {cpu} ms; {SP_SIZES[-1]:,} vs {SP_SIZES[0]}: p50 "
-                f"{ratio:.2f}x, CPU {cpu_ratio:.2f}x (goal <= 1.2x) "
-                f"{'OK' if ratio <= 1.2 else 'SHORT'}",
-                flush=True,
-            )
-        small = checks(made, f"sqlite:///{tmp}/c{SMALL}.db", SMALL)
-        large = checks(made, f"sqlite:///{tmp}/c{LARGE}.db", LARGE)
-        ratio = large["p50"] / small["p50"]
-        cpu_ratio = large["cpu"] / small["cpu"]
-        print(
-            f"CheckTransfer (first-time requests): p50 {small['p50']:.2f} ms at {SMALL:,} "
-            f"controllers, {large['p50']:.2f} ms at {LARGE:,}: {ratio:.2f}x; server CPU per "
-            f"call {small['cpu']:.2f} / {large['cpu']:.2f} ms: {cpu_ratio:.2f}x (goal <= 1.2x) "
-            f"{'OK' if ratio <= 1.2 else 'SHORT'}"
-        )
-        for label, f in ((f"{SMALL:,}", small), (f"{LARGE:,}", large)):
-            print(
-                f"after start at {label} controllers: first CheckTransfer answered in "
-                f"{f['first_ms']:.1f} ms after SERVING; slowest of the first {FIRST_CHECKS} "
-                f"{f['first_max_ms']:.1f} ms; all {FIRST_CHECKS} in {f['first_sum_ms']:.0f} ms; "
-                f"full snapshot in place {f['built_s']:.2f} s after SERVING"
-            )
+
+        @contextmanager
+        def sqlite(name: str) -> Iterator[str]:
+            yield f"sqlite:///{tmp}/{name}.db"
+
+        print("SQLite (WAL)", flush=True)
+        run(made, sqlite)
+        if os.environ.get("DPA_BENCH_SCALE_PG") and harness.postgres_url():
+            print("PostgreSQL (loopback)", flush=True)
+            run(made, lambda name: harness.postgres_schema())
     print(f"load average after: {Path('/proc/loadavg').read_text().strip()}", flush=True)
 
 
