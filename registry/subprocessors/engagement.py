@@ -18,11 +18,13 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, cast
 
 import peewee
 
 from dpa_decisions import common
+from registry import db
 from registry.agreements import terms
 from registry.agreements.types import DpaStanding
 from registry.subprocessors.model import AuthorizationRow, SubprocessorRow
@@ -92,47 +94,64 @@ def of_controller(controller_id: str) -> dict[str, tuple[Subprocessor, Authoriza
     return result
 
 
+_PAGE_SQL = (
+    "SELECT s.*, a.state AS explicit_state FROM subprocessor s "
+    "LEFT JOIN subprocessor_authorization a "
+    "ON a.subprocessor_id = s.subprocessor_id AND a.controller_id = {p} "
+    "WHERE s.subprocessor_id IN ("
+    " SELECT m.subprocessor_id FROM ("
+    "  SELECT e.subprocessor_id FROM subprocessor_authorization e"
+    "  JOIN subprocessor t ON t.subprocessor_id = e.subprocessor_id"
+    "  WHERE e.controller_id = {p} AND t.status <> '{retired}'{after_e}"
+    "  ORDER BY e.subprocessor_id LIMIT {p}) m"
+    " UNION"
+    " SELECT w.subprocessor_id FROM ("
+    "  SELECT u.subprocessor_id FROM subprocessor u"
+    "  WHERE u.scope = '{platform}' AND u.status = '{active}'{after_u}"
+    "  ORDER BY u.subprocessor_id LIMIT {p}) w"
+    ") ORDER BY s.subprocessor_id LIMIT {p}"
+)
+
+
+@lru_cache(maxsize=8)
+def _page_sql(param: str, after: bool) -> str:
+    return _PAGE_SQL.format(
+        p=param,
+        retired=Status.RETIRED.value,
+        platform=Scope.PLATFORM.value,
+        active=Status.ACTIVE.value,
+        after_e=f" AND e.subprocessor_id > {param}" if after else "",
+        after_u=f" AND u.subprocessor_id > {param}" if after else "",
+    )
+
+
 def page_of_controller(
     controller_id: str, after: str | None, limit: int
 ) -> list[tuple[Subprocessor, AuthorizationState]]:
     """The first ``limit`` sub-processors engaged for the controller (retired
-    ones excepted) with ids after ``after``, ordered by id: what
-    :func:`of_controller` holds, a page at a time. Two index-ordered queries
-    of at most ``limit`` rows each (the controller's own authorisations; the
-    platform-wide ACTIVE sub-processors), merged: the cost does not grow
-    with the registry."""
-    s, a = SubprocessorRow, AuthorizationRow
-    mine = (
-        s.select(s, a.state.alias("explicit_state"))
-        .join(a, on=(a.subprocessor_id == s.subprocessor_id))
-        .where((a.controller_id == controller_id) & (s.status != Status.RETIRED.value))
-        .order_by(a.subprocessor_id)
-        .limit(limit)
-        .objects()
-    )
-    platform = (
-        s.select()
-        .where((s.scope == Scope.PLATFORM.value) & (s.status == Status.ACTIVE.value))
-        .order_by(s.subprocessor_id)
-        .limit(limit)
-    )
+    ones excepted) with ids after ``after``, in the database's order of ids:
+    what :func:`of_controller` holds, a page at a time.
+
+    One statement whose cost does not grow with the registry: the first
+    ``limit`` of the controller's own authorisations and the first ``limit``
+    platform-wide ACTIVE sub-processors, each read in index order, and the
+    first ``limit`` of their union. Exact: a platform-wide sub-processor among
+    the first ``limit`` of the union has fewer than ``limit`` explicit rows
+    before it, so its own explicit row (which wins) is read too. The database
+    orders every step, so its collation and the page cursor agree."""
+    params: list[Any] = [controller_id, controller_id]
     if after is not None:
-        mine = mine.where(a.subprocessor_id > after)
-        platform = platform.where(s.subprocessor_id > after)
-    # An explicit state wins. A platform-wide id among the first ``limit`` of
-    # the union has fewer than ``limit`` explicit ids before it, so its own
-    # explicit row (if any) is among the first ``limit`` explicit rows.
-    found: dict[str, tuple[SubprocessorRow, AuthorizationState | None]] = {
-        row.subprocessor_id: (row, None) for row in platform
-    }
-    for row in cast("Iterable[Any]", mine):
-        found[row.subprocessor_id] = (row, AuthorizationState(row.explicit_state))
+        params.append(after)
+    params.append(limit)
+    if after is not None:
+        params.append(after)
+    params += [limit, limit]
+    sql = _page_sql(db.database.obj.param, after is not None)
     result: list[tuple[Subprocessor, AuthorizationState]] = []
-    for sid in sorted(found)[:limit]:
-        row, explicit = found[sid]
+    for row in cast("Iterable[Any]", SubprocessorRow.raw(sql, *params)):
         st = effective_state(
             platform_active=row.scope == Scope.PLATFORM.value and row.status == Status.ACTIVE.value,
-            explicit=explicit,
+            explicit=AuthorizationState(row.explicit_state) if row.explicit_state else None,
         )
         if st is not None:
             result.append((from_row(row), st))
