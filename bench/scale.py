@@ -7,10 +7,14 @@ its first checks without waiting for the whole transfer snapshot.
     DPA_BENCH_SCALE_PG=1 DPA_TEST_POSTGRES_URL=... python -m bench.scale
                                        # the same on PostgreSQL as well
 
-One run, SQLite (WAL); the server is ``dpa-registry serve --processes 1`` in a
-child process pinned to CPU 0 (the caller on CPU 1), over mutual TLS. Data is
-seeded in bulk straight into the tables (``db.insert_rows``), never through
-RPCs. Figures, each from one run:
+One run, SQLite (WAL); each server is ``dpa-registry serve --processes 1`` in
+a child process pinned to CPU 0 (the caller on CPU 1), over mutual TLS. Data
+is seeded in bulk straight into the tables (``db.insert_rows``), never
+through RPCs. The servers being compared (one per size) run side by side and
+the calls go to each in turn, one at a time, so a load that comes and goes
+on a shared machine weighs on every size alike; server CPU per call (from
+each process's own counters) is printed beside the p50. Figures, each from
+one run:
 
 - p50 of GetSubprocessorList (first page of 10 entries, so the answer is
   the same size at every scale) and GetSubprocessor, called sequentially as
@@ -34,7 +38,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -319,20 +323,29 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _timed(call: Callable[[int], Any], pid: int) -> tuple[list[float], float]:
-    """Sequential calls for SECONDS_PER_FIGURE (at least MIN_CALLS): ms each,
-    and the server's CPU per call (ms, its own counters)."""
-    call(0)  # warm: connection, first-use caches
-    before = _cpu_seconds(pid)
-    latencies: list[float] = []
-    end = time.monotonic() + SECONDS_PER_FIGURE
+def _interleaved(
+    calls: dict[Any, Callable[[int], Any]], pids: dict[Any, int]
+) -> dict[Any, tuple[list[float], float]]:
+    """Sequential calls to several servers in turn (one call to each per
+    round, so every server sees the same machine load) for SECONDS_PER_FIGURE
+    per server (at least MIN_CALLS each): per server, ms per call and the
+    server's CPU per call (ms, from its own counters)."""
+    for call in calls.values():
+        call(0)  # warm: connection, first-use caches
+    before = {k: _cpu_seconds(pid) for k, pid in pids.items()}
+    latencies: dict[Any, list[float]] = {k: [] for k in calls}
+    end = time.monotonic() + SECONDS_PER_FIGURE * len(calls)
     i = 1
-    while len(latencies) < MAX_CALLS and (len(latencies) < MIN_CALLS or time.monotonic() < end):
-        t = time.perf_counter()
-        call(i)
-        latencies.append((time.perf_counter() - t) * 1000)
+    while i <= MAX_CALLS and (i <= MIN_CALLS or time.monotonic() < end):
+        for k, call in calls.items():
+            t = time.perf_counter()
+            call(i)
+            latencies[k].append((time.perf_counter() - t) * 1000)
         i += 1
-    return latencies, (_cpu_seconds(pid) - before) * 1000 / len(latencies)
+    return {
+        k: (values, (_cpu_seconds(pids[k]) - before[k]) * 1000 / len(values))
+        for k, values in latencies.items()
+    }
 
 
 def _p50(values: list[float]) -> float:
@@ -342,30 +355,49 @@ def _p50(values: list[float]) -> float:
 # --- figures ----------------------------------------------------------------------------
 
 
-def subprocessor_reads(made: pki.DevPki, url: str, count: int) -> dict[str, float]:
-    seed(url, 100, count)
-    with serving(made, url) as (server, _):
-        channel = _channel(made, server.port, "controller", ME)
-        stub = spb_grpc.SubprocessorServiceStub(channel)  # type: ignore[no-untyped-call]
-        rng = random.Random(count)
-        visible = [f"sp{i:05d}" for i in range(count)]
-        listing = spb.GetSubprocessorListRequest(parent=f"controllers/{ME}", page_size=LIST_PAGE)
-        first = stub.GetSubprocessorList(listing)
-        pid = server.proc.pid
-        lists, list_cpu = _timed(lambda i: stub.GetSubprocessorList(listing), pid)
-        gets, get_cpu = _timed(
-            lambda i: stub.GetSubprocessor(
-                spb.GetSubprocessorRequest(name=f"subprocessors/{rng.choice(visible)}")
-            ),
-            pid,
-        )
-        channel.close()
+def subprocessor_reads(
+    made: pki.DevPki, url_for: Callable[[str], AbstractContextManager[str]]
+) -> dict[int, dict[str, float]]:
+    """One server per size, all running; calls interleaved across them."""
+    with ExitStack() as stack:
+        servers: dict[int, Any] = {}
+        for count in SP_SIZES:
+            url = stack.enter_context(url_for(f"sp{count}"))
+            seed(url, 100, count)
+            servers[count], _ = stack.enter_context(serving(made, url))
+        for server in servers.values():
+            # Its background transfer snapshot build is not a read's cost.
+            _wait_for_snapshot(server)
+        lists: dict[Any, Callable[[int], Any]] = {}
+        gets: dict[Any, Callable[[int], Any]] = {}
+        entries: dict[int, int] = {}
+        for count, server in servers.items():
+            channel = _channel(made, server.port, "controller", ME)
+            stack.callback(channel.close)
+            stub = spb_grpc.SubprocessorServiceStub(channel)  # type: ignore[no-untyped-call]
+            listing = spb.GetSubprocessorListRequest(
+                parent=f"controllers/{ME}", page_size=LIST_PAGE
+            )
+            entries[count] = len(stub.GetSubprocessorList(listing).entries)
+            rng = random.Random(count)
+            names = [
+                spb.GetSubprocessorRequest(name=f"subprocessors/sp{rng.randrange(count):05d}")
+                for _ in range(MAX_CALLS + 1)
+            ]
+            lists[count] = lambda i, stub=stub, listing=listing: stub.GetSubprocessorList(listing)
+            gets[count] = lambda i, stub=stub, names=names: stub.GetSubprocessor(names[i])
+        pids = {count: server.proc.pid for count, server in servers.items()}
+        listed = _interleaved(lists, pids)
+        got = _interleaved(gets, pids)
     return {
-        "list": _p50(lists),
-        "list_cpu": list_cpu,
-        "get": _p50(gets),
-        "get_cpu": get_cpu,
-        "entries": float(len(first.entries)),
+        count: {
+            "list": _p50(listed[count][0]),
+            "list_cpu": listed[count][1],
+            "get": _p50(got[count][0]),
+            "get_cpu": got[count][1],
+            "entries": float(entries[count]),
+        }
+        for count in SP_SIZES
     }
 
 
@@ -395,41 +427,61 @@ def _wait_for_snapshot(server: Any) -> float:
     return time.monotonic()
 
 
-def checks(made: pki.DevPki, url: str, controllers: int) -> dict[str, float]:
-    seed(url, controllers, TRANSFER_SPS)
-    on = datetime.now(UTC).date()
-    requests = _check_requests(controllers, on, MAX_CALLS + FIRST_CHECKS + 1)
-    with serving(made, url) as (server, up):
-        channel = _channel(made, server.port, "service", "checker")
-        stub = tpb_grpc.TransferServiceStub(channel)  # type: ignore[no-untyped-call]
-        first: list[float] = []
-        first_answer = 0.0
-        for request in requests[:FIRST_CHECKS]:
-            t = time.perf_counter()
-            stub.CheckTransfer(request)
-            first.append((time.perf_counter() - t) * 1000)
-            if not first_answer:
-                first_answer = (time.monotonic() - up) * 1000
-        built = _wait_for_snapshot(server)
-        rest = requests[FIRST_CHECKS:]
-        steady, cpu = _timed(lambda i: stub.CheckTransfer(rest[i % len(rest)]), server.proc.pid)
-        channel.close()
+def _first_checks(
+    made: pki.DevPki, server: Any, up: float, requests: list[tpb.CheckTransferRequest]
+) -> dict[str, float]:
+    """The first FIRST_CHECKS checks after the server answered Health/Check."""
+    channel = _channel(made, server.port, "service", "checker")
+    stub = tpb_grpc.TransferServiceStub(channel)  # type: ignore[no-untyped-call]
+    first: list[float] = []
+    first_answer = 0.0
+    for request in requests:
+        t = time.perf_counter()
+        stub.CheckTransfer(request)
+        first.append((time.perf_counter() - t) * 1000)
+        if not first_answer:
+            first_answer = (time.monotonic() - up) * 1000
+    built = _wait_for_snapshot(server)
+    channel.close()
     return {
         "first_ms": first_answer,
         "first_max_ms": max(first),
         "first_sum_ms": sum(first),
-        "p50": _p50(steady),
-        "cpu": cpu,
         "built_s": built - up,
     }
 
 
+def checks(
+    made: pki.DevPki, url_for: Callable[[str], AbstractContextManager[str]]
+) -> dict[int, dict[str, float]]:
+    """Each server started and its first checks timed in turn; then steady
+    checks interleaved across both."""
+    on = datetime.now(UTC).date()
+    figures: dict[int, dict[str, float]] = {}
+    calls: dict[Any, Callable[[int], Any]] = {}
+    pids: dict[Any, int] = {}
+    with ExitStack() as stack:
+        for controllers in (SMALL, LARGE):
+            url = stack.enter_context(url_for(f"c{controllers}"))
+            seed(url, controllers, TRANSFER_SPS)
+            requests = _check_requests(controllers, on, MAX_CALLS + FIRST_CHECKS + 1)
+            server, up = stack.enter_context(serving(made, url))
+            figures[controllers] = _first_checks(made, server, up, requests[:FIRST_CHECKS])
+            channel = _channel(made, server.port, "service", "checker")
+            stack.callback(channel.close)
+            stub = tpb_grpc.TransferServiceStub(channel)  # type: ignore[no-untyped-call]
+            rest = requests[FIRST_CHECKS:]
+            calls[controllers] = lambda i, stub=stub, rest=rest: stub.CheckTransfer(rest[i])
+            pids[controllers] = server.proc.pid
+        for controllers, (latencies, cpu) in _interleaved(calls, pids).items():
+            figures[controllers] |= {"p50": _p50(latencies), "cpu": cpu}
+    return figures
+
+
 def run(made: pki.DevPki, url_for: Callable[[str], AbstractContextManager[str]]) -> None:
     """Every figure on one backend; ``url_for(name)`` gives a fresh database."""
-    reads: dict[int, dict[str, float]] = {}
+    reads = subprocessor_reads(made, url_for)
     for count in SP_SIZES:
-        with url_for(f"sp{count}") as url:
-            reads[count] = subprocessor_reads(made, url, count)
         r = reads[count]
         print(
             f"  {count:>6,} sub-processors: GetSubprocessorList p50 {r['list']:.2f} ms "
@@ -451,10 +503,8 @@ def run(made: pki.DevPki, url_for: Callable[[str], AbstractContextManager[str]])
             f"{'OK' if ratio <= 1.2 else 'SHORT'}",
             flush=True,
         )
-    with url_for(f"c{SMALL}") as url:
-        small = checks(made, url, SMALL)
-    with url_for(f"c{LARGE}") as url:
-        large = checks(made, url, LARGE)
+    checked = checks(made, url_for)
+    small, large = checked[SMALL], checked[LARGE]
     ratio = large["p50"] / small["p50"]
     cpu_ratio = large["cpu"] / small["cpu"]
     print(
