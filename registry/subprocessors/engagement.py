@@ -149,13 +149,20 @@ def page_of_controller(
     sql = _page_sql(db.database.obj.param, after is not None)
     result: list[tuple[Subprocessor, AuthorizationState]] = []
     for row in cast("Iterable[Any]", SubprocessorRow.raw(sql, *params)):
-        st = effective_state(
-            platform_active=row.scope == Scope.PLATFORM.value and row.status == Status.ACTIVE.value,
-            explicit=AuthorizationState(row.explicit_state) if row.explicit_state else None,
-        )
+        st = _row_state(row)
         if st is not None:
             result.append((from_row(row), st))
     return result
+
+
+def _row_state(row: Any) -> AuthorizationState | None:
+    """:func:`engaged_state` of a sub-processor row read with the
+    controller's explicit state beside it (``explicit_state``)."""
+    return engaged_state(
+        scope=Scope(row.scope),
+        status=Status(row.status),
+        explicit=AuthorizationState(row.explicit_state) if row.explicit_state else None,
+    )
 
 
 def engaged(
@@ -174,12 +181,7 @@ def engaged(
         .objects()
         .first()
     )
-    if row is None or row.status == Status.RETIRED.value:
-        return None
-    st = effective_state(
-        platform_active=row.scope == Scope.PLATFORM.value and row.status == Status.ACTIVE.value,
-        explicit=AuthorizationState(row.explicit_state) if row.explicit_state else None,
-    )
+    st = None if row is None else _row_state(row)
     return None if st is None else (from_row(row), st)
 
 

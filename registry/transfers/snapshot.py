@@ -370,6 +370,9 @@ class SnapshotCache:
         snapshot = self._proved(requirement)
         if snapshot is not None:
             return snapshot
+        builder = self._builder
+        if self._snapshot is None and builder is not None:
+            builder.join()  # the build under way, rather than a second one
         self.queries += 1
         committed = self._revision()
         snapshot = self._snapshot
