@@ -245,7 +245,9 @@ def build_slice(
     reads: the reference data, one controller's view and one sub-processor
     with that controller's authorisation (absent when not registered). A
     handful of indexed reads, whatever the registry's size; it decides
-    exactly as the full snapshot at the same revision would."""
+    exactly as the full snapshot at the same revision would. It holds no
+    processing situations (CheckTransfer does not read them) and is never
+    published as the cache's snapshot."""
     with _read_transaction():
         cids = [controller_id] if controller_id else []
         sids = [subprocessor_id] if subprocessor_id else []
