@@ -115,6 +115,11 @@ class RegistryCollector(Collector):
             value=decisions.p99_us / 1e6,
         )
         yield GaugeMetricFamily(
+            "dpa_transfer_decision_cpu_p99_seconds",
+            "CheckTransfer decision CPU time inside the handler (the thread's own clock), p99.",
+            value=transfer_timing.DECISION_CPU.summary().p99_us / 1e6,
+        )
+        yield GaugeMetricFamily(
             "dpa_transfer_decisions", "CheckTransfer decisions since start.", value=decisions.count
         )
         if signed_at is not None:

@@ -39,7 +39,7 @@ from registry.transfers.reference import (
     DestinationKind,
 )
 from registry.transfers.snapshot import Snapshot, SnapshotCache, shared_cache
-from registry.transfers.timing import DECISIONS
+from registry.transfers.timing import DECISION_CPU, DECISIONS
 
 _DENIAL = {
     code: pb.TransferDenialCode.Value(f"TRANSFER_DENIAL_CODE_{code.value}") for code in ReasonCode
@@ -271,7 +271,7 @@ class TransferService(pb_grpc.TransferServiceServicer):
         snapshot = self.cache.for_check(
             requirement, request.controller_id, request.subprocessor_id or None
         )
-        deciding = time.perf_counter_ns()
+        deciding, cpu = time.perf_counter_ns(), time.thread_time_ns()
         # The same request on the same state gets the same answer: a request
         # without a date is decided for today, so today is part of the key.
         today = clock.now().date()
@@ -287,6 +287,7 @@ class TransferService(pb_grpc.TransferServiceServicer):
             if len(memo.answers) < MEMO_LIMIT:
                 memo.answers[key] = response
         DECISIONS.record(time.perf_counter_ns() - deciding)
+        DECISION_CPU.record(time.thread_time_ns() - cpu)
         return response
 
     def CreateSafeguard(

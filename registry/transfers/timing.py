@@ -2,7 +2,10 @@
 
 ``DECISIONS`` times the decision inside the handler, after the revision
 check: the answer memo, and on a miss request conversion, validation,
-snapshot lookups and the pure ``decide``. Buckets are
+snapshot lookups and the pure ``decide``, by the wall clock: under load that
+includes time the thread waits for the interpreter lock while other calls
+run. ``DECISION_CPU`` times the same span by this thread's own CPU clock: the
+decision's cost, whatever the machine is doing. Buckets are
 logarithmic (about 4.5 % wide), so memory stays fixed however many calls are
 recorded; quantiles are read back with that resolution.
 """
@@ -66,3 +69,4 @@ class Histogram:
 
 
 DECISIONS = Histogram()
+DECISION_CPU = Histogram()
