@@ -22,6 +22,7 @@ class EnumWrapper(Protocol[V]):
 
     def Name(self, number: V) -> str: ...
     def Value(self, name: str | bytes) -> V: ...
+    def keys(self) -> list[str]: ...
 
 
 def prefix_of(wrapper: EnumWrapper[Any]) -> str:
@@ -50,7 +51,8 @@ def wire(wrapper: EnumWrapper[V], member: str) -> V:
     try:
         return wrapper.Value(prefix + str(member).upper())
     except ValueError:
-        allowed = [n.removeprefix(prefix) for n in wrapper.keys() if not n.endswith("UNSPECIFIED")]
+        names = wrapper.keys()
+        allowed = [n.removeprefix(prefix) for n in names if not n.endswith("UNSPECIFIED")]
         raise ValueError(f"{member!r} is not one of {', '.join(allowed)}") from None
 
 
