@@ -9,10 +9,11 @@ import grpc
 
 from dpa_client._base import BaseClient, new_request_id, translate
 from dpa_client.errors import VerificationError
+from dpa_client.types._convert import wire
+from dpa_client.types.records import ProcessingRecord
 from dpa_registry_api.v1 import records_pb2 as pb
 from dpa_registry_api.v1 import records_pb2_grpc as pb_grpc
 
-ProcessingRecord = pb.ProcessingRecord
 ProcessorDetails = pb.ProcessorDetails
 
 
@@ -30,19 +31,18 @@ class RecordsMixin(BaseClient):
 
     def processing_record(
         self, controller_id: str = "", *, revision: int = 0, format: str = "JSON"
-    ) -> pb.ProcessingRecord:
+    ) -> ProcessingRecord:
         """The record of one controller, or of the whole processor with ""
         (staff, auditors); ``format`` is JSON, CSV or HTML; ``revision`` 0
         means the current one."""
         request = pb.GetProcessingRecordRequest(
             controller=f"controllers/{controller_id}" if controller_id else "",
             revision=revision,
-            format=pb.RecordFormat.Value(f"RECORD_FORMAT_{format}"),
+            format=wire(pb.RecordFormat, format),
         )
-        result: pb.ProcessingRecord = self._call(
-            self._records.GetProcessingRecord, request, idempotent=True
+        return ProcessingRecord.from_proto(
+            self._call(self._records.GetProcessingRecord, request, idempotent=True)
         )
-        return result
 
     def processor_details(self) -> pb.ProcessorDetails:
         """The processor's DPO and representative as the record shows them."""

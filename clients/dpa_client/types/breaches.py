@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from dpa.registry.v1 import breaches_pb2 as pb
+
 from dpa_client.types._convert import duration_of, enum_of, time_of
 
 

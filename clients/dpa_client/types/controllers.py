@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from dpa.registry.v1 import controllers_pb2 as pb
+
 from dpa_client.types._convert import time_of
 
 

@@ -12,7 +12,8 @@ from datetime import datetime
 from enum import StrEnum
 
 from dpa.registry.v1 import measures_pb2 as pb
-from dpa_client.types._convert import enum_of, time_of, wire
+
+from dpa_client.types._convert import enum_of, time_of
 
 
 class MeasureCategory(StrEnum):
@@ -117,7 +118,8 @@ class Evidence:
         )
 
     def to_proto(self) -> pb.Evidence:
-        """The ``dpa.registry.v1.Evidence`` message of this value."""
+        """The ``dpa.registry.v1.Evidence`` message of this value, as a request
+        carries it: ``status`` and ``days_left`` are the registry's to fill in."""
         return pb.Evidence(
             title=self.title,
             issuer=self.issuer,
@@ -125,8 +127,6 @@ class Evidence:
             reference=self.reference,
             valid_from=self.valid_from,
             valid_until=self.valid_until,
-            status=wire(pb.EvidenceStatus, self.status),
-            days_left=self.days_left,
         )
 
 

@@ -12,6 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from dpa.registry.v1 import subprocessors_pb2 as pb
+
 from dpa_client.types._convert import enum_of, set_time, time_of, wire
 
 

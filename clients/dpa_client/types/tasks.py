@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from dpa.registry.v1 import tasks_pb2 as pb
+
 from dpa_client.types._convert import duration_of, enum_of, time_of
 
 
@@ -262,11 +263,11 @@ class Task:
     kind: TaskKind
     state: TaskState
     create_time: datetime | None
-    data_subject_request: DataSubjectRequest
-    end_of_contract: EndOfContractTask
+    data_subject_request: DataSubjectRequest | None
+    end_of_contract: EndOfContractTask | None
     parts: tuple[TaskPart, ...]
     legal_holds: tuple[LegalHold, ...]
-    signed_document: SignedTaskDocument
+    signed_document: SignedTaskDocument | None
 
     @classmethod
     def from_proto(cls, msg: pb.Task) -> Task:
@@ -278,11 +279,17 @@ class Task:
             kind=enum_of(TaskKind, pb.TaskKind, msg.kind),
             state=enum_of(TaskState, pb.TaskState, msg.state),
             create_time=time_of(msg, "create_time"),
-            data_subject_request=DataSubjectRequest.from_proto(msg.data_subject_request),
-            end_of_contract=EndOfContractTask.from_proto(msg.end_of_contract),
+            data_subject_request=DataSubjectRequest.from_proto(msg.data_subject_request)
+            if msg.HasField("data_subject_request")
+            else None,
+            end_of_contract=EndOfContractTask.from_proto(msg.end_of_contract)
+            if msg.HasField("end_of_contract")
+            else None,
             parts=tuple(TaskPart.from_proto(v) for v in msg.parts),
             legal_holds=tuple(LegalHold.from_proto(v) for v in msg.legal_holds),
-            signed_document=SignedTaskDocument.from_proto(msg.signed_document),
+            signed_document=SignedTaskDocument.from_proto(msg.signed_document)
+            if msg.HasField("signed_document")
+            else None,
         )
 
 

@@ -12,7 +12,8 @@ from datetime import datetime
 from enum import StrEnum
 
 from dpa.registry.v1 import transfers_pb2 as pb
-from dpa_client.types._convert import enum_of, time_of
+
+from dpa_client.types._convert import enum_of, set_time, time_of, wire
 
 
 class TransferMechanism(StrEnum):
@@ -159,6 +160,14 @@ class TransferImpactAssessment:
             review_date=msg.review_date,
         )
 
+    def to_proto(self) -> pb.TransferImpactAssessment:
+        """The ``dpa.registry.v1.TransferImpactAssessment`` message of this value."""
+        return pb.TransferImpactAssessment(
+            reference=self.reference,
+            date=self.date,
+            review_date=self.review_date,
+        )
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Safeguard:
@@ -204,6 +213,26 @@ class Safeguard:
             update_time=time_of(msg, "update_time"),
             etag=msg.etag,
         )
+
+    def to_proto(self) -> pb.Safeguard:
+        """The ``dpa.registry.v1.Safeguard`` message of this value."""
+        msg = pb.Safeguard(
+            name=self.name,
+            destination_country=self.destination_country,
+            mechanism=wire(pb.TransferMechanism, self.mechanism),
+            scc_decision=wire(pb.SccDecision, self.scc_decision),
+            scc_module=wire(pb.SccModule, self.scc_module),
+            clause9_option=wire(pb.Clause9Option, self.clause9_option),
+            signed_date=self.signed_date,
+            tia=self.tia.to_proto(),
+            supplementary_measures=list(self.supplementary_measures),
+            review_date=self.review_date,
+            instrument_reference=self.instrument_reference,
+            etag=self.etag,
+        )
+        set_time(msg, "create_time", self.create_time)
+        set_time(msg, "update_time", self.update_time)
+        return msg
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -289,4 +318,28 @@ class AdequacyChange:
             valid_until_date=msg.valid_until_date,
             source=msg.source,
             notes=msg.notes,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AdequacyReference:
+    """Every adequacy decision the registry knows and the EEA members: the
+    reference data transfer decisions rest on (all pages of
+    ``ListAdequacyDecisions`` in one value)."""
+
+    adequacy_decisions: tuple[AdequacyDecision, ...]
+    eea_countries: tuple[str, ...]
+    """The EEA members (no safeguard needed among them), ISO 3166-1 alpha-2."""
+    reviewed_date: str
+    """"YYYY-MM-DD" the shipped reference file was last reviewed."""
+
+    @classmethod
+    def from_proto(cls, msg: pb.ListAdequacyDecisionsResponse) -> AdequacyReference:
+        """The value of a ``ListAdequacyDecisionsResponse`` (its page token aside)."""
+        return cls(
+            adequacy_decisions=tuple(
+                AdequacyDecision.from_proto(v) for v in msg.adequacy_decisions
+            ),
+            eea_countries=tuple(msg.eea_countries),
+            reviewed_date=msg.reviewed_date,
         )
