@@ -18,6 +18,7 @@ from dpa_client.types.agreements import (
     ProcessorSignature,
     Termination,
 )
+from dpa_client.types.audit import Cosignature, Entry, LogInfo, LogKey, SignedCheckpoint, WitnessKey
 from dpa_client.types.breaches import (
     AffectedAdjustment,
     Breach,
@@ -137,6 +138,7 @@ __all__ = [
     "ControllerChange",
     "ControllerDecision",
     "ControllerSignature",
+    "Cosignature",
     "DataSubjectRequest",
     "DataSubjectRequestType",
     "Delivery",
@@ -152,11 +154,14 @@ __all__ = [
     "EndOfContract",
     "EndOfContractTask",
     "EngagementScope",
+    "Entry",
     "Evidence",
     "EvidenceStatus",
     "Instruction",
     "InstructionFlag",
     "LegalHold",
+    "LogInfo",
+    "LogKey",
     "Measure",
     "MeasureCategory",
     "MeasureImpact",
@@ -177,6 +182,7 @@ __all__ = [
     "SccDecision",
     "SccModule",
     "ServiceCategory",
+    "SignedCheckpoint",
     "SignedTaskDocument",
     "Subprocessor",
     "SubprocessorAgreement",
@@ -197,4 +203,5 @@ __all__ = [
     "TransferImpactAssessment",
     "TransferMechanism",
     "Withdrawal",
+    "WitnessKey",
 ]
