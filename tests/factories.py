@@ -106,8 +106,7 @@ def active_dpa(
     request (by the controller), draft and sign (staff), countersign (the
     controller, with the key of its client certificate). Creates the
     controller if missing. ``proposal`` passes further terms (purposes, ...)."""
-    from dpa_client import errors
-    from dpa_client._agreements import terms
+    from dpa_client import errors, terms
 
     staff = h.staff
     try:
@@ -223,7 +222,7 @@ def engaged_subprocessor_direct(
 
 def breach_details(subprocessors: tuple[str, ...] = (), **overrides: Any) -> Any:
     """Valid Art. 33(3) content of an initial breach report."""
-    from dpa_client._breaches import BreachDetails
+    from dpa_client import BreachDetails
 
     fields: dict[str, Any] = {
         "types": ["CONFIDENTIALITY"],

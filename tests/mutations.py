@@ -282,7 +282,7 @@ def _transfer_sp(h: Harness) -> None:
 
 
 def _transfer_scc() -> Any:
-    from dpa_client._transfers import safeguard
+    from dpa_client import safeguard
 
     return safeguard(
         "IN",

@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
+from dpa_registry_api.v1 import breaches_pb2, notifications_pb2
 from dpa_client import RegistryClient, errors
 from dpa_client.audit import LogVerifier
-from dpa_registry_api.v1 import breaches_pb2, notifications_pb2
+from dpa_client.types import BreachStatus, ObligationState
 from registry import clock, keys
 from registry.config import Config
 from tests import factories
@@ -104,11 +105,11 @@ def test_done_when_scenario(registry: Harness) -> None:
     ] == []
 
     acked = acme.acknowledge_breach_notice(bid)
-    assert acked.state == breaches_pb2.OBLIGATION_STATE_ACKNOWLEDGED
+    assert acked.state == ObligationState.ACKNOWLEDGED
     states = _states(staff, bid)
     assert set(states) == {"acme", "globex"}
-    assert states["acme"].state == breaches_pb2.OBLIGATION_STATE_ACKNOWLEDGED
-    assert states["globex"].state == breaches_pb2.OBLIGATION_STATE_SENT
+    assert states["acme"].state == ObligationState.ACKNOWLEDGED
+    assert states["globex"].state == ObligationState.SENT
     assert not states["globex"].overdue
 
     clock.advance(timedelta(hours=72))  # globex's 72 h from awareness have passed
@@ -182,7 +183,7 @@ def test_phases_reach_notified_controllers_and_nothing_is_overwritten(registry: 
     watch = acme.watch_breach_notices()
     assert len(_collect(watch, 1)) == 1
     watch = acme.watch_breach_notices(after=watch.cursor)
-    from dpa_client._breaches import BreachDetails
+    from dpa_client import BreachDetails
 
     b2 = staff.add_breach_phase(
         b.breach_id,
@@ -197,7 +198,7 @@ def test_phases_reach_notified_controllers_and_nothing_is_overwritten(registry: 
     assert [p.number for p in b2.phases] == [1, 2]
     assert b2.phases[0].info.approx_data_subjects == 1200  # phase 1 unchanged
     assert b2.current.approx_data_subjects == 3000
-    assert b2.status == breaches_pb2.BREACH_STATUS_CONTAINED
+    assert b2.status == BreachStatus.CONTAINED
     (update,) = _collect(watch, 1)
     assert update.payload["phases"] == [2.0]
     assert "Update 2" in update.title
@@ -244,7 +245,7 @@ def test_staff_adjustments_with_reasons_and_withdrawal(registry: Harness) -> Non
         ("controllers/initech", False),
     ]
     states = _states(staff, b.breach_id)
-    assert states["initech"].state == breaches_pb2.OBLIGATION_STATE_WITHDRAWN
+    assert states["initech"].state == ObligationState.WITHDRAWN
     assert states["initech"].withdraw_reason == "logs were encrypted with a key not exposed"
     inbox = [n for n in initech.list_notifications() if n.resource == f"breaches/{b.breach_id}"]
     assert inbox[-1].payload["withdrawn"] is True
@@ -275,11 +276,11 @@ def test_platform_wide_subprocessor_and_held_notices(registry: Harness) -> None:
     with pytest.raises(errors.NotFound):
         acme.get_breach_notice(b.breach_id)
     states = _states(staff, b.breach_id)
-    assert states["acme"].state == breaches_pb2.OBLIGATION_STATE_PENDING
+    assert states["acme"].state == ObligationState.PENDING
     assert states["acme"].overdue and not states["globex"].overdue
     sent = staff.send_breach_notices(b.breach_id)
     assert (sent.counts.pending, sent.counts.sent, sent.counts.overdue) == (0, 3, 1)
-    assert acme.get_breach_notice(b.breach_id).state == breaches_pb2.OBLIGATION_STATE_SENT
+    assert acme.get_breach_notice(b.breach_id).state == ObligationState.SENT
     with pytest.raises(errors.InvalidArgument):
         staff.send_breach_notices(b.breach_id)
 

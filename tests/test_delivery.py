@@ -11,8 +11,9 @@ from datetime import timedelta
 import pytest
 from standardwebhooks import Webhook
 
-from dpa_client import errors
 from dpa_registry_api.v1 import delivery_pb2 as pb
+from dpa_client import errors
+from dpa_client.types import DeliveryChannel, DeliveryEvidenceChannel
 from registry import clock, ledger, pki
 from registry.cli import main as cli_main
 from registry.delivery import types, worker
@@ -84,8 +85,8 @@ def test_webhook_and_email_reach_the_controller(
         what="both deliveries recorded",
     )
     by_channel = {d.channel: d for d in done}
-    assert by_channel[pb.DELIVERY_CHANNEL_WEBHOOK].attempts[0].status_code == 200
-    assert by_channel[pb.DELIVERY_CHANNEL_EMAIL].attempts[0].status_code == 250
+    assert by_channel[DeliveryChannel.WEBHOOK].attempts[0].status_code == 200
+    assert by_channel[DeliveryChannel.EMAIL].attempts[0].status_code == 250
     assert all(len(d.attempts) == 1 and d.attempts[0].succeeded for d in done)
     assert list(h.staff.list_undelivered_notices("acme")) == []
     notification = f"controllers/acme/{done[0].notification}"
@@ -304,9 +305,7 @@ def test_stream_and_acknowledgement_are_evidence(delivering: harness.Harness) ->
         streamed = next(watch)
         name = f"controllers/acme/notifications/{streamed.id}"
         # The server records the hand-over once the message has gone out.
-        eventually(
-            lambda: pb.DELIVERY_EVIDENCE_CHANNEL_STREAM in channels(), what="stream evidence"
-        )
+        eventually(lambda: DeliveryEvidenceChannel.STREAM in channels(), what="stream evidence")
     finally:
         watch.cancel()
     acme.acknowledge_notification(streamed.id)

@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 
-from dpa_client import errors, evidence
-from dpa_client._agreements import terms
+from dpa_client import errors, evidence, terms
 from registry import clock
 from registry.audit import store
 from registry.measures.types import (

@@ -11,8 +11,9 @@ from datetime import timedelta
 
 import pytest
 
-from dpa_client import cli, errors, verify_task
 from dpa_registry_api.v1 import tasks_pb2
+from dpa_client import cli, errors, verify_task
+from dpa_client.types import TaskPartState, TaskState
 from registry import cli as registry_cli
 from registry import clock, keys
 from registry.tasks.engine import systems
@@ -66,7 +67,7 @@ def test_erasure_request_done_when_scenario(
     assert set(parts) == SYSTEMS | subs  # payco (globex only) is not a part
     due = task.data_subject_request.due_time.ToDatetime()
     for p in parts.values():
-        assert p.state == tasks_pb2.TASK_PART_STATE_PENDING
+        assert p.state == TaskPartState.PENDING
         assert p.due_time.ToDatetime() <= due  # inside the controller's month
         assert p.due_time.ToDatetime() - task.create_time.ToDatetime() == timedelta(days=10)
     # The controller sees its task; another tenant does not.
@@ -103,7 +104,7 @@ def test_erasure_request_done_when_scenario(
     done = staff.update_task_part(
         f"{task.name}/parts/subprocessor-crmco", "DONE", reference="crmco case 5521"
     )
-    assert done.state == tasks_pb2.TASK_STATE_COMPLETED
+    assert done.state == TaskState.COMPLETED
     assert not list(staff.list_overdue_task_parts())
     fetched = acme.get_task(task.name)
     verified = verify_task(fetched, pinned_processor_keys=_pinned())
@@ -211,7 +212,7 @@ def test_restart_in_the_middle_of_a_task(registry: Harness) -> None:
             if p.part_id != "subprocessor-hostco":
                 staff.update_task_part(p.name, "DONE", reference="after restart")
         done = again.client("controller", "acme").get_task(task.name)
-        assert done.state == tasks_pb2.TASK_STATE_COMPLETED
+        assert done.state == TaskState.COMPLETED
         verified = verify_task(done, pinned_processor_keys=_pinned())
         refs = {p["part"]: p["reference"] for p in verified.content["parts"]}
         assert refs["subprocessor-hostco"] == "before restart"

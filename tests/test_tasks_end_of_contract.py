@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from dpa_client import errors, verify_task
 from dpa_registry_api.v1 import tasks_pb2
+from dpa_client import errors, verify_task
+from dpa_client.types import Disposition, TaskPartKind, TaskPartState, TaskState
 from registry import clock, db, keys
 from registry.agreements import terms
 from registry.agreements.types import DpaStanding
@@ -57,7 +58,7 @@ def test_return_then_deletion_to_a_signed_certificate(registry: Harness) -> None
     parts = _parts(task)
     assert {f"subprocessor-{sp}" for sp in SUBS} <= set(parts)
     assert {"export", "backups"} <= set(parts)
-    assert task.end_of_contract.disposition == tasks_pb2.DISPOSITION_RETURN
+    assert task.end_of_contract.disposition == Disposition.RETURN
     assert acme.get_task(task.name).name == task.name
     with pytest.raises(errors.NotFound):
         registry.client("controller", "globex").get_task(task.name)
@@ -93,13 +94,13 @@ def test_return_then_deletion_to_a_signed_certificate(registry: Harness) -> None
     with pytest.raises(errors.FailedPrecondition):
         staff.update_task_part(backups, "DONE", reference="too early")
     for p in parts.values():
-        if p.kind in (tasks_pb2.TASK_PART_KIND_SYSTEM, tasks_pb2.TASK_PART_KIND_SUBPROCESSOR):
+        if p.kind in (TaskPartKind.SYSTEM, TaskPartKind.SUBPROCESSOR):
             staff.update_task_part(p.name, "DONE", reference=f"deletion certificate {p.target}")
     # Until the certificate, a breach at hostco still concerns acme.
     assert "acme" in _affected_by_breach_at(registry, "hostco")
     clock.advance(timedelta(days=36))
     done = staff.update_task_part(backups, "DONE", reference="last backup expired")
-    assert done.state == tasks_pb2.TASK_STATE_COMPLETED
+    assert done.state == TaskState.COMPLETED
     verified = verify_task(acme.get_task(task.name), pinned_processor_keys=[keys.active().vkey])
     c = verified.content
     assert c["type"] == "dpa-registry/end-of-contract-certificate/v1"
@@ -123,7 +124,7 @@ def test_delete_alone_has_no_export(registry: Harness) -> None:
     registry.staff.terminate_agreement("acme", 1, disposition="DELETE")
     (task,) = registry.staff.list_tasks("acme")
     assert "export" not in _parts(task)
-    assert task.end_of_contract.disposition == tasks_pb2.DISPOSITION_DELETE
+    assert task.end_of_contract.disposition == Disposition.DELETE
     # Deletions need no export first.
     registry.staff.update_task_part(
         f"{task.name}/parts/subprocessor-hostco", "DONE", reference="deleted"
@@ -194,8 +195,8 @@ def test_threads_confirm_different_parts_at_once(registry: Harness) -> None:
     results = _run(calls)
     assert all(isinstance(r, tasks_pb2.Task) for r in results), results
     final = registry.staff.get_task(task.name)
-    assert final.state == tasks_pb2.TASK_STATE_COMPLETED
-    assert all(p.state == tasks_pb2.TASK_PART_STATE_DONE for p in final.parts)
+    assert final.state == TaskState.COMPLETED
+    assert all(p.state == TaskPartState.DONE for p in final.parts)
     from registry.audit import store
 
     with db.database.connection_context():

@@ -18,9 +18,9 @@ from datetime import date, timedelta
 
 import pytest
 
-from dpa_client import RegistryClient, errors
-from dpa_client._transfers import denial_code_name, safeguard
 from dpa_registry_api.v1 import transfers_pb2 as tpb
+from dpa_client import RegistryClient, denial_code_name, errors, safeguard
+from dpa_client.types import AdequacyScope, AdequacyStatus, DestinationKind
 from registry import clock
 from registry.audit import store as audit_store
 from tests import factories
@@ -444,17 +444,17 @@ def test_reference_data_and_recorded_changes(registry: Harness) -> None:
     by_code = {d.code: d for d in ref.adequacy_decisions}
     assert "EE" in ref.eea_countries and len(ref.eea_countries) == 30
     assert by_code["GB"].valid_until_date == "2031-12-27"
-    assert by_code["US"].scope == tpb.ADEQUACY_SCOPE_DPF_CERTIFIED_ONLY
-    assert by_code["CA"].scope == tpb.ADEQUACY_SCOPE_COMMERCIAL_ORGANISATIONS
+    assert by_code["US"].scope == AdequacyScope.DPF_CERTIFIED_ONLY
+    assert by_code["CA"].scope == AdequacyScope.COMMERCIAL_ORGANISATIONS
     assert by_code["BR"].adopted_date == "2026-01-26"
-    assert by_code["XO-EPO"].kind == tpb.DESTINATION_KIND_INTERNATIONAL_ORGANISATION
+    assert by_code["XO-EPO"].kind == DestinationKind.INTERNATIONAL_ORGANISATION
     assert not any(d.changed_by_staff for d in ref.adequacy_decisions)
 
     staff = registry.staff
     suspended = staff.record_adequacy_change(
         "JP", "SUSPENDED", effective="2027-01-01", source="Commission Decision (EU) 2027/1"
     )
-    assert suspended.status == tpb.ADEQUACY_STATUS_SUSPENDED
+    assert suspended.status == AdequacyStatus.SUSPENDED
     assert suspended.status_since_date == "2027-01-01"
     assert staff.last_receipt is not None
     adopted = staff.record_adequacy_change(
@@ -466,7 +466,7 @@ def test_reference_data_and_recorded_changes(registry: Harness) -> None:
         scope="FULL",
         source="OJ L 99, 1.3.2027",
     )
-    assert adopted.status == tpb.ADEQUACY_STATUS_IN_FORCE
+    assert adopted.status == AdequacyStatus.IN_FORCE
     after = {d.code: d for d in staff.adequacy_reference().adequacy_decisions}
     assert after["JP"].changed_by_staff and after["IN"].changed_by_staff
     checker = registry.client("service", "checker")
