@@ -428,7 +428,7 @@ CASES.update(
             _filed,
             lambda h, task: h.client("controller", "acme").extend_data_subject_request(
                 task.name,
-                due=task.data_subject_request.due_time.ToDatetime() + timedelta(days=30),
+                due=task.data_subject_request.due_time + timedelta(days=30),
                 reason="complex request",
             ),
         ),

@@ -124,7 +124,7 @@ def test_dead_endpoint_is_dead_lettered_then_redelivered(
     assert [a.number for a in delivery.attempts] == [1, 2, 3]
     assert len(receiver.requests()) == 3
     # Retries back off: the gaps between attempts grow.
-    times = [a.time.ToDatetime() for a in delivery.attempts]
+    times = [a.time for a in delivery.attempts]
     assert times[2] - times[1] >= timedelta(seconds=0.4)
     undelivered = list(h.staff.list_undelivered_notices("acme"))
     assert [n.resource for n in undelivered] == [notice]

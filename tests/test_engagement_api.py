@@ -10,6 +10,7 @@ authorisation, CheckTransfer.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -73,8 +74,7 @@ def test_log_view_and_resource_view_agree_on_every_subprocessor(registry: Harnes
     _with_dpa(registry, "acme", "globex")
     factories.subprocessor(staff, "shared")
     factories.subprocessor(staff, "private", named_controllers_only=True)
-    private = staff.get_subprocessor("private")
-    private.purpose = "Hosting of globex's tenant"
+    private = replace(staff.get_subprocessor("private"), purpose="Hosting of globex's tenant")
     staff.update_subprocessor(private, fields=["purpose"])
     staff.propose_subprocessor_change(
         "ADDITION",

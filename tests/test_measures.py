@@ -176,9 +176,7 @@ def test_a_lowered_or_removed_measure_reaches_every_controller_with_an_active_dp
     )
     assert lowered.impact == 3  # LOWERED
     assert (lowered.notified_controllers, lowered.notice_days) == (2, 45)
-    assert lowered.effective_time.ToDatetime() - lowered.change_time.ToDatetime() == timedelta(
-        days=45
-    )
+    assert lowered.effective_time - lowered.change_time == timedelta(days=45)
     for cid in ("acme", "globex"):
         inbox = list(registry.client("controller", cid).list_notifications(cid))
         assert len(inbox) == 1

@@ -12,16 +12,17 @@ from datetime import timedelta
 
 import pytest
 
-from dpa_registry_api.v1 import notifications_pb2
-from dpa_registry_api.v1 import subprocessors_pb2 as pb
-from dpa_client import RegistryClient, errors
-from dpa_client.types import (
+from dpa_client import (
     ControllerDecision,
     DpfStatus,
+    Notification,
     NotificationKind,
     ObjectionResolution,
+    RegistryClient,
+    Subprocessor,
     SubprocessorAuthorizationState,
     SubprocessorStatus,
+    errors,
 )
 from registry import clock, pki, server
 from registry.audit import store
@@ -53,7 +54,7 @@ def setup_controllers(h: Harness, terms: dict[str, tuple[str, int, int]]) -> Non
         factories.dpa_terms_direct(cid, mode=mode, notice_days=notice, objection_days=objection)
 
 
-def us_subprocessor(staff: RegistryClient, sp_id: str = "llmcorp") -> pb.Subprocessor:
+def us_subprocessor(staff: RegistryClient, sp_id: str = "llmcorp") -> Subprocessor:
     return factories.subprocessor(  # type: ignore[return-value]
         staff,
         sp_id,
@@ -103,9 +104,7 @@ def test_staff_registers_a_us_subprocessor(registry: Harness) -> None:
         "hostco",
         "llmcorp",
     ]
-    edited = pb.Subprocessor()
-    edited.CopyFrom(created)
-    edited.purpose = "Inference and evaluation"
+    edited = replace(created, purpose="Inference and evaluation")
     updated = staff.update_subprocessor(edited, fields=["purpose"])
     assert updated.purpose == "Inference and evaluation"
     assert updated.etag != created.etag
@@ -156,7 +155,7 @@ def test_change_notice_end_to_end(registry: Harness) -> None:
     us_subprocessor(staff)
 
     watch = acme.watch_notifications()
-    live: list[notifications_pb2.Notification] = []
+    live: list[Notification] = []
     threading.Thread(target=lambda: live.append(next(watch)), daemon=True).start()
     time.sleep(0.2)
 
@@ -185,7 +184,8 @@ def test_change_notice_end_to_end(registry: Harness) -> None:
     assert [e.state for e in view.entries] == [SubprocessorAuthorizationState.PENDING]
     (pending,) = view.pending_changes
     assert pending.change_notice == notice.name
-    window = pending.objection_deadline.ToDatetime() - pending.first_delivery_time.ToDatetime()
+    assert pending.objection_deadline and pending.first_delivery_time
+    window = pending.objection_deadline - pending.first_delivery_time
     assert window == 10 * DAY
 
     objected = acme.object_to_subprocessor_change(notice.name, reason="no US transfers")
@@ -342,7 +342,7 @@ def test_named_controllers_scope(registry: Harness) -> None:
     assert notice.recipient_count == 1
     globex = controller_client(registry, "globex")
     assert list(globex.list_notifications()) == []
-    assert globex.get_subprocessor_list("globex").entries == []
+    assert globex.get_subprocessor_list("globex").entries == ()
 
 
 def test_tenant_isolation(registry: Harness) -> None:

@@ -65,11 +65,11 @@ def test_erasure_request_done_when_scenario(
     parts = _parts(task)
     subs = {"subprocessor-crmco", "subprocessor-hostco", "subprocessor-mailco"}
     assert set(parts) == SYSTEMS | subs  # payco (globex only) is not a part
-    due = task.data_subject_request.due_time.ToDatetime()
+    due = task.data_subject_request.due_time
     for p in parts.values():
         assert p.state == TaskPartState.PENDING
-        assert p.due_time.ToDatetime() <= due  # inside the controller's month
-        assert p.due_time.ToDatetime() - task.create_time.ToDatetime() == timedelta(days=10)
+        assert p.due_time <= due  # inside the controller's month
+        assert p.due_time - task.create_time == timedelta(days=10)
     # The controller sees its task; another tenant does not.
     assert acme.get_task(task.name).name == task.name
     with pytest.raises(errors.NotFound):
@@ -89,7 +89,7 @@ def test_erasure_request_done_when_scenario(
     clock.advance(timedelta(days=11))
     overdue = list(staff.list_overdue_task_parts())
     assert [o.part.part_id for o in overdue] == ["subprocessor-crmco"]
-    assert overdue[0].late.ToTimedelta() >= timedelta(days=1)
+    assert overdue[0].late >= timedelta(days=1)
     assert overdue[0].controller_id == "acme"
     # The staff CLI shows the same queue.
     d = registry.pki.directory
@@ -163,7 +163,7 @@ def test_extension_duplicates_and_failures(registry: Harness) -> None:
     task = _file(registry)
     with pytest.raises(errors.AlreadyExists):
         _file(registry)
-    received = task.data_subject_request.receive_time.ToDatetime()
+    received = task.data_subject_request.receive_time
     with pytest.raises(errors.InvalidArgument) as err:
         acme.extend_data_subject_request(task.name, due=received + timedelta(days=40), reason="")
     assert [v.field for v in err.value.violations] == ["reason"]

@@ -79,12 +79,9 @@ def test_return_then_deletion_to_a_signed_certificate(registry: Harness) -> None
         parts["export"].name, "IN_PROGRESS", export_ready=True, reference="export acme-1.tar"
     )
     export = _parts(ready)["export"]
-    window = export.window_end_time.ToDatetime() - export.ready_time.ToDatetime()
+    window = export.window_end_time - export.ready_time
     assert window >= timedelta(days=30)
-    assert (
-        _parts(ready)["subprocessor-hostco"].due_time.ToDatetime()
-        > export.window_end_time.ToDatetime()
-    )
+    assert _parts(ready)["subprocessor-hostco"].due_time > export.window_end_time
     staff.update_task_part(parts["export"].name, "DONE", reference="retrieved by acme")
     # Backups: the expiry is recorded first; done only once it has passed.
     backups = parts["backups"].name
