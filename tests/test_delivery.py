@@ -13,7 +13,7 @@ from standardwebhooks import Webhook
 
 from dpa_registry_api.v1 import delivery_pb2 as pb
 from dpa_client import errors
-from dpa_client.types import DeliveryChannel, DeliveryEvidenceChannel
+from dpa_client.types import Delivery, DeliveryChannel, DeliveryEvidenceChannel, DeliveryState
 from registry import clock, ledger, pki
 from registry.cli import main as cli_main
 from registry.delivery import types, worker
@@ -26,8 +26,8 @@ from tests.delivery_fakes import (
     eventually,
 )
 
-DELIVERED = pb.DELIVERY_STATE_DELIVERED
-DEAD = pb.DELIVERY_STATE_DEAD_LETTER
+DELIVERED = DeliveryState.DELIVERED
+DEAD = DeliveryState.DEAD_LETTER
 
 
 def _setup(h: harness.Harness, *controllers: str) -> None:
@@ -44,7 +44,7 @@ def _propose(h: harness.Harness) -> str:
     return str(notice.name)
 
 
-def _deliveries(h: harness.Harness, cid: str) -> list[pb.Delivery]:
+def _deliveries(h: harness.Harness, cid: str) -> list[Delivery]:
     return list(h.staff.list_deliveries(cid))
 
 
@@ -93,8 +93,8 @@ def test_webhook_and_email_reach_the_controller(
     proof = acme.notice_evidence(notification)
     assert proof.delivered
     assert {e.channel for e in proof.evidence} == {
-        pb.DELIVERY_EVIDENCE_CHANNEL_WEBHOOK,
-        pb.DELIVERY_EVIDENCE_CHANNEL_EMAIL,
+        DeliveryEvidenceChannel.WEBHOOK,
+        DeliveryEvidenceChannel.EMAIL,
     }
     assert proof.first_delivery_time == proof.evidence[0].time
     with pytest.raises(errors.NotFound):
@@ -115,7 +115,7 @@ def test_dead_endpoint_is_dead_lettered_then_redelivered(
     acme.subscribe_webhook("acme", receiver.url)
     notice = _propose(h)
 
-    def dead() -> pb.Delivery | None:
+    def dead() -> Delivery | None:
         found = [d for d in _deliveries(h, "acme") if d.state == DEAD]
         return found[0] if found else None
 
@@ -310,8 +310,8 @@ def test_stream_and_acknowledgement_are_evidence(delivering: harness.Harness) ->
         watch.cancel()
     acme.acknowledge_notification(streamed.id)
     assert channels() == {
-        pb.DELIVERY_EVIDENCE_CHANNEL_STREAM,
-        pb.DELIVERY_EVIDENCE_CHANNEL_INBOX_ACK,
+        DeliveryEvidenceChannel.STREAM,
+        DeliveryEvidenceChannel.INBOX_ACK,
     }
     # globex neither watched nor acknowledged: its notice is undelivered.
     undelivered = list(h.staff.list_undelivered_notices("globex"))

@@ -7,13 +7,13 @@ certificate, after which the controller's data are no longer held."""
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
-from dpa_registry_api.v1 import tasks_pb2
 from dpa_client import cli, errors, verify_task
-from dpa_client.types import TaskPartState, TaskState
+from dpa_client.types import Task, TaskPart, TaskPartState, TaskState
 from registry import cli as registry_cli
 from registry import clock, keys
 from registry.tasks.engine import systems
@@ -40,7 +40,7 @@ def _world(h: Harness) -> None:
     factories.engaged_subprocessor_direct(h, "payco", controllers=("globex",))
 
 
-def _file(h: Harness, **overrides: object) -> tasks_pb2.Task:
+def _file(h: Harness, **overrides: object) -> Task:
     fields: dict[str, object] = {
         "type": "ERASURE",
         "controller_request_id": "dsr-2026-0001",
@@ -52,7 +52,7 @@ def _file(h: Harness, **overrides: object) -> tasks_pb2.Task:
     return h.client("controller", "acme").file_data_subject_request("acme", **fields)  # type: ignore[arg-type]
 
 
-def _parts(task: tasks_pb2.Task) -> dict[str, tasks_pb2.TaskPart]:
+def _parts(task: Task) -> dict[str, TaskPart]:
     return {p.part_id: p for p in task.parts}
 
 
@@ -123,11 +123,14 @@ def test_erasure_request_done_when_scenario(
     assert cli.main([*argv, "--vkey", _pinned()[0]]) == 0
     assert cli.main([*argv, "--vkey", "other+00000000+AAAA"]) == 1
     # Tampered bytes do not verify.
-    fetched.signed_document.document = fetched.signed_document.document.replace(
-        b"ERASURE", b"ACCESS"
+    signed = fetched.signed_document
+    assert signed is not None
+    tampered = replace(
+        fetched,
+        signed_document=replace(signed, document=signed.document.replace(b"ERASURE", b"ACCESS")),
     )
     with pytest.raises(errors.VerificationError):
-        verify_task(fetched, pinned_processor_keys=_pinned())
+        verify_task(tampered, pinned_processor_keys=_pinned())
 
 
 @pytest.mark.parametrize(

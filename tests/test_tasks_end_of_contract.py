@@ -12,9 +12,8 @@ from typing import Any
 
 import pytest
 
-from dpa_registry_api.v1 import tasks_pb2
 from dpa_client import errors, verify_task
-from dpa_client.types import Disposition, TaskPartKind, TaskPartState, TaskState
+from dpa_client.types import Disposition, Task, TaskPart, TaskPartKind, TaskPartState, TaskState
 from registry import clock, db, keys
 from registry.agreements import terms
 from registry.agreements.types import DpaStanding
@@ -41,7 +40,7 @@ def _affected_by_breach_at(h: Harness, sp: str) -> set[str]:
     return {o.controller.split("/")[1] for o in h.staff.breach_obligations(b.breach_id)}
 
 
-def _parts(task: tasks_pb2.Task) -> dict[str, tasks_pb2.TaskPart]:
+def _parts(task: Task) -> dict[str, TaskPart]:
     return {p.part_id: p for p in task.parts}
 
 
@@ -128,7 +127,7 @@ def test_delete_alone_has_no_export(registry: Harness) -> None:
     )
 
 
-def _dsr(h: Harness) -> tasks_pb2.Task:
+def _dsr(h: Harness) -> Task:
     factories.controller(h.staff, "acme")
     factories.active_dpa_direct("acme")
     for sp in SUBS:
@@ -172,7 +171,7 @@ def test_two_threads_confirm_the_same_part(registry: Harness) -> None:
             lambda: b.update_task_part(part.name, "DONE", reference="by b", etag=part.etag),
         ]
     )
-    wins = [r for r in results if isinstance(r, tasks_pb2.Task)]
+    wins = [r for r in results if isinstance(r, Task)]
     losses = [r for r in results if isinstance(r, errors.Conflict)]
     assert len(wins) == 1 and len(losses) == 1, results
     final = _parts(registry.staff.get_task(task.name))["subprocessor-hostco"]
@@ -190,7 +189,7 @@ def test_threads_confirm_different_parts_at_once(registry: Harness) -> None:
         for c, p in zip(clients, task.parts, strict=True)
     ]
     results = _run(calls)
-    assert all(isinstance(r, tasks_pb2.Task) for r in results), results
+    assert all(isinstance(r, Task) for r in results), results
     final = registry.staff.get_task(task.name)
     assert final.state == TaskState.COMPLETED
     assert all(p.state == TaskPartState.DONE for p in final.parts)
