@@ -13,14 +13,21 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 import pytest
 
 from dpa_registry_api.v1 import transfers_pb2 as tpb
 from dpa_client import RegistryClient, denial_code_name, errors, safeguard
-from dpa_client.types import AdequacyScope, AdequacyStatus, DestinationKind
+from dpa_client.types import (
+    AdequacyScope,
+    AdequacyStatus,
+    DestinationKind,
+    Safeguard,
+    SubprocessorAuthorizationState,
+    SubprocessorStatus,
+)
 from registry import clock
 from registry.audit import store as audit_store
 from tests import factories
@@ -65,7 +72,7 @@ CONTROLLERS = {
 }
 
 
-def scc(country: str, **overrides: object) -> tpb.Safeguard:
+def scc(country: str, **overrides: object) -> Safeguard:
     fields: dict[str, object] = {
         "scc_decision": "2021/914",
         "scc_module": 3,
@@ -158,7 +165,7 @@ def build_world(h: Harness) -> World:
     clock.advance(32 * DAY)
     eventually(
         lambda: all(
-            s.status == 2  # SUBPROCESSOR_STATUS_ACTIVE
+            s.status is SubprocessorStatus.ACTIVE
             for s in staff.list_subprocessors()
             if s.subprocessor_id in SUBPROCESSORS
         )
@@ -171,7 +178,7 @@ def build_world(h: Harness) -> World:
 
 def _authorized(h: Harness, cid: str, sid: str) -> bool:
     entries = h.staff.get_subprocessor_list(cid).entries
-    return any(e.subprocessor == f"subprocessors/{sid}" and e.state == 2 for e in entries)
+    return any(e.subprocessor == f"subprocessors/{sid}" and e.state is SubprocessorAuthorizationState.AUTHORIZED for e in entries)
 
 
 @pytest.fixture
@@ -396,9 +403,7 @@ def test_safeguard_crud(registry: Harness) -> None:
     assert [s.name for s in registry.client("service", "checker").list_safeguards()] == [
         created.name
     ]
-    edited = tpb.Safeguard()
-    edited.CopyFrom(created)
-    edited.tia.review_date = "2031-01-01"
+    edited = replace(created, tia=replace(created.tia, review_date="2031-01-01"))
     updated = staff.update_safeguard(edited, fields=["tia.review_date"])
     assert updated.tia.review_date == "2031-01-01"
     assert updated.etag != created.etag
@@ -430,9 +435,7 @@ def test_safeguard_crud(registry: Harness) -> None:
         (scc("IN", tia_review="2020-01-01"), ["safeguard.tia.review_date"]),
     ],
 )
-def test_bad_safeguard_names_the_field(
-    registry: Harness, sg: tpb.Safeguard, fields: list[str]
-) -> None:
+def test_bad_safeguard_names_the_field(registry: Harness, sg: Safeguard, fields: list[str]) -> None:
     factories.subprocessor(registry.staff, "hostco", country="IN", locations=["IN"])
     with pytest.raises(errors.InvalidArgument) as info:
         registry.staff.create_safeguard("hostco", "bad", sg)
@@ -542,21 +545,20 @@ def test_changes_are_seen_by_the_very_next_check(world: World) -> None:
 
     # Safeguard change: the TIA review date passes; then fixed again.
     sg = staff.get_safeguard("usscc", "us-scc")
-    sg.tia.review_date = (world.on - DAY).isoformat()
+    sg = replace(sg, tia=replace(sg.tia, review_date=(world.on - DAY).isoformat()))
     sg = staff.update_safeguard(sg, fields=["tia.review_date"])
     assert codes(world.check("acme", "usscc")) == [
         "DPF_NOT_CERTIFIED",
         "TIA_REVIEW_OVERDUE",
         "NO_TRANSFER_MECHANISM",
     ]
-    sg.tia.review_date = "2030-02-20"
-    staff.update_safeguard(sg, fields=["tia.review_date"])
+    staff.update_safeguard(
+        replace(sg, tia=replace(sg.tia, review_date="2030-02-20")), fields=["tia.review_date"]
+    )
     assert world.check("acme", "usscc").verdict == tpb.TRANSFER_VERDICT_ALLOWED
 
     # Sub-processor change: a new location outside the EEA without safeguard.
-    sp = staff.get_subprocessor("euhost")
-    del sp.locations[:]
-    sp.locations.extend(["EE", "IN"])
+    sp = replace(staff.get_subprocessor("euhost"), locations=("EE", "IN"))
     staff.update_subprocessor(sp, fields=["locations"])
     assert codes(world.check("acme", "euhost")) == ["NO_TRANSFER_MECHANISM"]
 
