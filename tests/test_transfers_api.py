@@ -178,7 +178,8 @@ def build_world(h: Harness) -> World:
 
 def _authorized(h: Harness, cid: str, sid: str) -> bool:
     entries = h.staff.get_subprocessor_list(cid).entries
-    return any(e.subprocessor == f"subprocessors/{sid}" and e.state is SubprocessorAuthorizationState.AUTHORIZED for e in entries)
+    authorized = SubprocessorAuthorizationState.AUTHORIZED
+    return any(e.subprocessor == f"subprocessors/{sid}" and e.state is authorized for e in entries)
 
 
 @pytest.fixture
@@ -609,9 +610,10 @@ def test_no_check_started_after_a_commit_sees_the_old_state(
         sg = staff.get_safeguard("usscc", "us-scc")
         for i in range(6):
             overdue = i % 2 == 0
-            sg.tia.review_date = (world.on - DAY).isoformat() if overdue else "2030-02-20"
+            review = (world.on - DAY).isoformat() if overdue else "2030-02-20"
+            edited = replace(sg, tia=replace(sg.tia, review_date=review))
             sent = time.monotonic()
-            sg = staff.update_safeguard(sg, fields=["tia.review_date"])
+            sg = staff.update_safeguard(edited, fields=["tia.review_date"])
             commits.append((sent, time.monotonic(), not overdue))
             time.sleep(0.05)
     finally:
