@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from dpa_registry_api.v1 import agreements_pb2 as pb
 from dpa_client import documents, errors, terms
 from dpa_client.types import AgreementState
+from dpa_registry_api.v1 import agreements_pb2 as pb
 from registry import keys
 from tests import factories
 from tests.harness import Harness

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from dpa_registry_api.v1 import agreements_pb2 as pb
 from dpa_client import documents, errors, terms
 from dpa_client.types import AgreementState, EndOfContract
+from dpa_registry_api.v1 import agreements_pb2 as pb
 from registry import keys
 from registry.audit import store
 from tests import factories

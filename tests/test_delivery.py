@@ -11,9 +11,9 @@ from datetime import timedelta
 import pytest
 from standardwebhooks import Webhook
 
-from dpa_registry_api.v1 import delivery_pb2 as pb
 from dpa_client import errors
 from dpa_client.types import Delivery, DeliveryChannel, DeliveryEvidenceChannel, DeliveryState
+from dpa_registry_api.v1 import delivery_pb2 as pb
 from registry import clock, ledger, pki
 from registry.cli import main as cli_main
 from registry.delivery import types, worker

@@ -15,9 +15,9 @@ from datetime import timedelta
 
 import pytest
 
-from dpa_registry_api.v1 import transfers_pb2 as tpb
 from dpa_client import RegistryClient, denial_code_name, errors
 from dpa_client.types import SubprocessorAuthorizationState
+from dpa_registry_api.v1 import transfers_pb2 as tpb
 from registry import clock
 from tests import factories
 from tests.harness import Harness

@@ -18,7 +18,6 @@ from datetime import date, timedelta
 
 import pytest
 
-from dpa_registry_api.v1 import transfers_pb2 as tpb
 from dpa_client import RegistryClient, denial_code_name, errors, safeguard
 from dpa_client.types import (
     AdequacyScope,
@@ -28,6 +27,7 @@ from dpa_client.types import (
     SubprocessorAuthorizationState,
     SubprocessorStatus,
 )
+from dpa_registry_api.v1 import transfers_pb2 as tpb
 from registry import clock
 from registry.audit import store as audit_store
 from tests import factories

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from dpa_registry_api.v1 import audit_pb2 as pb
-from dpa_registry_api.v1 import audit_pb2_grpc as pb_grpc
 from dpa_client._base import BaseClient
 from dpa_client._checks import DecisionReceipt
 from dpa_client.audit import LogVerifier, Report, TruncatedLog, truncated
 from dpa_client.errors import InvalidArgument, TamperedEntry
 from dpa_client.transparency.note import Checkpoint
 from dpa_client.types.audit import Entry, LogInfo, SignedCheckpoint
+from dpa_registry_api.v1 import audit_pb2 as pb
+from dpa_registry_api.v1 import audit_pb2_grpc as pb_grpc
 
 
 class AuditMixin(BaseClient):

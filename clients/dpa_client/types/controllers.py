@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from dpa.registry.v1 import controllers_pb2 as pb
-
 from dpa_client.types._convert import time_of
+from dpa_registry_api.v1 import controllers_pb2 as pb
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

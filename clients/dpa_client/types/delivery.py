@@ -11,11 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from dpa.registry.v1 import delivery_pb2 as pb
-from dpa.registry.v1 import notifications_pb2 as notifications_pb
-
 from dpa_client.types._convert import enum_of, time_of
 from dpa_client.types.notifications import NotificationKind
+from dpa_registry_api.v1 import delivery_pb2 as pb
+from dpa_registry_api.v1 import notifications_pb2 as notifications_pb
 
 
 class DeliveryChannel(StrEnum):

@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from dpa.registry.v1 import measures_pb2 as pb
-
 from dpa_client.types._convert import enum_of, time_of
+from dpa_registry_api.v1 import measures_pb2 as pb
 
 
 class MeasureCategory(StrEnum):

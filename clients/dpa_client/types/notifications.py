@@ -13,9 +13,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from dpa.registry.v1 import notifications_pb2 as pb
-
 from dpa_client.types._convert import enum_of, struct_of, time_of
+from dpa_registry_api.v1 import notifications_pb2 as pb
 
 
 class NotificationKind(StrEnum):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dpa.registry.v1 import records_pb2 as pb
+from dpa_registry_api.v1 import records_pb2 as pb
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
