@@ -145,7 +145,7 @@ class AgreementTerms:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ProcessorSignature:
-    """Processor signature."""
+    """The processor's Ed25519 signature over the DPA document's canonical bytes."""
 
     signature: bytes
     """Ed25519 over the canonical document bytes."""
@@ -167,7 +167,7 @@ class ProcessorSignature:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ControllerSignature:
-    """Controller signature."""
+    """The controller's countersignature, with the client certificate it used."""
 
     signature: bytes
     """ECDSA P-256 with SHA-256 (DER) over the canonical document bytes."""
@@ -190,7 +190,7 @@ class ControllerSignature:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Termination:
-    """Termination."""
+    """How and when a DPA ended, and the evidence of return or deletion (Art. 28(3)(g))."""
 
     terminated_by: str
     terminate_time: datetime | None
@@ -218,7 +218,7 @@ class Termination:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Agreement:
-    """Agreement."""
+    """One version of a controller's Data Processing Agreement (Art. 28(3))."""
 
     name: str
     """"controllers/{controller}/agreements/{version}"."""
@@ -273,7 +273,7 @@ class Agreement:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class InstructionFlag:
-    """Instruction flag."""
+    """Staff's flag on an instruction that may infringe the law (Art. 28(3)(h))."""
 
     flagged: bool
     reason: str
@@ -293,7 +293,7 @@ class InstructionFlag:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Instruction:
-    """Instruction."""
+    """One version of a controller's documented instructions (Art. 28(3)(a))."""
 
     name: str
     """"controllers/{controller}/instructions/{version}"."""

@@ -16,7 +16,7 @@ from dpa_registry_api.v1 import audit_pb2 as pb
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LogKey:
-    """Log key."""
+    """A key that signs the audit log's checkpoints, from the entry it signs on."""
 
     vkey: str
     """C2SP verifier key: "<name>+<hex key id>+<base64 key>"."""
@@ -36,7 +36,7 @@ class LogKey:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LogInfo:
-    """Log info."""
+    """The audit log's origin, size and signing keys."""
 
     origin: str
     keys: tuple[LogKey, ...]
@@ -55,7 +55,7 @@ class LogInfo:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Cosignature:
-    """Cosignature."""
+    """A witness's cosignature on a checkpoint."""
 
     witness: str
     """The witness's key name."""
@@ -76,7 +76,7 @@ class Cosignature:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SignedCheckpoint:
-    """Signed checkpoint."""
+    """A signed checkpoint of the audit log (C2SP signed note), with cosignatures."""
 
     note: str
     """The C2SP signed note, byte for byte as signed."""
@@ -103,7 +103,7 @@ class SignedCheckpoint:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WitnessKey:
-    """Witness key."""
+    """A registered witness and its cosignature/v1 verifier key."""
 
     name: str
     vkey: str
@@ -121,7 +121,7 @@ class WitnessKey:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Entry:
-    """Entry."""
+    """One audit-log entry: its index and the exact bytes that were hashed."""
 
     index: int
     body: bytes

@@ -114,7 +114,7 @@ class BreachInfo:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BreachPhase:
-    """Breach phase."""
+    """What staff reported at one phase of a breach (Art. 33(4): in phases)."""
 
     number: int
     """1 is the initial report."""
@@ -163,7 +163,7 @@ class AffectedAdjustment:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ObligationCounts:
-    """Obligation counts."""
+    """How many affected controllers' notices are in which state."""
 
     affected: int
     pending: int
@@ -188,7 +188,7 @@ class ObligationCounts:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Breach:
-    """Breach."""
+    """A personal data breach at the processor (Art. 33(2)), with its phases."""
 
     name: str
     """"breaches/{breach_id}"."""
@@ -229,7 +229,7 @@ class Breach:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BreachObligation:
-    """Breach obligation."""
+    """The processor's duty to notify one controller of a breach, with its deadline."""
 
     name: str
     """"controllers/{controller_id}/breachNotices/{breach_id}"."""

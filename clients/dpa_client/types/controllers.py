@@ -16,7 +16,7 @@ from dpa_registry_api.v1 import controllers_pb2 as pb
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NotificationPreferences:
-    """Notification preferences."""
+    """Where and in which time zone a controller wants its notices."""
 
     emails: tuple[str, ...]
     """Extra addresses that receive copies of notices."""
@@ -36,7 +36,7 @@ class NotificationPreferences:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Controller:
-    """Controller."""
+    """A controller: an enterprise client of the processor, the registry's tenant."""
 
     name: str
     """Resource name: "controllers/{controller_id}"."""

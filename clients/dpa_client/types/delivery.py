@@ -60,7 +60,7 @@ class DeliveryEvidenceChannel(StrEnum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Subscription:
-    """Subscription."""
+    """A webhook or e-mail subscription of a controller to its notices."""
 
     name: str
     """"controllers/{controller_id}/subscriptions/{subscription_id}"."""
@@ -93,7 +93,7 @@ class Subscription:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DeliveryAttempt:
-    """Delivery attempt."""
+    """One attempt to deliver a notice over a subscription."""
 
     number: int
     """1, 2, ... within the delivery."""
@@ -120,7 +120,7 @@ class DeliveryAttempt:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Delivery:
-    """Delivery."""
+    """The delivery of one notice over one subscription, with its attempts."""
 
     name: str
     """"controllers/{controller_id}/deliveries/{delivery_id}"."""
@@ -151,7 +151,7 @@ class Delivery:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DeliveryEvidence:
-    """Delivery evidence."""
+    """One way a notice reached its controller, first time."""
 
     channel: DeliveryEvidenceChannel
     time: datetime | None
@@ -170,7 +170,7 @@ class DeliveryEvidence:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NoticeEvidence:
-    """Notice evidence."""
+    """Every way a notice reached its controller: the proof it was given."""
 
     notification: str
     """"controllers/{controller_id}/notifications/{n}"."""

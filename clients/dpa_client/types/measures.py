@@ -65,7 +65,7 @@ class EvidenceStatus(StrEnum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AppliesTo:
-    """Applies to."""
+    """What a measure covers: the platform, systems, sub-processors."""
 
     platform: bool
     """The whole platform."""
@@ -131,7 +131,7 @@ class Evidence:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Measure:
-    """Measure."""
+    """A technical or organisational measure (Art. 32), one version."""
 
     name: str
     """"measures/{measure_id}"."""

@@ -39,7 +39,7 @@ class NotificationKind(StrEnum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Notification:
-    """Notification."""
+    """An inbox notification to a controller (change notices, breaches, ...)."""
 
     name: str
     """"notifications/{id}", within the controller's inbox."""

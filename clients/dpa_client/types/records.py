@@ -14,7 +14,7 @@ from dpa_registry_api.v1 import records_pb2 as pb
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ProcessingRecord:
-    """Processing record."""
+    """The record of processing activities (Art. 30(2)) in one format."""
 
     revision: int
     """The revision (audit-log size) the record reflects."""

@@ -159,7 +159,7 @@ class SubprocessorAgreement:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DpfCertification:
-    """Dpf certification."""
+    """A US recipient's EU-US Data Privacy Framework status, and when it was checked."""
 
     status: DpfStatus
     checked_date: str
@@ -183,7 +183,7 @@ class DpfCertification:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Subprocessor:
-    """Subprocessor."""
+    """A sub-processor in the registry (Art. 28(2), 28(4))."""
 
     name: str
     """"subprocessors/{subprocessor_id}"."""
@@ -264,7 +264,7 @@ class Subprocessor:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChangeNotice:
-    """Change notice."""
+    """An intended addition, replacement or removal of a sub-processor (Art. 28(2))."""
 
     name: str
     """"changeNotices/{notice_id}"."""
@@ -301,7 +301,7 @@ class ChangeNotice:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NoticePeriodConflict:
-    """Notice period conflict."""
+    """A controller whose advance-notice period a change would violate."""
 
     controller_id: str
     notice_days: int
@@ -422,7 +422,7 @@ class Withdrawal:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SubprocessorList:
-    """Subprocessor list."""
+    """A controller's sub-processor list (Annex IV) with its pending changes."""
 
     controller: str
     entries: tuple[SubprocessorListEntry, ...]

@@ -89,7 +89,7 @@ class Disposition(StrEnum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DataSubjectRequest:
-    """Data subject request."""
+    """The data-subject request a task assists with (Art. 28(3)(e))."""
 
     type: DataSubjectRequestType
     controller_request_id: str
@@ -127,7 +127,7 @@ class DataSubjectRequest:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EndOfContractTask:
-    """End of contract task."""
+    """The return or deletion of a controller's data at the end of its DPA."""
 
     agreement: str
     """The terminated DPA version."""
@@ -144,7 +144,7 @@ class EndOfContractTask:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TaskEvidence:
-    """Task evidence."""
+    """The evidence staff attached when they confirmed a task part."""
 
     confirmed_by: str
     confirm_time: datetime | None
@@ -166,7 +166,7 @@ class TaskEvidence:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TaskPart:
-    """Task part."""
+    """One part of a task: a system or sub-processor that must act."""
 
     name: str
     """"controllers/{controller_id}/tasks/{task_id}/parts/{part_id}"."""
@@ -206,7 +206,7 @@ class TaskPart:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LegalHold:
-    """Legal hold."""
+    """A data category kept on a legal basis past the end of the contract."""
 
     data_category: str
     """fideslang data-category key kept."""
@@ -253,7 +253,7 @@ class SignedTaskDocument:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Task:
-    """Task."""
+    """An assistance task: a data-subject request or the end of a contract."""
 
     name: str
     """"controllers/{controller_id}/tasks/{task_id}"."""
@@ -294,7 +294,7 @@ class Task:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OverdueTaskPart:
-    """Overdue task part."""
+    """A task part past its due time, and how late it is."""
 
     part: TaskPart
     controller_id: str

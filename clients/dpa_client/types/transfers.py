@@ -170,7 +170,7 @@ class TransferImpactAssessment:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Safeguard:
-    """Safeguard."""
+    """A transfer safeguard (Art. 46) for one sub-processor and destination."""
 
     name: str
     """"subprocessors/{subprocessor_id}/safeguards/{safeguard_id}"."""
@@ -236,7 +236,7 @@ class Safeguard:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AdequacyDecision:
-    """Adequacy decision."""
+    """An adequacy decision (Art. 45) as the registry relies on it."""
 
     name: str
     """"adequacyDecisions/{code}"."""
@@ -284,7 +284,7 @@ class AdequacyDecision:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AdequacyChange:
-    """Adequacy change."""
+    """A recorded change to an adequacy decision (adopted, suspended, ...)."""
 
     code: str
     """Destination code, as in AdequacyDecision.code."""
