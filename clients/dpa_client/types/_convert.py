@@ -3,11 +3,12 @@ knows how protobuf spells enums, timestamps, durations and structs)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
@@ -23,6 +24,8 @@ class EnumWrapper(Protocol[V]):
     def Name(self, number: V) -> str: ...
     def Value(self, name: str | bytes) -> V: ...
     def keys(self) -> list[str]: ...
+    def items(self) -> list[tuple[str, V]]: ...
+    def __hash__(self) -> int: ...
 
 
 def prefix_of(wrapper: EnumWrapper[Any]) -> str:
@@ -31,15 +34,22 @@ def prefix_of(wrapper: EnumWrapper[Any]) -> str:
     return wrapper.Name(0).removesuffix("UNSPECIFIED")
 
 
+@functools.cache
+def _members(cls: type[StrEnum], wrapper: EnumWrapper[Any]) -> Mapping[int, StrEnum]:
+    """Wire number -> member, built once per enum (a lookup per field read)."""
+    prefix = prefix_of(wrapper)
+    unspecified = cls("UNSPECIFIED")
+    return {
+        number: cls.__members__.get(name.removeprefix(prefix), unspecified)
+        for name, number in wrapper.items()
+    }
+
+
 def enum_of(cls: type[E], wrapper: EnumWrapper[V], value: V) -> E:
     """The library's member for a wire value; UNSPECIFIED for 0 and for a value
     this client version does not know (a newer server), never an exception."""
-    try:
-        name = wrapper.Name(value)
-    except ValueError:
-        return cls("UNSPECIFIED")
-    member = cls.__members__.get(name.removeprefix(prefix_of(wrapper)))
-    return member if member is not None else cls("UNSPECIFIED")
+    member = _members(cls, wrapper).get(value)
+    return cast(E, member) if member is not None else cls("UNSPECIFIED")
 
 
 def wire(wrapper: EnumWrapper[V], member: str) -> V:
