@@ -1,4 +1,4 @@
-"""The client library's own types (docs/adr/0016): every value class matches
+"""The client library's own types (docs/adr/0019): every value class matches
 its wire message field for field, every enum its wire enum value for value;
 no public method returns a protobuf message; no doc imports a private module."""
 
@@ -15,7 +15,7 @@ from types import ModuleType
 import pytest
 
 import dpa_client
-from dpa_client import RegistryClient, terms
+from dpa_client import LocalChecker, RegistryClient, terms
 from dpa_client.types import (
     Agreement,
     AgreementState,
@@ -58,8 +58,6 @@ WIRE_NAME = {"AdequacyReference": "ListAdequacyDecisionsResponse"}
 """Value classes named differently from their message."""
 NOT_CARRIED = {"AdequacyReference": {"next_page_token"}}
 """Wire fields a value leaves out on purpose."""
-STILL_MESSAGES = {"check_transfer", "check_processing"}
-"""Methods whose results keep their messages for now (docs/adr/0016)."""
 
 
 def _classes(kind: type) -> list[tuple[ModuleType, type]]:
@@ -169,12 +167,13 @@ def test_notification_payload_is_a_read_only_mapping() -> None:
 
 def test_no_public_method_returns_a_protobuf_message() -> None:
     leaks = []
-    for name, method in inspect.getmembers(RegistryClient, inspect.isfunction):
-        if name.startswith("_") or name in STILL_MESSAGES:
-            continue
-        returned = str(inspect.signature(method).return_annotation)
-        if "pb." in returned or "_pb2" in returned:
-            leaks.append(f"{name} -> {returned}")
+    for cls in (RegistryClient, LocalChecker):
+        for name, method in inspect.getmembers(cls, inspect.isfunction):
+            if name.startswith("_"):
+                continue
+            returned = str(inspect.signature(method).return_annotation)
+            if "pb." in returned or "_pb2" in returned:
+                leaks.append(f"{cls.__name__}.{name} -> {returned}")
     assert leaks == []
 
 

@@ -52,7 +52,7 @@ from dpa_client.types.measures import (
     MeasureImpact,
 )
 from dpa_client.types.notifications import Notification, NotificationKind
-from dpa_client.types.records import ProcessingRecord
+from dpa_client.types.records import Contact, ProcessingRecord, ProcessorDetails
 from dpa_client.types.subprocessors import (
     ChangeKind,
     ChangeNotice,
@@ -133,6 +133,7 @@ __all__ = [
     "ChangeNotice",
     "ChangeNoticeState",
     "Clause9Option",
+    "Contact",
     "ContactPoint",
     "Controller",
     "ControllerChange",
@@ -176,6 +177,7 @@ __all__ = [
     "OverdueTaskPart",
     "ProcessingOperation",
     "ProcessingRecord",
+    "ProcessorDetails",
     "ProcessorSignature",
     "RecipientSector",
     "Safeguard",

@@ -332,13 +332,22 @@ class ControllerChange:
     effective_time: datetime | None
     authorization_mode: SubprocessorAuthorizationMode
     notified_time: datetime | None
+    """When the notice was sent (put in the controller's inbox)."""
     objection_deadline: datetime | None
-    """The end of this controller's objection window."""
+    """The end of this controller's objection window: its objection period
+    counted from first_delivery_time. Unset while the notice has reached the
+    controller by no channel: the window has not begun.
+    """
     decision: ControllerDecision
     reason: str
     decided_time: datetime | None
     resolution: ObjectionResolution
     resolution_note: str
+    first_delivery_time: datetime | None
+    """When the notice first reached the controller (Watch stream, inbox
+    acknowledgement, webhook 2xx or e-mail accepted and not bounced); unset:
+    not yet. See DeliveryService.GetNoticeEvidence for every channel.
+    """
 
     @classmethod
     def from_proto(cls, msg: pb.ControllerChange) -> ControllerChange:
@@ -362,6 +371,7 @@ class ControllerChange:
             decided_time=time_of(msg, "decided_time"),
             resolution=enum_of(ObjectionResolution, pb.ObjectionResolution, msg.resolution),
             resolution_note=msg.resolution_note,
+            first_delivery_time=time_of(msg, "first_delivery_time"),
         )
 
 
