@@ -177,7 +177,7 @@ def test_change_notice_end_to_end(registry: Harness) -> None:
     # counted from the notice's first delivery to it.
     eventually(
         lambda: (
-            globex.get_subprocessor_list("globex").pending_changes[0].HasField("objection_deadline")
+            globex.get_subprocessor_list("globex").pending_changes[0].objection_deadline is not None
         )
     )
     view = globex.get_subprocessor_list("globex")
