@@ -260,7 +260,7 @@ def test_agrees_with_the_server_on_10000_requests_and_after_every_write(
     differ.after_write(600)
     # A sub-processor's locations changed.
     record = staff.get_subprocessor("jphost")
-    record.locations.append("IN")
+    record = replace(record, locations=(*record.locations, "IN"))
     staff.update_subprocessor(record, fields=["locations"])
     differ.after_write(600)
     # Safeguards: one recorded, one changed.
