@@ -1,4 +1,4 @@
-"""The client library's own types (docs/adr/0022): every value class matches
+"""The client library's own types (docs/adr/0023): every value class matches
 its wire message field for field, every enum its wire enum value for value;
 no public method returns a protobuf message; no doc imports a private module."""
 
