@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import pytest
 
 from dpa_client import Notification, errors
+from dpa_registry_api.v1 import notifications_pb2
 from registry import ledger
 from registry.auth import Caller, Role
 from registry.notifications import core, hub
