@@ -41,9 +41,8 @@ from pathlib import Path
 
 import grpc
 
-from dpa_client import RegistryClient, errors
+from dpa_client import BreachDetails, RegistryClient, errors
 from dpa_client._base import STREAM_DISCOVERY_KEY, STREAM_PORT_KEY, stream_host_of
-from dpa_client._breaches import BreachDetails
 from dpa_registry_api.v1 import notifications_pb2, notifications_pb2_grpc
 from registry import clock, db, pki
 from tests import harness

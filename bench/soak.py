@@ -23,6 +23,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -107,7 +108,7 @@ def main() -> None:  # noqa: PLR0915 - one linear scenario, read top to bottom
                             list(acme.list_notifications(page_size=10))
                         elif roll < 0.975:
                             sp = admin.get_subprocessor("hostco")
-                            sp.purpose = f"Hosting, soak {i}"
+                            sp = replace(sp, purpose=f"Hosting, soak {i}")
                             admin.update_subprocessor(sp, fields=["purpose"])
                         else:
                             factories.instruction(a, "acme")

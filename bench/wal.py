@@ -19,6 +19,7 @@ import os
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -48,7 +49,7 @@ def main() -> None:
                 i = 0
                 while not stop.is_set():
                     i += 1
-                    current.purpose = f"Hosting of the platform, revision {i}"
+                    current = replace(current, purpose=f"Hosting of the platform, revision {i}")
                     current = staff.update_subprocessor(current, fields=["purpose"])
                     counts["writes"] += 1
 

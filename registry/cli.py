@@ -148,7 +148,7 @@ def _tasks_overdue(args: argparse.Namespace) -> int:
         count = 0
         for o in client.list_overdue_task_parts():
             count += 1
-            late = o.late.ToTimedelta()
+            late = o.late
             print(f"{o.part.name}\t{o.controller_id}\t{o.part.target}\tlate {late}")
         print(f"{count} overdue part(s)", file=sys.stderr)
     finally:

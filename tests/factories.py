@@ -5,15 +5,12 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from dpa_client import RegistryClient
-from dpa_registry_api.v1 import agreements_pb2, controllers_pb2
+from dpa_client import Controller, Instruction, RegistryClient, Subprocessor
 from registry.agreements.types import AuthorizationMode
 from tests.harness import Harness
 
 
-def controller(
-    staff: RegistryClient, controller_id: str, **overrides: str
-) -> controllers_pb2.Controller:
+def controller(staff: RegistryClient, controller_id: str, **overrides: str) -> Controller:
     fields = {
         "legal_name": f"{controller_id.title()} AS",
         "country": "EE",
@@ -24,7 +21,7 @@ def controller(
     return staff.create_controller(controller_id, **fields)  # type: ignore[arg-type]
 
 
-def subprocessor(staff: RegistryClient, subprocessor_id: str, **overrides: object) -> object:
+def subprocessor(staff: RegistryClient, subprocessor_id: str, **overrides: object) -> Subprocessor:
     """A valid sub-processor (an EU hosting provider unless overridden)."""
     fields: dict[str, object] = {
         "display_name": subprocessor_id.title(),
@@ -106,8 +103,7 @@ def active_dpa(
     request (by the controller), draft and sign (staff), countersign (the
     controller, with the key of its client certificate). Creates the
     controller if missing. ``proposal`` passes further terms (purposes, ...)."""
-    from dpa_client import errors
-    from dpa_client._agreements import terms
+    from dpa_client import errors, terms
 
     staff = h.staff
     try:
@@ -130,7 +126,7 @@ def active_dpa(
     me.countersign_agreement(controller_id, drafted.version)
 
 
-def instruction(h: Harness, controller_id: str, **overrides: Any) -> agreements_pb2.Instruction:
+def instruction(h: Harness, controller_id: str, **overrides: Any) -> Instruction:
     """A valid instruction within the template's default DPA scope."""
     fields: dict[str, Any] = {
         "purposes": ["essential.service"],
@@ -223,7 +219,7 @@ def engaged_subprocessor_direct(
 
 def breach_details(subprocessors: tuple[str, ...] = (), **overrides: Any) -> Any:
     """Valid Art. 33(3) content of an initial breach report."""
-    from dpa_client._breaches import BreachDetails
+    from dpa_client import BreachDetails
 
     fields: dict[str, Any] = {
         "types": ["CONFIDENTIALITY"],

@@ -8,7 +8,7 @@ every RPC whose access option says ``mutates: true``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -71,8 +71,7 @@ def _objection(h: Harness) -> str:
 
 def _edited_subprocessor(h: Harness) -> Any:
     created = factories.subprocessor(h.staff, "hostco")
-    created.purpose = "Hosting and backups"  # type: ignore[attr-defined]
-    return created
+    return replace(created, purpose="Hosting and backups")
 
 
 CASES.update(
@@ -282,7 +281,7 @@ def _transfer_sp(h: Harness) -> None:
 
 
 def _transfer_scc() -> Any:
-    from dpa_client._transfers import safeguard
+    from dpa_client import safeguard
 
     return safeguard(
         "IN",
@@ -302,8 +301,8 @@ def _transfer_with_safeguard(h: Harness) -> Any:
 
 
 def _transfer_update(h: Harness, sg: Any) -> Any:
-    sg.tia.review_date = "2031-01-01"
-    return h.staff.update_safeguard(sg, fields=["tia.review_date"])
+    edited = replace(sg, tia=replace(sg.tia, review_date="2031-01-01"))
+    return h.staff.update_safeguard(edited, fields=["tia.review_date"])
 
 
 CASES.update(
@@ -428,7 +427,7 @@ CASES.update(
             _filed,
             lambda h, task: h.client("controller", "acme").extend_data_subject_request(
                 task.name,
-                due=task.data_subject_request.due_time.ToDatetime() + timedelta(days=30),
+                due=task.data_subject_request.due_time + timedelta(days=30),
                 reason="complex request",
             ),
         ),

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from dpa_client import documents, errors
-from dpa_client._agreements import terms
+from dpa_client import documents, errors, terms
+from dpa_client.types import AgreementState
 from dpa_registry_api.v1 import agreements_pb2 as pb
 from registry import keys
 from tests import factories
@@ -43,17 +43,17 @@ def test_new_user_story(registry: Harness) -> None:
         ),
     )
     assert requested.name == "controllers/acme/agreements/1"
-    assert requested.state == pb.AGREEMENT_STATE_REQUESTED
+    assert requested.state == AgreementState.REQUESTED
     assert requested.terms.objection_days == 15
     assert requested.terms.retention_days == 365  # template default
 
     drafted = staff.draft_agreement("acme", 1)
-    assert drafted.state == pb.AGREEMENT_STATE_DRAFTED
+    assert drafted.state == AgreementState.DRAFTED
     assert drafted.document and drafted.document_digest == documents.digest(drafted.document)
     signed = staff.sign_agreement("acme", 1, document_digest=drafted.document_digest)
-    assert signed.state == pb.AGREEMENT_STATE_SIGNED_BY_PROCESSOR
+    assert signed.state == AgreementState.SIGNED_BY_PROCESSOR
     active = acme.countersign_agreement("acme", 1, pinned_processor_keys=_pinned())
-    assert active.state == pb.AGREEMENT_STATE_ACTIVE
+    assert active.state == AgreementState.ACTIVE
     assert active.controller_signature.signed_by == "spiffe://7plus.one/controller/acme"
     assert "BEGIN CERTIFICATE" in active.controller_signature.certificate
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from dpa_client import documents, errors
-from dpa_client._agreements import terms
+from dpa_client import documents, errors, terms
+from dpa_client.types import AgreementState, EndOfContract
 from dpa_registry_api.v1 import agreements_pb2 as pb
 from registry import keys
 from registry.audit import store
@@ -56,7 +57,7 @@ def test_illegal_transitions_change_nothing(registry: Harness) -> None:
     acme.countersign_agreement("acme", 1)
     _unchanged(registry, lambda: acme.countersign_agreement("acme", 1), fp)
     got = acme.get_agreement("acme", 1)
-    assert got.state == pb.AGREEMENT_STATE_ACTIVE
+    assert got.state == AgreementState.ACTIVE
     assert got.document == drafted.document
 
 
@@ -132,7 +133,7 @@ def test_amendment_creates_a_new_version_and_keeps_the_old(registry: Harness) ->
     v1 = acme.get_agreement("acme", 1)
     factories.instruction(registry, "acme")
     acme.request_agreement("acme", terms(notice_days=60))
-    assert acme.get_agreement("acme", 1).state == pb.AGREEMENT_STATE_ACTIVE
+    assert acme.get_agreement("acme", 1).state == AgreementState.ACTIVE
     drafted = registry.staff.draft_agreement("acme", 2)
     assert json.loads(drafted.document)["supersedes"] == {
         "agreement": "controllers/acme/agreements/1",
@@ -141,7 +142,7 @@ def test_amendment_creates_a_new_version_and_keeps_the_old(registry: Harness) ->
     registry.staff.sign_agreement("acme", 2)
     acme.countersign_agreement("acme", 2)
     old = acme.get_agreement("acme", 1)
-    assert old.state == pb.AGREEMENT_STATE_SUPERSEDED
+    assert old.state == AgreementState.SUPERSEDED
     assert old.document == v1.document
     acme.verify_agreement("acme", 1, pinned_processor_keys=_pinned(), ca=registry.pki.ca_cert)
     acme.verify_agreement("acme", 2, pinned_processor_keys=_pinned(), ca=registry.pki.ca_cert)
@@ -172,8 +173,8 @@ def test_termination_denies_every_check(registry: Harness) -> None:
 
     assert check().outcome == pb.PROCESSING_OUTCOME_ALLOWED
     ended = acme.terminate_agreement("acme", 1, disposition="RETURN", reason="contract ended")
-    assert ended.state == pb.AGREEMENT_STATE_TERMINATED
-    assert ended.termination.disposition == pb.END_OF_CONTRACT_RETURN
+    assert ended.state == AgreementState.TERMINATED
+    assert ended.termination.disposition == EndOfContract.RETURN
     assert ended.termination.terminated_by == "spiffe://7plus.one/controller/acme"
     decision = check()
     assert decision.outcome == pb.PROCESSING_OUTCOME_DENIED
@@ -202,7 +203,7 @@ def test_termination_denies_every_check(registry: Harness) -> None:
 def test_staff_terminates_with_the_dpa_default(registry: Harness) -> None:
     factories.active_dpa(registry, "acme")
     ended = registry.staff.terminate_agreement("acme", 1)
-    assert ended.termination.disposition == pb.END_OF_CONTRACT_DELETE
+    assert ended.termination.disposition == EndOfContract.DELETE
 
 
 def test_offline_verification_rejects_tampering_and_wrong_signers(registry: Harness) -> None:
@@ -213,16 +214,14 @@ def test_offline_verification_rejects_tampering_and_wrong_signers(registry: Harn
     ca = registry.pki.ca_cert.read_bytes()
     documents.verify_downloaded(good, pinned_processor_keys=_pinned(), ca_pem=ca)
 
-    tampered = pb.Agreement()
-    tampered.CopyFrom(good)
-    tampered.document = good.document.replace(b'"notice_days":30', b'"notice_days":90')
+    tampered = replace(
+        good, document=good.document.replace(b'"notice_days":30', b'"notice_days":90')
+    )
     assert tampered.document != good.document
     with pytest.raises(errors.BadSignature):
         documents.verify_downloaded(tampered, pinned_processor_keys=_pinned(), ca_pem=ca)
 
-    not_canonical = pb.Agreement()
-    not_canonical.CopyFrom(good)
-    not_canonical.document = good.document + b" "
+    not_canonical = replace(good, document=good.document + b" ")
     with pytest.raises(errors.VerificationError):
         documents.verify_downloaded(not_canonical, pinned_processor_keys=_pinned(), ca_pem=ca)
 
@@ -233,18 +232,19 @@ def test_offline_verification_rejects_tampering_and_wrong_signers(registry: Harn
     other = from_private("7plus.one/dpa-registry", Ed25519PrivateKey.generate())
     with pytest.raises(errors.BadSignature):
         documents.verify_downloaded(good, pinned_processor_keys=[other.vkey], ca_pem=ca)
-    forged = pb.Agreement()
-    forged.CopyFrom(good)
-    forged.processor_signature.key = other.vkey
-    forged.processor_signature.signature = other.sign(good.document)
+    assert good.processor_signature is not None
+    forged = replace(
+        good,
+        processor_signature=replace(
+            good.processor_signature, key=other.vkey, signature=other.sign(good.document)
+        ),
+    )
     with pytest.raises(errors.BadSignature):
         documents.verify_downloaded(forged, pinned_processor_keys=_pinned(), ca_pem=ca)
 
     # Countersigned by the wrong identity: globex's certificate and signature.
     globex_doc = registry.client("controller", "globex").get_agreement("globex", 1)
-    wrong = pb.Agreement()
-    wrong.CopyFrom(good)
-    wrong.controller_signature.CopyFrom(globex_doc.controller_signature)
+    wrong = replace(good, controller_signature=globex_doc.controller_signature)
     with pytest.raises(errors.BadSignature):
         documents.verify_downloaded(wrong, pinned_processor_keys=_pinned(), ca_pem=ca)
     # Asked about the wrong controller.
@@ -273,7 +273,7 @@ def test_countersignature_must_be_by_the_callers_certificate(registry: Harness) 
         acme.countersign_agreement("acme", 1, key=globex_key)
     assert err.value.violations[0].field == "signature"
     assert store.size() == before
-    assert acme.get_agreement("acme", 1).state == pb.AGREEMENT_STATE_SIGNED_BY_PROCESSOR
+    assert acme.get_agreement("acme", 1).state == AgreementState.SIGNED_BY_PROCESSOR
     with pytest.raises(errors.BadSignature):
         acme.countersign_agreement("acme", 1, pinned_processor_keys=["x+00000000+AAAA"])
     acme.countersign_agreement("acme", 1, pinned_processor_keys=_pinned())
@@ -372,4 +372,4 @@ def test_tenant_isolation_on_staff_actions_and_lists(registry: Harness) -> None:
         list(globex.list_instructions("acme"))
     assert list(globex.list_agreements("globex")) == []
     service = registry.client("service", "checker")
-    assert service.get_agreement("acme", 1).state == pb.AGREEMENT_STATE_ACTIVE
+    assert service.get_agreement("acme", 1).state == AgreementState.ACTIVE

@@ -12,9 +12,15 @@ from typing import Any
 
 import pytest
 
-from dpa_client import RegistryClient, errors
+from dpa_client import (
+    BreachObligation,
+    BreachStatus,
+    NotificationKind,
+    ObligationState,
+    RegistryClient,
+    errors,
+)
 from dpa_client.audit import LogVerifier
-from dpa_registry_api.v1 import breaches_pb2, notifications_pb2
 from registry import clock, keys
 from registry.config import Config
 from tests import factories
@@ -63,7 +69,7 @@ def _world(h: Harness) -> tuple[RegistryClient, RegistryClient, RegistryClient]:
     return staff, h.client("controller", "acme"), h.client("controller", "globex")
 
 
-def _states(staff: RegistryClient, breach_id: str) -> dict[str, breaches_pb2.BreachObligation]:
+def _states(staff: RegistryClient, breach_id: str) -> dict[str, BreachObligation]:
     return {o.controller.split("/")[1]: o for o in staff.breach_obligations(breach_id)}
 
 
@@ -86,7 +92,7 @@ def test_done_when_scenario(registry: Harness) -> None:
 
     (acme_n,) = _collect(acme_watch, 1)
     (globex_n,) = _collect(globex_watch, 1)
-    assert acme_n.kind == notifications_pb2.NOTIFICATION_KIND_BREACH
+    assert acme_n.kind == NotificationKind.BREACH
     assert acme_n.payload["breach"] == f"breaches/{bid}"
     assert acme_n.payload["notification_hours"] == 24
     assert globex_n.payload["notification_hours"] == 72
@@ -97,24 +103,20 @@ def test_done_when_scenario(registry: Harness) -> None:
     # initech has a DPA but does not use hostco: nothing in its inbox.
     initech = factories._controller_client(registry, "initech")
     assert list(initech.list_breach_notices()) == []
-    assert [
-        n
-        for n in initech.list_notifications()
-        if n.kind == notifications_pb2.NOTIFICATION_KIND_BREACH
-    ] == []
+    assert [n for n in initech.list_notifications() if n.kind == NotificationKind.BREACH] == []
 
     acked = acme.acknowledge_breach_notice(bid)
-    assert acked.state == breaches_pb2.OBLIGATION_STATE_ACKNOWLEDGED
+    assert acked.state == ObligationState.ACKNOWLEDGED
     states = _states(staff, bid)
     assert set(states) == {"acme", "globex"}
-    assert states["acme"].state == breaches_pb2.OBLIGATION_STATE_ACKNOWLEDGED
-    assert states["globex"].state == breaches_pb2.OBLIGATION_STATE_SENT
+    assert states["acme"].state == ObligationState.ACKNOWLEDGED
+    assert states["globex"].state == ObligationState.SENT
     assert not states["globex"].overdue
 
     clock.advance(timedelta(hours=72))  # globex's 72 h from awareness have passed
     states = _states(staff, bid)
     assert states["globex"].overdue
-    assert timedelta(minutes=59) < states["globex"].overdue_by.ToTimedelta() < timedelta(hours=2)
+    assert timedelta(minutes=59) < states["globex"].overdue_by < timedelta(hours=2)
     assert not states["acme"].overdue
     overdue = list(staff.breach_obligations(bid, overdue_only=True))
     assert [o.controller for o in overdue] == ["controllers/globex"]
@@ -169,7 +171,8 @@ def test_controller_sees_only_its_own_notice(registry: Harness) -> None:
     inbox = list(acme.list_notifications())
     assert all("globex" not in n.body and "initech" not in str(n.payload) for n in inbox)
     # The supervisory clock runs from acme's own notification.
-    left = notice.supervisory_time_left.ToTimedelta()
+    left = notice.supervisory_time_left
+    assert left is not None
     assert timedelta(hours=71) < left <= timedelta(hours=72)
 
 
@@ -182,7 +185,7 @@ def test_phases_reach_notified_controllers_and_nothing_is_overwritten(registry: 
     watch = acme.watch_breach_notices()
     assert len(_collect(watch, 1)) == 1
     watch = acme.watch_breach_notices(after=watch.cursor)
-    from dpa_client._breaches import BreachDetails
+    from dpa_client import BreachDetails
 
     b2 = staff.add_breach_phase(
         b.breach_id,
@@ -197,7 +200,7 @@ def test_phases_reach_notified_controllers_and_nothing_is_overwritten(registry: 
     assert [p.number for p in b2.phases] == [1, 2]
     assert b2.phases[0].info.approx_data_subjects == 1200  # phase 1 unchanged
     assert b2.current.approx_data_subjects == 3000
-    assert b2.status == breaches_pb2.BREACH_STATUS_CONTAINED
+    assert b2.status == BreachStatus.CONTAINED
     (update,) = _collect(watch, 1)
     assert update.payload["phases"] == [2.0]
     assert "Update 2" in update.title
@@ -233,7 +236,7 @@ def test_staff_adjustments_with_reasons_and_withdrawal(registry: Harness) -> Non
     assert ob.notification_hours == 48
     assert list(ob.reasons) == ["added by staff: its logs are on log-cluster-2"]
     assert list(globex.list_breach_notices()) == []
-    assert initech.get_breach_notice(b.breach_id).current.systems == ["log-cluster-2"]
+    assert initech.get_breach_notice(b.breach_id).current.systems == ("log-cluster-2",)
     # Removing a notified controller withdraws its obligation and tells it.
     after = staff.adjust_affected_controllers(
         b.breach_id, remove=[("initech", "logs were encrypted with a key not exposed")]
@@ -244,7 +247,7 @@ def test_staff_adjustments_with_reasons_and_withdrawal(registry: Harness) -> Non
         ("controllers/initech", False),
     ]
     states = _states(staff, b.breach_id)
-    assert states["initech"].state == breaches_pb2.OBLIGATION_STATE_WITHDRAWN
+    assert states["initech"].state == ObligationState.WITHDRAWN
     assert states["initech"].withdraw_reason == "logs were encrypted with a key not exposed"
     inbox = [n for n in initech.list_notifications() if n.resource == f"breaches/{b.breach_id}"]
     assert inbox[-1].payload["withdrawn"] is True
@@ -275,11 +278,11 @@ def test_platform_wide_subprocessor_and_held_notices(registry: Harness) -> None:
     with pytest.raises(errors.NotFound):
         acme.get_breach_notice(b.breach_id)
     states = _states(staff, b.breach_id)
-    assert states["acme"].state == breaches_pb2.OBLIGATION_STATE_PENDING
+    assert states["acme"].state == ObligationState.PENDING
     assert states["acme"].overdue and not states["globex"].overdue
     sent = staff.send_breach_notices(b.breach_id)
     assert (sent.counts.pending, sent.counts.sent, sent.counts.overdue) == (0, 3, 1)
-    assert acme.get_breach_notice(b.breach_id).state == breaches_pb2.OBLIGATION_STATE_SENT
+    assert acme.get_breach_notice(b.breach_id).state == ObligationState.SENT
     with pytest.raises(errors.InvalidArgument):
         staff.send_breach_notices(b.breach_id)
 

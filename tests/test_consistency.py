@@ -5,6 +5,7 @@ shared revision map that proves freshness without a query
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -107,7 +108,7 @@ def _transfer(world: World, **consistency_fields: int) -> tpb.CheckTransferReque
 def test_a_write_receipt_names_the_revision_and_a_check_honours_it(world: World) -> None:
     staff = world.staff
     sg = staff.get_safeguard("usscc", "us-scc")
-    sg.tia.review_date = (world.on - timedelta(days=1)).isoformat()
+    sg = replace(sg, tia=replace(sg.tia, review_date=(world.on - timedelta(days=1)).isoformat()))
     staff.update_safeguard(sg, fields=["tia.review_date"])
     receipt = staff.last_receipt
     assert receipt is not None
@@ -218,11 +219,15 @@ def test_sqlite_a_change_through_one_process_is_seen_by_the_next_check_in_anothe
         staff = world.staff
         for _ in range(5):
             sg = staff.get_safeguard("usscc", "us-scc")
-            sg.tia.review_date = (world.on - timedelta(days=1)).isoformat()
-            sg = staff.update_safeguard(sg, fields=["tia.review_date"])
+            overdue = (world.on - timedelta(days=1)).isoformat()
+            sg = staff.update_safeguard(
+                replace(sg, tia=replace(sg.tia, review_date=overdue)), fields=["tia.review_date"]
+            )
             assert "TIA_REVIEW_OVERDUE" in codes(check_b("usscc"))
-            sg.tia.review_date = "2030-02-20"
-            staff.update_safeguard(sg, fields=["tia.review_date"])
+            staff.update_safeguard(
+                replace(sg, tia=replace(sg.tia, review_date="2030-02-20")),
+                fields=["tia.review_date"],
+            )
             assert check_b("usscc").verdict == tpb.TRANSFER_VERDICT_ALLOWED
         staff.record_adequacy_change("JP", "INVALIDATED", effective=world.on, source="CJEU")
         assert "ADEQUACY_NOT_IN_FORCE" in codes(check_b("jphost"))

@@ -12,6 +12,7 @@ import pytest
 from standardwebhooks import Webhook
 
 from dpa_client import errors
+from dpa_client.types import Delivery, DeliveryChannel, DeliveryEvidenceChannel, DeliveryState
 from dpa_registry_api.v1 import delivery_pb2 as pb
 from registry import clock, ledger, pki
 from registry.cli import main as cli_main
@@ -25,8 +26,8 @@ from tests.delivery_fakes import (
     eventually,
 )
 
-DELIVERED = pb.DELIVERY_STATE_DELIVERED
-DEAD = pb.DELIVERY_STATE_DEAD_LETTER
+DELIVERED = DeliveryState.DELIVERED
+DEAD = DeliveryState.DEAD_LETTER
 
 
 def _setup(h: harness.Harness, *controllers: str) -> None:
@@ -43,7 +44,7 @@ def _propose(h: harness.Harness) -> str:
     return str(notice.name)
 
 
-def _deliveries(h: harness.Harness, cid: str) -> list[pb.Delivery]:
+def _deliveries(h: harness.Harness, cid: str) -> list[Delivery]:
     return list(h.staff.list_deliveries(cid))
 
 
@@ -84,16 +85,16 @@ def test_webhook_and_email_reach_the_controller(
         what="both deliveries recorded",
     )
     by_channel = {d.channel: d for d in done}
-    assert by_channel[pb.DELIVERY_CHANNEL_WEBHOOK].attempts[0].status_code == 200
-    assert by_channel[pb.DELIVERY_CHANNEL_EMAIL].attempts[0].status_code == 250
+    assert by_channel[DeliveryChannel.WEBHOOK].attempts[0].status_code == 200
+    assert by_channel[DeliveryChannel.EMAIL].attempts[0].status_code == 250
     assert all(len(d.attempts) == 1 and d.attempts[0].succeeded for d in done)
     assert list(h.staff.list_undelivered_notices("acme")) == []
     notification = f"controllers/acme/{done[0].notification}"
     proof = acme.notice_evidence(notification)
     assert proof.delivered
     assert {e.channel for e in proof.evidence} == {
-        pb.DELIVERY_EVIDENCE_CHANNEL_WEBHOOK,
-        pb.DELIVERY_EVIDENCE_CHANNEL_EMAIL,
+        DeliveryEvidenceChannel.WEBHOOK,
+        DeliveryEvidenceChannel.EMAIL,
     }
     assert proof.first_delivery_time == proof.evidence[0].time
     with pytest.raises(errors.NotFound):
@@ -114,7 +115,7 @@ def test_dead_endpoint_is_dead_lettered_then_redelivered(
     acme.subscribe_webhook("acme", receiver.url)
     notice = _propose(h)
 
-    def dead() -> pb.Delivery | None:
+    def dead() -> Delivery | None:
         found = [d for d in _deliveries(h, "acme") if d.state == DEAD]
         return found[0] if found else None
 
@@ -123,7 +124,7 @@ def test_dead_endpoint_is_dead_lettered_then_redelivered(
     assert [a.number for a in delivery.attempts] == [1, 2, 3]
     assert len(receiver.requests()) == 3
     # Retries back off: the gaps between attempts grow.
-    times = [a.time.ToDatetime() for a in delivery.attempts]
+    times = [a.time for a in delivery.attempts]
     assert times[2] - times[1] >= timedelta(seconds=0.4)
     undelivered = list(h.staff.list_undelivered_notices("acme"))
     assert [n.resource for n in undelivered] == [notice]
@@ -304,15 +305,13 @@ def test_stream_and_acknowledgement_are_evidence(delivering: harness.Harness) ->
         streamed = next(watch)
         name = f"controllers/acme/notifications/{streamed.id}"
         # The server records the hand-over once the message has gone out.
-        eventually(
-            lambda: pb.DELIVERY_EVIDENCE_CHANNEL_STREAM in channels(), what="stream evidence"
-        )
+        eventually(lambda: DeliveryEvidenceChannel.STREAM in channels(), what="stream evidence")
     finally:
         watch.cancel()
     acme.acknowledge_notification(streamed.id)
     assert channels() == {
-        pb.DELIVERY_EVIDENCE_CHANNEL_STREAM,
-        pb.DELIVERY_EVIDENCE_CHANNEL_INBOX_ACK,
+        DeliveryEvidenceChannel.STREAM,
+        DeliveryEvidenceChannel.INBOX_ACK,
     }
     # globex neither watched nor acknowledged: its notice is undelivered.
     undelivered = list(h.staff.list_undelivered_notices("globex"))

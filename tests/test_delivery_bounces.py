@@ -12,7 +12,7 @@ import smtplib
 
 import pytest
 
-from dpa_registry_api.v1 import delivery_pb2 as pb
+from dpa_client.types import Delivery, DeliveryState
 from registry.audit import store
 from registry.delivery import bounces
 from tests import harness
@@ -22,7 +22,7 @@ from tests.test_objection_clock import _change, _scheduler_round, _setup
 VERP = re.compile(r"bounces\+d(\d+)\.a(\d+)\.([0-9a-f]{16})@bounces\.processor\.example")
 
 
-def _delivery(h: harness.Harness, state: int) -> pb.Delivery | None:
+def _delivery(h: harness.Harness, state: DeliveryState) -> Delivery | None:
     return next((d for d in h.staff.list_deliveries("acme") if d.state == state), None)
 
 
@@ -50,7 +50,7 @@ def test_permanent_bounce_withdraws_the_delivery(
     eventually(mailbox.received, what="the e-mail")
     sender = mailbox.envelope_senders[0]
     assert VERP.fullmatch(sender), sender
-    dead = eventually(lambda: _delivery(h, pb.DELIVERY_STATE_DEAD_LETTER), what="the bounce")
+    dead = eventually(lambda: _delivery(h, DeliveryState.DEAD_LETTER), what="the bounce")
     accepted, bounced = dead.attempts
     assert accepted.succeeded and accepted.status_code == 250
     assert not bounced.succeeded and bounced.status_code == 550
@@ -63,7 +63,7 @@ def test_permanent_bounce_withdraws_the_delivery(
     assert [n.resource for n in h.staff.list_undelivered_notices("acme")] == [notice]
     # ... so its objection period has not begun.
     _scheduler_round()
-    assert not _change(h, "acme").HasField("objection_deadline")
+    assert _change(h, "acme").objection_deadline is None
     # The bounce is an audit event on the delivery (its change, with the DSN's
     # digest, is committed to by the log), without the address.
     e = store.AuditEvent
@@ -73,7 +73,7 @@ def test_permanent_bounce_withdraws_the_delivery(
     # Staff redeliver after the controller fixed its address: a new series.
     mailbox.bounce.clear()
     h.staff.redeliver(dead.name)
-    again = eventually(lambda: _delivery(h, pb.DELIVERY_STATE_DELIVERED), what="redelivery")
+    again = eventually(lambda: _delivery(h, DeliveryState.DELIVERED), what="redelivery")
     assert [a.status_code for a in again.attempts] == [250, 550, 250]
     assert acme.notice_evidence(name).delivered
 
@@ -89,9 +89,9 @@ def test_bounce_after_the_window_began_takes_it_back(
     acme = h.client("controller", "acme")
     acme.subscribe_email("acme", "slow@acme.example")
     _propose(h)
-    eventually(lambda: _delivery(h, pb.DELIVERY_STATE_DELIVERED), what="accepted")
+    eventually(lambda: _delivery(h, DeliveryState.DELIVERED), what="accepted")
     _scheduler_round()
-    assert _change(h, "acme").HasField("objection_deadline")
+    assert _change(h, "acme").objection_deadline is not None
     # The relay's next hop gave up for now (mailbox full): a transient failure.
     mailbox.bounce["slow@acme.example"] = "4.2.2"
     (rcpts, content), sender = mailbox.received()[0], mailbox.envelope_senders[0]
@@ -103,11 +103,11 @@ def test_bounce_after_the_window_began_takes_it_back(
         assert smtp.data(report)[0] == 250
     _scheduler_round()
     change = _change(h, "acme")
-    assert not change.HasField("objection_deadline")
-    assert not change.HasField("first_delivery_time")
+    assert change.objection_deadline is None
+    assert change.first_delivery_time is None
     # Retried with backoff; this time the relay bounces at once, and again...
     # until the dead letter after the last attempt (3 in these tests).
-    dead = eventually(lambda: _delivery(h, pb.DELIVERY_STATE_DEAD_LETTER), what="dead letter")
+    dead = eventually(lambda: _delivery(h, DeliveryState.DEAD_LETTER), what="dead letter")
     # Each accepted attempt is followed by its bounce; the third ends it.
     codes = [(a.status_code, a.succeeded) for a in dead.attempts]
     assert codes == [(250, True), (452, False)] * 3
@@ -122,7 +122,7 @@ def test_forged_and_unrelated_mail_change_nothing(
     acme = h.client("controller", "acme")
     acme.subscribe_email("acme", "privacy@acme.example")
     _propose(h)
-    delivered = eventually(lambda: _delivery(h, pb.DELIVERY_STATE_DELIVERED), what="accepted")
+    delivered = eventually(lambda: _delivery(h, DeliveryState.DELIVERED), what="accepted")
     sender = mailbox.envelope_senders[0]
     found = VERP.fullmatch(sender)
     assert found is not None
@@ -138,7 +138,7 @@ def test_forged_and_unrelated_mail_change_nothing(
         assert smtp.rcpt(sender)[0] == 250
         assert smtp.data(b"Subject: Out of office\r\n\r\nBack on Monday.\r\n")[0] == 250
     (after,) = h.staff.list_deliveries("acme")
-    assert after.state == pb.DELIVERY_STATE_DELIVERED
+    assert after.state == DeliveryState.DELIVERED
     assert list(after.attempts) == list(delivered.attempts)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dpa_registry_api.v1 import delivery_pb2 as pb
+from dpa_client.types import DeliveryState
 from registry import clock
 from registry.delivery import deliveries, senders, types
 from tests import harness
@@ -167,11 +167,7 @@ def test_the_worker_refuses_a_rebound_target(
     )
     dead = eventually(
         lambda: next(
-            (
-                d
-                for d in h.staff.list_deliveries("acme")
-                if d.state == pb.DELIVERY_STATE_DEAD_LETTER
-            ),
+            (d for d in h.staff.list_deliveries("acme") if d.state == DeliveryState.DEAD_LETTER),
             None,
         ),
         what="dead letter",

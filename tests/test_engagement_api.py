@@ -10,13 +10,13 @@ authorisation, CheckTransfer.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
-from dpa_client import RegistryClient, errors
-from dpa_client._transfers import denial_code_name
-from dpa_registry_api.v1 import subprocessors_pb2 as pb
+from dpa_client import RegistryClient, denial_code_name, errors
+from dpa_client.types import SubprocessorAuthorizationState
 from dpa_registry_api.v1 import transfers_pb2 as tpb
 from registry import clock
 from tests import factories
@@ -74,8 +74,7 @@ def test_log_view_and_resource_view_agree_on_every_subprocessor(registry: Harnes
     _with_dpa(registry, "acme", "globex")
     factories.subprocessor(staff, "shared")
     factories.subprocessor(staff, "private", named_controllers_only=True)
-    private = staff.get_subprocessor("private")
-    private.purpose = "Hosting of globex's tenant"
+    private = replace(staff.get_subprocessor("private"), purpose="Hosting of globex's tenant")
     staff.update_subprocessor(private, fields=["purpose"])
     staff.propose_subprocessor_change(
         "ADDITION",
@@ -132,7 +131,7 @@ def test_controller_withdraws_an_authorisation(registry: Harness) -> None:
     entry = acme.withdraw_subprocessor_authorization(
         "acme", "hostco", reason="moving to an EU-only stack"
     )
-    assert entry.state == pb.SUBPROCESSOR_AUTHORIZATION_STATE_WITHDRAWN
+    assert entry.state == SubprocessorAuthorizationState.WITHDRAWN
     # From that moment: denied for acme, unchanged for globex.
     assert verdict("acme") == (tpb.TRANSFER_VERDICT_DENIED, ["AUTHORIZATION_WITHDRAWN"])
     assert verdict("globex")[0] == tpb.TRANSFER_VERDICT_ALLOWED
@@ -144,7 +143,7 @@ def test_controller_withdraws_an_authorisation(registry: Harness) -> None:
     actions = [_body(e.body).get("action") for e in acme.audit_entries()]
     assert "subprocessor.authorization.withdraw" in actions
     listed = {e.subprocessor: e.state for e in acme.get_subprocessor_list("acme").entries}
-    assert listed["subprocessors/hostco"] == pb.SUBPROCESSOR_AUTHORIZATION_STATE_WITHDRAWN
+    assert listed["subprocessors/hostco"] == SubprocessorAuthorizationState.WITHDRAWN
     # Twice, or someone else's: refused precisely.
     with pytest.raises(errors.FailedPrecondition):
         acme.withdraw_subprocessor_authorization("acme", "hostco", reason="again")

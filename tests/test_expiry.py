@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -57,7 +58,7 @@ def test_expiry_is_told_once_to_those_who_must_hear_it(registry: Harness) -> Non
         ],
     )
     sg = staff.get_safeguard("hostco", "in-scc")
-    sg.review_date = (today + timedelta(days=50)).isoformat()
+    sg = replace(sg, review_date=(today + timedelta(days=50)).isoformat())
     staff.update_safeguard(sg, fields=["review_date"])
     # Nothing due yet.
     caller = scheduler.system_caller(harness.TRUST_DOMAIN)

@@ -9,14 +9,14 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 
 import pytest
 
-from dpa_client import LocalChecker, RegistryClient, errors, verify_receipt
+from dpa_client import LocalChecker, RegistryClient, errors, safeguard, verify_receipt
 from dpa_client._base import translate
-from dpa_client._transfers import safeguard
 from dpa_client.transparency import merkle
 from dpa_registry_api.v1 import decisions_pb2 as pb
 from dpa_registry_api.v1 import decisions_pb2_grpc as pb_grpc
@@ -260,14 +260,14 @@ def test_agrees_with_the_server_on_10000_requests_and_after_every_write(
     differ.after_write(600)
     # A sub-processor's locations changed.
     record = staff.get_subprocessor("jphost")
-    record.locations.append("IN")
+    record = replace(record, locations=(*record.locations, "IN"))
     staff.update_subprocessor(record, fields=["locations"])
     differ.after_write(600)
     # Safeguards: one recorded, one changed.
     staff.create_safeguard("jphost", "in-scc", scc("IN"))
     differ.after_write(600)
-    changed = staff.get_safeguard("usscc", "us-scc")
-    changed.tia.review_date = (world.on - DAY).isoformat()
+    sg = staff.get_safeguard("usscc", "us-scc")
+    changed = replace(sg, tia=replace(sg.tia, review_date=(world.on - DAY).isoformat()))
     staff.update_safeguard(changed, fields=["tia.review_date"])
     differ.after_write(600)
     # The adequacy reference: a decision suspended.

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from dpa_client import errors
+from dpa_client import Notification, errors
 from dpa_registry_api.v1 import notifications_pb2
 from registry import ledger
 from registry.auth import Caller, Role
@@ -42,10 +42,8 @@ def send(controller_ids: Sequence[str], title: str = "hello") -> list[core.Notif
     return made
 
 
-def collect(
-    watch: object, count: int, timeout: float = 10.0
-) -> list[notifications_pb2.Notification]:
-    got: list[notifications_pb2.Notification] = []
+def collect(watch: object, count: int, timeout: float = 10.0) -> list[Notification]:
+    got: list[Notification] = []
     done = threading.Event()
 
     def run() -> None:

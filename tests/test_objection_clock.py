@@ -7,8 +7,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from dpa_registry_api.v1 import delivery_pb2 as dpb
-from dpa_registry_api.v1 import subprocessors_pb2 as pb
+from dpa_client.types import (
+    ControllerChange,
+    ControllerDecision,
+    DeliveryState,
+    SubprocessorAuthorizationState,
+    SubprocessorStatus,
+)
 from registry import clock
 from registry.audit import store
 from registry.subprocessors import core, notices, scheduler, transitions
@@ -17,8 +22,8 @@ from tests import factories, harness
 from tests.delivery_fakes import Mailbox, WebhookReceiver, eventually
 
 DAY = timedelta(days=1)
-PENDING = pb.SUBPROCESSOR_AUTHORIZATION_STATE_PENDING
-AUTHORIZED = pb.SUBPROCESSOR_AUTHORIZATION_STATE_AUTHORIZED
+PENDING = SubprocessorAuthorizationState.PENDING
+AUTHORIZED = SubprocessorAuthorizationState.AUTHORIZED
 
 
 def _scheduler_round() -> None:
@@ -26,12 +31,12 @@ def _scheduler_round() -> None:
     transitions.run_due(scheduler.system_caller(harness.TRUST_DOMAIN))
 
 
-def _change(h: harness.Harness, cid: str) -> pb.ControllerChange:
+def _change(h: harness.Harness, cid: str) -> ControllerChange:
     (change,) = h.staff.get_subprocessor_list(cid).pending_changes
     return change
 
 
-def _state(h: harness.Harness, cid: str, sid: str) -> int | None:
+def _state(h: harness.Harness, cid: str, sid: str) -> SubprocessorAuthorizationState | None:
     for e in h.staff.get_subprocessor_list(cid).entries:
         if e.subprocessor == f"subprocessors/{sid}":
             return e.state
@@ -66,11 +71,7 @@ def test_never_delivered_no_window_then_late_delivery_moves_the_deadline(
 
     dead = eventually(
         lambda: next(
-            (
-                d
-                for d in h.staff.list_deliveries("acme")
-                if d.state == dpb.DELIVERY_STATE_DEAD_LETTER
-            ),
+            (d for d in h.staff.list_deliveries("acme") if d.state == DeliveryState.DEAD_LETTER),
             None,
         ),
         what="dead letter",
@@ -80,14 +81,14 @@ def test_never_delivered_no_window_then_late_delivery_moves_the_deadline(
     _scheduler_round()
     change = _change(h, "acme")
     assert change.change_notice == notice.name
-    assert change.decision == pb.CONTROLLER_DECISION_PENDING
-    assert not change.HasField("first_delivery_time")
-    assert not change.HasField("objection_deadline")
+    assert change.decision == ControllerDecision.PENDING
+    assert change.first_delivery_time is None
+    assert change.objection_deadline is None
     assert change.notified_time == notice.create_time
     # What staff see: the notice undelivered, the change pending, the
     # sub-processor live (its effective date passed) but not for acme's data.
     assert [n.resource for n in h.staff.list_undelivered_notices("acme")] == [notice.name]
-    assert h.staff.get_subprocessor("hostco").status == pb.SUBPROCESSOR_STATUS_ACTIVE
+    assert h.staff.get_subprocessor("hostco").status == SubprocessorStatus.ACTIVE
     assert _state(h, "acme", "hostco") == PENDING
     assert not core.may_use("acme", "hostco")
     assert _clock_events("acme") == []
@@ -97,18 +98,18 @@ def test_never_delivered_no_window_then_late_delivery_moves_the_deadline(
     h.staff.redeliver(dead.name)
     done = eventually(
         lambda: next(
-            (d for d in h.staff.list_deliveries("acme") if d.state == dpb.DELIVERY_STATE_DELIVERED),
+            (d for d in h.staff.list_deliveries("acme") if d.state == DeliveryState.DELIVERED),
             None,
         ),
         what="redelivery",
     )
-    delivered = done.attempts[-1].time.ToDatetime()
+    delivered = done.attempts[-1].time
     _scheduler_round()
     change = _change(h, "acme")
-    assert change.first_delivery_time.ToDatetime() == delivered
-    assert change.objection_deadline.ToDatetime() == delivered + 10 * DAY
+    assert change.first_delivery_time == delivered
+    assert change.objection_deadline == delivered + 10 * DAY
     proof = acme.notice_evidence(f"controllers/acme/{done.notification}")
-    assert proof.first_delivery_time.ToDatetime() == delivered
+    assert proof.first_delivery_time == delivered
     (event,) = _clock_events("acme")
     assert event.resource == notice.name
 
@@ -134,19 +135,19 @@ def test_accepted_email_starts_the_window(delivering: harness.Harness, mailbox: 
     eventually(mailbox.received, what="the e-mail")
     done = eventually(
         lambda: next(
-            (d for d in h.staff.list_deliveries("acme") if d.state == dpb.DELIVERY_STATE_DELIVERED),
+            (d for d in h.staff.list_deliveries("acme") if d.state == DeliveryState.DELIVERED),
             None,
         ),
         what="e-mail recorded",
     )
-    accepted = done.attempts[0].time.ToDatetime()
+    accepted = done.attempts[0].time
     # The server's own scheduler starts the window within a round or two.
     change = eventually(
-        lambda: (c := _change(h, "acme")).HasField("objection_deadline") and c,
+        lambda: (c := _change(h, "acme")).objection_deadline is not None and c,
         what="the window",
     )
-    assert change.first_delivery_time.ToDatetime() == accepted
-    assert change.objection_deadline.ToDatetime() == accepted + 10 * DAY
+    assert change.first_delivery_time == accepted
+    assert change.objection_deadline == accepted + 10 * DAY
     # The controller sees the same deadline in its own view.
     (own,) = acme.get_subprocessor_list("acme").pending_changes
     assert own.objection_deadline == change.objection_deadline

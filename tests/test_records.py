@@ -8,6 +8,7 @@ import csv
 import hashlib
 import io
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -135,11 +136,11 @@ def test_as_of_a_revision_is_rebuilt_byte_for_byte(registry: Harness) -> None:
     registry.staff.update_controller("acme", dpo_email="dpo2@acme.example")
     factories.instruction(registry, "acme", retention_days=90)
     sp = registry.staff.get_subprocessor("hostco")
-    sp.purpose = "Hosting and backups"
-    registry.staff.update_subprocessor(sp, fields=["purpose"])
+    registry.staff.update_subprocessor(
+        replace(sp, purpose="Hosting and backups"), fields=["purpose"]
+    )
     sg = registry.staff.get_safeguard("hostco", "in-scc")
-    sg.review_date = "2031-01-01"
-    registry.staff.update_safeguard(sg, fields=["review_date"])
+    registry.staff.update_safeguard(replace(sg, review_date="2031-01-01"), fields=["review_date"])
     registry.staff.update_measure(
         "enc-at-rest",
         impact="LOWERED",

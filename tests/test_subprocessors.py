@@ -12,9 +12,18 @@ from datetime import timedelta
 
 import pytest
 
-from dpa_client import RegistryClient, errors
-from dpa_registry_api.v1 import notifications_pb2
-from dpa_registry_api.v1 import subprocessors_pb2 as pb
+from dpa_client import (
+    ControllerDecision,
+    DpfStatus,
+    Notification,
+    NotificationKind,
+    ObjectionResolution,
+    RegistryClient,
+    Subprocessor,
+    SubprocessorAuthorizationState,
+    SubprocessorStatus,
+    errors,
+)
 from registry import clock, pki, server
 from registry.audit import store
 from registry.notifications import core as notifications
@@ -45,7 +54,7 @@ def setup_controllers(h: Harness, terms: dict[str, tuple[str, int, int]]) -> Non
         factories.dpa_terms_direct(cid, mode=mode, notice_days=notice, objection_days=objection)
 
 
-def us_subprocessor(staff: RegistryClient, sp_id: str = "llmcorp") -> pb.Subprocessor:
+def us_subprocessor(staff: RegistryClient, sp_id: str = "llmcorp") -> Subprocessor:
     return factories.subprocessor(  # type: ignore[return-value]
         staff,
         sp_id,
@@ -84,8 +93,8 @@ def test_staff_registers_a_us_subprocessor(registry: Harness) -> None:
     staff = registry.staff
     created = us_subprocessor(staff)
     assert created.name == "subprocessors/llmcorp"
-    assert created.status == pb.SUBPROCESSOR_STATUS_PROPOSED
-    assert created.dpf.status == pb.DPF_STATUS_CERTIFIED
+    assert created.status == SubprocessorStatus.PROPOSED
+    assert created.dpf.status == DpfStatus.CERTIFIED
     assert created.dpf.checked_date == "2026-01-10"
     assert created.agreement.flow_down_confirmed
     assert list(created.locations) == ["US"]
@@ -95,9 +104,7 @@ def test_staff_registers_a_us_subprocessor(registry: Harness) -> None:
         "hostco",
         "llmcorp",
     ]
-    edited = pb.Subprocessor()
-    edited.CopyFrom(created)
-    edited.purpose = "Inference and evaluation"
+    edited = replace(created, purpose="Inference and evaluation")
     updated = staff.update_subprocessor(edited, fields=["purpose"])
     assert updated.purpose == "Inference and evaluation"
     assert updated.etag != created.etag
@@ -148,7 +155,7 @@ def test_change_notice_end_to_end(registry: Harness) -> None:
     us_subprocessor(staff)
 
     watch = acme.watch_notifications()
-    live: list[notifications_pb2.Notification] = []
+    live: list[Notification] = []
     threading.Thread(target=lambda: live.append(next(watch)), daemon=True).start()
     time.sleep(0.2)
 
@@ -159,7 +166,7 @@ def test_change_notice_end_to_end(registry: Harness) -> None:
     eventually(lambda: bool(live))
     watch.cancel()
     n = live[0]
-    assert n.kind == notifications_pb2.NOTIFICATION_KIND_SUBPROCESSOR_CHANGE
+    assert n.kind == NotificationKind.SUBPROCESSOR_CHANGE
     assert n.resource == notice.name
     assert n.payload["subprocessor"] == "subprocessors/llmcorp"
     assert n.payload["objection_days"] == 30
@@ -170,44 +177,43 @@ def test_change_notice_end_to_end(registry: Harness) -> None:
     # counted from the notice's first delivery to it.
     eventually(
         lambda: (
-            globex.get_subprocessor_list("globex").pending_changes[0].HasField("objection_deadline")
+            globex.get_subprocessor_list("globex").pending_changes[0].objection_deadline is not None
         )
     )
     view = globex.get_subprocessor_list("globex")
-    assert [e.state for e in view.entries] == [pb.SUBPROCESSOR_AUTHORIZATION_STATE_PENDING]
+    assert [e.state for e in view.entries] == [SubprocessorAuthorizationState.PENDING]
     (pending,) = view.pending_changes
     assert pending.change_notice == notice.name
-    window = pending.objection_deadline.ToDatetime() - pending.first_delivery_time.ToDatetime()
+    assert pending.objection_deadline and pending.first_delivery_time
+    window = pending.objection_deadline - pending.first_delivery_time
     assert window == 10 * DAY
 
     objected = acme.object_to_subprocessor_change(notice.name, reason="no US transfers")
-    assert objected.decision == pb.CONTROLLER_DECISION_OBJECTED
-    assert state_of(acme, "acme", "llmcorp") == pb.SUBPROCESSOR_AUTHORIZATION_STATE_OBJECTED
+    assert objected.decision == ControllerDecision.OBJECTED
+    assert state_of(acme, "acme", "llmcorp") == SubprocessorAuthorizationState.OBJECTED
     queue = list(staff.list_objections(unresolved_only=True))
     assert [(o.controller_id, o.reason) for o in queue] == [("acme", "no US transfers")]
 
     # globex's 10-day window closes without objection: authorised by the scheduler.
     clock.advance(10 * DAY + timedelta(seconds=1))
     eventually(
-        lambda: (
-            state_of(globex, "globex", "llmcorp") == pb.SUBPROCESSOR_AUTHORIZATION_STATE_AUTHORIZED
-        )
+        lambda: state_of(globex, "globex", "llmcorp") == SubprocessorAuthorizationState.AUTHORIZED
     )
-    assert state_of(acme, "acme", "llmcorp") == pb.SUBPROCESSOR_AUTHORIZATION_STATE_OBJECTED
-    assert state_of(initech, "initech", "llmcorp") == pb.SUBPROCESSOR_AUTHORIZATION_STATE_PENDING
+    assert state_of(acme, "acme", "llmcorp") == SubprocessorAuthorizationState.OBJECTED
+    assert state_of(initech, "initech", "llmcorp") == SubprocessorAuthorizationState.PENDING
     with pytest.raises(errors.FailedPrecondition):
         globex.object_to_subprocessor_change(notice.name, reason="too late")
 
     # SPECIFIC: still PENDING after every window; the approval authorises.
     clock.advance(25 * DAY)
     time.sleep(1.5)
-    assert state_of(initech, "initech", "llmcorp") == pb.SUBPROCESSOR_AUTHORIZATION_STATE_PENDING
+    assert state_of(initech, "initech", "llmcorp") == SubprocessorAuthorizationState.PENDING
     approved = initech.approve_subprocessor_change(notice.name)
-    assert approved.decision == pb.CONTROLLER_DECISION_AUTHORIZED
-    assert state_of(initech, "initech", "llmcorp") == pb.SUBPROCESSOR_AUTHORIZATION_STATE_AUTHORIZED
+    assert approved.decision == ControllerDecision.AUTHORIZED
+    assert state_of(initech, "initech", "llmcorp") == SubprocessorAuthorizationState.AUTHORIZED
 
     # Effective date passed: ACTIVE, used for globex and initech, never for acme.
-    eventually(lambda: staff.get_subprocessor("llmcorp").status == pb.SUBPROCESSOR_STATUS_ACTIVE)
+    eventually(lambda: staff.get_subprocessor("llmcorp").status == SubprocessorStatus.ACTIVE)
     assert core.may_use("globex", "llmcorp")
     assert core.may_use("initech", "llmcorp")
     assert not core.may_use("acme", "llmcorp")
@@ -215,11 +221,11 @@ def test_change_notice_end_to_end(registry: Harness) -> None:
     resolved = staff.resolve_objection(
         notice.name, "acme", resolution="ALTERNATIVE_ARRANGEMENT", note="EU model for acme"
     )
-    assert resolved.resolution == pb.OBJECTION_RESOLUTION_ALTERNATIVE_ARRANGEMENT
+    assert resolved.resolution == ObjectionResolution.ALTERNATIVE_ARRANGEMENT
     assert not core.may_use("acme", "llmcorp")
     assert list(staff.list_objections(unresolved_only=True)) == []
     kinds = [x.kind for x in acme.list_notifications()]
-    assert kinds[-1] == notifications_pb2.NOTIFICATION_KIND_OBJECTION_RESOLVED
+    assert kinds[-1] == NotificationKind.OBJECTION_RESOLVED
 
 
 @pytest.mark.parametrize("close_while_down", [False, True])
@@ -243,9 +249,7 @@ def test_window_closes_across_a_restart(registry: Harness, close_while_down: boo
         clock.advance(15 * DAY + timedelta(seconds=1))
     globex = controller_client(registry, "globex")
     eventually(
-        lambda: (
-            state_of(globex, "globex", "llmcorp") == pb.SUBPROCESSOR_AUTHORIZATION_STATE_AUTHORIZED
-        )
+        lambda: state_of(globex, "globex", "llmcorp") == SubprocessorAuthorizationState.AUTHORIZED
     )
     time.sleep(1.2)
     authorised = store.AuditEvent.select().where(
@@ -255,7 +259,7 @@ def test_window_closes_across_a_restart(registry: Harness, close_while_down: boo
     assert authorised.count() == 1, "a window closing is applied exactly once"
     (change,) = list(globex.get_subprocessor_list("globex").pending_changes)
     assert change.change_notice == notice.name
-    assert change.decision == pb.CONTROLLER_DECISION_AUTHORIZED
+    assert change.decision == ControllerDecision.AUTHORIZED
 
 
 def test_notice_period_violation_names_the_controllers(registry: Harness) -> None:
@@ -314,7 +318,7 @@ def test_replacement_and_removal(registry: Harness) -> None:
     with pytest.raises(errors.FailedPrecondition):
         acme.object_to_subprocessor_change(removal.name, reason="no")
     clock.advance(DAY + timedelta(seconds=1))
-    eventually(lambda: staff.get_subprocessor("newhost").status == pb.SUBPROCESSOR_STATUS_RETIRED)
+    eventually(lambda: staff.get_subprocessor("newhost").status == SubprocessorStatus.RETIRED)
     assert not core.may_use("acme", "newhost")
 
 
@@ -338,7 +342,7 @@ def test_named_controllers_scope(registry: Harness) -> None:
     assert notice.recipient_count == 1
     globex = controller_client(registry, "globex")
     assert list(globex.list_notifications()) == []
-    assert globex.get_subprocessor_list("globex").entries == []
+    assert globex.get_subprocessor_list("globex").entries == ()
 
 
 def test_tenant_isolation(registry: Harness) -> None:

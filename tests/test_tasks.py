@@ -7,12 +7,13 @@ certificate, after which the controller's data are no longer held."""
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
 from dpa_client import cli, errors, verify_task
-from dpa_registry_api.v1 import tasks_pb2
+from dpa_client.types import Task, TaskPart, TaskPartState, TaskState
 from registry import cli as registry_cli
 from registry import clock, keys
 from registry.tasks.engine import systems
@@ -39,7 +40,7 @@ def _world(h: Harness) -> None:
     factories.engaged_subprocessor_direct(h, "payco", controllers=("globex",))
 
 
-def _file(h: Harness, **overrides: object) -> tasks_pb2.Task:
+def _file(h: Harness, **overrides: object) -> Task:
     fields: dict[str, object] = {
         "type": "ERASURE",
         "controller_request_id": "dsr-2026-0001",
@@ -51,7 +52,7 @@ def _file(h: Harness, **overrides: object) -> tasks_pb2.Task:
     return h.client("controller", "acme").file_data_subject_request("acme", **fields)  # type: ignore[arg-type]
 
 
-def _parts(task: tasks_pb2.Task) -> dict[str, tasks_pb2.TaskPart]:
+def _parts(task: Task) -> dict[str, TaskPart]:
     return {p.part_id: p for p in task.parts}
 
 
@@ -64,11 +65,11 @@ def test_erasure_request_done_when_scenario(
     parts = _parts(task)
     subs = {"subprocessor-crmco", "subprocessor-hostco", "subprocessor-mailco"}
     assert set(parts) == SYSTEMS | subs  # payco (globex only) is not a part
-    due = task.data_subject_request.due_time.ToDatetime()
+    due = task.data_subject_request.due_time
     for p in parts.values():
-        assert p.state == tasks_pb2.TASK_PART_STATE_PENDING
-        assert p.due_time.ToDatetime() <= due  # inside the controller's month
-        assert p.due_time.ToDatetime() - task.create_time.ToDatetime() == timedelta(days=10)
+        assert p.state == TaskPartState.PENDING
+        assert p.due_time <= due  # inside the controller's month
+        assert p.due_time - task.create_time == timedelta(days=10)
     # The controller sees its task; another tenant does not.
     assert acme.get_task(task.name).name == task.name
     with pytest.raises(errors.NotFound):
@@ -88,7 +89,7 @@ def test_erasure_request_done_when_scenario(
     clock.advance(timedelta(days=11))
     overdue = list(staff.list_overdue_task_parts())
     assert [o.part.part_id for o in overdue] == ["subprocessor-crmco"]
-    assert overdue[0].late.ToTimedelta() >= timedelta(days=1)
+    assert overdue[0].late >= timedelta(days=1)
     assert overdue[0].controller_id == "acme"
     # The staff CLI shows the same queue.
     d = registry.pki.directory
@@ -103,7 +104,7 @@ def test_erasure_request_done_when_scenario(
     done = staff.update_task_part(
         f"{task.name}/parts/subprocessor-crmco", "DONE", reference="crmco case 5521"
     )
-    assert done.state == tasks_pb2.TASK_STATE_COMPLETED
+    assert done.state == TaskState.COMPLETED
     assert not list(staff.list_overdue_task_parts())
     fetched = acme.get_task(task.name)
     verified = verify_task(fetched, pinned_processor_keys=_pinned())
@@ -122,11 +123,14 @@ def test_erasure_request_done_when_scenario(
     assert cli.main([*argv, "--vkey", _pinned()[0]]) == 0
     assert cli.main([*argv, "--vkey", "other+00000000+AAAA"]) == 1
     # Tampered bytes do not verify.
-    fetched.signed_document.document = fetched.signed_document.document.replace(
-        b"ERASURE", b"ACCESS"
+    signed = fetched.signed_document
+    assert signed is not None
+    tampered = replace(
+        fetched,
+        signed_document=replace(signed, document=signed.document.replace(b"ERASURE", b"ACCESS")),
     )
     with pytest.raises(errors.VerificationError):
-        verify_task(fetched, pinned_processor_keys=_pinned())
+        verify_task(tampered, pinned_processor_keys=_pinned())
 
 
 @pytest.mark.parametrize(
@@ -162,7 +166,7 @@ def test_extension_duplicates_and_failures(registry: Harness) -> None:
     task = _file(registry)
     with pytest.raises(errors.AlreadyExists):
         _file(registry)
-    received = task.data_subject_request.receive_time.ToDatetime()
+    received = task.data_subject_request.receive_time
     with pytest.raises(errors.InvalidArgument) as err:
         acme.extend_data_subject_request(task.name, due=received + timedelta(days=40), reason="")
     assert [v.field for v in err.value.violations] == ["reason"]
@@ -211,7 +215,7 @@ def test_restart_in_the_middle_of_a_task(registry: Harness) -> None:
             if p.part_id != "subprocessor-hostco":
                 staff.update_task_part(p.name, "DONE", reference="after restart")
         done = again.client("controller", "acme").get_task(task.name)
-        assert done.state == tasks_pb2.TASK_STATE_COMPLETED
+        assert done.state == TaskState.COMPLETED
         verified = verify_task(done, pinned_processor_keys=_pinned())
         refs = {p["part"]: p["reference"] for p in verified.content["parts"]}
         assert refs["subprocessor-hostco"] == "before restart"

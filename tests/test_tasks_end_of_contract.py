@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from dpa_client import errors, verify_task
-from dpa_registry_api.v1 import tasks_pb2
+from dpa_client.types import Disposition, Task, TaskPart, TaskPartKind, TaskPartState, TaskState
 from registry import clock, db, keys
 from registry.agreements import terms
 from registry.agreements.types import DpaStanding
@@ -40,7 +40,7 @@ def _affected_by_breach_at(h: Harness, sp: str) -> set[str]:
     return {o.controller.split("/")[1] for o in h.staff.breach_obligations(b.breach_id)}
 
 
-def _parts(task: tasks_pb2.Task) -> dict[str, tasks_pb2.TaskPart]:
+def _parts(task: Task) -> dict[str, TaskPart]:
     return {p.part_id: p for p in task.parts}
 
 
@@ -57,7 +57,7 @@ def test_return_then_deletion_to_a_signed_certificate(registry: Harness) -> None
     parts = _parts(task)
     assert {f"subprocessor-{sp}" for sp in SUBS} <= set(parts)
     assert {"export", "backups"} <= set(parts)
-    assert task.end_of_contract.disposition == tasks_pb2.DISPOSITION_RETURN
+    assert task.end_of_contract.disposition == Disposition.RETURN
     assert acme.get_task(task.name).name == task.name
     with pytest.raises(errors.NotFound):
         registry.client("controller", "globex").get_task(task.name)
@@ -78,12 +78,9 @@ def test_return_then_deletion_to_a_signed_certificate(registry: Harness) -> None
         parts["export"].name, "IN_PROGRESS", export_ready=True, reference="export acme-1.tar"
     )
     export = _parts(ready)["export"]
-    window = export.window_end_time.ToDatetime() - export.ready_time.ToDatetime()
+    window = export.window_end_time - export.ready_time
     assert window >= timedelta(days=30)
-    assert (
-        _parts(ready)["subprocessor-hostco"].due_time.ToDatetime()
-        > export.window_end_time.ToDatetime()
-    )
+    assert _parts(ready)["subprocessor-hostco"].due_time > export.window_end_time
     staff.update_task_part(parts["export"].name, "DONE", reference="retrieved by acme")
     # Backups: the expiry is recorded first; done only once it has passed.
     backups = parts["backups"].name
@@ -93,13 +90,13 @@ def test_return_then_deletion_to_a_signed_certificate(registry: Harness) -> None
     with pytest.raises(errors.FailedPrecondition):
         staff.update_task_part(backups, "DONE", reference="too early")
     for p in parts.values():
-        if p.kind in (tasks_pb2.TASK_PART_KIND_SYSTEM, tasks_pb2.TASK_PART_KIND_SUBPROCESSOR):
+        if p.kind in (TaskPartKind.SYSTEM, TaskPartKind.SUBPROCESSOR):
             staff.update_task_part(p.name, "DONE", reference=f"deletion certificate {p.target}")
     # Until the certificate, a breach at hostco still concerns acme.
     assert "acme" in _affected_by_breach_at(registry, "hostco")
     clock.advance(timedelta(days=36))
     done = staff.update_task_part(backups, "DONE", reference="last backup expired")
-    assert done.state == tasks_pb2.TASK_STATE_COMPLETED
+    assert done.state == TaskState.COMPLETED
     verified = verify_task(acme.get_task(task.name), pinned_processor_keys=[keys.active().vkey])
     c = verified.content
     assert c["type"] == "dpa-registry/end-of-contract-certificate/v1"
@@ -123,14 +120,14 @@ def test_delete_alone_has_no_export(registry: Harness) -> None:
     registry.staff.terminate_agreement("acme", 1, disposition="DELETE")
     (task,) = registry.staff.list_tasks("acme")
     assert "export" not in _parts(task)
-    assert task.end_of_contract.disposition == tasks_pb2.DISPOSITION_DELETE
+    assert task.end_of_contract.disposition == Disposition.DELETE
     # Deletions need no export first.
     registry.staff.update_task_part(
         f"{task.name}/parts/subprocessor-hostco", "DONE", reference="deleted"
     )
 
 
-def _dsr(h: Harness) -> tasks_pb2.Task:
+def _dsr(h: Harness) -> Task:
     factories.controller(h.staff, "acme")
     factories.active_dpa_direct("acme")
     for sp in SUBS:
@@ -174,7 +171,7 @@ def test_two_threads_confirm_the_same_part(registry: Harness) -> None:
             lambda: b.update_task_part(part.name, "DONE", reference="by b", etag=part.etag),
         ]
     )
-    wins = [r for r in results if isinstance(r, tasks_pb2.Task)]
+    wins = [r for r in results if isinstance(r, Task)]
     losses = [r for r in results if isinstance(r, errors.Conflict)]
     assert len(wins) == 1 and len(losses) == 1, results
     final = _parts(registry.staff.get_task(task.name))["subprocessor-hostco"]
@@ -192,10 +189,10 @@ def test_threads_confirm_different_parts_at_once(registry: Harness) -> None:
         for c, p in zip(clients, task.parts, strict=True)
     ]
     results = _run(calls)
-    assert all(isinstance(r, tasks_pb2.Task) for r in results), results
+    assert all(isinstance(r, Task) for r in results), results
     final = registry.staff.get_task(task.name)
-    assert final.state == tasks_pb2.TASK_STATE_COMPLETED
-    assert all(p.state == tasks_pb2.TASK_PART_STATE_DONE for p in final.parts)
+    assert final.state == TaskState.COMPLETED
+    assert all(p.state == TaskPartState.DONE for p in final.parts)
     from registry.audit import store
 
     with db.database.connection_context():

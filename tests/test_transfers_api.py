@@ -13,13 +13,20 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 import pytest
 
-from dpa_client import RegistryClient, errors
-from dpa_client._transfers import denial_code_name, safeguard
+from dpa_client import RegistryClient, denial_code_name, errors, safeguard
+from dpa_client.types import (
+    AdequacyScope,
+    AdequacyStatus,
+    DestinationKind,
+    Safeguard,
+    SubprocessorAuthorizationState,
+    SubprocessorStatus,
+)
 from dpa_registry_api.v1 import transfers_pb2 as tpb
 from registry import clock
 from registry.audit import store as audit_store
@@ -65,7 +72,7 @@ CONTROLLERS = {
 }
 
 
-def scc(country: str, **overrides: object) -> tpb.Safeguard:
+def scc(country: str, **overrides: object) -> Safeguard:
     fields: dict[str, object] = {
         "scc_decision": "2021/914",
         "scc_module": 3,
@@ -158,7 +165,7 @@ def build_world(h: Harness) -> World:
     clock.advance(32 * DAY)
     eventually(
         lambda: all(
-            s.status == 2  # SUBPROCESSOR_STATUS_ACTIVE
+            s.status is SubprocessorStatus.ACTIVE
             for s in staff.list_subprocessors()
             if s.subprocessor_id in SUBPROCESSORS
         )
@@ -171,7 +178,8 @@ def build_world(h: Harness) -> World:
 
 def _authorized(h: Harness, cid: str, sid: str) -> bool:
     entries = h.staff.get_subprocessor_list(cid).entries
-    return any(e.subprocessor == f"subprocessors/{sid}" and e.state == 2 for e in entries)
+    authorized = SubprocessorAuthorizationState.AUTHORIZED
+    return any(e.subprocessor == f"subprocessors/{sid}" and e.state is authorized for e in entries)
 
 
 @pytest.fixture
@@ -396,9 +404,7 @@ def test_safeguard_crud(registry: Harness) -> None:
     assert [s.name for s in registry.client("service", "checker").list_safeguards()] == [
         created.name
     ]
-    edited = tpb.Safeguard()
-    edited.CopyFrom(created)
-    edited.tia.review_date = "2031-01-01"
+    edited = replace(created, tia=replace(created.tia, review_date="2031-01-01"))
     updated = staff.update_safeguard(edited, fields=["tia.review_date"])
     assert updated.tia.review_date == "2031-01-01"
     assert updated.etag != created.etag
@@ -430,9 +436,7 @@ def test_safeguard_crud(registry: Harness) -> None:
         (scc("IN", tia_review="2020-01-01"), ["safeguard.tia.review_date"]),
     ],
 )
-def test_bad_safeguard_names_the_field(
-    registry: Harness, sg: tpb.Safeguard, fields: list[str]
-) -> None:
+def test_bad_safeguard_names_the_field(registry: Harness, sg: Safeguard, fields: list[str]) -> None:
     factories.subprocessor(registry.staff, "hostco", country="IN", locations=["IN"])
     with pytest.raises(errors.InvalidArgument) as info:
         registry.staff.create_safeguard("hostco", "bad", sg)
@@ -444,17 +448,17 @@ def test_reference_data_and_recorded_changes(registry: Harness) -> None:
     by_code = {d.code: d for d in ref.adequacy_decisions}
     assert "EE" in ref.eea_countries and len(ref.eea_countries) == 30
     assert by_code["GB"].valid_until_date == "2031-12-27"
-    assert by_code["US"].scope == tpb.ADEQUACY_SCOPE_DPF_CERTIFIED_ONLY
-    assert by_code["CA"].scope == tpb.ADEQUACY_SCOPE_COMMERCIAL_ORGANISATIONS
+    assert by_code["US"].scope == AdequacyScope.DPF_CERTIFIED_ONLY
+    assert by_code["CA"].scope == AdequacyScope.COMMERCIAL_ORGANISATIONS
     assert by_code["BR"].adopted_date == "2026-01-26"
-    assert by_code["XO-EPO"].kind == tpb.DESTINATION_KIND_INTERNATIONAL_ORGANISATION
+    assert by_code["XO-EPO"].kind == DestinationKind.INTERNATIONAL_ORGANISATION
     assert not any(d.changed_by_staff for d in ref.adequacy_decisions)
 
     staff = registry.staff
     suspended = staff.record_adequacy_change(
         "JP", "SUSPENDED", effective="2027-01-01", source="Commission Decision (EU) 2027/1"
     )
-    assert suspended.status == tpb.ADEQUACY_STATUS_SUSPENDED
+    assert suspended.status == AdequacyStatus.SUSPENDED
     assert suspended.status_since_date == "2027-01-01"
     assert staff.last_receipt is not None
     adopted = staff.record_adequacy_change(
@@ -466,7 +470,7 @@ def test_reference_data_and_recorded_changes(registry: Harness) -> None:
         scope="FULL",
         source="OJ L 99, 1.3.2027",
     )
-    assert adopted.status == tpb.ADEQUACY_STATUS_IN_FORCE
+    assert adopted.status == AdequacyStatus.IN_FORCE
     after = {d.code: d for d in staff.adequacy_reference().adequacy_decisions}
     assert after["JP"].changed_by_staff and after["IN"].changed_by_staff
     checker = registry.client("service", "checker")
@@ -542,21 +546,20 @@ def test_changes_are_seen_by_the_very_next_check(world: World) -> None:
 
     # Safeguard change: the TIA review date passes; then fixed again.
     sg = staff.get_safeguard("usscc", "us-scc")
-    sg.tia.review_date = (world.on - DAY).isoformat()
+    sg = replace(sg, tia=replace(sg.tia, review_date=(world.on - DAY).isoformat()))
     sg = staff.update_safeguard(sg, fields=["tia.review_date"])
     assert codes(world.check("acme", "usscc")) == [
         "DPF_NOT_CERTIFIED",
         "TIA_REVIEW_OVERDUE",
         "NO_TRANSFER_MECHANISM",
     ]
-    sg.tia.review_date = "2030-02-20"
-    staff.update_safeguard(sg, fields=["tia.review_date"])
+    staff.update_safeguard(
+        replace(sg, tia=replace(sg.tia, review_date="2030-02-20")), fields=["tia.review_date"]
+    )
     assert world.check("acme", "usscc").verdict == tpb.TRANSFER_VERDICT_ALLOWED
 
     # Sub-processor change: a new location outside the EEA without safeguard.
-    sp = staff.get_subprocessor("euhost")
-    del sp.locations[:]
-    sp.locations.extend(["EE", "IN"])
+    sp = replace(staff.get_subprocessor("euhost"), locations=("EE", "IN"))
     staff.update_subprocessor(sp, fields=["locations"])
     assert codes(world.check("acme", "euhost")) == ["NO_TRANSFER_MECHANISM"]
 
@@ -607,9 +610,10 @@ def test_no_check_started_after_a_commit_sees_the_old_state(
         sg = staff.get_safeguard("usscc", "us-scc")
         for i in range(6):
             overdue = i % 2 == 0
-            sg.tia.review_date = (world.on - DAY).isoformat() if overdue else "2030-02-20"
+            review = (world.on - DAY).isoformat() if overdue else "2030-02-20"
+            edited = replace(sg, tia=replace(sg.tia, review_date=review))
             sent = time.monotonic()
-            sg = staff.update_safeguard(sg, fields=["tia.review_date"])
+            sg = staff.update_safeguard(edited, fields=["tia.review_date"])
             commits.append((sent, time.monotonic(), not overdue))
             time.sleep(0.05)
     finally:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -61,11 +62,16 @@ def test_a_change_through_one_process_is_seen_by_the_next_check_in_another(
             staff = world.staff
             for _ in range(3):
                 sg = staff.get_safeguard("usscc", "us-scc")
-                sg.tia.review_date = (world.on - timedelta(days=1)).isoformat()
-                sg = staff.update_safeguard(sg, fields=["tia.review_date"])
+                overdue = (world.on - timedelta(days=1)).isoformat()
+                sg = staff.update_safeguard(
+                    replace(sg, tia=replace(sg.tia, review_date=overdue)),
+                    fields=["tia.review_date"],
+                )
                 assert "TIA_REVIEW_OVERDUE" in codes(check_b("acme", "usscc"))
-                sg.tia.review_date = "2030-02-20"
-                staff.update_safeguard(sg, fields=["tia.review_date"])
+                staff.update_safeguard(
+                    replace(sg, tia=replace(sg.tia, review_date="2030-02-20")),
+                    fields=["tia.review_date"],
+                )
                 assert check_b("acme", "usscc").verdict == tpb.TRANSFER_VERDICT_ALLOWED
 
             notice = next(

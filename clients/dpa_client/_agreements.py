@@ -8,20 +8,23 @@ from pathlib import Path
 from dpa_client import documents
 from dpa_client._base import BaseClient, consistency, new_request_id
 from dpa_client._checks import ProcessingDecision
+from dpa_client.errors import BadSignature
+from dpa_client.types._convert import wire
+from dpa_client.types.agreements import (
+    Agreement,
+    AgreementTerms,
+    AuthorizationMode,
+    EndOfContract,
+    Instruction,
+    ProcessingOperation,
+)
 from dpa_registry_api.v1 import agreements_pb2 as pb
 from dpa_registry_api.v1 import agreements_pb2_grpc as pb_grpc
-
-Agreement = pb.Agreement
-AgreementTerms = pb.AgreementTerms
-Instruction = pb.Instruction
-
-_MODES = {"SPECIFIC": pb.AUTHORIZATION_MODE_SPECIFIC, "GENERAL": pb.AUTHORIZATION_MODE_GENERAL}
-_ENDS = {"RETURN": pb.END_OF_CONTRACT_RETURN, "DELETE": pb.END_OF_CONTRACT_DELETE}
 
 
 def operation_value(name: str) -> pb.ProcessingOperation.ValueType:
     """``"STORE"`` -> ``PROCESSING_OPERATION_STORE``."""
-    return pb.ProcessingOperation.Value(f"PROCESSING_OPERATION_{name.upper()}")
+    return wire(pb.ProcessingOperation, name)
 
 
 def agreement_name(controller_id: str, version: int | str = "-") -> str:
@@ -48,36 +51,33 @@ def terms(
     end_of_contract: str | None = None,
     measures: Sequence[str] = (),
     dsr_assistance_days: int | None = None,
-) -> pb.AgreementTerms:
+) -> AgreementTerms:
     """Proposed DPA terms; anything left out takes the processor template's default.
 
-    ``authorization_mode`` is ``"SPECIFIC"`` or ``"GENERAL"``; ``end_of_contract``
-    ``"RETURN"`` or ``"DELETE"``; ``nature`` lists operations such as ``"STORE"``.
+    ``authorization_mode`` is ``"SPECIFIC"`` or ``"GENERAL"`` (or an
+    :class:`AuthorizationMode`); ``end_of_contract`` ``"RETURN"`` or
+    ``"DELETE"``; ``nature`` lists operations such as ``"STORE"``.
     """
-    msg = pb.AgreementTerms(
+    return AgreementTerms(
         subject_matter=subject_matter,
         duration=duration,
-        nature=[operation_value(n) for n in nature],
-        purposes=list(purposes),
-        data_categories=list(data_categories),
-        data_subjects=list(data_subjects),
-        measures=list(measures),
+        nature=tuple(ProcessingOperation(n.upper()) for n in nature),
+        purposes=tuple(purposes),
+        data_categories=tuple(data_categories),
+        data_subjects=tuple(data_subjects),
+        retention_days=retention_days,
+        authorization_mode=AuthorizationMode((authorization_mode or "UNSPECIFIED").upper()),
+        notice_days=notice_days,
+        objection_days=objection_days,
+        breach_notification_hours=breach_notification_hours,
+        end_of_contract=EndOfContract((end_of_contract or "UNSPECIFIED").upper()),
+        measures=tuple(measures),
+        dsr_assistance_days=dsr_assistance_days,
     )
-    if retention_days is not None:
-        msg.retention_days = retention_days
-    if notice_days is not None:
-        msg.notice_days = notice_days
-    if objection_days is not None:
-        msg.objection_days = objection_days
-    if breach_notification_hours is not None:
-        msg.breach_notification_hours = breach_notification_hours
-    if dsr_assistance_days is not None:
-        msg.dsr_assistance_days = dsr_assistance_days
-    if authorization_mode is not None:
-        msg.authorization_mode = _MODES[authorization_mode.upper()]
-    if end_of_contract is not None:
-        msg.end_of_contract = _ENDS[end_of_contract.upper()]
-    return msg
+
+
+def _terms(proposal: AgreementTerms | None) -> pb.AgreementTerms:
+    return proposal.to_proto() if proposal is not None else pb.AgreementTerms()
 
 
 class AgreementsMixin(BaseClient):
@@ -94,30 +94,28 @@ class AgreementsMixin(BaseClient):
     def request_agreement(
         self,
         controller_id: str,
-        proposal: pb.AgreementTerms | None = None,
+        proposal: AgreementTerms | None = None,
         *,
         request_id: str | None = None,
-    ) -> pb.Agreement:
+    ) -> Agreement:
         """Requests a DPA (or an amendment: a new version). Safe to retry."""
         request = pb.RequestAgreementRequest(
             parent=f"controllers/{controller_id}",
-            terms=proposal or pb.AgreementTerms(),
+            terms=_terms(proposal),
             request_id=request_id or new_request_id(),
         )
-        result: pb.Agreement = self._call(
-            self._agreements.RequestAgreement, request, idempotent=True
+        return Agreement.from_proto(
+            self._call(self._agreements.RequestAgreement, request, idempotent=True)
         )
-        return result
 
-    def get_agreement(self, controller_id: str, version: int | str = "-") -> pb.Agreement:
+    def get_agreement(self, controller_id: str, version: int | str = "-") -> Agreement:
         """One version; ``"-"`` is the latest."""
         request = pb.GetAgreementRequest(name=agreement_name(controller_id, version))
-        result: pb.Agreement = self._call(self._agreements.GetAgreement, request, idempotent=True)
-        return result
+        return Agreement.from_proto(
+            self._call(self._agreements.GetAgreement, request, idempotent=True)
+        )
 
-    def list_agreements(
-        self, controller_id: str, *, page_size: int = 100
-    ) -> Iterator[pb.Agreement]:
+    def list_agreements(self, controller_id: str, *, page_size: int = 100) -> Iterator[Agreement]:
         """Every version, newest first."""
         token = ""
         while True:
@@ -128,7 +126,7 @@ class AgreementsMixin(BaseClient):
                 ),
                 idempotent=True,
             )
-            yield from page.agreements
+            yield from (Agreement.from_proto(a) for a in page.agreements)
             token = page.next_page_token
             if not token:
                 return
@@ -138,19 +136,20 @@ class AgreementsMixin(BaseClient):
         controller_id: str,
         version: int | str = "-",
         *,
-        adjust: pb.AgreementTerms | None = None,
+        adjust: AgreementTerms | None = None,
         etag: str = "",
         request_id: str | None = None,
-    ) -> pb.Agreement:
+    ) -> Agreement:
         """Staff: fixes the document from the template; ``adjust`` overrides terms."""
         request = pb.DraftAgreementRequest(
             name=agreement_name(controller_id, version),
-            terms=adjust or pb.AgreementTerms(),
+            terms=_terms(adjust),
             etag=etag,
             request_id=request_id or new_request_id(),
         )
-        result: pb.Agreement = self._call(self._agreements.DraftAgreement, request, idempotent=True)
-        return result
+        return Agreement.from_proto(
+            self._call(self._agreements.DraftAgreement, request, idempotent=True)
+        )
 
     def sign_agreement(
         self,
@@ -160,7 +159,7 @@ class AgreementsMixin(BaseClient):
         document_digest: str = "",
         etag: str = "",
         request_id: str | None = None,
-    ) -> pb.Agreement:
+    ) -> Agreement:
         """Staff: the processor signs the drafted document's canonical bytes."""
         request = pb.SignAgreementRequest(
             name=agreement_name(controller_id, version),
@@ -168,8 +167,9 @@ class AgreementsMixin(BaseClient):
             etag=etag,
             request_id=request_id or new_request_id(),
         )
-        result: pb.Agreement = self._call(self._agreements.SignAgreement, request, idempotent=True)
-        return result
+        return Agreement.from_proto(
+            self._call(self._agreements.SignAgreement, request, idempotent=True)
+        )
 
     def countersign_agreement(
         self,
@@ -179,7 +179,7 @@ class AgreementsMixin(BaseClient):
         key: str | Path | None = None,
         pinned_processor_keys: Sequence[str] = (),
         request_id: str | None = None,
-    ) -> pb.Agreement:
+    ) -> Agreement:
         """Controller: countersigns with the key of this client's certificate.
 
         Downloads the version, checks the processor's signature first when
@@ -190,6 +190,8 @@ class AgreementsMixin(BaseClient):
         """
         agreement = self.get_agreement(controller_id, version)
         if pinned_processor_keys:
+            if agreement.processor_signature is None:
+                raise BadSignature(f"{agreement.name} is not signed by the processor")
             documents.verify_processor_signature(
                 agreement.document,
                 agreement.processor_signature.signature,
@@ -207,10 +209,9 @@ class AgreementsMixin(BaseClient):
             etag=agreement.etag,
             request_id=request_id or new_request_id(),
         )
-        result: pb.Agreement = self._call(
-            self._agreements.CountersignAgreement, request, idempotent=True
+        return Agreement.from_proto(
+            self._call(self._agreements.CountersignAgreement, request, idempotent=True)
         )
-        return result
 
     def verify_agreement(
         self,
@@ -239,21 +240,18 @@ class AgreementsMixin(BaseClient):
         reason: str = "",
         etag: str = "",
         request_id: str | None = None,
-    ) -> pb.Agreement:
+    ) -> Agreement:
         """Ends the ACTIVE DPA; ``disposition`` ``"RETURN"``/``"DELETE"`` (default: the DPA's)."""
         request = pb.TerminateAgreementRequest(
             name=agreement_name(controller_id, version),
-            disposition=(
-                _ENDS[disposition.upper()] if disposition else pb.END_OF_CONTRACT_UNSPECIFIED
-            ),
+            disposition=wire(pb.EndOfContract, disposition or "UNSPECIFIED"),
             reason=reason,
             etag=etag,
             request_id=request_id or new_request_id(),
         )
-        result: pb.Agreement = self._call(
-            self._agreements.TerminateAgreement, request, idempotent=True
+        return Agreement.from_proto(
+            self._call(self._agreements.TerminateAgreement, request, idempotent=True)
         )
-        return result
 
     def confirm_data_disposition(
         self,
@@ -262,17 +260,16 @@ class AgreementsMixin(BaseClient):
         confirmation: str,
         *,
         request_id: str | None = None,
-    ) -> pb.Agreement:
+    ) -> Agreement:
         """Staff: attaches the evidence that the data were returned or deleted."""
         request = pb.ConfirmDataDispositionRequest(
             name=agreement_name(controller_id, version),
             confirmation=confirmation,
             request_id=request_id or new_request_id(),
         )
-        result: pb.Agreement = self._call(
-            self._agreements.ConfirmDataDisposition, request, idempotent=True
+        return Agreement.from_proto(
+            self._call(self._agreements.ConfirmDataDisposition, request, idempotent=True)
         )
-        return result
 
     def render_agreement(self, controller_id: str, version: int | str = "-") -> str:
         """The Markdown rendering of a drafted version."""
@@ -296,7 +293,7 @@ class AgreementsMixin(BaseClient):
         retention_days: int,
         note: str = "",
         request_id: str | None = None,
-    ) -> pb.Instruction:
+    ) -> Instruction:
         """Controller: a new version of its documented instructions (Art. 28(3)(a))."""
         request = pb.IssueInstructionRequest(
             parent=f"controllers/{controller_id}",
@@ -311,22 +308,20 @@ class AgreementsMixin(BaseClient):
             ),
             request_id=request_id or new_request_id(),
         )
-        result: pb.Instruction = self._call(
-            self._instructions.IssueInstruction, request, idempotent=True
+        return Instruction.from_proto(
+            self._call(self._instructions.IssueInstruction, request, idempotent=True)
         )
-        return result
 
-    def get_instruction(self, controller_id: str, version: int | str = "-") -> pb.Instruction:
+    def get_instruction(self, controller_id: str, version: int | str = "-") -> Instruction:
         """One version; ``"-"`` is the one in force."""
         request = pb.GetInstructionRequest(name=instruction_name(controller_id, version))
-        result: pb.Instruction = self._call(
-            self._instructions.GetInstruction, request, idempotent=True
+        return Instruction.from_proto(
+            self._call(self._instructions.GetInstruction, request, idempotent=True)
         )
-        return result
 
     def list_instructions(
         self, controller_id: str, *, page_size: int = 100
-    ) -> Iterator[pb.Instruction]:
+    ) -> Iterator[Instruction]:
         """Every version, newest first."""
         token = ""
         while True:
@@ -337,7 +332,7 @@ class AgreementsMixin(BaseClient):
                 ),
                 idempotent=True,
             )
-            yield from page.instructions
+            yield from (Instruction.from_proto(i) for i in page.instructions)
             token = page.next_page_token
             if not token:
                 return
@@ -349,17 +344,16 @@ class AgreementsMixin(BaseClient):
         reason: str,
         *,
         request_id: str | None = None,
-    ) -> pb.Instruction:
+    ) -> Instruction:
         """Staff: marks an instruction as possibly infringing the law (Art. 28(3)(h))."""
         request = pb.FlagInstructionRequest(
             name=instruction_name(controller_id, version),
             reason=reason,
             request_id=request_id or new_request_id(),
         )
-        result: pb.Instruction = self._call(
-            self._instructions.FlagInstruction, request, idempotent=True
+        return Instruction.from_proto(
+            self._call(self._instructions.FlagInstruction, request, idempotent=True)
         )
-        return result
 
     def check_processing(
         self,

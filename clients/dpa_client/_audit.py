@@ -9,6 +9,7 @@ from dpa_client._checks import DecisionReceipt
 from dpa_client.audit import LogVerifier, Report, TruncatedLog, truncated
 from dpa_client.errors import InvalidArgument, TamperedEntry
 from dpa_client.transparency.note import Checkpoint
+from dpa_client.types.audit import Entry, LogInfo, SignedCheckpoint
 from dpa_registry_api.v1 import audit_pb2 as pb
 from dpa_registry_api.v1 import audit_pb2_grpc as pb_grpc
 
@@ -18,19 +19,17 @@ class AuditMixin(BaseClient):
     def _audit(self) -> pb_grpc.AuditLogServiceStub:
         return pb_grpc.AuditLogServiceStub(self.channel)
 
-    def log_info(self) -> pb.LogInfo:
-        result: pb.LogInfo = self._call(
-            self._audit.GetLogInfo, pb.GetLogInfoRequest(), idempotent=True
+    def log_info(self) -> LogInfo:
+        return LogInfo.from_proto(
+            self._call(self._audit.GetLogInfo, pb.GetLogInfoRequest(), idempotent=True)
         )
-        return result
 
-    def checkpoint(self) -> pb.SignedCheckpoint:
-        result: pb.SignedCheckpoint = self._call(
-            self._audit.GetCheckpoint, pb.GetCheckpointRequest(), idempotent=True
+    def checkpoint(self) -> SignedCheckpoint:
+        return SignedCheckpoint.from_proto(
+            self._call(self._audit.GetCheckpoint, pb.GetCheckpointRequest(), idempotent=True)
         )
-        return result
 
-    def audit_entries(self, start_index: int = 0, *, page_size: int = 1000) -> Iterator[pb.Entry]:
+    def audit_entries(self, start_index: int = 0, *, page_size: int = 1000) -> Iterator[Entry]:
         """Every entry the caller may see, from ``start_index`` on."""
         index = start_index
         while True:
@@ -39,12 +38,12 @@ class AuditMixin(BaseClient):
                 pb.ListEntriesRequest(start_index=index, page_size=page_size),
                 idempotent=True,
             )
-            yield from page.entries
+            yield from (Entry.from_proto(e) for e in page.entries)
             if not page.entries or page.next_index <= index:
                 return
             index = page.next_index
 
-    def checkpoints(self) -> Iterator[pb.SignedCheckpoint]:
+    def checkpoints(self) -> Iterator[SignedCheckpoint]:
         token = ""
         while True:
             page: pb.ListCheckpointsResponse = self._call(
@@ -52,7 +51,7 @@ class AuditMixin(BaseClient):
                 pb.ListCheckpointsRequest(page_size=1000, page_token=token),
                 idempotent=True,
             )
-            yield from page.checkpoints
+            yield from (SignedCheckpoint.from_proto(c) for c in page.checkpoints)
             token = page.next_page_token
             if not token:
                 return

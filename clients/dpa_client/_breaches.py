@@ -9,16 +9,11 @@ from datetime import datetime
 
 from dpa_client._base import BaseClient, new_request_id
 from dpa_client._notifications import NotificationsMixin, NotificationWatch
+from dpa_client.types._convert import wire
+from dpa_client.types.breaches import Breach, BreachNotice, BreachObligation
+from dpa_client.types.notifications import Notification, NotificationKind
 from dpa_registry_api.v1 import breaches_pb2 as pb
 from dpa_registry_api.v1 import breaches_pb2_grpc as pb_grpc
-from dpa_registry_api.v1 import notifications_pb2
-
-Breach = pb.Breach
-BreachNotice = pb.BreachNotice
-BreachObligation = pb.BreachObligation
-BreachStatus = pb.BreachStatus
-BreachType = pb.BreachType
-ObligationState = pb.ObligationState
 
 
 @dataclass(frozen=True)
@@ -42,7 +37,7 @@ class BreachDetails:
 
     def to_proto(self) -> pb.BreachInfo:
         return pb.BreachInfo(
-            types=[pb.BreachType.Value(f"BREACH_TYPE_{t.upper()}") for t in self.types],
+            types=[wire(pb.BreachType, t) for t in self.types],
             description=self.description,
             data_categories=list(self.data_categories),
             data_subject_categories=list(self.data_subject_categories),
@@ -62,7 +57,7 @@ def _changes(items: Iterable[tuple[str, str]]) -> list[pb.AffectedChange]:
     return [pb.AffectedChange(controller_id=cid, reason=reason) for cid, reason in items]
 
 
-class BreachNoticeWatch(Iterator[notifications_pb2.Notification]):
+class BreachNoticeWatch(Iterator[Notification]):
     """The caller's breach notices (inbox notifications of kind BREACH), live.
 
     Wraps ``NotificationWatch``: reconnects and resumes by itself; ``cursor``
@@ -82,11 +77,10 @@ class BreachNoticeWatch(Iterator[notifications_pb2.Notification]):
     def __iter__(self) -> BreachNoticeWatch:
         return self
 
-    def __next__(self) -> notifications_pb2.Notification:
-        breach = notifications_pb2.NOTIFICATION_KIND_BREACH
+    def __next__(self) -> Notification:
         while True:
             n = next(self._watch)
-            if n.kind == breach:
+            if n.kind is NotificationKind.BREACH:
                 return n
 
 
@@ -108,7 +102,7 @@ class BreachesMixin(NotificationsMixin, BaseClient):
         remove: Iterable[tuple[str, str]] = (),
         hold_notices: bool = False,
         request_id: str | None = None,
-    ) -> pb.Breach:
+    ) -> Breach:
         """Staff: records a breach; every affected controller is notified at once
         (unless ``hold_notices``). ``add``/``remove``: (controller id, reason)."""
         request = pb.ReportBreachRequest(
@@ -121,8 +115,7 @@ class BreachesMixin(NotificationsMixin, BaseClient):
         )
         request.awareness_time.FromDatetime(awareness_time)
         request.detection_time.FromDatetime(detection_time)
-        result: pb.Breach = self._call(self._breaches.ReportBreach, request, idempotent=True)
-        return result
+        return Breach.from_proto(self._call(self._breaches.ReportBreach, request, idempotent=True))
 
     def add_breach_phase(
         self,
@@ -132,20 +125,19 @@ class BreachesMixin(NotificationsMixin, BaseClient):
         status: str = "",
         etag: str = "",
         request_id: str | None = None,
-    ) -> pb.Breach:
+    ) -> Breach:
         """Staff: adds information (Art. 33(4)) and/or moves the status
         ("OPEN", "CONTAINED", "CLOSED"); notified controllers receive it."""
         request = pb.AddBreachPhaseRequest(
             name=f"breaches/{breach_id}",
             info=(details or BreachDetails()).to_proto(),
-            status=pb.BreachStatus.Value(f"BREACH_STATUS_{status}")
-            if status
-            else pb.BREACH_STATUS_UNSPECIFIED,
+            status=wire(pb.BreachStatus, status or "UNSPECIFIED"),
             etag=etag,
             request_id=request_id or new_request_id(),
         )
-        result: pb.Breach = self._call(self._breaches.AddBreachPhase, request, idempotent=True)
-        return result
+        return Breach.from_proto(
+            self._call(self._breaches.AddBreachPhase, request, idempotent=True)
+        )
 
     def adjust_affected_controllers(
         self,
@@ -155,7 +147,7 @@ class BreachesMixin(NotificationsMixin, BaseClient):
         remove: Iterable[tuple[str, str]] = (),
         etag: str = "",
         request_id: str | None = None,
-    ) -> pb.Breach:
+    ) -> Breach:
         """Staff: adds or removes controllers, each with a reason (kept)."""
         request = pb.AdjustAffectedControllersRequest(
             name=f"breaches/{breach_id}",
@@ -164,28 +156,29 @@ class BreachesMixin(NotificationsMixin, BaseClient):
             etag=etag,
             request_id=request_id or new_request_id(),
         )
-        result: pb.Breach = self._call(
-            self._breaches.AdjustAffectedControllers, request, idempotent=True
+        return Breach.from_proto(
+            self._call(self._breaches.AdjustAffectedControllers, request, idempotent=True)
         )
-        return result
 
-    def send_breach_notices(self, breach_id: str, *, request_id: str | None = None) -> pb.Breach:
+    def send_breach_notices(self, breach_id: str, *, request_id: str | None = None) -> Breach:
         """Staff: sends the notices held back at report time."""
         request = pb.SendBreachNoticesRequest(
             name=f"breaches/{breach_id}", request_id=request_id or new_request_id()
         )
-        result: pb.Breach = self._call(self._breaches.SendBreachNotices, request, idempotent=True)
-        return result
-
-    def get_breach(self, breach_id: str) -> pb.Breach:
-        result: pb.Breach = self._call(
-            self._breaches.GetBreach,
-            pb.GetBreachRequest(name=f"breaches/{breach_id}"),
-            idempotent=True,
+        return Breach.from_proto(
+            self._call(self._breaches.SendBreachNotices, request, idempotent=True)
         )
-        return result
 
-    def list_breaches(self, *, page_size: int = 100) -> Iterator[pb.Breach]:
+    def get_breach(self, breach_id: str) -> Breach:
+        return Breach.from_proto(
+            self._call(
+                self._breaches.GetBreach,
+                pb.GetBreachRequest(name=f"breaches/{breach_id}"),
+                idempotent=True,
+            )
+        )
+
+    def list_breaches(self, *, page_size: int = 100) -> Iterator[Breach]:
         token = ""
         while True:
             page: pb.ListBreachesResponse = self._call(
@@ -193,14 +186,14 @@ class BreachesMixin(NotificationsMixin, BaseClient):
                 pb.ListBreachesRequest(page_size=page_size, page_token=token),
                 idempotent=True,
             )
-            yield from page.breaches
+            yield from (Breach.from_proto(v) for v in page.breaches)
             token = page.next_page_token
             if not token:
                 return
 
     def breach_obligations(
         self, breach_id: str, *, overdue_only: bool = False, page_size: int = 1000
-    ) -> Iterator[pb.BreachObligation]:
+    ) -> Iterator[BreachObligation]:
         """Staff: every obligation with its state, deadline and overdue time."""
         token = ""
         while True:
@@ -214,7 +207,7 @@ class BreachesMixin(NotificationsMixin, BaseClient):
                 ),
                 idempotent=True,
             )
-            yield from page.obligations
+            yield from (BreachObligation.from_proto(v) for v in page.obligations)
             token = page.next_page_token
             if not token:
                 return
@@ -234,7 +227,7 @@ class BreachesMixin(NotificationsMixin, BaseClient):
 
     def list_breach_notices(
         self, controller_id: str = "", *, page_size: int = 100
-    ) -> Iterator[pb.BreachNotice]:
+    ) -> Iterator[BreachNotice]:
         token = ""
         parent = f"controllers/{controller_id}" if controller_id else ""
         while True:
@@ -243,29 +236,27 @@ class BreachesMixin(NotificationsMixin, BaseClient):
                 pb.ListBreachNoticesRequest(parent=parent, page_size=page_size, page_token=token),
                 idempotent=True,
             )
-            yield from page.notices
+            yield from (BreachNotice.from_proto(v) for v in page.notices)
             token = page.next_page_token
             if not token:
                 return
 
-    def get_breach_notice(self, breach_id: str, controller_id: str = "-") -> pb.BreachNotice:
+    def get_breach_notice(self, breach_id: str, controller_id: str = "-") -> BreachNotice:
         """A breach notice; ``breach_id`` may also be "breaches/{id}"."""
         bid = breach_id.removeprefix("breaches/")
         request = pb.GetBreachNoticeRequest(name=f"controllers/{controller_id}/breachNotices/{bid}")
-        result: pb.BreachNotice = self._call(
-            self._breaches.GetBreachNotice, request, idempotent=True
+        return BreachNotice.from_proto(
+            self._call(self._breaches.GetBreachNotice, request, idempotent=True)
         )
-        return result
 
     def acknowledge_breach_notice(
         self, breach_id: str, *, request_id: str | None = None
-    ) -> pb.BreachNotice:
+    ) -> BreachNotice:
         """Controller: confirms it received the notice; marks its inbox items read."""
         bid = breach_id.removeprefix("breaches/")
         request = pb.AcknowledgeBreachNoticeRequest(
             name=f"controllers/-/breachNotices/{bid}", request_id=request_id or new_request_id()
         )
-        result: pb.BreachNotice = self._call(
-            self._breaches.AcknowledgeBreachNotice, request, idempotent=True
+        return BreachNotice.from_proto(
+            self._call(self._breaches.AcknowledgeBreachNotice, request, idempotent=True)
         )
-        return result

@@ -7,10 +7,9 @@ from collections.abc import Iterator
 from google.protobuf import field_mask_pb2
 
 from dpa_client._base import BaseClient, new_request_id
+from dpa_client.types.controllers import Controller
 from dpa_registry_api.v1 import controllers_pb2 as pb
 from dpa_registry_api.v1 import controllers_pb2_grpc as pb_grpc
-
-Controller = pb.Controller
 
 
 class ControllersMixin(BaseClient):
@@ -29,7 +28,7 @@ class ControllersMixin(BaseClient):
         notify_emails: tuple[str, ...] = (),
         time_zone: str = "",
         request_id: str | None = None,
-    ) -> pb.Controller:
+    ) -> Controller:
         """Staff: registers an enterprise client. Safe to retry (request_id)."""
         request = pb.CreateControllerRequest(
             controller=pb.Controller(
@@ -44,19 +43,17 @@ class ControllersMixin(BaseClient):
             ),
             request_id=request_id or new_request_id(),
         )
-        result: pb.Controller = self._call(
-            self._controllers.CreateController, request, idempotent=True
+        return Controller.from_proto(
+            self._call(self._controllers.CreateController, request, idempotent=True)
         )
-        return result
 
-    def get_controller(self, controller_id: str) -> pb.Controller:
+    def get_controller(self, controller_id: str) -> Controller:
         request = pb.GetControllerRequest(name=f"controllers/{controller_id}")
-        result: pb.Controller = self._call(
-            self._controllers.GetController, request, idempotent=True
+        return Controller.from_proto(
+            self._call(self._controllers.GetController, request, idempotent=True)
         )
-        return result
 
-    def list_controllers(self, *, page_size: int = 100) -> Iterator[pb.Controller]:
+    def list_controllers(self, *, page_size: int = 100) -> Iterator[Controller]:
         """Every controller the caller may see, fetched page by page."""
         token = ""
         while True:
@@ -65,7 +62,7 @@ class ControllersMixin(BaseClient):
                 pb.ListControllersRequest(page_size=page_size, page_token=token),
                 idempotent=True,
             )
-            yield from page.controllers
+            yield from (Controller.from_proto(c) for c in page.controllers)
             token = page.next_page_token
             if not token:
                 return
@@ -82,7 +79,7 @@ class ControllersMixin(BaseClient):
         notify_emails: tuple[str, ...] | None = None,
         time_zone: str | None = None,
         request_id: str | None = None,
-    ) -> pb.Controller:
+    ) -> Controller:
         """Changes the given fields only. A stale ``etag`` raises Conflict."""
         msg = pb.Controller(name=f"controllers/{controller_id}", etag=etag)
         paths: list[str] = []
@@ -106,7 +103,6 @@ class ControllersMixin(BaseClient):
             update_mask=field_mask_pb2.FieldMask(paths=paths),
             request_id=request_id or new_request_id(),
         )
-        result: pb.Controller = self._call(
-            self._controllers.UpdateController, request, idempotent=True
+        return Controller.from_proto(
+            self._call(self._controllers.UpdateController, request, idempotent=True)
         )
-        return result

@@ -5,16 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from dpa_client._base import BaseClient, new_request_id
+from dpa_client.types._convert import wire
+from dpa_client.types.delivery import Delivery, NoticeEvidence, Subscription
+from dpa_client.types.notifications import Notification
 from dpa_registry_api.v1 import delivery_pb2 as pb
 from dpa_registry_api.v1 import delivery_pb2_grpc as pb_grpc
 from dpa_registry_api.v1 import notifications_pb2 as notifications_pb
 
-Subscription = pb.Subscription
-Delivery = pb.Delivery
-
 
 def _kinds(kinds: Sequence[str]) -> list[notifications_pb.NotificationKind.ValueType]:
-    return [notifications_pb.NotificationKind.Value(f"NOTIFICATION_KIND_{k}") for k in kinds]
+    return [wire(notifications_pb.NotificationKind, k) for k in kinds]
 
 
 class DeliveryMixin(BaseClient):
@@ -29,7 +29,7 @@ class DeliveryMixin(BaseClient):
         *,
         kinds: Sequence[str] = (),
         request_id: str | None = None,
-    ) -> pb.Subscription:
+    ) -> Subscription:
         """Controller: POSTs each notice (of ``kinds``, e.g. "BREACH"; empty:
         all) to ``url``. Keep the returned ``secret``: it verifies signatures
         (``standardwebhooks.Webhook(secret).verify(body, headers)``)."""
@@ -46,7 +46,7 @@ class DeliveryMixin(BaseClient):
         *,
         kinds: Sequence[str] = (),
         request_id: str | None = None,
-    ) -> pb.Subscription:
+    ) -> Subscription:
         """Controller: e-mails each notice (of ``kinds``; empty: all) to ``email``."""
         return self._subscribe(
             controller_id,
@@ -56,37 +56,37 @@ class DeliveryMixin(BaseClient):
 
     def _subscribe(
         self, controller_id: str, subscription: pb.Subscription, request_id: str | None
-    ) -> pb.Subscription:
+    ) -> Subscription:
         request = pb.CreateSubscriptionRequest(
             parent=f"controllers/{controller_id}",
             subscription=subscription,
             request_id=request_id or new_request_id(),
         )
-        result: pb.Subscription = self._call(
-            self._delivery.CreateSubscription, request, idempotent=True
+        return Subscription.from_proto(
+            self._call(self._delivery.CreateSubscription, request, idempotent=True)
         )
-        return result
 
-    def list_subscriptions(self, controller_id: str) -> list[pb.Subscription]:
+    def list_subscriptions(self, controller_id: str) -> list[Subscription]:
         response: pb.ListSubscriptionsResponse = self._call(
             self._delivery.ListSubscriptions,
             pb.ListSubscriptionsRequest(parent=f"controllers/{controller_id}"),
             idempotent=True,
         )
-        return list(response.subscriptions)
+        return [Subscription.from_proto(v) for v in response.subscriptions]
 
-    def unsubscribe(self, name: str, *, request_id: str | None = None) -> pb.Subscription:
+    def unsubscribe(self, name: str, *, request_id: str | None = None) -> Subscription:
         """Controller: ends the subscription ``controllers/{id}/subscriptions/{sid}``."""
-        result: pb.Subscription = self._call(
-            self._delivery.DeleteSubscription,
-            pb.DeleteSubscriptionRequest(name=name, request_id=request_id or new_request_id()),
-            idempotent=True,
+        return Subscription.from_proto(
+            self._call(
+                self._delivery.DeleteSubscription,
+                pb.DeleteSubscriptionRequest(name=name, request_id=request_id or new_request_id()),
+                idempotent=True,
+            )
         )
-        return result
 
     def list_deliveries(
         self, controller_id: str, *, notification: str = "", page_size: int = 100
-    ) -> Iterator[pb.Delivery]:
+    ) -> Iterator[Delivery]:
         """Deliveries of the controller's notices, newest first, with attempts."""
         token = ""
         while True:
@@ -100,23 +100,24 @@ class DeliveryMixin(BaseClient):
                 ),
                 idempotent=True,
             )
-            yield from page.deliveries
+            yield from (Delivery.from_proto(v) for v in page.deliveries)
             token = page.next_page_token
             if not token:
                 return
 
-    def redeliver(self, name: str, *, request_id: str | None = None) -> pb.Delivery:
+    def redeliver(self, name: str, *, request_id: str | None = None) -> Delivery:
         """Staff: sends a dead-lettered delivery again (a fresh series of attempts)."""
-        result: pb.Delivery = self._call(
-            self._delivery.RedeliverDelivery,
-            pb.RedeliverDeliveryRequest(name=name, request_id=request_id or new_request_id()),
-            idempotent=True,
+        return Delivery.from_proto(
+            self._call(
+                self._delivery.RedeliverDelivery,
+                pb.RedeliverDeliveryRequest(name=name, request_id=request_id or new_request_id()),
+                idempotent=True,
+            )
         )
-        return result
 
     def list_undelivered_notices(
         self, controller_id: str, *, page_size: int = 100
-    ) -> Iterator[notifications_pb.Notification]:
+    ) -> Iterator[Notification]:
         """Staff: the controller's notices that reached it by no channel."""
         token = ""
         while True:
@@ -127,18 +128,19 @@ class DeliveryMixin(BaseClient):
                 ),
                 idempotent=True,
             )
-            yield from page.notifications
+            yield from (Notification.from_proto(v) for v in page.notifications)
             token = page.next_page_token
             if not token:
                 return
 
-    def notice_evidence(self, notification: str) -> pb.NoticeEvidence:
+    def notice_evidence(self, notification: str) -> NoticeEvidence:
         """How ``controllers/{id}/notifications/{n}`` reached its controller
         (stream, inbox acknowledgement, webhook 2xx, e-mail accepted), first
         time each."""
-        result: pb.NoticeEvidence = self._call(
-            self._delivery.GetNoticeEvidence,
-            pb.GetNoticeEvidenceRequest(name=notification),
-            idempotent=True,
+        return NoticeEvidence.from_proto(
+            self._call(
+                self._delivery.GetNoticeEvidence,
+                pb.GetNoticeEvidenceRequest(name=notification),
+                idempotent=True,
+            )
         )
-        return result

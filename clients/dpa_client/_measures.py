@@ -6,23 +6,26 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from dpa_client._base import BaseClient, new_request_id
+from dpa_client.types._convert import wire
+from dpa_client.types.measures import Evidence, EvidenceStatus, Measure
 from dpa_registry_api.v1 import measures_pb2 as pb
 from dpa_registry_api.v1 import measures_pb2_grpc as pb_grpc
-
-Measure = pb.Measure
 
 
 def evidence(
     title: str, issuer: str, scope: str, reference: str, valid_from: str, valid_until: str
-) -> pb.Evidence:
-    """An evidence reference (dates ``YYYY-MM-DD``)."""
-    return pb.Evidence(
+) -> Evidence:
+    """An evidence reference (dates ``YYYY-MM-DD``) for ``create_measure`` and
+    ``update_measure``; the registry fills in its status."""
+    return Evidence(
         title=title,
         issuer=issuer,
         scope=scope,
         reference=reference,
         valid_from=valid_from,
         valid_until=valid_until,
+        status=EvidenceStatus.UNSPECIFIED,
+        days_left=0,
     )
 
 
@@ -36,19 +39,19 @@ def _measure(
     platform: bool,
     systems: Sequence[str],
     subprocessors: Sequence[str],
-    evidence: Sequence[pb.Evidence],
+    evidence: Sequence[Evidence],
     etag: str = "",
 ) -> pb.Measure:
     return pb.Measure(
         measure_id=measure_id,
         name=name,
-        category=pb.MeasureCategory.Value(f"MEASURE_CATEGORY_{category}"),
+        category=wire(pb.MeasureCategory, category),
         title=title,
         description=description,
         applies_to=pb.AppliesTo(
             platform=platform, systems=list(systems), subprocessors=list(subprocessors)
         ),
-        evidence=list(evidence),
+        evidence=[e.to_proto() for e in evidence],
         etag=etag,
     )
 
@@ -68,9 +71,9 @@ class MeasuresMixin(BaseClient):
         platform: bool = True,
         systems: Sequence[str] = (),
         subprocessors: Sequence[str] = (),
-        evidence: Sequence[pb.Evidence] = (),
+        evidence: Sequence[Evidence] = (),
         request_id: str | None = None,
-    ) -> pb.Measure:
+    ) -> Measure:
         """Staff: records a measure. ``category`` is a heading
         without its prefix (``PSEUDONYMISATION_ENCRYPTION``, ``ACCESS_CONTROL``, ...)."""
         request = pb.CreateMeasureRequest(
@@ -86,8 +89,9 @@ class MeasuresMixin(BaseClient):
             ),
             request_id=request_id or new_request_id(),
         )
-        result: pb.Measure = self._call(self._measures.CreateMeasure, request, idempotent=True)
-        return result
+        return Measure.from_proto(
+            self._call(self._measures.CreateMeasure, request, idempotent=True)
+        )
 
     def update_measure(
         self,
@@ -101,11 +105,11 @@ class MeasuresMixin(BaseClient):
         platform: bool = True,
         systems: Sequence[str] = (),
         subprocessors: Sequence[str] = (),
-        evidence: Sequence[pb.Evidence] = (),
+        evidence: Sequence[Evidence] = (),
         notice_days: int = 0,
         etag: str = "",
         request_id: str | None = None,
-    ) -> pb.Measure:
+    ) -> Measure:
         """Staff: a new version. ``impact`` is EQUIVALENT, STRENGTHENED or LOWERED;
         a lowering notifies every controller with an ACTIVE DPA."""
         request = pb.UpdateMeasureRequest(
@@ -120,13 +124,14 @@ class MeasuresMixin(BaseClient):
                 evidence=evidence,
                 etag=etag,
             ),
-            impact=pb.MeasureImpact.Value(f"MEASURE_IMPACT_{impact}"),
+            impact=wire(pb.MeasureImpact, impact),
             reason=reason,
             notice_days=notice_days,
             request_id=request_id or new_request_id(),
         )
-        result: pb.Measure = self._call(self._measures.UpdateMeasure, request, idempotent=True)
-        return result
+        return Measure.from_proto(
+            self._call(self._measures.UpdateMeasure, request, idempotent=True)
+        )
 
     def retire_measure(
         self,
@@ -136,7 +141,7 @@ class MeasuresMixin(BaseClient):
         notice_days: int = 0,
         etag: str = "",
         request_id: str | None = None,
-    ) -> pb.Measure:
+    ) -> Measure:
         """Staff: removes a measure; every controller with an ACTIVE DPA is told."""
         request = pb.RetireMeasureRequest(
             name=f"measures/{measure_id}",
@@ -145,19 +150,19 @@ class MeasuresMixin(BaseClient):
             etag=etag,
             request_id=request_id or new_request_id(),
         )
-        result: pb.Measure = self._call(self._measures.RetireMeasure, request, idempotent=True)
-        return result
-
-    def get_measure(self, measure_id: str, version: int | None = None) -> pb.Measure:
-        name = f"measures/{measure_id}" + (f"/versions/{version}" if version else "")
-        result: pb.Measure = self._call(
-            self._measures.GetMeasure, pb.GetMeasureRequest(name=name), idempotent=True
+        return Measure.from_proto(
+            self._call(self._measures.RetireMeasure, request, idempotent=True)
         )
-        return result
+
+    def get_measure(self, measure_id: str, version: int | None = None) -> Measure:
+        name = f"measures/{measure_id}" + (f"/versions/{version}" if version else "")
+        return Measure.from_proto(
+            self._call(self._measures.GetMeasure, pb.GetMeasureRequest(name=name), idempotent=True)
+        )
 
     def list_measures(
         self, *, include_retired: bool = False, expiring_only: bool = False, page_size: int = 100
-    ) -> Iterator[pb.Measure]:
+    ) -> Iterator[Measure]:
         token = ""
         while True:
             page: pb.ListMeasuresResponse = self._call(
@@ -170,15 +175,15 @@ class MeasuresMixin(BaseClient):
                 ),
                 idempotent=True,
             )
-            yield from page.measures
+            yield from (Measure.from_proto(v) for v in page.measures)
             token = page.next_page_token
             if not token:
                 return
 
-    def list_measure_versions(self, measure_id: str) -> list[pb.Measure]:
+    def list_measure_versions(self, measure_id: str) -> list[Measure]:
         response: pb.ListMeasureVersionsResponse = self._call(
             self._measures.ListMeasureVersions,
             pb.ListMeasureVersionsRequest(name=f"measures/{measure_id}"),
             idempotent=True,
         )
-        return list(response.versions)
+        return [Measure.from_proto(v) for v in response.versions]

@@ -9,17 +9,16 @@ from collections.abc import Callable, Iterator
 import grpc
 
 from dpa_client._base import BaseClient, new_request_id, translate
+from dpa_client.types.notifications import Notification
 from dpa_registry_api.v1 import notifications_pb2 as pb
 from dpa_registry_api.v1 import notifications_pb2_grpc as pb_grpc
-
-Notification = pb.Notification
 
 _RECONNECT_CODES = frozenset(
     {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED}
 )
 
 
-class NotificationWatch(Iterator[pb.Notification]):
+class NotificationWatch(Iterator[Notification]):
     """Yields the caller's notifications in id order, live, forever.
 
     On UNAVAILABLE, a deadline or the end of a stream (the server restarting),
@@ -69,7 +68,7 @@ class NotificationWatch(Iterator[pb.Notification]):
             call.cancel()  # type: ignore[no-untyped-call]
         return call
 
-    def __next__(self) -> pb.Notification:
+    def __next__(self) -> Notification:
         while not self._cancelled.is_set():
             try:
                 call = self._call if self._call is not None else self._open()
@@ -78,7 +77,7 @@ class NotificationWatch(Iterator[pb.Notification]):
                         continue
                     self.cursor = n.id
                     self._failures = 0
-                    return n
+                    return Notification.from_proto(n)
             except grpc.RpcError as err:
                 if self._cancelled.is_set():
                     break
@@ -105,7 +104,7 @@ class NotificationsMixin(BaseClient):
         unacknowledged_only: bool = False,
         after: int = 0,
         page_size: int = 200,
-    ) -> Iterator[pb.Notification]:
+    ) -> Iterator[Notification]:
         """A controller's own inbox; staff: any controller's, or all with ""."""
         token = ""
         parent = f"controllers/{controller_id}" if controller_id else ""
@@ -121,22 +120,21 @@ class NotificationsMixin(BaseClient):
                 ),
                 idempotent=True,
             )
-            yield from page.notifications
+            yield from (Notification.from_proto(n) for n in page.notifications)
             token = page.next_page_token
             if not token:
                 return
 
     def acknowledge_notification(
         self, notification_id: int, *, request_id: str | None = None
-    ) -> pb.Notification:
+    ) -> Notification:
         """Confirms that the controller has read a notification."""
         request = pb.AcknowledgeNotificationRequest(
             name=f"notifications/{notification_id}", request_id=request_id or new_request_id()
         )
-        result: pb.Notification = self._call(
-            self._notifications.AcknowledgeNotification, request, idempotent=True
+        return Notification.from_proto(
+            self._call(self._notifications.AcknowledgeNotification, request, idempotent=True)
         )
-        return result
 
     def watch_notifications(
         self,

@@ -9,18 +9,17 @@ import grpc
 
 from dpa_client._base import BaseClient, new_request_id, translate
 from dpa_client.errors import VerificationError
+from dpa_client.types._convert import wire
+from dpa_client.types.records import Contact, ProcessingRecord, ProcessorDetails
 from dpa_registry_api.v1 import records_pb2 as pb
 from dpa_registry_api.v1 import records_pb2_grpc as pb_grpc
-
-ProcessingRecord = pb.ProcessingRecord
-ProcessorDetails = pb.ProcessorDetails
 
 
 def contact(
     name: str, email: str, *, phone: str = "", address: str = "", country: str = ""
-) -> pb.Contact:
+) -> Contact:
     """A contact for ``update_processor_details`` (a DPO, a representative)."""
-    return pb.Contact(name=name, email=email, phone=phone, address=address, country=country)
+    return Contact(name=name, email=email, phone=phone, address=address, country=country)
 
 
 class RecordsMixin(BaseClient):
@@ -30,46 +29,48 @@ class RecordsMixin(BaseClient):
 
     def processing_record(
         self, controller_id: str = "", *, revision: int = 0, format: str = "JSON"
-    ) -> pb.ProcessingRecord:
+    ) -> ProcessingRecord:
         """The record of one controller, or of the whole processor with ""
         (staff, auditors); ``format`` is JSON, CSV or HTML; ``revision`` 0
         means the current one."""
         request = pb.GetProcessingRecordRequest(
             controller=f"controllers/{controller_id}" if controller_id else "",
             revision=revision,
-            format=pb.RecordFormat.Value(f"RECORD_FORMAT_{format}"),
+            format=wire(pb.RecordFormat, format),
         )
-        result: pb.ProcessingRecord = self._call(
-            self._records.GetProcessingRecord, request, idempotent=True
+        return ProcessingRecord.from_proto(
+            self._call(self._records.GetProcessingRecord, request, idempotent=True)
         )
-        return result
 
-    def processor_details(self) -> pb.ProcessorDetails:
+    def processor_details(self) -> ProcessorDetails:
         """The processor's DPO and representative as the record shows them."""
-        result: pb.ProcessorDetails = self._call(
-            self._records.GetProcessorDetails, pb.GetProcessorDetailsRequest(), idempotent=True
+        request = pb.GetProcessorDetailsRequest()
+        return ProcessorDetails.from_proto(
+            self._call(self._records.GetProcessorDetails, request, idempotent=True)
         )
-        return result
 
     def update_processor_details(
         self,
         *,
-        dpo: pb.Contact | None = None,
-        representative: pb.Contact | None = None,
+        dpo: Contact | None = None,
+        representative: Contact | None = None,
         etag: str = "",
         request_id: str | None = None,
-    ) -> pb.ProcessorDetails:
+    ) -> ProcessorDetails:
         """Staff record the processor's DPO (Art. 37) and its representative in
         the Union (Art. 27; None when established in the Union); the whole
         replaces the last."""
         request = pb.UpdateProcessorDetailsRequest(
-            details=pb.ProcessorDetails(dpo=dpo, representative=representative, etag=etag),
+            details=pb.ProcessorDetails(
+                dpo=dpo.to_proto() if dpo is not None else None,
+                representative=representative.to_proto() if representative is not None else None,
+                etag=etag,
+            ),
             request_id=request_id or new_request_id(),
         )
-        result: pb.ProcessorDetails = self._call(
-            self._records.UpdateProcessorDetails, request, idempotent=True
+        return ProcessorDetails.from_proto(
+            self._call(self._records.UpdateProcessorDetails, request, idempotent=True)
         )
-        return result
 
     def evidence_pack(
         self,

@@ -9,13 +9,17 @@ from datetime import UTC, date, datetime
 from google.protobuf import field_mask_pb2, timestamp_pb2
 
 from dpa_client._base import BaseClient, new_request_id
+from dpa_client.types.subprocessors import (
+    ChangeNotice,
+    ControllerChange,
+    NoticePeriodConflict,
+    Subprocessor,
+    SubprocessorList,
+    SubprocessorListEntry,
+    Withdrawal,
+)
 from dpa_registry_api.v1 import subprocessors_pb2 as pb
 from dpa_registry_api.v1 import subprocessors_pb2_grpc as pb_grpc
-
-Subprocessor = pb.Subprocessor
-ChangeNotice = pb.ChangeNotice
-ControllerChange = pb.ControllerChange
-SubprocessorList = pb.SubprocessorList
 
 _KINDS = {
     "ADDITION": pb.CHANGE_KIND_ADDITION,
@@ -69,7 +73,7 @@ class SubprocessorsMixin(BaseClient):
         dpf_checked: date | str | None = None,
         named_controllers_only: bool = False,
         request_id: str | None = None,
-    ) -> pb.Subprocessor:
+    ) -> Subprocessor:
         """Staff: registers a sub-processor (status PROPOSED).
 
         ``service_category`` is e.g. "HOSTING" or "AI_MODEL_PROVIDER";
@@ -106,20 +110,20 @@ class SubprocessorsMixin(BaseClient):
         request = pb.CreateSubprocessorRequest(
             subprocessor=msg, request_id=request_id or new_request_id()
         )
-        result: pb.Subprocessor = self._call(
-            self._subprocessors.CreateSubprocessor, request, idempotent=True
+        return Subprocessor.from_proto(
+            self._call(self._subprocessors.CreateSubprocessor, request, idempotent=True)
         )
-        return result
 
-    def get_subprocessor(self, subprocessor_id: str) -> pb.Subprocessor:
-        result: pb.Subprocessor = self._call(
-            self._subprocessors.GetSubprocessor,
-            pb.GetSubprocessorRequest(name=_name(subprocessor_id)),
-            idempotent=True,
+    def get_subprocessor(self, subprocessor_id: str) -> Subprocessor:
+        return Subprocessor.from_proto(
+            self._call(
+                self._subprocessors.GetSubprocessor,
+                pb.GetSubprocessorRequest(name=_name(subprocessor_id)),
+                idempotent=True,
+            )
         )
-        return result
 
-    def list_subprocessors(self, *, page_size: int = 100) -> Iterator[pb.Subprocessor]:
+    def list_subprocessors(self, *, page_size: int = 100) -> Iterator[Subprocessor]:
         token = ""
         while True:
             page: pb.ListSubprocessorsResponse = self._call(
@@ -127,31 +131,31 @@ class SubprocessorsMixin(BaseClient):
                 pb.ListSubprocessorsRequest(page_size=page_size, page_token=token),
                 idempotent=True,
             )
-            yield from page.subprocessors
+            yield from (Subprocessor.from_proto(v) for v in page.subprocessors)
             token = page.next_page_token
             if not token:
                 return
 
     def update_subprocessor(
         self,
-        subprocessor: pb.Subprocessor,
+        subprocessor: Subprocessor,
         *,
         fields: Sequence[str] = (),
         request_id: str | None = None,
-    ) -> pb.Subprocessor:
-        """Staff: sends back an edited copy; ``fields`` limits what changes.
+    ) -> Subprocessor:
+        """Staff: sends back an edited copy (``dataclasses.replace(sp, purpose=...)``);
+        ``fields`` limits what changes.
 
         The copy's etag is checked: a stale one raises Conflict.
         """
         request = pb.UpdateSubprocessorRequest(
-            subprocessor=subprocessor,
+            subprocessor=subprocessor.to_proto(),
             update_mask=field_mask_pb2.FieldMask(paths=list(fields)),
             request_id=request_id or new_request_id(),
         )
-        result: pb.Subprocessor = self._call(
-            self._subprocessors.UpdateSubprocessor, request, idempotent=True
+        return Subprocessor.from_proto(
+            self._call(self._subprocessors.UpdateSubprocessor, request, idempotent=True)
         )
-        return result
 
     def notice_period_conflicts(
         self,
@@ -162,7 +166,7 @@ class SubprocessorsMixin(BaseClient):
         replaces: str = "",
         controller_ids: Sequence[str] = (),
         page_size: int = 500,
-    ) -> Iterator[pb.NoticePeriodConflict]:
+    ) -> Iterator[NoticePeriodConflict]:
         """Staff: every controller whose advance-notice period the change would
         violate (the full list behind a refused proposal); changes nothing."""
         when = timestamp_pb2.Timestamp()
@@ -184,7 +188,7 @@ class SubprocessorsMixin(BaseClient):
                 ),
                 idempotent=True,
             )
-            yield from page.conflicts
+            yield from (NoticePeriodConflict.from_proto(v) for v in page.conflicts)
             token = page.next_page_token
             if not token:
                 return
@@ -199,7 +203,7 @@ class SubprocessorsMixin(BaseClient):
         reason: str = "",
         controller_ids: Sequence[str] = (),
         request_id: str | None = None,
-    ) -> pb.ChangeNotice:
+    ) -> ChangeNotice:
         """Staff: ``kind`` is "ADDITION", "REPLACEMENT" or "REMOVAL".
 
         Every affected controller is notified. An effective time too early for
@@ -219,20 +223,20 @@ class SubprocessorsMixin(BaseClient):
             controller_ids=list(controller_ids),
             request_id=request_id or new_request_id(),
         )
-        result: pb.ChangeNotice = self._call(
-            self._subprocessors.ProposeSubprocessorChange, request, idempotent=True
+        return ChangeNotice.from_proto(
+            self._call(self._subprocessors.ProposeSubprocessorChange, request, idempotent=True)
         )
-        return result
 
-    def get_change_notice(self, notice: str) -> pb.ChangeNotice:
-        result: pb.ChangeNotice = self._call(
-            self._subprocessors.GetChangeNotice,
-            pb.GetChangeNoticeRequest(name=_notice_name(notice)),
-            idempotent=True,
+    def get_change_notice(self, notice: str) -> ChangeNotice:
+        return ChangeNotice.from_proto(
+            self._call(
+                self._subprocessors.GetChangeNotice,
+                pb.GetChangeNoticeRequest(name=_notice_name(notice)),
+                idempotent=True,
+            )
         )
-        return result
 
-    def list_change_notices(self, *, page_size: int = 100) -> Iterator[pb.ChangeNotice]:
+    def list_change_notices(self, *, page_size: int = 100) -> Iterator[ChangeNotice]:
         token = ""
         while True:
             page: pb.ListChangeNoticesResponse = self._call(
@@ -240,40 +244,38 @@ class SubprocessorsMixin(BaseClient):
                 pb.ListChangeNoticesRequest(page_size=page_size, page_token=token),
                 idempotent=True,
             )
-            yield from page.change_notices
+            yield from (ChangeNotice.from_proto(v) for v in page.change_notices)
             token = page.next_page_token
             if not token:
                 return
 
     def approve_subprocessor_change(
         self, notice: str, *, request_id: str | None = None
-    ) -> pb.ControllerChange:
+    ) -> ControllerChange:
         """Controller: authorises the change (needed under SPECIFIC authorisation)."""
         request = pb.ApproveSubprocessorChangeRequest(
             change_notice=_notice_name(notice), request_id=request_id or new_request_id()
         )
-        result: pb.ControllerChange = self._call(
-            self._subprocessors.ApproveSubprocessorChange, request, idempotent=True
+        return ControllerChange.from_proto(
+            self._call(self._subprocessors.ApproveSubprocessorChange, request, idempotent=True)
         )
-        return result
 
     def object_to_subprocessor_change(
         self, notice: str, *, reason: str, request_id: str | None = None
-    ) -> pb.ControllerChange:
+    ) -> ControllerChange:
         """Controller: objects before its objection window closes."""
         request = pb.ObjectSubprocessorChangeRequest(
             change_notice=_notice_name(notice),
             reason=reason,
             request_id=request_id or new_request_id(),
         )
-        result: pb.ControllerChange = self._call(
-            self._subprocessors.ObjectSubprocessorChange, request, idempotent=True
+        return ControllerChange.from_proto(
+            self._call(self._subprocessors.ObjectSubprocessorChange, request, idempotent=True)
         )
-        return result
 
     def list_objections(
         self, *, unresolved_only: bool = False, page_size: int = 100
-    ) -> Iterator[pb.ControllerChange]:
+    ) -> Iterator[ControllerChange]:
         """Staff: the objection queue."""
         token = ""
         while True:
@@ -284,7 +286,7 @@ class SubprocessorsMixin(BaseClient):
                 ),
                 idempotent=True,
             )
-            yield from page.objections
+            yield from (ControllerChange.from_proto(v) for v in page.objections)
             token = page.next_page_token
             if not token:
                 return
@@ -296,7 +298,7 @@ class SubprocessorsMixin(BaseClient):
         *,
         reason: str,
         request_id: str | None = None,
-    ) -> pb.SubprocessorListEntry:
+    ) -> SubprocessorListEntry:
         """Controller: withdraws an authorisation it gave (Art. 28(2)); from
         then on none of its data goes to the sub-processor."""
         request = pb.WithdrawSubprocessorAuthorizationRequest(
@@ -305,12 +307,13 @@ class SubprocessorsMixin(BaseClient):
             reason=reason,
             request_id=request_id or new_request_id(),
         )
-        result: pb.SubprocessorListEntry = self._call(
-            self._subprocessors.WithdrawSubprocessorAuthorization, request, idempotent=True
+        return SubprocessorListEntry.from_proto(
+            self._call(
+                self._subprocessors.WithdrawSubprocessorAuthorization, request, idempotent=True
+            )
         )
-        return result
 
-    def list_withdrawals(self, *, page_size: int = 100) -> Iterator[pb.Withdrawal]:
+    def list_withdrawals(self, *, page_size: int = 100) -> Iterator[Withdrawal]:
         """Staff: withdrawn authorisations, newest first."""
         token = ""
         while True:
@@ -319,7 +322,7 @@ class SubprocessorsMixin(BaseClient):
                 pb.ListWithdrawalsRequest(page_size=page_size, page_token=token),
                 idempotent=True,
             )
-            yield from page.withdrawals
+            yield from (Withdrawal.from_proto(v) for v in page.withdrawals)
             token = page.next_page_token
             if not token:
                 return
@@ -332,7 +335,7 @@ class SubprocessorsMixin(BaseClient):
         resolution: str,
         note: str = "",
         request_id: str | None = None,
-    ) -> pb.ControllerChange:
+    ) -> ControllerChange:
         """Staff: ``resolution`` is "ALTERNATIVE_ARRANGEMENT" or "TERMINATION"."""
         request = pb.ResolveObjectionRequest(
             change_notice=_notice_name(notice),
@@ -341,14 +344,13 @@ class SubprocessorsMixin(BaseClient):
             note=note,
             request_id=request_id or new_request_id(),
         )
-        result: pb.ControllerChange = self._call(
-            self._subprocessors.ResolveObjection, request, idempotent=True
+        return ControllerChange.from_proto(
+            self._call(self._subprocessors.ResolveObjection, request, idempotent=True)
         )
-        return result
 
     def get_subprocessor_list(
         self, controller_id: str, *, page_size: int = 500
-    ) -> pb.SubprocessorList:
+    ) -> SubprocessorList:
         """The controller's current sub-processor annex with pending changes:
         every page, gathered into one message."""
         result = pb.SubprocessorList()
@@ -367,4 +369,4 @@ class SubprocessorsMixin(BaseClient):
             result.entries.extend(page.entries)
             token = page.next_page_token
             if not token:
-                return result
+                return SubprocessorList.from_proto(result)

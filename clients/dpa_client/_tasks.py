@@ -9,10 +9,9 @@ from datetime import datetime
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from dpa_client._base import BaseClient, new_request_id
+from dpa_client.types.tasks import OverdueTaskPart, Task
 from dpa_registry_api.v1 import tasks_pb2 as pb
 from dpa_registry_api.v1 import tasks_pb2_grpc as pb_grpc
-
-Task = pb.Task
 
 REQUEST_TYPES = ("ACCESS", "RECTIFICATION", "ERASURE", "RESTRICTION", "PORTABILITY", "OBJECTION")
 PART_STATES = ("PENDING", "IN_PROGRESS", "DONE", "FAILED")
@@ -40,7 +39,7 @@ class TasksMixin(BaseClient):
         data_categories: Sequence[str] = (),
         due: datetime | None = None,
         request_id: str | None = None,
-    ) -> pb.Task:
+    ) -> Task:
         """Controller: files a data-subject request. ``type`` is one of
         ``REQUEST_TYPES``; ``subject_references`` are salted digests
         (``sha256:<hex>``) or opaque references, never e-mail addresses or
@@ -61,36 +60,34 @@ class TasksMixin(BaseClient):
             request=msg,
             request_id=request_id or new_request_id(),
         )
-        result: pb.Task = self._call(self._tasks.FileDataSubjectRequest, request, idempotent=True)
-        return result
+        return Task.from_proto(
+            self._call(self._tasks.FileDataSubjectRequest, request, idempotent=True)
+        )
 
     def extend_data_subject_request(
         self, name: str, *, due: datetime, reason: str, request_id: str | None = None
-    ) -> pb.Task:
+    ) -> Task:
         """Controller: records an extension of its deadline (Art. 12(3))."""
         request = pb.ExtendDataSubjectRequestRequest(
             name=name, due_time=_ts(due), reason=reason, request_id=request_id or new_request_id()
         )
-        result: pb.Task = self._call(self._tasks.ExtendDataSubjectRequest, request, idempotent=True)
-        return result
+        return Task.from_proto(
+            self._call(self._tasks.ExtendDataSubjectRequest, request, idempotent=True)
+        )
 
-    def start_end_of_contract(
-        self, controller_id: str, *, request_id: str | None = None
-    ) -> pb.Task:
+    def start_end_of_contract(self, controller_id: str, *, request_id: str | None = None) -> Task:
         """Staff: starts the return or deletion after the DPA's termination."""
         request = pb.StartEndOfContractRequest(
             parent=f"controllers/{controller_id}", request_id=request_id or new_request_id()
         )
-        result: pb.Task = self._call(self._tasks.StartEndOfContract, request, idempotent=True)
-        return result
+        return Task.from_proto(self._call(self._tasks.StartEndOfContract, request, idempotent=True))
 
-    def get_task(self, name: str) -> pb.Task:
-        result: pb.Task = self._call(
-            self._tasks.GetTask, pb.GetTaskRequest(name=name), idempotent=True
+    def get_task(self, name: str) -> Task:
+        return Task.from_proto(
+            self._call(self._tasks.GetTask, pb.GetTaskRequest(name=name), idempotent=True)
         )
-        return result
 
-    def list_tasks(self, controller_id: str, *, page_size: int = 100) -> Iterator[pb.Task]:
+    def list_tasks(self, controller_id: str, *, page_size: int = 100) -> Iterator[Task]:
         """A controller's tasks, newest first, fetched page by page."""
         token = ""
         while True:
@@ -101,7 +98,7 @@ class TasksMixin(BaseClient):
                 ),
                 idempotent=True,
             )
-            yield from response.tasks
+            yield from (Task.from_proto(t) for t in response.tasks)
             token = response.next_page_token
             if not token:
                 return
@@ -118,7 +115,7 @@ class TasksMixin(BaseClient):
         expire: datetime | None = None,
         etag: str = "",
         request_id: str | None = None,
-    ) -> pb.Task:
+    ) -> Task:
         """Staff: a part's progress (``state`` one of ``PART_STATES``), its
         evidence or its failure. With ``etag`` a concurrent change is ABORTED
         (``errors.Conflict``)."""
@@ -136,8 +133,7 @@ class TasksMixin(BaseClient):
         )
         if expire is not None:
             request.expire_time.CopyFrom(_ts(expire))
-        result: pb.Task = self._call(self._tasks.UpdateTaskPart, request, idempotent=True)
-        return result
+        return Task.from_proto(self._call(self._tasks.UpdateTaskPart, request, idempotent=True))
 
     def add_legal_hold(
         self,
@@ -147,7 +143,7 @@ class TasksMixin(BaseClient):
         legal_basis: str,
         until: datetime,
         request_id: str | None = None,
-    ) -> pb.Task:
+    ) -> Task:
         """Staff: keeps one data category on a legal basis until ``until``."""
         request = pb.AddLegalHoldRequest(
             name=name,
@@ -156,10 +152,9 @@ class TasksMixin(BaseClient):
             ),
             request_id=request_id or new_request_id(),
         )
-        result: pb.Task = self._call(self._tasks.AddLegalHold, request, idempotent=True)
-        return result
+        return Task.from_proto(self._call(self._tasks.AddLegalHold, request, idempotent=True))
 
-    def list_overdue_task_parts(self, *, page_size: int = 100) -> Iterator[pb.OverdueTaskPart]:
+    def list_overdue_task_parts(self, *, page_size: int = 100) -> Iterator[OverdueTaskPart]:
         """Staff: parts past their due time, most overdue first."""
         token = ""
         while True:
@@ -168,7 +163,7 @@ class TasksMixin(BaseClient):
                 pb.ListOverdueTaskPartsRequest(page_size=page_size, page_token=token),
                 idempotent=True,
             )
-            yield from response.parts
+            yield from (OverdueTaskPart.from_proto(p) for p in response.parts)
             token = response.next_page_token
             if not token:
                 return

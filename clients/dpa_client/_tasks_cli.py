@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         client.close()
     verified = verify_task(task, pinned_processor_keys=args.vkey)
-    if args.out:
+    if args.out and task.signed_document is not None:  # verified above: it is there
         Path(args.out).write_bytes(task.signed_document.document)
     parts = verified.content.get("parts", [])
     print(

@@ -5,16 +5,25 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import date
+from typing import Any
 
 from google.protobuf import field_mask_pb2
 
 from dpa_client._base import BaseClient, consistency, new_request_id
 from dpa_client._checks import TransferDecision
+from dpa_client.types._convert import E, EnumWrapper
+from dpa_client.types.transfers import (
+    AdequacyDecision,
+    AdequacyReference,
+    Clause9Option,
+    Safeguard,
+    SccDecision,
+    SccModule,
+    TransferImpactAssessment,
+    TransferMechanism,
+)
 from dpa_registry_api.v1 import transfers_pb2 as pb
 from dpa_registry_api.v1 import transfers_pb2_grpc as pb_grpc
-
-Safeguard = pb.Safeguard
-AdequacyDecision = pb.AdequacyDecision
 
 ALLOWED = pb.TRANSFER_VERDICT_ALLOWED
 DENIED = pb.TRANSFER_VERDICT_DENIED
@@ -45,6 +54,16 @@ _SCC_ALIASES = {
 }
 
 
+def _member(cls: type[E], wrapper: EnumWrapper[Any], value: str | int | None) -> E:
+    """A member from its name (any case, ``/`` for ``_``), its wire number, or
+    None/"" for UNSPECIFIED; ValueError for anything else."""
+    if value is None or value == "":
+        return cls("UNSPECIFIED")
+    if isinstance(value, int):
+        return cls(wrapper.Name(value).removeprefix(wrapper.Name(0).removesuffix("UNSPECIFIED")))
+    return cls(value.upper().replace("/", "_"))
+
+
 def denial_code_name(code: int) -> str:
     """``TRANSFER_DENIAL_CODE_TIA_MISSING`` -> ``TIA_MISSING``."""
     return pb.TransferDenialCode.Name(code).removeprefix("TRANSFER_DENIAL_CODE_")  # type: ignore[arg-type]
@@ -55,8 +74,8 @@ def safeguard(
     mechanism: str,
     *,
     scc_decision: str | None = None,
-    scc_module: int | None = None,
-    clause9_option: int | None = None,
+    scc_module: SccModule | str | int | None = None,
+    clause9_option: Clause9Option | str | int | None = None,
     signed: date | str | None = None,
     tia_reference: str = "",
     tia_date: date | str | None = None,
@@ -64,23 +83,29 @@ def safeguard(
     supplementary_measures: Sequence[str] = (),
     review_date: date | str | None = None,
     instrument_reference: str = "",
-) -> pb.Safeguard:
-    """Builds a Safeguard message: ``mechanism`` "SCC", "BCR", "OTHER_ART46";
-    ``scc_decision`` "2021/914", "2010/87/EU", ..."""
+) -> Safeguard:
+    """A safeguard to record or to offer to ``check_transfer``: ``mechanism``
+    "SCC", "BCR", "OTHER_ART46"; ``scc_decision`` "2021/914", "2010/87/EU",
+    ...; ``scc_module`` and ``clause9_option`` a member, its name or its
+    number (module 3: processor to processor)."""
     decision = _SCC_ALIASES.get(scc_decision or "", scc_decision)
-    return pb.Safeguard(
+    return Safeguard(
+        name="",
         destination_country=destination_country,
-        mechanism=_enum(pb.TransferMechanism, "TRANSFER_MECHANISM_", mechanism),  # type: ignore[arg-type]
-        scc_decision=_enum(pb.SccDecision, "SCC_DECISION_", decision),  # type: ignore[arg-type]
-        scc_module=scc_module or 0,  # type: ignore[arg-type]
-        clause9_option=clause9_option or 0,  # type: ignore[arg-type]
+        mechanism=_member(TransferMechanism, pb.TransferMechanism, mechanism),
+        scc_decision=_member(SccDecision, pb.SccDecision, decision),
+        scc_module=_member(SccModule, pb.SccModule, scc_module),
+        clause9_option=_member(Clause9Option, pb.Clause9Option, clause9_option),
         signed_date=_date(signed),
-        tia=pb.TransferImpactAssessment(
+        tia=TransferImpactAssessment(
             reference=tia_reference, date=_date(tia_date), review_date=_date(tia_review)
         ),
-        supplementary_measures=list(supplementary_measures),
+        supplementary_measures=tuple(supplementary_measures),
         review_date=_date(review_date),
         instrument_reference=instrument_reference,
+        create_time=None,
+        update_time=None,
+        etag="",
     )
 
 
@@ -93,7 +118,7 @@ def transfer_request_message(
     recipient: str = "",
     destination_country: str = "",
     transfer_date: date | str | None = None,
-    safeguards: Sequence[pb.Safeguard] = (),
+    safeguards: Sequence[Safeguard] = (),
     derogation: str | None = None,
     recipient_sector: str | None = None,
     recipient_dpf_certified: bool = False,
@@ -108,7 +133,7 @@ def transfer_request_message(
         data_categories=list(data_categories),
         purpose=purpose,
         transfer_date=_date(transfer_date),
-        safeguards=list(safeguards),
+        safeguards=[s.to_proto() for s in safeguards],
         derogation=_enum(pb.Art49Ground, "ART49_GROUND_", derogation),  # type: ignore[arg-type]
         recipient_sector=_enum(pb.RecipientSector, "RECIPIENT_SECTOR_", recipient_sector),  # type: ignore[arg-type]
         recipient_dpf_certified=recipient_dpf_certified,
@@ -136,7 +161,7 @@ class TransfersMixin(BaseClient):
         recipient: str = "",
         destination_country: str = "",
         transfer_date: date | str | None = None,
-        safeguards: Sequence[pb.Safeguard] = (),
+        safeguards: Sequence[Safeguard] = (),
         derogation: str | None = None,
         recipient_sector: str | None = None,
         recipient_dpf_certified: bool = False,
@@ -180,30 +205,32 @@ class TransfersMixin(BaseClient):
         self,
         subprocessor_id: str,
         safeguard_id: str,
-        safeguard: pb.Safeguard,
+        safeguard: Safeguard,
         *,
         request_id: str | None = None,
-    ) -> pb.Safeguard:
+    ) -> Safeguard:
         """Staff: records a safeguard (see :func:`safeguard`). Safe to retry."""
         request = pb.CreateSafeguardRequest(
             parent=f"subprocessors/{subprocessor_id}",
             safeguard_id=safeguard_id,
-            safeguard=safeguard,
+            safeguard=safeguard.to_proto(),
             request_id=request_id or new_request_id(),
         )
-        result: pb.Safeguard = self._call(self._transfers.CreateSafeguard, request, idempotent=True)
-        return result
+        return Safeguard.from_proto(
+            self._call(self._transfers.CreateSafeguard, request, idempotent=True)
+        )
 
-    def get_safeguard(self, subprocessor_id: str, safeguard_id: str) -> pb.Safeguard:
+    def get_safeguard(self, subprocessor_id: str, safeguard_id: str) -> Safeguard:
         request = pb.GetSafeguardRequest(
             name=f"subprocessors/{subprocessor_id}/safeguards/{safeguard_id}"
         )
-        result: pb.Safeguard = self._call(self._transfers.GetSafeguard, request, idempotent=True)
-        return result
+        return Safeguard.from_proto(
+            self._call(self._transfers.GetSafeguard, request, idempotent=True)
+        )
 
     def list_safeguards(
         self, subprocessor_id: str = "-", *, page_size: int = 100
-    ) -> Iterator[pb.Safeguard]:
+    ) -> Iterator[Safeguard]:
         """One sub-processor's safeguards, or every one ("-")."""
         token = ""
         while True:
@@ -216,29 +243,31 @@ class TransfersMixin(BaseClient):
                 ),
                 idempotent=True,
             )
-            yield from page.safeguards
+            yield from (Safeguard.from_proto(v) for v in page.safeguards)
             token = page.next_page_token
             if not token:
                 return
 
     def update_safeguard(
         self,
-        safeguard: pb.Safeguard,
+        safeguard: Safeguard,
         *,
         fields: Sequence[str] = (),
         request_id: str | None = None,
-    ) -> pb.Safeguard:
-        """Staff: changes ``fields`` (all if empty) of ``safeguard.name``; a
-        stale ``safeguard.etag`` raises Conflict."""
+    ) -> Safeguard:
+        """Staff: changes ``fields`` (all if empty) of ``safeguard.name`` to the
+        values of this edited copy (``dataclasses.replace``); a stale
+        ``safeguard.etag`` raises Conflict."""
         request = pb.UpdateSafeguardRequest(
-            safeguard=safeguard,
+            safeguard=safeguard.to_proto(),
             update_mask=field_mask_pb2.FieldMask(paths=list(fields)),
             request_id=request_id or new_request_id(),
         )
-        result: pb.Safeguard = self._call(self._transfers.UpdateSafeguard, request, idempotent=True)
-        return result
+        return Safeguard.from_proto(
+            self._call(self._transfers.UpdateSafeguard, request, idempotent=True)
+        )
 
-    def adequacy_reference(self) -> pb.ListAdequacyDecisionsResponse:
+    def adequacy_reference(self) -> AdequacyReference:
         """Every adequacy decision in force and the EEA members, in one message."""
         whole = pb.ListAdequacyDecisionsResponse()
         token = ""
@@ -254,7 +283,7 @@ class TransfersMixin(BaseClient):
                 whole.reviewed_date = page.reviewed_date
             token = page.next_page_token
             if not token:
-                return whole
+                return AdequacyReference.from_proto(whole)
 
     def record_adequacy_change(
         self,
@@ -270,7 +299,7 @@ class TransfersMixin(BaseClient):
         scope: str | None = None,
         valid_until: date | str | None = None,
         request_id: str | None = None,
-    ) -> pb.AdequacyDecision:
+    ) -> AdequacyDecision:
         """Staff: ``kind`` "ADOPTED", "SUSPENDED" or "INVALIDATED". Audited."""
         request = pb.RecordAdequacyChangeRequest(
             change=pb.AdequacyChange(
@@ -287,7 +316,6 @@ class TransfersMixin(BaseClient):
             ),
             request_id=request_id or new_request_id(),
         )
-        result: pb.AdequacyDecision = self._call(
-            self._transfers.RecordAdequacyChange, request, idempotent=True
+        return AdequacyDecision.from_proto(
+            self._call(self._transfers.RecordAdequacyChange, request, idempotent=True)
         )
-        return result

@@ -11,6 +11,7 @@ from dpa_client.errors import DpaError, VerificationError
 from dpa_client.transparency import merkle
 from dpa_client.transparency.cosignature import split_note
 from dpa_client.transparency.note import Checkpoint
+from dpa_client.types.audit import SignedCheckpoint, WitnessKey
 from dpa_client.witness import (
     AddCheckpoint,
     ConflictingCheckpoint,
@@ -31,33 +32,35 @@ class WitnessRun:
 
 
 class WitnessMixin(AuditMixin):
-    def register_witness(self, vkey: str, *, request_id: str | None = None) -> pb.WitnessKey:
+    def register_witness(self, vkey: str, *, request_id: str | None = None) -> WitnessKey:
         """Staff: registers a witness's cosignature/v1 verifier key (audited)."""
-        result: pb.WitnessKey = self._call(
-            self._audit.RegisterWitness,
-            pb.RegisterWitnessRequest(vkey=vkey, request_id=request_id or new_request_id()),
-            idempotent=True,
+        return WitnessKey.from_proto(
+            self._call(
+                self._audit.RegisterWitness,
+                pb.RegisterWitnessRequest(vkey=vkey, request_id=request_id or new_request_id()),
+                idempotent=True,
+            )
         )
-        return result
 
-    def list_witnesses(self) -> list[pb.WitnessKey]:
+    def list_witnesses(self) -> list[WitnessKey]:
         result: pb.ListWitnessesResponse = self._call(
             self._audit.ListWitnesses, pb.ListWitnessesRequest(), idempotent=True
         )
-        return list(result.witnesses)
+        return [WitnessKey.from_proto(w) for w in result.witnesses]
 
     def add_checkpoint(
         self, old_size: int, proof: list[bytes], cosigned_note: str
-    ) -> pb.SignedCheckpoint:
+    ) -> SignedCheckpoint:
         """Hands the log a checkpoint carrying this witness's cosignature."""
-        result: pb.SignedCheckpoint = self._call(
-            self._audit.AddCheckpoint,
-            pb.AddCheckpointRequest(
-                old_size=old_size, consistency_proof=proof, checkpoint=cosigned_note
-            ),
-            idempotent=True,
+        return SignedCheckpoint.from_proto(
+            self._call(
+                self._audit.AddCheckpoint,
+                pb.AddCheckpointRequest(
+                    old_size=old_size, consistency_proof=proof, checkpoint=cosigned_note
+                ),
+                idempotent=True,
+            )
         )
-        return result
 
     def witness_once(self, witness: Witness) -> WitnessRun:
         """One round: fetch the newest checkpoint and a consistency proof from the

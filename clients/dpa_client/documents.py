@@ -17,7 +17,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import rfc8785
@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from dpa_client.errors import BadSignature, VerificationError
 from dpa_client.transparency.note import NoteVerifier
-from dpa_registry_api.v1 import agreements_pb2 as pb
+from dpa_client.types.agreements import Agreement
 
 DEFAULT_TRUST_DOMAIN = "7plus.one"
 
@@ -190,39 +190,35 @@ def verify_agreement(
 
 
 def verify_downloaded(
-    agreement: pb.Agreement,
+    agreement: Agreement,
     *,
     pinned_processor_keys: Sequence[str],
     ca_pem: bytes,
     controller_id: str | None = None,
     trust_domain: str = DEFAULT_TRUST_DOMAIN,
 ) -> VerifiedAgreement:
-    """:func:`verify_agreement` over an ``Agreement`` fetched from the registry.
+    """:func:`verify_agreement` over an :class:`Agreement` fetched from the registry.
 
     ``controller_id`` defaults to the one the message names; pass it to be
     sure the document is with the party you expect.
     """
     if not agreement.document:
         raise VerificationError(f"{agreement.name} has no drafted document yet")
-    if not agreement.processor_signature.signature:
+    processor, controller = agreement.processor_signature, agreement.controller_signature
+    if processor is None or not processor.signature:
         raise BadSignature(f"{agreement.name} is not signed by the processor")
-    if not agreement.controller_signature.signature:
+    if controller is None or not controller.signature:
         raise BadSignature(f"{agreement.name} is not countersigned by the controller")
-    sign_time = (
-        agreement.controller_signature.sign_time.ToDatetime(tzinfo=UTC)
-        if agreement.controller_signature.HasField("sign_time")
-        else None
-    )
     return verify_agreement(
         agreement.document,
-        processor_signature=agreement.processor_signature.signature,
-        processor_key=agreement.processor_signature.key,
-        controller_signature=agreement.controller_signature.signature,
-        controller_certificate=agreement.controller_signature.certificate.encode(),
+        processor_signature=processor.signature,
+        processor_key=processor.key,
+        controller_signature=controller.signature,
+        controller_certificate=controller.certificate.encode(),
         pinned_processor_keys=pinned_processor_keys,
         ca_pem=ca_pem,
         controller_id=controller_id or agreement.controller_id,
         agreement=agreement.name,
-        controller_sign_time=sign_time,
+        controller_sign_time=controller.sign_time,
         trust_domain=trust_domain,
     )

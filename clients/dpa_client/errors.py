@@ -1,6 +1,6 @@
 """The client library's one exception root and its subclasses by meaning.
 
-gRPC status codes are mapped to these in ``dpa_client._rpc``; offline
+gRPC status codes are mapped to these in one place of the client; offline
 verification raises ``VerificationError`` subclasses.
 """
 

@@ -54,6 +54,7 @@ from dpa_client._local_wire import (
     vocabulary,
 )
 from dpa_client._transfers import transfer_request_message
+from dpa_client.types.transfers import Safeguard
 from dpa_decisions import processing, transfer
 from dpa_decisions.common import AuthorizationState
 from dpa_decisions.processing import ProcessingRequest, Situation
@@ -64,7 +65,6 @@ from dpa_decisions.transfer_types import ControllerView, TransferRequest
 from dpa_registry_api.v1 import agreements_pb2 as apb
 from dpa_registry_api.v1 import decisions_pb2 as pb
 from dpa_registry_api.v1 import decisions_pb2_grpc as pb_grpc
-from dpa_registry_api.v1 import transfers_pb2 as tpb
 
 if TYPE_CHECKING:
     from dpa_client.client import RegistryClient
@@ -226,7 +226,7 @@ class LocalChecker:
         recipient: str = "",
         destination_country: str = "",
         transfer_date: date | str | None = None,
-        safeguards: Sequence[tpb.Safeguard] = (),
+        safeguards: Sequence[Safeguard] = (),
         derogation: str | None = None,
         recipient_sector: str | None = None,
         recipient_dpf_certified: bool = False,

@@ -19,7 +19,7 @@ import rfc8785
 
 from dpa_client.documents import digest, verify_processor_signature
 from dpa_client.errors import VerificationError
-from dpa_registry_api.v1 import tasks_pb2 as pb
+from dpa_client.types.tasks import Task
 
 RECEIPT_TYPE = "dpa-registry/data-subject-request-receipt/v1"
 CERTIFICATE_TYPE = "dpa-registry/end-of-contract-certificate/v1"
@@ -80,12 +80,12 @@ def verify_task_document(
 
 
 def verify_task(
-    task: pb.Task, *, pinned_processor_keys: Sequence[str], controller_id: str | None = None
+    task: Task, *, pinned_processor_keys: Sequence[str], controller_id: str | None = None
 ) -> VerifiedTaskDocument:
-    """:func:`verify_task_document` over a ``Task`` fetched from the registry."""
-    if not task.HasField("signed_document"):
-        raise VerificationError(f"{task.name} has no signed document yet")
+    """:func:`verify_task_document` over a :class:`Task` fetched from the registry."""
     s = task.signed_document
+    if s is None:
+        raise VerificationError(f"{task.name} has no signed document yet")
     return verify_task_document(
         s.document,
         signature=s.signature,
