@@ -56,7 +56,10 @@ AREAS: list[ModuleType] = [
 ]
 WIRE_NAME = {"AdequacyReference": "ListAdequacyDecisionsResponse"}
 """Value classes named differently from their message."""
-NOT_CARRIED = {"AdequacyReference": {"next_page_token"}}
+NOT_CARRIED = {
+    "AdequacyReference": {"next_page_token"},
+    "SubprocessorList": {"next_page_token"},  # the client gathers every page
+}
 """Wire fields a value leaves out on purpose."""
 
 
