@@ -475,9 +475,9 @@ def in_process_decisions(url: str) -> tuple[float, float, float]:
     """Snapshot lookup + validation + decide, in process, on the seeded data:
     (full snapshot build s, p50 us, p99 us)."""
     from registry.errors import Violations
+    from registry.transfers.cache import SnapshotCache
     from registry.transfers.decide import validate_request
     from registry.transfers.model import TransferRequest
-    from registry.transfers.snapshot import SnapshotCache
 
     db.open_database(url)
     cache = SnapshotCache()

@@ -21,7 +21,8 @@ from dpa_registry_api.v1 import transfers_pb2 as tpb
 from dpa_registry_api.v1 import transfers_pb2_grpc as tpb_grpc
 from registry import clock, consistency, db, pki, revision
 from registry.errors import FailedPrecondition, InvalidArgument
-from registry.transfers.snapshot import SnapshotCache, read_revision
+from registry.transfers.cache import SnapshotCache
+from registry.transfers.snapshot import read_revision
 from tests import harness
 from tests.harness import Harness
 from tests.test_transfers_api import EMAIL, USE, World, audit_store_size, build_world, codes

@@ -460,7 +460,8 @@ def test_the_change_stream_is_a_plain_generator(world: World) -> None:
     from registry.decisions import feed
     from registry.decisions.servicer import SharedChanges, changes
     from registry.revision_wait import RevisionWatch
-    from registry.transfers.snapshot import Snapshot, SnapshotCache, read_revision
+    from registry.transfers.cache import SnapshotCache
+    from registry.transfers.snapshot import Snapshot, read_revision
 
     cache = SnapshotCache()
 

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from registry import consistency, db
+from registry.transfers import cache as snapshot_cache
 from registry.transfers import snapshot as snap
 from registry.transfers.model import TransferRequest
 from registry.transfers.reference import default_reference
@@ -192,7 +193,7 @@ def test_checks_before_the_first_build_read_slices_then_the_snapshot(
     seeded: tuple[list[str], list[str]],
 ) -> None:
     cids, sids = seeded
-    cache = snap.SnapshotCache()
+    cache = snapshot_cache.SnapshotCache()
     part = cache.for_check(consistency.FULLY_CONSISTENT, cids[0], sids[0])
     assert cache.slices == 1
     assert cids[0] in part.controllers

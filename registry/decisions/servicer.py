@@ -30,10 +30,11 @@ from registry.decisions.feed import Selection
 from registry.errors import Aborted, InvalidArgument, Unavailable
 from registry.revision_wait import RevisionWatch, watch_for
 from registry.streams.fanout import Full
+from registry.transfers.cache import SnapshotCache, shared_cache
 from registry.transfers.model import AuthorizationState, ControllerView, SubprocessorStatus
 from registry.transfers.reference import Reference
 from registry.transfers.servicer import adequacy_to_proto, safeguard_message
-from registry.transfers.snapshot import Snapshot, SnapshotCache, read_revision, shared_cache
+from registry.transfers.snapshot import Snapshot, read_revision
 
 DEFAULT_PAGE = 1000
 MAX_PAGE = 5000

@@ -28,7 +28,7 @@ from aiosmtpd.controller import Controller
 
 from registry import db
 from registry.auth import Caller
-from registry.delivery import bounces, deliveries, types
+from registry.delivery import bounced, bounces, types
 
 log = logging.getLogger(__name__)
 
@@ -56,19 +56,19 @@ class _Handler:
         for _ in range(EARLY_RETRIES):
             try:
                 state: types.State | None = await self._run(
-                    deliveries.record_bounce, self.caller, address, report, self.settings
+                    bounced.record_bounce, self.caller, address, report, self.settings
                 )
                 return state
-            except deliveries.BounceTooEarly:
+            except bounced.BounceTooEarly:
                 await asyncio.sleep(EARLY_WAIT_SECONDS)
-        raise deliveries.BounceTooEarly
+        raise bounced.BounceTooEarly
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
     ) -> str:
         parsed = bounces.parse_address(self.settings.bounce_address, address)
         try:
-            known = parsed is not None and await self._run(deliveries.bounce_target, parsed)
+            known = parsed is not None and await self._run(bounced.bounce_target, parsed)
         except Exception:
             log.exception("bounce listener: cannot check a recipient")
             return "451 4.3.0 try again later"
@@ -96,7 +96,7 @@ class _Handler:
                     report.status,
                     state.value if state else "unknown",
                 )
-        except deliveries.BounceTooEarly:
+        except bounced.BounceTooEarly:
             return "451 4.3.0 the bounced attempt is not recorded yet; try again later"
         except Exception:
             log.exception("bounce listener: cannot record a bounce")

@@ -18,6 +18,7 @@ from dpa_registry_api.v1 import transfers_pb2_grpc as pb_grpc
 from registry import auth, clock, consistency, names, paging, rpc, taxonomy, wire
 from registry.errors import InvalidArgument, NotFound, Violations
 from registry.transfers import adequacy, store
+from registry.transfers.cache import SnapshotCache, shared_cache
 from registry.transfers.decide import validate_request
 from registry.transfers.model import (
     Art49Ground,
@@ -38,7 +39,7 @@ from registry.transfers.reference import (
     AdequacyStatus,
     DestinationKind,
 )
-from registry.transfers.snapshot import Snapshot, SnapshotCache, shared_cache
+from registry.transfers.snapshot import Snapshot
 from registry.transfers.timing import DECISION_CPU, DECISIONS
 
 _DENIAL = {
