@@ -3,6 +3,7 @@ DPA_TEST_POSTGRES_URL is set, on PostgreSQL too (unreachable is a failure)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -14,6 +15,19 @@ import pytest
 from registry import clock, pki
 from tests import harness
 from tests.delivery_fakes import Mailbox, WebhookReceiver, smtp_server, webhook_receiver
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored() -> Iterator[None]:
+    """A CLI run in process configures the root logger onto the stderr
+    pytest captured for that test; later tests' server threads would log to
+    it after pytest closed it. Each test leaves the root logger as it found it."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
 
 BACKENDS = ["sqlite", "postgres"]
 
