@@ -10,8 +10,7 @@ import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
-from dpa_client import RegistryClient
-from dpa_registry_api.v1 import notifications_pb2
+from dpa_client import Notification, NotificationKind, RegistryClient
 from dpa_registry_api.v1 import transfers_pb2 as tpb
 from registry import pki, supervisor
 from registry.config import Config
@@ -120,7 +119,7 @@ def test_live_watchers_in_every_process_are_woken_by_one_commit(
     ids = [f"w{i:02d}" for i in range(12)]
     clients: list[RegistryClient] = []
     watches = []
-    got: dict[int, notifications_pb2.Notification] = {}
+    got: dict[int, Notification] = {}
     try:
         deadline = time.monotonic() + 30
         while len(children := _children(served.proc.pid)) < 2:
@@ -162,7 +161,7 @@ def test_live_watchers_in_every_process_are_woken_by_one_commit(
         for t in threads:
             t.join(timeout=30)
         assert sorted(got) == list(range(24))
-        assert all(n.kind == notifications_pb2.NOTIFICATION_KIND_BREACH for n in got.values())
+        assert all(n.kind is NotificationKind.BREACH for n in got.values())
         assert {got[i].controller for i in range(24)} == {f"controllers/{c}" for c in ids}
     finally:
         for w in watches:
