@@ -593,30 +593,3 @@ def test_decision_streams_per_process_are_bounded(dev_pki: Any, database_url: st
         for call in calls:
             call.cancel()
         h.close()
-
-
-def test_the_authorised_copy_of_a_view_is_a_full_copy() -> None:
-    """The decision's fast copy of a controller's view (no dataclasses.replace)
-    keeps every field: a field added to ControllerView must be copied too."""
-    from dataclasses import fields, replace
-    from types import MappingProxyType
-
-    from dpa_decisions.common import AuthorizationState
-    from dpa_decisions.state import _only, _with_authorizations
-    from dpa_decisions.transfer_types import Art49Ground, ControllerView
-
-    view = ControllerView(
-        "acme",
-        False,
-        ("EE",),
-        ("user",),
-        allowed_derogations=frozenset({next(iter(Art49Ground))}),
-        dpa_ended_version=3,
-    )
-    for state in (None, *AuthorizationState):
-        mapping = _only("sp", state)
-        copy = _with_authorizations(view, mapping)
-        assert copy == replace(view, authorizations=mapping)
-        assert all(hasattr(copy, f.name) for f in fields(ControllerView))
-        assert isinstance(copy.authorizations, MappingProxyType)
-        assert _only("sp", state) is mapping

@@ -757,7 +757,7 @@ def test_deterministic_and_order_independent() -> None:
         safeguards=tuple(reversed(subprocessor.safeguards)),
     )
     request = req(categories=("user.contact.email", "user.name", "user.contact.email"))
-    reordered = dataclasses.replace(request, data_categories=("user.name", "user.contact.email"))
+    reordered = request._replace(data_categories=("user.name", "user.contact.email"))
     first = decide(request, ctrl(), subprocessor, REF, 1)
     second = decide(reordered, ctrl(), shuffled, REF, 1)
     assert first == second
@@ -915,9 +915,7 @@ def test_validate_request_for_invalid_argument() -> None:
     assert not good
     errors = Violations()
     validate_request(
-        dataclasses.replace(
-            one_off("Acme UK", "UK"), data_categories=("user.nonsense",), purpose=""
-        ),
+        one_off("Acme UK", "UK")._replace(data_categories=("user.nonsense",), purpose=""),
         REF,
         errors,
     )
@@ -928,5 +926,5 @@ def test_validate_request_for_invalid_argument() -> None:
     assert "data_categories[0]" in text
     assert "purpose" in text
     both = Violations()
-    validate_request(dataclasses.replace(req(), recipient="x"), REF, both)
+    validate_request(req()._replace(recipient="x"), REF, both)
     assert both

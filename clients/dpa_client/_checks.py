@@ -1,15 +1,20 @@
-"""Answers of CheckTransfer and CheckProcessing, remote or local, as frozen values.
+"""Answers of CheckTransfer and CheckProcessing, remote or local, as immutable values.
 
 ``RegistryClient.check_transfer``/``check_processing`` (a round trip) and
 ``LocalChecker`` (in process) return the same types. Equality ignores where
 an answer was made (``local``) and its optional receipt, so a local answer
 equals the server's answer on the same state.
+
+The answers and their reasons are named tuples, not frozen dataclasses: a
+local checker builds one per decision, and a tuple is built about ten times
+faster (ADR 0026).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import NamedTuple
 
 from dpa_client.errors import VerificationError
 from dpa_client.transparency import merkle
@@ -64,8 +69,7 @@ def verify_receipt(
     return checkpoint
 
 
-@dataclass(frozen=True, slots=True)
-class TransferReason:
+class TransferReason(NamedTuple):
     code: int
     """A ``TransferDenialCode`` number; ``code_name`` gives its name."""
     message: str
@@ -77,8 +81,7 @@ class TransferReason:
         return name.removeprefix("TRANSFER_DENIAL_CODE_")
 
 
-@dataclass(frozen=True, slots=True)
-class TransferDecision:
+class TransferDecision(NamedTuple):
     """May this transfer happen: ALLOWED with its legal bases, or DENIED with
     every reason, at registry revision ``revision``."""
 
@@ -88,9 +91,20 @@ class TransferDecision:
     reasons: tuple[TransferReason, ...]
     revision: int
     transfer_date: str
-    local: bool = field(default=False, compare=False)
+    local: bool = False
     """Decided in this process by a ``LocalChecker``."""
-    receipt: DecisionReceipt | None = field(default=None, compare=False)
+    receipt: DecisionReceipt | None = None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TransferDecision):
+            return NotImplemented
+        return self[:5] == other[:5]
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    def __hash__(self) -> int:
+        return hash(self[:5])
 
     @property
     def allowed(self) -> bool:
@@ -113,20 +127,19 @@ _DENIAL = {
 }
 
 
+_ALLOWED = tpb.TRANSFER_VERDICT_ALLOWED
+_DENIED = tpb.TRANSFER_VERDICT_DENIED
+
+
 def transfer_decision(decision: shared_transfer.Decision, on: str) -> TransferDecision:
     """The answer of the shared ``decide``, as the server would send it."""
-    return TransferDecision(
-        verdict=tpb.TRANSFER_VERDICT_ALLOWED if decision.allowed else tpb.TRANSFER_VERDICT_DENIED,
-        legal_bases=decision.legal_bases,
-        reasons=tuple(TransferReason(_DENIAL[r.code], r.message) for r in decision.reasons),
-        revision=decision.revision,
-        transfer_date=on,
-        local=True,
-    )
+    if decision.allowed:
+        return TransferDecision(_ALLOWED, decision.legal_bases, (), decision.revision, on, True)
+    reasons = tuple(TransferReason(_DENIAL[r.code], r.message) for r in decision.reasons)
+    return TransferDecision(_DENIED, (), reasons, decision.revision, on, True)
 
 
-@dataclass(frozen=True, slots=True)
-class ProcessingReason:
+class ProcessingReason(NamedTuple):
     rule: str
     """Stable rule code, e.g. ``PURPOSE_INSTRUCTED``."""
     satisfied: bool
@@ -137,8 +150,7 @@ class ProcessingReason:
     subject: str
 
 
-@dataclass(frozen=True, slots=True)
-class ProcessingDecision:
+class ProcessingDecision(NamedTuple):
     """May this processing go ahead: every rule evaluated, at ``revision``."""
 
     outcome: int
@@ -148,8 +160,19 @@ class ProcessingDecision:
     agreement: str
     """Resource name of the DPA decided against, if any."""
     instruction: str
-    local: bool = field(default=False, compare=False)
-    receipt: DecisionReceipt | None = field(default=None, compare=False)
+    local: bool = False
+    receipt: DecisionReceipt | None = None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ProcessingDecision):
+            return NotImplemented
+        return self[:5] == other[:5]
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    def __hash__(self) -> int:
+        return hash(self[:5])
 
     @property
     def allowed(self) -> bool:
@@ -180,26 +203,48 @@ class ProcessingDecision:
         )
 
 
+_PROCESSING_ALLOWED = apb.PROCESSING_OUTCOME_ALLOWED
+_PROCESSING_DENIED = apb.PROCESSING_OUTCOME_DENIED
+_RULE = {rule: rule.value for rule in shared_processing.Rule}
+"""Plain strings for the rules (reading ``.value`` is a Python-level call)."""
+
+
+_CONVERTED: dict[int, tuple[object, tuple[ProcessingReason, ...]]] = {}
+
+
+def _public_reasons(reasons: tuple[shared_processing.Reason, ...]) -> tuple[ProcessingReason, ...]:
+    """The reasons as this library's values, converted once per tuple: a
+    remembered decision (``dpa_decisions.processing.Memo``) returns the same
+    tuple object, found here by identity (the entry holds it, so its id is
+    not reused while the entry lives)."""
+    found = _CONVERTED.get(id(reasons))
+    if found is not None and found[0] is reasons:
+        return found[1]
+    public = tuple(
+        ProcessingReason(
+            _RULE[r.rule],
+            r.satisfied,
+            r.message,
+            r.agreement_version or 0,
+            r.instruction_version or 0,
+            r.subject,
+        )
+        for r in reasons
+    )
+    if len(_CONVERTED) >= 10_000:
+        _CONVERTED.clear()
+    _CONVERTED[id(reasons)] = (reasons, public)
+    return public
+
+
 def processing_decision(
     controller_id: str, decision: shared_processing.Decision
 ) -> ProcessingDecision:
     """The answer of the shared ``decide``, as the server would send it."""
     av, iv = decision.agreement_version, decision.instruction_version
     return ProcessingDecision(
-        outcome=apb.PROCESSING_OUTCOME_ALLOWED
-        if decision.allowed
-        else apb.PROCESSING_OUTCOME_DENIED,
-        reasons=tuple(
-            ProcessingReason(
-                r.rule.value,
-                r.satisfied,
-                r.message,
-                r.agreement_version or 0,
-                r.instruction_version or 0,
-                r.subject,
-            )
-            for r in decision.reasons
-        ),
+        outcome=_PROCESSING_ALLOWED if decision.allowed else _PROCESSING_DENIED,
+        reasons=_public_reasons(decision.reasons),
         revision=decision.revision,
         agreement=f"controllers/{controller_id}/agreements/{av}" if av else "",
         instruction=f"controllers/{controller_id}/instructions/{iv}" if iv else "",

@@ -27,7 +27,7 @@ import random
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -61,6 +61,7 @@ from dpa_decisions.processing import ProcessingRequest, Situation
 from dpa_decisions.reference import Reference
 from dpa_decisions.state import SubprocessorEntry, decide_transfer
 from dpa_decisions.taxonomy import Vocabulary
+from dpa_decisions.transfer import Memo
 from dpa_decisions.transfer_types import ControllerView, TransferRequest
 from dpa_registry_api.v1 import agreements_pb2 as apb
 from dpa_registry_api.v1 import decisions_pb2 as pb
@@ -159,6 +160,8 @@ class LocalChecker:
         self._freeze_gc = freeze_gc
         self._memo: dict[Any, TransferDecision | ProcessingDecision] = {}
         self._memo_revision = -1
+        self._work = Memo()
+        self._processing = processing.Memo()
         self._cond = threading.Condition()
         self._closed = threading.Event()
         self._call: Any = None
@@ -307,7 +310,12 @@ class LocalChecker:
         if sp is not None and sp not in state.subprocessors:
             raise errors.NotFound(f"subprocessors/{sp} not found")
         decision = decide_transfer(
-            request, state.controllers, state.subprocessors, state.reference, state.revision
+            request,
+            state.controllers,
+            state.subprocessors,
+            state.reference,
+            state.revision,
+            self._work,
         )
         answer = transfer_decision(decision, request.on.isoformat())
         if key is not None:
@@ -376,7 +384,7 @@ class LocalChecker:
         if situation is None:
             self._outside(controller_id)
             raise AssertionError("unreachable")
-        decision = processing.decide(
+        decision = self._processing.decide(
             situation,
             ProcessingRequest(
                 controller_id=controller_id,
@@ -442,7 +450,7 @@ class LocalChecker:
             # One receipt per revision: every answer at it shares the proof.
             found = self._client.decision_receipt(answer.revision)
             self._receipts = {answer.revision: found}
-        return replace(answer, receipt=found)
+        return answer._replace(receipt=found)
 
     def _remote_transfer(
         self, controller_id: str, *, receipt: bool, **kwargs: Any

@@ -38,7 +38,7 @@ def parse_name(name: str, collection: str, field: str, errors: Sink) -> str:
     return ident
 
 
-class Operation(enum.Enum):
+class Operation(enum.StrEnum):
     """Processing operations (Art. 4(2)) an instruction may permit."""
 
     COLLECT = "COLLECT"
@@ -50,13 +50,13 @@ class Operation(enum.Enum):
     TRAIN_MODEL = "TRAIN_MODEL"
 
 
-class SubprocessorStatus(enum.Enum):
+class SubprocessorStatus(enum.StrEnum):
     PROPOSED = "PROPOSED"
     ACTIVE = "ACTIVE"
     RETIRED = "RETIRED"
 
 
-class AuthorizationState(enum.Enum):
+class AuthorizationState(enum.StrEnum):
     """One controller's authorisation of one sub-processor (Art. 28(2))."""
 
     PENDING = "PENDING"

@@ -42,8 +42,8 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Protocol
+from dataclasses import dataclass
+from typing import NamedTuple, Protocol
 
 from dpa_decisions import common, taxonomy
 from dpa_decisions.common import Operation, Sink, no_active_dpa_reason
@@ -51,12 +51,12 @@ from dpa_decisions.common import Operation, Sink, no_active_dpa_reason
 AI_TRAINING_USE = "train_ai_system"
 
 
-class Outcome(enum.Enum):
+class Outcome(enum.StrEnum):
     ALLOWED = "ALLOWED"
     DENIED = "DENIED"
 
 
-class Rule(enum.Enum):
+class Rule(enum.StrEnum):
     """Stable rule codes; the values never change."""
 
     NO_AGREEMENT = "NO_AGREEMENT"
@@ -112,18 +112,16 @@ class Situation:
     instruction: InstructionScope | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class ProcessingRequest:
+class ProcessingRequest(NamedTuple):
     controller_id: str
     purpose: str
     data_categories: tuple[str, ...]
     operation: Operation
     country: str | None = None
-    data_subjects: tuple[str, ...] = field(default=())
+    data_subjects: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Reason:
+class Reason(NamedTuple):
     rule: Rule
     satisfied: bool
     message: str
@@ -133,8 +131,7 @@ class Reason:
     """The key, operation or country the reason is about, if any."""
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     outcome: Outcome
     reasons: tuple[Reason, ...]
     revision: int
@@ -158,6 +155,42 @@ def _is_ai_training(request: ProcessingRequest) -> bool:
     return request.operation is Operation.TRAIN_MODEL or taxonomy.covers(
         AI_TRAINING_USE, request.purpose
     )
+
+
+class Memo:
+    """Remembers :func:`decide`'s answers by everything they depend on: the
+    DPA's and the instruction's scopes (by value), the terminated version,
+    and the request without the controller (no reason names it). Many
+    controllers share terms, so a request first seen for one controller is
+    answered from here for the next. Bounded; safe to share between threads.
+    """
+
+    __slots__ = ("_answers", "_bound")
+
+    def __init__(self, bound: int = 100_000) -> None:
+        self._answers: dict[tuple[object, ...], Decision] = {}
+        self._bound = bound
+
+    def decide(self, situation: Situation, request: ProcessingRequest, revision: int) -> Decision:
+        key = (
+            situation.agreement,
+            situation.ended_version,
+            situation.instruction,
+            request.purpose,
+            request.data_categories,
+            request.operation,
+            request.country,
+            request.data_subjects,
+        )
+        found = self._answers.get(key)
+        if found is None:
+            found = decide(situation, request, revision)
+            if len(self._answers) >= self._bound:
+                self._answers.clear()
+            self._answers[key] = found
+        elif found.revision != revision:
+            found = found._replace(revision=revision)
+        return found
 
 
 def decide(situation: Situation, request: ProcessingRequest, revision: int) -> Decision:
@@ -265,12 +298,13 @@ def decide(situation: Situation, request: ProcessingRequest, revision: int) -> D
 
     # Operation.
     op = request.operation
+    name = op.value
     ok = op in agreement.nature
     add(
         Rule.OPERATION_IN_AGREEMENT,
         ok,
-        f"operation {op.value} is {'' if ok else 'not '}in the DPA's nature of processing",
-        op.value,
+        f"operation {name} is {'' if ok else 'not '}in the DPA's nature of processing",
+        name,
         with_instruction=False,
     )
     if instruction is not None:
@@ -278,8 +312,8 @@ def decide(situation: Situation, request: ProcessingRequest, revision: int) -> D
         add(
             Rule.OPERATION_INSTRUCTED,
             ok,
-            f"operation {op.value} is {'' if ok else 'not '}instructed",
-            op.value,
+            f"operation {name} is {'' if ok else 'not '}instructed",
+            name,
         )
 
     # Country, when named.

@@ -56,15 +56,20 @@ SPECIAL_CATEGORY_ROOTS = frozenset(
 
 def covers(grant: str, key: str) -> bool:
     """True if a grant on ``grant`` covers ``key`` (same key or a descendant)."""
-    return key == grant or key.startswith(grant + ".")
+    return covered_by_any(key, (grant,))
 
 
 def covered_by_any(key: str, grants: Iterable[str]) -> bool:
-    return any(covers(g, key) for g in grants)
+    """True if any of ``grants`` covers ``key`` (:func:`covers`); a plain
+    loop, as it runs several times in every check."""
+    for grant in grants:
+        if key.startswith(grant) and (len(key) == len(grant) or key[len(grant)] == "."):
+            return True
+    return False
 
 
 def is_special_category(key: str) -> bool:
-    return any(covers(root, key) for root in SPECIAL_CATEGORY_ROOTS)
+    return covered_by_any(key, SPECIAL_CATEGORY_ROOTS)
 
 
 def validate(
@@ -72,6 +77,8 @@ def validate(
 ) -> None:
     """Adds a violation to ``errors`` for each value that is not a known key."""
     known = vocabulary.known(kind)
+    if known.issuperset(values):
+        return
     for i, value in enumerate(values):
         if value not in known:
             errors.add(f"{field}[{i}]", f"unknown fideslang {kind.value} key {value!r}")

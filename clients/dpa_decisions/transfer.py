@@ -51,44 +51,23 @@ transfer``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from dpa_decisions import common, taxonomy
+from dpa_decisions.chapter_v import CODE_HINTS, Importer, assess
 from dpa_decisions.common import Sink, no_active_dpa_reason
-from dpa_decisions.reference import AdequacyDecision, AdequacyScope, Reference
+from dpa_decisions.reference import Reference
 from dpa_decisions.transfer_types import (
     AuthorizationState,
     ControllerView,
     Decision,
-    Mechanism,
     Reason,
-    RecipientSector,
-    Safeguard,
-    SccModule,
     Subprocessor,
     SubprocessorStatus,
     TransferRequest,
 )
 from dpa_decisions.transfer_types import ReasonCode as C
-
-# Which SCC 2021/914 modules fit the processor as data exporter.
-# To a sub-processor (importer = processor): module 3; module 2 where the
-# controller itself signed the clauses with the sub-processor. To a one-off
-# recipient: module 3 (a processor) or module 4 (a controller).
-_SUBPROCESSOR_MODULES = frozenset(
-    {SccModule.CONTROLLER_TO_PROCESSOR, SccModule.PROCESSOR_TO_PROCESSOR}
-)
-_ONE_OFF_MODULES = frozenset({SccModule.PROCESSOR_TO_PROCESSOR, SccModule.PROCESSOR_TO_CONTROLLER})
-
-# Preference among safeguards for one country (Art. 46(2) tools first).
-_MECHANISM_RANK = {
-    Mechanism.SCC: 0,
-    Mechanism.BCR: 1,
-    Mechanism.OTHER_ART46: 2,
-    Mechanism.DEROGATION_ART49: 3,
-    Mechanism.ADEQUACY: 4,
-}
 
 _AUTHORIZATION_REASONS = {
     AuthorizationState.PENDING: (
@@ -106,18 +85,8 @@ _AUTHORIZATION_REASONS = {
     ),
 }
 
-_CODE_HINTS = {"UK": "GB", "EL": "GR"}
-
-
-@dataclass(frozen=True, slots=True)
-class _Importer:
-    """The data importer, from the registry entry or from a one-off request."""
-
-    is_subprocessor: bool
-    sector: RecipientSector
-    dpf_certified: bool
-    dpf_checked_on: date | None
-    safeguards: tuple[Safeguard, ...]
+_MEMO_BOUND = 4096
+"""Entries per sub-processor and kind in a :class:`Memo` (dates, category sets)."""
 
 
 def decide(
@@ -130,11 +99,35 @@ def decide(
     """Decides one transfer; pure and deterministic. See the module docstring.
 
     ``controller`` and ``subprocessor`` are what the registry holds for the
-    ids in ``request`` (``None`` if unknown). Passing a record whose id does
-    not match the request is a programming error (ValueError).
+    ids in ``request`` (``None`` if unknown); the controller's view carries
+    its authorisations. Passing a record whose id does not match the request
+    is a programming error (ValueError).
+    """
+    state = None
+    if controller is not None and subprocessor is not None:
+        state = controller.authorizations.get(subprocessor.id)
+    return decide_with(request, controller, state, subprocessor, reference, revision)
+
+
+def decide_with(
+    request: TransferRequest,
+    controller: ControllerView | None,
+    authorization: AuthorizationState | None,
+    subprocessor: Subprocessor | None,
+    reference: Reference,
+    revision: int,
+    memo: Memo | None = None,
+) -> Decision:
+    """:func:`decide` with the controller's ``authorization`` of the
+    sub-processor given apart (its view's ``authorizations`` are not read).
+
+    ``memo`` remembers the work that depends only on the sub-processor's
+    record, the reference, the transfer date and the data categories, so that
+    what is left per request is the controller's part: the same answer,
+    several times cheaper.
     """
     reasons: list[Reason] = []
-    categories = tuple(sorted(set(request.data_categories)))
+    categories = _categories(request.data_categories)
 
     # 1. Controller and DPA (Art. 28(3)); 2. the request itself.
     _check_controller(request, controller, reasons)
@@ -142,39 +135,129 @@ def decide(
         reasons.append(Reason(C.NO_DATA_CATEGORIES, "the request names no data categories"))
 
     # 3. Sub-processor, status, authorisation (Art. 28(2)); the destinations.
-    destinations: set[str] = set()
-    if request.destination_country:
-        destinations.add(request.destination_country)
-    importer = _importer(request, controller, subprocessor, destinations, reasons)
-    ordered = tuple(sorted(destinations))
+    work = _work(request, subprocessor, reference, memo, reasons)
+    extra = request.destination_country
+    if work is None:
+        ordered: tuple[str, ...] = (extra,) if extra else ()
+    else:
+        reasons.extend(work.target.reasons)
+        ordered = work.target.destinations
+        if extra and extra not in ordered:
+            ordered = tuple(sorted((*ordered, extra)))
+        if controller is not None and work.record is not None:
+            reasons.extend(work.authorization_reasons(authorization))
 
     # 4. Documented instructions (Art. 28(3)(a)).
     if controller is not None:
         _check_instructions(controller, ordered, categories, reasons)
 
     # 5. Categories the sub-processor may receive (Art. 28(4)).
-    if subprocessor is not None:
-        for category in categories:
-            if not taxonomy.covered_by_any(category, subprocessor.data_categories):
-                reasons.append(
-                    Reason(
-                        C.CATEGORY_NOT_PERMITTED,
-                        f"sub-processor {subprocessor.id!r} is not engaged for data "
-                        f"category {category} (Art. 28(4))",
-                    )
-                )
+    if work is not None and work.record is not None:
+        reasons.extend(work.not_permitted(categories))
 
     # 6. Chapter V, destination by destination.
-    bases: list[str] = []
-    if importer is not None:
-        for country in ordered:
-            basis = _chapter_v(country, importer, request, controller, reference, reasons)
-            if basis is not None and basis not in bases:
-                bases.append(basis)
+    bases: tuple[str, ...] = ()
+    if work is not None:
+        allowed = controller.allowed_derogations if controller is not None else frozenset()
+        if request.derogation is None and ordered is work.target.destinations:
+            bases, missing = work.chapter_v(request.on, reference)
+        else:
+            bases, missing = assess(
+                ordered, work.target.importer, request.on, request.derogation, allowed, reference
+            )
+        reasons.extend(missing)
 
     if reasons:
-        return Decision(allowed=False, legal_bases=(), reasons=tuple(reasons), revision=revision)
-    return Decision(allowed=True, legal_bases=tuple(bases), reasons=(), revision=revision)
+        return Decision(False, (), tuple(reasons), revision)
+    return Decision(True, bases, (), revision)
+
+
+class Memo:
+    """What :func:`decide_with` may remember between requests: per
+    sub-processor, the work that is a pure function of its (frozen) record,
+    the reference, the transfer date and the data categories.
+
+    Entries are found by sub-processor id and used only while the record and
+    the reference are the very objects they were computed from, so a changed
+    record or reference is never answered from the memo. Safe to share
+    between threads (at worst two threads compute the same entry).
+    """
+
+    __slots__ = ("_reference", "_work")
+
+    def __init__(self) -> None:
+        self._reference: Reference | None = None
+        self._work: dict[str, _Work] = {}
+
+    def work(self, subprocessor: Subprocessor, reference: Reference) -> _Work:
+        if reference is not self._reference:
+            self._work = {}
+            self._reference = reference
+        found = self._work.get(subprocessor.id)
+        if found is None or found.record is not subprocessor:
+            found = self._work[subprocessor.id] = _Work(
+                subprocessor, _subprocessor_target(subprocessor)
+            )
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """Who receives the data, where it goes (sorted), and the reasons the
+    recipient's own record gives (the sub-processor's status, locations)."""
+
+    importer: Importer
+    destinations: tuple[str, ...]
+    reasons: tuple[Reason, ...]
+
+
+@dataclass(slots=True)
+class _Work:
+    """One recipient's part of the decision, computed once per input."""
+
+    record: Subprocessor | None
+    target: _Target
+    _authorizations: dict[AuthorizationState | None, tuple[Reason, ...]] = field(
+        default_factory=dict
+    )
+    _categories: dict[tuple[str, ...], tuple[Reason, ...]] = field(default_factory=dict)
+    _days: dict[date, tuple[tuple[str, ...], tuple[Reason, ...]]] = field(default_factory=dict)
+
+    def authorization_reasons(self, state: AuthorizationState | None) -> tuple[Reason, ...]:
+        found = self._authorizations.get(state)
+        if found is None:
+            assert self.record is not None
+            found = self._authorizations[state] = _authorization_reasons(self.record.id, state)
+        return found
+
+    def not_permitted(self, categories: tuple[str, ...]) -> tuple[Reason, ...]:
+        found = self._categories.get(categories)
+        if found is None:
+            assert self.record is not None
+            found = _not_permitted(self.record, categories)
+            if len(self._categories) >= _MEMO_BOUND:
+                self._categories.clear()
+            self._categories[categories] = found
+        return found
+
+    def chapter_v(
+        self, on: date, reference: Reference
+    ) -> tuple[tuple[str, ...], tuple[Reason, ...]]:
+        """Chapter V for the recipient's own destinations without a derogation."""
+        found = self._days.get(on)
+        if found is None:
+            target = self.target
+            found = assess(target.destinations, target.importer, on, None, (), reference)
+            if len(self._days) >= _MEMO_BOUND:
+                self._days.clear()
+            self._days[on] = found
+        return found
+
+
+def _categories(requested: tuple[str, ...]) -> tuple[str, ...]:
+    if len(requested) == 1:
+        return requested
+    return tuple(sorted(set(requested)))
 
 
 def _check_controller(
@@ -201,14 +284,15 @@ def _check_controller(
         )
 
 
-def _importer(
+def _work(
     request: TransferRequest,
-    controller: ControllerView | None,
     subprocessor: Subprocessor | None,
-    destinations: set[str],
+    reference: Reference,
+    memo: Memo | None,
     reasons: list[Reason],
-) -> _Importer | None:
-    """Who receives the data; adds the sub-processor's locations to ``destinations``."""
+) -> _Work | None:
+    """The recipient's part: the sub-processor's (remembered in ``memo``) or
+    the one-off recipient's; None after appending why there is no recipient."""
     sp_id = request.subprocessor_id
     if sp_id is not None:
         if subprocessor is None:
@@ -218,17 +302,9 @@ def _importer(
             return None
         if subprocessor.id != sp_id:
             raise ValueError("subprocessor record does not match request.subprocessor_id")
-        destinations.update(subprocessor.locations)
-        if subprocessor.is_us_entity:
-            destinations.add("US")
-        _check_subprocessor(subprocessor, controller, reasons)
-        return _Importer(
-            is_subprocessor=True,
-            sector=subprocessor.sector,
-            dpf_certified=subprocessor.dpf_certified,
-            dpf_checked_on=subprocessor.dpf_checked_on,
-            safeguards=subprocessor.safeguards,
-        )
+        if memo is not None:
+            return memo.work(subprocessor, reference)
+        return _Work(subprocessor, _subprocessor_target(subprocessor))
     if subprocessor is not None:
         raise ValueError("subprocessor given for a request without subprocessor_id")
     if not request.recipient or not request.destination_country:
@@ -240,13 +316,61 @@ def _importer(
             )
         )
         return None
-    return _Importer(
+    importer = Importer(
         is_subprocessor=False,
         sector=request.recipient_sector,
         dpf_certified=request.recipient_dpf_certified,
         dpf_checked_on=request.recipient_dpf_checked_on,
         safeguards=request.safeguards,
     )
+    return _Work(None, _Target(importer, (request.destination_country,), ()))
+
+
+def _subprocessor_target(subprocessor: Subprocessor) -> _Target:
+    destinations = set(subprocessor.locations)
+    if subprocessor.is_us_entity:
+        destinations.add("US")
+    reasons: list[Reason] = []
+    sp = subprocessor.id
+    if subprocessor.status is SubprocessorStatus.PROPOSED:
+        reasons.append(
+            Reason(
+                C.SUBPROCESSOR_PROPOSED,
+                f"sub-processor {sp!r} is only proposed, not yet engaged (Art. 28(2))",
+            )
+        )
+    elif subprocessor.status is SubprocessorStatus.RETIRED:
+        reasons.append(Reason(C.SUBPROCESSOR_RETIRED, f"sub-processor {sp!r} is retired"))
+    if not subprocessor.locations:
+        reasons.append(
+            Reason(
+                C.SUBPROCESSOR_NO_LOCATIONS,
+                f"sub-processor {sp!r} has no recorded processing location: transfers "
+                "cannot be assessed",
+            )
+        )
+    importer = Importer(
+        is_subprocessor=True,
+        sector=subprocessor.sector,
+        dpf_certified=subprocessor.dpf_certified,
+        dpf_checked_on=subprocessor.dpf_checked_on,
+        safeguards=subprocessor.safeguards,
+    )
+    return _Target(importer, tuple(sorted(destinations)), tuple(reasons))
+
+
+def _authorization_reasons(sp: str, state: AuthorizationState | None) -> tuple[Reason, ...]:
+    if state is None:
+        return (
+            Reason(
+                C.NOT_AUTHORIZED,
+                f"the controller has given no authorisation for sub-processor {sp!r} (Art. 28(2))",
+            ),
+        )
+    if state is AuthorizationState.AUTHORIZED:
+        return ()
+    code, message = _AUTHORIZATION_REASONS[state]
+    return (Reason(code, message.format(sp=repr(sp))),)
 
 
 def _check_instructions(
@@ -279,346 +403,15 @@ def _check_instructions(
                 )
 
 
-def _check_subprocessor(
-    subprocessor: Subprocessor, controller: ControllerView | None, reasons: list[Reason]
-) -> None:
-    sp = subprocessor.id
-    if subprocessor.status is SubprocessorStatus.PROPOSED:
-        reasons.append(
-            Reason(
-                C.SUBPROCESSOR_PROPOSED,
-                f"sub-processor {sp!r} is only proposed, not yet engaged (Art. 28(2))",
-            )
-        )
-    elif subprocessor.status is SubprocessorStatus.RETIRED:
-        reasons.append(Reason(C.SUBPROCESSOR_RETIRED, f"sub-processor {sp!r} is retired"))
-    if not subprocessor.locations:
-        reasons.append(
-            Reason(
-                C.SUBPROCESSOR_NO_LOCATIONS,
-                f"sub-processor {sp!r} has no recorded processing location: transfers "
-                "cannot be assessed",
-            )
-        )
-    if controller is not None:
-        state = controller.authorizations.get(sp)
-        if state is None:
-            reasons.append(
-                Reason(
-                    C.NOT_AUTHORIZED,
-                    f"the controller has given no authorisation for sub-processor {sp!r} "
-                    "(Art. 28(2))",
-                )
-            )
-        elif state is not AuthorizationState.AUTHORIZED:
-            code, message = _AUTHORIZATION_REASONS[state]
-            reasons.append(Reason(code, message.format(sp=repr(sp))))
-
-
-def _chapter_v(
-    country: str,
-    importer: _Importer,
-    request: TransferRequest,
-    controller: ControllerView | None,
-    reference: Reference,
-    reasons: list[Reason],
-) -> str | None:
-    """The basis for one destination, or None after appending why there is none."""
-    if not reference.is_known_destination(country):
-        hint = _CODE_HINTS.get(country)
-        suffix = f"; the registry writes {hint}" if hint else ""
-        reasons.append(
-            Reason(
-                C.UNKNOWN_COUNTRY,
-                f"{country!r} is not an ISO 3166-1 alpha-2 code or a listed international "
-                f"organisation{suffix}",
-            )
-        )
-        return None
-    if country in reference.eea:
-        return "EEA"
-
-    pending: list[Reason] = []
-    adequacy = reference.adequacy.get(country)
-    if adequacy is not None:
-        basis = _adequacy_basis(adequacy, importer, request.on, reference, pending)
-        if basis is not None:
-            return basis
-
-    candidates = sorted(
-        (sg for sg in importer.safeguards if sg.destination_country == country),
-        key=lambda sg: _MECHANISM_RANK[sg.mechanism],
-    )
-    for safeguard in candidates:
-        basis = _safeguard_basis(safeguard, importer, request.on, reference, pending)
-        if basis is not None:
-            return basis
-
-    ground = request.derogation
-    if ground is not None:
-        if importer.is_subprocessor:
-            pending.append(
-                Reason(
-                    C.ART49_NOT_STANDING_BASIS,
-                    f"an Art. {ground.value} derogation is for occasional, specific transfers "
-                    f"and never a standing basis for a sub-processor ({country})",
-                )
-            )
-        elif controller is not None and ground in controller.allowed_derogations:
-            return f"derogation: Art. {ground.value}, one-off transfer"
-        else:
-            pending.append(
-                Reason(
-                    C.DEROGATION_NOT_INSTRUCTED,
-                    f"the controller's documented instructions do not allow one-off transfers "
-                    f"on Art. {ground.value} (Art. 28(3)(a))",
-                )
-            )
-
-    where = f"{country} ({adequacy.name})" if adequacy is not None else country
-    pending.append(
+def _not_permitted(subprocessor: Subprocessor, categories: tuple[str, ...]) -> tuple[Reason, ...]:
+    return tuple(
         Reason(
-            C.NO_TRANSFER_MECHANISM,
-            f"no valid Chapter V transfer mechanism for {where} (Art. 44-46)",
+            C.CATEGORY_NOT_PERMITTED,
+            f"sub-processor {subprocessor.id!r} is not engaged for data "
+            f"category {category} (Art. 28(4))",
         )
-    )
-    reasons.extend(pending)
-    return None
-
-
-def _adequacy_basis(
-    adequacy: AdequacyDecision,
-    importer: _Importer,
-    on: date,
-    reference: Reference,
-    pending: list[Reason],
-) -> str | None:
-    label = f"{adequacy.name} adequacy decision {adequacy.decision}"
-    if not adequacy.in_force_on(on):
-        if on < adequacy.adopted:
-            detail = f"applies from {adequacy.adopted.isoformat()}"
-        elif adequacy.valid_until is not None and on >= adequacy.valid_until:
-            detail = f"expired on {adequacy.valid_until.isoformat()}"
-        else:
-            detail = f"is {adequacy.status.value}"
-        pending.append(
-            Reason(
-                C.ADEQUACY_NOT_IN_FORCE,
-                f"{label} {detail}; not in force on {on.isoformat()} (Art. 45)",
-            )
-        )
-        return None
-
-    scope = adequacy.scope
-    if scope is AdequacyScope.FULL:
-        return adequacy.legal_basis
-    if scope is AdequacyScope.COMMERCIAL_ORGANISATIONS:
-        if importer.sector is RecipientSector.COMMERCIAL:
-            return adequacy.legal_basis
-        pending.append(
-            Reason(
-                C.ADEQUACY_SCOPE_NOT_MET,
-                f"{label} covers only commercial organisations subject to PIPEDA; the "
-                f"recipient is {importer.sector.value}",
-            )
-        )
-        return None
-    if scope is AdequacyScope.PRIVATE_SECTOR:
-        if importer.sector is not RecipientSector.PUBLIC_BODY:
-            return adequacy.legal_basis
-        pending.append(
-            Reason(
-                C.ADEQUACY_SCOPE_NOT_MET,
-                f"{label} covers only the private sector; the recipient is a public body",
-            )
-        )
-        return None
-    # AdequacyScope.DPF_CERTIFIED_ONLY
-    checked = importer.dpf_checked_on
-    if not importer.dpf_certified:
-        pending.append(
-            Reason(
-                C.DPF_NOT_CERTIFIED,
-                f"{label} covers only organisations certified under the EU-US Data Privacy "
-                "Framework; the recipient is not recorded as certified",
-            )
-        )
-        return None
-    if checked is None or checked > on or (on - checked).days > reference.dpf_max_age_days:
-        when = "never checked" if checked is None else f"last checked {checked.isoformat()}"
-        pending.append(
-            Reason(
-                C.DPF_CHECK_STALE,
-                f"DPF certification {when}; a check within {reference.dpf_max_age_days} days "
-                f"before {on.isoformat()} is required",
-            )
-        )
-        return None
-    return f"{adequacy.legal_basis}; DPF certified, checked {checked.isoformat()}"
-
-
-def _safeguard_basis(
-    sg: Safeguard,
-    importer: _Importer,
-    on: date,
-    reference: Reference,
-    pending: list[Reason],
-) -> str | None:
-    country = sg.destination_country
-    if sg.mechanism is Mechanism.DEROGATION_ART49:
-        where = "a sub-processor" if importer.is_subprocessor else "a recorded safeguard"
-        pending.append(
-            Reason(
-                C.ART49_NOT_STANDING_BASIS,
-                f"an Art. 49 derogation ({sg.instrument_reference or 'unspecified'}) is never "
-                f"a standing basis for {where} ({country})",
-            )
-        )
-        return None
-    if sg.mechanism is Mechanism.ADEQUACY:
-        pending.append(
-            Reason(
-                C.SAFEGUARD_INCOMPLETE,
-                f"adequacy is not a contractual safeguard; it comes from the reference table "
-                f"({country})",
-            )
-        )
-        return None
-
-    errors: list[Reason] = []
-    if sg.review_date is not None and on > sg.review_date:
-        errors.append(
-            Reason(
-                C.SAFEGUARD_REVIEW_OVERDUE,
-                f"{sg.mechanism.name} safeguard for {country} was due for review on "
-                f"{sg.review_date.isoformat()}",
-            )
-        )
-    if sg.mechanism is Mechanism.SCC:
-        basis = _scc_basis(sg, importer, on, reference, errors)
-    else:
-        ref = (sg.instrument_reference or "").strip()
-        if not ref:
-            errors.append(
-                Reason(
-                    C.SAFEGUARD_INCOMPLETE,
-                    f"{sg.mechanism.name} safeguard for {country} names no instrument "
-                    f"({sg.mechanism.article})",
-                )
-            )
-        if sg.mechanism is Mechanism.BCR:
-            basis = f"BCR (Art. 47): {ref}"
-        else:
-            basis = f"Art. 46 instrument: {ref}"
-    if errors:
-        pending.extend(errors)
-        return None
-    return basis
-
-
-def _scc_basis(
-    sg: Safeguard,
-    importer: _Importer,
-    on: date,
-    reference: Reference,
-    errors: list[Reason],
-) -> str | None:
-    country = sg.destination_country
-    decision = sg.scc_decision
-    signed = sg.signed_on
-    label = f"SCC {decision.value if decision else '(no decision)'} for {country}"
-    if decision is None or signed is None:
-        errors.append(
-            Reason(
-                C.SAFEGUARD_INCOMPLETE,
-                f"{label}: the Commission decision and the signature date are required",
-            )
-        )
-    elif signed > on:
-        errors.append(
-            Reason(
-                C.SAFEGUARD_NOT_YET_SIGNED,
-                f"{label} signed {signed.isoformat()}, after the transfer date {on.isoformat()}",
-            )
-        )
-
-    if decision is not None and decision in reference.scc_repealed:
-        if signed is not None and signed >= reference.scc_no_new_contracts_from:
-            errors.append(
-                Reason(
-                    C.SCC_SIGNED_AFTER_REPEAL,
-                    f"{label}: Decision {decision.value} was repealed with effect from "
-                    f"{reference.scc_no_new_contracts_from.isoformat()}; clauses signed on "
-                    f"{signed.isoformat()} provide no safeguard (Decision (EU) 2021/914 Art. 4)",
-                )
-            )
-        if on >= reference.scc_invalid_from:
-            errors.append(
-                Reason(
-                    C.SCC_REPEALED_DECISION_EXPIRED,
-                    f"{label}: contracts on repealed Decision {decision.value} ceased to "
-                    f"provide safeguards on {reference.scc_invalid_from.isoformat()} "
-                    "(Decision (EU) 2021/914 Art. 4); re-paper on Decision (EU) 2021/914",
-                )
-            )
-    elif decision is not None:
-        module = sg.scc_module
-        allowed = _SUBPROCESSOR_MODULES if importer.is_subprocessor else _ONE_OFF_MODULES
-        if module is None:
-            errors.append(Reason(C.SAFEGUARD_INCOMPLETE, f"{label}: no module recorded"))
-        elif module not in allowed:
-            fits = " or ".join(str(int(m)) for m in sorted(allowed))
-            errors.append(
-                Reason(
-                    C.SCC_MODULE_MISMATCH,
-                    f"{label}: module {int(module)} ({module.name.lower()}) does not fit a "
-                    f"processor exporting to this importer; module {fits} is required",
-                )
-            )
-
-    tia = sg.tia_date
-    review_due = sg.tia_review_due
-    tia_law = (
-        "CJEU C-311/18 Schrems II; EDPB Recommendations 01/2020"
-        if decision is not None and decision in reference.scc_repealed
-        else "SCC 2021/914 Clause 14; EDPB Recommendations 01/2020"
-    )
-    if not (sg.tia_reference or "").strip() or tia is None or review_due is None:
-        errors.append(
-            Reason(
-                C.TIA_MISSING,
-                f"{label}: transfer impact assessment missing or incomplete (reference, date "
-                f"and review date required; {tia_law})",
-            )
-        )
-    elif tia > on:
-        errors.append(
-            Reason(
-                C.TIA_MISSING,
-                f"{label}: the transfer impact assessment is dated {tia.isoformat()}, after "
-                f"the transfer date {on.isoformat()} ({tia_law})",
-            )
-        )
-    elif on > review_due:
-        errors.append(
-            Reason(
-                C.TIA_REVIEW_OVERDUE,
-                f"{label}: transfer impact assessment {sg.tia_reference} was due for review "
-                f"on {review_due.isoformat()} ({tia_law})",
-            )
-        )
-
-    if errors or decision is None or signed is None or tia is None:
-        return None
-    if decision in reference.scc_repealed:
-        return (
-            f"SCC {decision.value} signed {signed.isoformat()}, TIA {tia.isoformat()} "
-            f"(transitional until {reference.scc_invalid_from.isoformat()})"
-        )
-    module_no = int(sg.scc_module) if sg.scc_module is not None else 0
-    return (
-        f"SCC {decision.value} module {module_no} signed {signed.isoformat()}, "
-        f"TIA {tia.isoformat()}"
+        for category in categories
+        if not taxonomy.covered_by_any(category, subprocessor.data_categories)
     )
 
 
@@ -647,7 +440,7 @@ def validate_request(
             errors.add("destination_country", "required when no subprocessor_id is given")
     country = request.destination_country
     if country and not reference.is_known_destination(country):
-        hint = _CODE_HINTS.get(country)
+        hint = CODE_HINTS.get(country)
         extra = f" (use {hint})" if hint else ""
         errors.add(
             "destination_country",

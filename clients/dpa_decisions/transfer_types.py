@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from types import MappingProxyType
+from typing import NamedTuple
 
 from dpa_decisions import common
 
@@ -118,7 +119,7 @@ class Art49Ground(enum.Enum):
     PUBLIC_REGISTER = "49(1)(g)"
 
 
-class ReasonCode(enum.Enum):
+class ReasonCode(enum.StrEnum):
     """Stable codes for why a transfer is denied; values never change."""
 
     # The controller and its DPA (Art. 28(3)).
@@ -248,8 +249,7 @@ class ControllerView:
         object.__setattr__(self, "authorizations", _frozen_mapping(self.authorizations))
 
 
-@dataclass(frozen=True, slots=True)
-class TransferRequest:
+class TransferRequest(NamedTuple):
     """One "may I transfer?" question.
 
     Either ``subprocessor_id`` (the usual case: every processing location of
@@ -258,6 +258,8 @@ class TransferRequest:
     ``derogation`` and the ``recipient_*`` fields describe the importer;
     they are ignored for a sub-processor (its registry entry is used).
     ``on`` is the date the transfer takes place; every rule is evaluated on it.
+    A named tuple, like :class:`Decision`: built on every check, and a tuple
+    is built several times faster than a frozen dataclass.
     """
 
     controller_id: str
@@ -274,14 +276,12 @@ class TransferRequest:
     recipient_dpf_checked_on: date | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Reason:
+class Reason(NamedTuple):
     code: ReasonCode
     message: str
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     """The answer: allowed or not, on which bases, and every reason if not.
 
     ``legal_bases`` has one entry per distinct basis relied on (destinations

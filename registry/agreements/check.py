@@ -21,11 +21,13 @@ from registry.agreements.decision import (
     InstructionScope,
     ProcessingRequest,
     Situation,
-    decide,
 )
 from registry.agreements.types import Operation
 from registry.controllers import core as controllers
 from registry.errors import NotFound, Violations
+
+_MEMO = processing.Memo()
+"""Answers by the terms they depend on, shared by every handler thread."""
 
 _SQL = (
     "SELECT h.size, l.controller_id, l.active_version, l.ended_version, a.scope, "
@@ -175,4 +177,4 @@ def check(
     consistent; an ``AT_LEAST`` token beyond the log is FAILED_PRECONDITION."""
     found, revision = situation(request.controller_id)
     consistency.require_reached(requirement, revision)
-    return decide(found, request, revision)
+    return _MEMO.decide(found, request, revision)

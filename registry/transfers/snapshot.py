@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from dpa_decisions.state import SubprocessorEntry, decide_transfer
+from dpa_decisions.transfer import Memo
 from registry import changefeed, db
 from registry.agreements import check as processing_check
 from registry.agreements import terms
@@ -67,6 +68,11 @@ _IGNORED_ACTIONS = ("log.", "notification.", "breach.", "transfer.check")
 _IGNORED_COLLECTIONS = frozenset({"log", "breaches", "notifications", "dpaTemplates", "templates"})
 
 
+_MEMO = Memo()
+"""The per-sub-processor work of every snapshot's decisions: entries are
+checked against the record and reference objects, so snapshots share it."""
+
+
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     """Immutable; shared by every handler thread. Collections are never mutated."""
@@ -83,7 +89,7 @@ class Snapshot:
     def decide(self, request: TransferRequest) -> Decision:
         """:func:`decide` on this snapshot's state; pure."""
         return decide_transfer(
-            request, self.controllers, self.subprocessors, self.reference, self.revision
+            request, self.controllers, self.subprocessors, self.reference, self.revision, _MEMO
         )
 
 
