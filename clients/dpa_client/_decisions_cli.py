@@ -22,7 +22,8 @@ def add_parsers(sub: Any) -> None:
 def _print(report: DecisionLogReport) -> None:
     records = report.records
     kinds = Counter((r.kind, r.verdict) for r in records)
-    print(f"OK: {len(records)} decisions in {len(report.batches)} signed batches")
+    batches = len(report.batches)
+    print(f"OK: {len(records)} decisions in {batches} signed batch{'' if batches == 1 else 'es'}")
     for kind in ("transfer", "processing"):
         allowed, denied = kinds[(kind, "ALLOWED")], kinds[(kind, "DENIED")]
         print(f"  {kind}: {allowed + denied} ({allowed} allowed, {denied} denied)")
