@@ -6,7 +6,7 @@ Everything a user needs is importable from here: ``RegistryClient`` and
 enums the methods return (also in :mod:`dpa_client.types`). Modules whose
 names start with an underscore are private and may change; the public modules
 are ``errors``, ``documents``, ``receipts``, ``audit``, ``witness``,
-``bundle``, ``feed``, ``local_checker`` and ``types``.
+``bundle``, ``feed``, ``local_checker``, ``decision_log`` and ``types``.
 """
 
 from dpa_client._agreements import terms
@@ -27,6 +27,7 @@ from dpa_client._tasks import PART_STATES, REQUEST_TYPES
 from dpa_client._transfers import ALLOWED, DENIED, denial_code_name, safeguard
 from dpa_client._witness import WitnessRun
 from dpa_client.client import RegistryClient
+from dpa_client.decision_log import DecisionRecorder, verify_decision_log
 from dpa_client.local_checker import LocalChecker
 from dpa_client.receipts import VerifiedTaskDocument, verify_task, verify_task_document
 from dpa_client.types import (
@@ -171,6 +172,7 @@ __all__ = [
     "DataSubjectRequest",
     "DataSubjectRequestType",
     "DecisionReceipt",
+    "DecisionRecorder",
     "Delivery",
     "DeliveryAttempt",
     "DeliveryChannel",
@@ -249,6 +251,7 @@ __all__ = [
     "evidence",
     "safeguard",
     "terms",
+    "verify_decision_log",
     "verify_receipt",
     "verify_task",
     "verify_task_document",

@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import time
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
+from dpa_client import _keyfile
 from dpa_client.transparency.cosignature import Cosigner
 from dpa_client.transparency.note import NoteVerifier
 from dpa_client.witness import ConflictingCheckpoint, Witness, write_evidence
@@ -39,23 +36,11 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 
 def load_cosigner(name: str, path: Path) -> Cosigner:
-    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    if not isinstance(key, Ed25519PrivateKey):
-        raise ValueError(f"{path} is not an Ed25519 private key")
-    return Cosigner(name, key)
+    return Cosigner(name, _keyfile.load(path))
 
 
 def keygen(args: argparse.Namespace) -> int:
-    cosigner = Cosigner.generate(args.name)
-    pem = cosigner.private_key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(pem)
-    print(cosigner.vkey)
+    print(Cosigner(args.name, _keyfile.create(Path(args.out))).vkey)
     return 0
 
 

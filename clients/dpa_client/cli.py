@@ -9,6 +9,7 @@
     dpa-verify bundle PACK.zip --vkey VKEY         # an evidence pack, offline
     dpa-verify task ...                            # a task's signed receipt (docs/tasks.md)
     dpa-verify feed FEED.json --vkey VKEY          # the signed public feed, offline
+    dpa-verify decisions LOG.jsonl --vkey VKEY     # a gateway's decision log, offline
 
 Both take the trusted checkpoint from ``--state`` (updated after a success)
 and/or ``--checkpoint NOTE`` (a signed checkpoint pinned out of band), so a
@@ -28,7 +29,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from dpa_client import _bundle_cli, _progress, _tasks_cli, _witness_cli
+from dpa_client import _bundle_cli, _decisions_cli, _progress, _tasks_cli, _witness_cli
 from dpa_client.audit import LogVerifier, Report, load_export
 from dpa_client.errors import DpaError, TamperedBundle, TamperedEntry, VerificationError
 from dpa_client.witness import WitnessPolicy
@@ -93,6 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     _bundle_cli.add_parsers(sub)
     _tasks_cli.add_parsers(sub)
     _add_feed_parser(sub)
+    _decisions_cli.add_parsers(sub)
     for p in (exp, online):
         p.add_argument("--vkey", action="append", required=True, help="pinned verifier key")
         p.add_argument("--origin", default=None)
@@ -109,6 +111,7 @@ _HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "bundle": _bundle_cli.verify,
     "task": _tasks_cli.run,
     "feed": _verify_feed,
+    "decisions": _decisions_cli.verify,
 }
 
 

@@ -9,6 +9,9 @@ network: the bytes are canonical and name the expected agreement; the
 processor signature verifies under a pinned key; the controller certificate
 chains to the given CA, carries the controller's SPIFFE ID, was valid when it
 signed, and its key verifies the countersignature.
+
+:func:`canonical` is the one RFC 8785 encoder of the registry and the client
+library (audit events, documents, decision records).
 """
 
 from __future__ import annotations
@@ -35,6 +38,29 @@ DEFAULT_TRUST_DOMAIN = "7plus.one"
 
 def digest(document: bytes) -> str:
     return "sha256:" + hashlib.sha256(document).hexdigest()
+
+
+def _plain(value: Any) -> bool:
+    """True when ``json.dumps`` is byte-for-byte RFC 8785 for ``value``:
+    no floats (RFC 8785 prescribes ECMAScript number formatting) and only
+    ASCII object keys (RFC 8785 sorts keys by UTF-16 code units)."""
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and k.isascii() and _plain(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v) for v in value)
+    if isinstance(value, str):
+        # Lone surrogates cannot be encoded; let rfc8785 reject them.
+        return value.isascii() or not any("\ud800" <= ch <= "\udfff" for ch in value)
+    return value is None or isinstance(value, (bool, int))
+
+
+def canonical(value: Any) -> bytes:
+    """RFC 8785 canonical JSON bytes of a JSON-compatible value."""
+    if _plain(value):
+        # Same escaping and member order as RFC 8785 for these values, 10x faster.
+        return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+    data: bytes = rfc8785.dumps(value)
+    return data
 
 
 def controller_spiffe_id(controller_id: str, trust_domain: str = DEFAULT_TRUST_DOMAIN) -> str:

@@ -121,3 +121,12 @@ class TamperedBundle(VerificationError):
     def __init__(self, part: str, message: str) -> None:
         super().__init__(f"{part}: {message}")
         self.part = part
+
+
+class TamperedDecisionLog(VerificationError):
+    """A signed decision log failed verification; ``line`` is the first bad
+    line (1-based; 0 when the log as a whole is wrong, e.g. cut short)."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(f"line {line}: {message}" if line else message)
+        self.line = line
