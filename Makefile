@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROTOS := $(wildcard protos/dpa/registry/v1/*.proto)
 GEN_DIR := clients
 
-.PHONY: all venv protos certs run test lint bench fuzz clean
+.PHONY: all venv protos certs run test lint bench bench-independent fuzz clean
 
 all: protos
 
@@ -63,6 +63,21 @@ lint: protos
 
 bench: protos
 	$(PY) -m bench.run
+
+# The independent load generator (bench/loadgen.js, Node.js) beside the
+# Python one: the hot-path ratios from both, side by side (about 3 minutes).
+# Its packages come from npm into their own prefix (an install without a
+# package.json removes what another one put there, buf included).
+LOADGEN_PACKAGES := @grpc/grpc-js@1.14.7 @grpc/proto-loader@0.8.1 grpc-health-check@2.1.0
+LOADGEN := .tools/loadgen/node_modules/grpc-health-check/package.json
+
+$(LOADGEN):
+	npm install --silent --no-save --prefix .tools/loadgen $(LOADGEN_PACKAGES)
+
+bench-independent: protos
+	@if command -v npm >/dev/null 2>&1 && command -v node >/dev/null 2>&1; then \
+		$(MAKE) --no-print-directory $(LOADGEN) && $(PY) -m bench.independent; \
+	else echo "bench-independent skipped: node and npm not found"; fi
 
 clean:
 	rm -rf $(VENV) var/*.db*

@@ -16,7 +16,8 @@ to Health/Check; server CPU per call from the server processes' own counters
 (``/proc/<pid>/stat`` utime + stime over calls); p99 latency of both at half
 of CheckTransfer's maximum rate (open loop); the p99 of the server's own
 decision histogram (``registry/transfers/timing.py``, worst process); the
-machine's load average before and after.
+machine's load average before and after. ``bench.independent`` measures
+the same figures with a second load generator on another gRPC stack.
 """
 
 from __future__ import annotations
@@ -29,12 +30,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -295,40 +296,88 @@ class Row:
     decision_cpu_p99_us: float
 
 
-async def _measure(made: pki.DevPki, server: Server) -> dict[str, Any]:
+class Generator(Protocol):
+    """A load generator: runs the named call ("health" or "check") closed or
+    open loop, as ``_closed_loop`` and ``_open_loop`` do."""
+
+    async def closed_loop(self, name: str, seconds: float) -> tuple[float, int, int]: ...
+
+    async def open_loop(
+        self, name: str, rate: float, seconds: float
+    ) -> tuple[list[float], int]: ...
+
+
+@dataclass
+class AioGenerator:
+    """This process's generator: grpc.aio over ``CONNECTIONS`` channels."""
+
+    calls: dict[str, Call]
+
+    async def closed_loop(self, name: str, seconds: float) -> tuple[float, int, int]:
+        return await _closed_loop(self.calls[name], seconds)
+
+    async def open_loop(self, name: str, rate: float, seconds: float) -> tuple[list[float], int]:
+        return await _open_loop(self.calls[name], rate, seconds)
+
+
+async def figures(server: Server, *generators: Generator) -> list[dict[str, Any]]:
+    """The table's figures through each generator: maximum throughput of each
+    call (alternating, best of two) with server CPU per call, then the p99 of
+    each at half of CheckTransfer's maximum rate (the generator's own). Every
+    step runs on each generator in turn, so that all see the same machine."""
+    for generator in generators:  # warm up
+        await generator.closed_loop("health", 1.0)
+        await generator.closed_loop("check", 1.0)
+    server.reset_histograms()
+    best: list[dict[str, tuple[float, float]]] = [{} for _ in generators]
+    failed = [0 for _ in generators]
+    for _ in range(2):  # alternate; keep the best of two
+        for name in ("health", "check"):
+            for k, generator in enumerate(generators):
+                before = server.cpu_seconds()
+                rate, done, refused = await generator.closed_loop(name, SECONDS)
+                failed[k] += refused
+                per_call = (server.cpu_seconds() - before) / max(done, 1) * 1e6
+                if rate > best[k].get(name, (0.0, 0.0))[0]:
+                    best[k][name] = (rate, per_call)
+    p99: list[dict[str, float]] = [{} for _ in generators]
+    for name in ("check", "health"):
+        for k, generator in enumerate(generators):
+            latencies, no = await generator.open_loop(name, best[k]["check"][0] / 2, SECONDS)
+            failed[k] += no
+            p99[k][name] = _p(latencies or [0.0], 0.99)
+    return [
+        {
+            "health": b["health"][0],
+            "check": b["check"][0],
+            "cpu_health_us": b["health"][1],
+            "cpu_check_us": b["check"][1],
+            "p99_health_ms": p["health"],
+            "p99_check_ms": p["check"],
+            "failed": f,
+        }
+        for b, p, f in zip(best, p99, failed, strict=True)
+    ]
+
+
+@asynccontextmanager
+async def aio_generator(made: pki.DevPki, server: Server) -> AsyncIterator[AioGenerator]:
+    """This process's generator on ``server``, warmed up."""
     channels = _aio_channels(made, server.port)
     calls = _calls(channels)
     for i in range(REQUESTS // 10):  # warm up: snapshot, connections, part of the memo
         await calls["check"](i)
-    await _closed_loop(calls["health"], 1.0)
-    await _closed_loop(calls["check"], 1.0)
-    server.reset_histograms()
-    best: dict[str, tuple[float, float]] = {}
-    refused = 0
-    for _ in range(2):  # alternate; keep the best of two
-        for name in ("health", "check"):
-            before = server.cpu_seconds()
-            rate, done, no = await _closed_loop(calls[name], SECONDS)
-            refused += no
-            per_call = (server.cpu_seconds() - before) / max(done, 1) * 1e6
-            if rate > best.get(name, (0.0, 0.0))[0]:
-                best[name] = (rate, per_call)
-    half = best["check"][0] / 2
-    check_latencies, check_failed = await _open_loop(calls["check"], half, SECONDS)
-    health_latencies, health_failed = await _open_loop(calls["health"], half, SECONDS)
-    p99_check = _p(check_latencies or [0.0], 0.99)
-    p99_health = _p(health_latencies or [0.0], 0.99)
-    for c in channels:
-        await c.close()
-    return {
-        "health": best["health"][0],
-        "check": best["check"][0],
-        "cpu_health_us": best["health"][1],
-        "cpu_check_us": best["check"][1],
-        "p99_health_ms": p99_health,
-        "p99_check_ms": p99_check,
-        "failed": check_failed + health_failed + refused,
-    }
+    try:
+        yield AioGenerator(calls)
+    finally:
+        for c in channels:
+            await c.close()
+
+
+async def _measure(made: pki.DevPki, server: Server) -> dict[str, Any]:
+    async with aio_generator(made, server) as generator:
+        (measured,) = await figures(server, generator)
+        return measured
 
 
 def _backends(tmp: Path) -> Iterator[tuple[str, str]]:
@@ -382,39 +431,47 @@ def report(rows: list[Row], load: tuple[tuple[float, ...], tuple[float, ...]]) -
     )
 
 
+@contextmanager
+def on_generator_cpu() -> Iterator[None]:
+    """Pins this process (the load generator) and what it starts from now on
+    to CPU 1, the one-process server having CPU 0; every core again after."""
+    pin = hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1
+    if pin:
+        os.sched_setaffinity(0, {1})
+    try:
+        yield
+    finally:
+        if pin:
+            os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
+
+
 def measure_all() -> list[Row]:
     """Every configuration (SQLite, then PostgreSQL when configured; 1 and 2
     server processes), each figure from one run."""
-    if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
-        os.sched_setaffinity(0, {1})
     from tests import harness
 
     rows: list[Row] = []
-    try:
-        with tempfile.TemporaryDirectory() as tmp_name:
-            tmp = Path(tmp_name)
-            made = harness.make_pki(tmp / "pki")
-            for backend, url in _backends(tmp):
-                seed(url, CONTROLLERS, SUBPROCESSORS)
-                for processes in (1, 2):
-                    server = start_server(url, made, processes, tmp)
-                    try:
-                        figures = asyncio.run(_measure(made, server))
-                    finally:
-                        wall_p99, cpu_p99 = server.stop()
-                    rows.append(
-                        Row(
-                            backend,
-                            processes,
-                            decision_p99_us=wall_p99,
-                            decision_cpu_p99_us=cpu_p99,
-                            **figures,
-                        )
+    with on_generator_cpu(), tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        made = harness.make_pki(tmp / "pki")
+        for backend, url in _backends(tmp):
+            seed(url, CONTROLLERS, SUBPROCESSORS)
+            for processes in (1, 2):
+                server = start_server(url, made, processes, tmp)
+                try:
+                    measured = asyncio.run(_measure(made, server))
+                finally:
+                    wall_p99, cpu_p99 = server.stop()
+                rows.append(
+                    Row(
+                        backend,
+                        processes,
+                        decision_p99_us=wall_p99,
+                        decision_cpu_p99_us=cpu_p99,
+                        **measured,
                     )
-                    print(f"  {backend}, {processes} process(es): {figures}", flush=True)
-    finally:
-        if hasattr(os, "sched_setaffinity"):
-            os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
+                )
+                print(f"  {backend}, {processes} process(es): {measured}", flush=True)
     return rows
 
 

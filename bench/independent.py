@@ -1,0 +1,218 @@
+"""``make bench-independent``: the three hot-path ratios of ``bench.hotpath``
+measured by two load generators on different gRPC stacks, side by side in
+one run: this process's grpc.aio and ``bench/loadgen.js`` (Node.js,
+@grpc/grpc-js). Issue 12 counts the table as met only when they agree
+within 0.05.
+
+    make bench-independent           # installs the Node packages into .tools/loadgen
+    python -m bench.independent      # once they are there (about 3 minutes)
+
+Per backend (SQLite; PostgreSQL when DPA_TEST_POSTGRES_URL is set) one
+seeding and one server process pinned to CPU 0, as ``bench.hotpath``; both
+generators run on CPU 1 against that same server through
+``hotpath.figures``: the same requests, calls in flight, connections and
+runs, each run on one generator and then the other, so that both see the
+same machine. Server CPU per call comes from the server process's own
+counters in both cases; rates and latencies are each generator's own. The
+server's busy share at each maximum (rate x CPU per call) shows whether the
+server or the generator set it: a maximum well below 100 % busy is the
+generator's, or the machine's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from google.protobuf import json_format
+
+from bench import hotpath
+from bench.transfers import _requests, seed
+from registry import pki
+
+ROOT = Path(__file__).resolve().parent.parent
+LOADGEN = ROOT / "bench" / "loadgen.js"
+NODE_MODULES = ROOT / ".tools" / "loadgen" / "node_modules"
+AGREE = 0.05
+BUSY = 0.9
+
+
+class NodeGenerator:
+    """``bench/loadgen.js`` in a child process, one command at a time."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self._proc = proc
+
+    @classmethod
+    @contextmanager
+    def started(
+        cls, made: pki.DevPki, server: hotpath.Server, tmp: Path
+    ) -> Iterator[NodeGenerator]:
+        on = datetime.now(UTC).date()
+        requests = [
+            json_format.MessageToDict(r, preserving_proto_field_name=True)
+            for r in _requests(hotpath.CONTROLLERS, hotpath.SUBPROCESSORS, on, hotpath.REQUESTS)
+        ]
+        (tmp / "requests.json").write_text(json.dumps(requests))
+        cert, key = made.client("service", "checker")
+        config = {
+            "target": f"127.0.0.1:{server.port}",  # the certificate names localhost too
+            "protos": str(ROOT / "protos"),
+            "ca": str(made.ca_cert),
+            "cert": str(cert),
+            "key": str(key),
+            "requests": str(tmp / "requests.json"),
+            "in_flight": hotpath.IN_FLIGHT,
+            "connections": hotpath.CONNECTIONS,
+        }
+        (tmp / "loadgen.json").write_text(json.dumps(config))
+        proc = subprocess.Popen(
+            ["node", str(LOADGEN), str(tmp / "loadgen.json")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "NODE_PATH": str(NODE_MODULES)},
+        )
+        try:
+            yield cls(proc)
+        finally:
+            assert proc.stdin
+            proc.stdin.close()
+            proc.wait(timeout=30)
+
+    def _ask(self, command: dict[str, Any]) -> dict[str, Any]:
+        assert self._proc.stdin and self._proc.stdout
+        self._proc.stdin.write(json.dumps(command) + "\n")
+        self._proc.stdin.flush()
+        line = self._proc.stdout.readline()
+        if not line:
+            raise RuntimeError("the Node load generator stopped (its error is above)")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    async def closed_loop(self, name: str, seconds: float) -> tuple[float, int, int]:
+        a = await asyncio.to_thread(self._ask, {"op": "closed", "call": name, "seconds": seconds})
+        return float(a["rate"]), int(a["done"]), int(a["refused"])
+
+    async def open_loop(self, name: str, rate: float, seconds: float) -> tuple[list[float], int]:
+        command = {"op": "open", "call": name, "rate": rate, "seconds": seconds}
+        a = await asyncio.to_thread(self._ask, command)
+        return [float(ms) for ms in a["latencies"]], int(a["failed"])
+
+
+Figures = dict[str, float]
+
+# The table's ratios: (name, numerator, denominator, unit) over ``hotpath.figures``.
+RATIOS = (
+    ("max throughput, Check / Health", "check", "health", "{:,.0f}/s"),
+    ("server CPU per call, Check / Health", "cpu_check_us", "cpu_health_us", "{:.0f} us"),
+    (
+        "p99 at half of Check's max rate, Check / Health",
+        "p99_check_ms",
+        "p99_health_ms",
+        "{:.1f} ms",
+    ),
+)
+
+
+def _busy(f: Figures) -> tuple[float, float]:
+    """The server's busy share at the two maxima: calls/s x CPU per call."""
+    return f["check"] * f["cpu_check_us"] / 1e6, f["health"] * f["cpu_health_us"] / 1e6
+
+
+def _ratio(f: Figures, top: str, bottom: str) -> float:
+    return f[top] / max(f[bottom], 1e-9)
+
+
+async def _both(made: pki.DevPki, server: hotpath.Server, tmp: Path) -> list[Figures]:
+    async with hotpath.aio_generator(made, server) as python:
+        with NodeGenerator.started(made, server, tmp) as node:
+            return await hotpath.figures(server, python, node)
+
+
+def measure_all() -> list[tuple[str, Figures, Figures]]:
+    """(backend, Python generator, Node generator) per backend."""
+    from tests import harness
+
+    rows = []
+    with hotpath.on_generator_cpu(), tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        made = harness.make_pki(tmp / "pki")
+        for backend, url in hotpath._backends(tmp):
+            seed(url, hotpath.CONTROLLERS, hotpath.SUBPROCESSORS)
+            server = hotpath.start_server(url, made, 1, tmp)
+            try:
+                python, node = asyncio.run(_both(made, server, tmp))
+            finally:
+                server.stop()
+            print(f"  {backend}, Python grpc.aio: {python}", flush=True)
+            print(f"  {backend}, Node grpc-js: {node}", flush=True)
+            rows.append((backend, python, node))
+    return rows
+
+
+def report(
+    rows: list[tuple[str, Figures, Figures]], load: tuple[tuple[float, ...], tuple[float, ...]]
+) -> None:
+    print()
+    print(
+        f"CheckTransfer vs grpc.health.v1 Health/Check, {hotpath.CONTROLLERS:,} controllers, "
+        f"{hotpath.SUBPROCESSORS} sub-processors, {hotpath.REQUESTS:,} distinct requests, "
+        f"{hotpath.IN_FLIGHT} in flight over {hotpath.CONNECTIONS} connections, mTLS, one "
+        f"server process on CPU 0, each generator on CPU 1, {hotpath.SECONDS:.0f} s per figure"
+    )
+    print("| backend | ratio | Python grpc.aio | Node grpc-js | difference |")
+    print("|---|---|---|---|---|")
+    for backend, py, js in rows:
+        for label, top, bottom, unit in RATIOS:
+
+            def cell(f: Figures, top: str = top, bottom: str = bottom, unit: str = unit) -> str:
+                return (
+                    f"{_ratio(f, top, bottom):.2f} "
+                    f"({unit.format(f[top])} / {unit.format(f[bottom])})"
+                )
+
+            diff = _ratio(js, top, bottom) - _ratio(py, top, bottom)
+            verdict = "within" if abs(diff) <= AGREE else "beyond"
+            print(
+                f"| {backend} | {label} | {cell(py)} | {cell(js)} "
+                f"| {diff:+.2f} ({verdict} {AGREE}) |"
+            )
+        busy = [" / ".join(f"{share:.0%}" for share in _busy(f)) for f in (py, js)]
+        print(f"| {backend} | server busy at the maxima, Check / Health | {' | '.join(busy)} | |")
+        print(
+            f"| {backend} | calls refused or failed | {py['failed']:.0f} | {js['failed']:.0f} | |"
+        )
+    if any(min(_busy(f)) < BUSY for _, *both in rows for f in both):
+        print(
+            f"A maximum with the server under {BUSY:.0%} busy was set by the generator or by "
+            f"the machine (other processes on the server's core), not by the server: its ratios "
+            f"do not measure the server."
+        )
+    (b1, b5, b15), (a1, a5, a15) = load
+    print(
+        f"load average before {b1:.2f} {b5:.2f} {b15:.2f}, after {a1:.2f} {a5:.2f} {a15:.2f} "
+        f"({os.cpu_count()} cores)"
+    )
+
+
+def main() -> None:
+    if shutil.which("node") is None or not (NODE_MODULES / "@grpc" / "grpc-js").is_dir():
+        print("bench.independent skipped: needs node and `make bench-independent` (npm packages)")
+        return
+    load_before = os.getloadavg()
+    rows = measure_all()
+    report(rows, (load_before, os.getloadavg()))
+
+
+if __name__ == "__main__":
+    main()
