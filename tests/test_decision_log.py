@@ -10,7 +10,6 @@ import json
 import re
 import threading
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -101,8 +100,8 @@ def _log(path: Path, signer: NoteSigner, batches: int, per_batch: int = 2) -> No
 
 
 def test_a_transfer_record_is_the_rfc8785_form_of_the_answer() -> None:
-    answer = replace(
-        transfer(allowed=False, local=False), receipt=DecisionReceipt(12, CHECKPOINT, ())
+    answer = transfer(allowed=False, local=False)._replace(
+        receipt=DecisionReceipt(12, CHECKPOINT, ())
     )
     record = canonical(record_document(REQUEST, answer, AT))
     assert record == (
