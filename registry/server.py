@@ -404,8 +404,11 @@ def serve(config: Config) -> int:
 
 
 def serve_one(config: Config, *, reuse_port: bool = False, scheduler: bool = True) -> None:
-    """One server process until SIGTERM or SIGINT, then a graceful stop."""
-    running = start(config, reuse_port=reuse_port, scheduler=scheduler)
+    """One server process until SIGTERM or SIGINT, then a graceful stop.
+
+    The handlers come first, then the signals are unblocked (a supervisor
+    forks its children with them blocked): a signal during start-up stops
+    the server as soon as it has started, never half-way."""
     stopping = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -414,6 +417,8 @@ def serve_one(config: Config, *, reuse_port: bool = False, scheduler: bool = Tru
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+    running = start(config, reuse_port=reuse_port, scheduler=scheduler)
     stopping.wait()
     running.stop()
     log.info("stopped")

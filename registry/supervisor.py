@@ -73,14 +73,12 @@ def child_config(config: Config, index: int) -> Config:
     )
 
 
-def _child(config: Config, index: int, blocked: set[signal.Signals]) -> None:
+def _child(config: Config, index: int) -> None:
     """Runs in the forked child; never returns."""
     code = 1
     config = child_config(config, index)
     try:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, blocked)
+        # Signals stay blocked until serve_one has its handlers.
         server.serve_one(config, reuse_port=True, scheduler=index == 0)
         code = 0
     except BaseException:
@@ -117,7 +115,7 @@ def run(config: Config, processes: int) -> int:
             for index in range(processes):
                 pid = os.fork()
                 if pid == 0:
-                    _child(shared, index, blocked)
+                    _child(shared, index)
                 children.add(pid)
             signal.signal(signal.SIGTERM, stop_all)
             signal.signal(signal.SIGINT, stop_all)

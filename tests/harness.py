@@ -119,7 +119,15 @@ def free_port() -> int:
 class ServerProcess:
     """``dpa-registry serve`` in a child process, for multi-process tests."""
 
-    def __init__(self, made: pki.DevPki, database: str, *, processes: int = 1, **env: str) -> None:
+    def __init__(
+        self,
+        made: pki.DevPki,
+        database: str,
+        *,
+        processes: int = 1,
+        wait: bool = True,
+        **env: str,
+    ) -> None:
         import subprocess
         import sys
 
@@ -162,7 +170,8 @@ class ServerProcess:
             stderr=self._log,
             text=True,
         )
-        self._wait_serving()
+        if wait:
+            self._wait_serving()
 
     def log_text(self) -> str:
         """Everything the server process has logged so far."""

@@ -179,3 +179,21 @@ def test_each_child_gets_its_own_metrics_port_and_only_the_first_serves_tiles() 
     second = supervisor.child_config(config, 1)
     assert (second.metrics_port, second.tiles_listen) == (9465, "")
     assert supervisor.child_config(Config(), 1).metrics_port == 0
+
+
+def test_sigterm_while_the_processes_start_is_a_clean_stop(
+    dev_pki: pki.DevPki, database_url: str
+) -> None:
+    """A signal that arrives before a child serves stops it once it has
+    started (its handler is in place before the signal is unblocked): exit 0,
+    whatever the machine's load makes of the timing."""
+    served = harness.ServerProcess(dev_pki, database_url, processes=2, wait=False)
+    deadline = time.monotonic() + 30
+    while len(_children(served.proc.pid)) < 2:
+        assert served.proc.poll() is None, served.log_text()
+        assert time.monotonic() < deadline, "two server processes expected"
+        time.sleep(0.01)
+    log = served.stop()
+    assert served.proc.returncode == 0, log
+    assert "Traceback" not in log
+    assert log.count("shutting down") == 2, log
