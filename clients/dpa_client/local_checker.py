@@ -161,6 +161,7 @@ class LocalChecker:
         self._memo: dict[Any, TransferDecision | ProcessingDecision] = {}
         self._memo_revision = -1
         self._work = Memo()
+        self._day, self._day_ends = date.min, 0.0
         self._processing = processing.Memo()
         self._cond = threading.Condition()
         self._closed = threading.Event()
@@ -258,31 +259,26 @@ class LocalChecker:
                 at_least_revision=min_revision,
                 receipt=receipt,
             )
-        today = datetime.now(UTC).date()
+        today = self._today()
         key: Any = None
-        if self._memo_on and not safeguards:
-            key = (
-                "t",
-                controller_id,
-                tuple(data_categories),
-                purpose,
-                subprocessor_id,
-                recipient,
-                destination_country,
-                str(transfer_date or ""),
-                derogation,
-                recipient_sector,
-                recipient_dpf_certified,
-                str(recipient_dpf_checked or ""),
-                today,
-            )
-            found = self._remembered(state, key)
-            if isinstance(found, TransferDecision):
-                return self._with_receipt(found, receipt)
         if not (safeguards or recipient or destination_country or derogation) and (
             recipient_sector is None and not recipient_dpf_certified and not recipient_dpf_checked
         ):
-            # The hot path (a sub-processor): the request the server would build.
+            # The hot path (a sub-processor): remembered answers, and the
+            # request the server would build.
+            if self._memo_on:
+                # Six items: never equal to a processing key (seven).
+                key = (
+                    controller_id,
+                    tuple(data_categories),
+                    purpose,
+                    subprocessor_id,
+                    transfer_date,
+                    today,
+                )
+                found = self._remembered(state, key)
+                if isinstance(found, TransferDecision):
+                    return self._with_receipt(found, receipt)
             request, violations = _subprocessor_request(
                 controller_id, data_categories, purpose, subprocessor_id, transfer_date, today
             )
@@ -422,6 +418,14 @@ class LocalChecker:
                 return None
             state = self._state
         return state
+
+    def _today(self) -> date:
+        """Today (UTC), read from the clock only when the day may have changed."""
+        now = time.time()
+        if now >= self._day_ends:
+            today = datetime.fromtimestamp(now, UTC).date()
+            self._day, self._day_ends = today, (now // 86_400 + 1) * 86_400
+        return self._day
 
     def _outside(self, controller_id: str) -> None:
         if self._scoped and controller_id not in self._selection:

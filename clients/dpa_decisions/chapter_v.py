@@ -40,6 +40,9 @@ _MECHANISM_RANK = {
     Mechanism.ADEQUACY: 4,
 }
 
+_TIA_LAW = "SCC 2021/914 Clause 14; EDPB Recommendations 01/2020"
+_TIA_LAW_REPEALED = "CJEU C-311/18 Schrems II; EDPB Recommendations 01/2020"
+
 CODE_HINTS = {"UK": "GB", "EL": "GR"}
 """Codes people write for which the registry has another (ISO 3166-1)."""
 
@@ -108,10 +111,9 @@ def _chapter_v(
         if basis is not None:
             return basis
 
-    candidates = sorted(
-        (sg for sg in importer.safeguards if sg.destination_country == country),
-        key=lambda sg: _MECHANISM_RANK[sg.mechanism],
-    )
+    candidates = [sg for sg in importer.safeguards if sg.destination_country == country]
+    if len(candidates) > 1:
+        candidates.sort(key=lambda sg: _MECHANISM_RANK[sg.mechanism])
     for safeguard in candidates:
         basis = _safeguard_basis(safeguard, importer, on, reference, pending)
         if basis is not None:
@@ -289,7 +291,7 @@ def _scc_basis(
     country = sg.destination_country
     decision = sg.scc_decision
     signed = sg.signed_on
-    label = f"SCC {decision.value if decision else '(no decision)'} for {country}"
+    label = f"SCC {decision or '(no decision)'} for {country}"
     if decision is None or signed is None:
         errors.append(
             Reason(
@@ -341,11 +343,8 @@ def _scc_basis(
 
     tia = sg.tia_date
     review_due = sg.tia_review_due
-    tia_law = (
-        "CJEU C-311/18 Schrems II; EDPB Recommendations 01/2020"
-        if decision is not None and decision in reference.scc_repealed
-        else "SCC 2021/914 Clause 14; EDPB Recommendations 01/2020"
-    )
+    repealed = decision is not None and decision in reference.scc_repealed
+    tia_law = _TIA_LAW_REPEALED if repealed else _TIA_LAW
     if not (sg.tia_reference or "").strip() or tia is None or review_due is None:
         errors.append(
             Reason(
@@ -375,11 +374,8 @@ def _scc_basis(
         return None
     if decision in reference.scc_repealed:
         return (
-            f"SCC {decision.value} signed {signed.isoformat()}, TIA {tia.isoformat()} "
+            f"SCC {decision} signed {signed.isoformat()}, TIA {tia.isoformat()} "
             f"(transitional until {reference.scc_invalid_from.isoformat()})"
         )
     module_no = int(sg.scc_module) if sg.scc_module is not None else 0
-    return (
-        f"SCC {decision.value} module {module_no} signed {signed.isoformat()}, "
-        f"TIA {tia.isoformat()}"
-    )
+    return f"SCC {decision} module {module_no} signed {signed.isoformat()}, TIA {tia.isoformat()}"

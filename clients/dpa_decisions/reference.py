@@ -18,13 +18,13 @@ from datetime import date
 from dpa_decisions.transfer_types import SccDecision
 
 
-class DestinationKind(enum.Enum):
+class DestinationKind(enum.StrEnum):
     COUNTRY = "country"
     TERRITORY = "territory"
     INTERNATIONAL_ORGANISATION = "international_organisation"
 
 
-class AdequacyScope(enum.Enum):
+class AdequacyScope(enum.StrEnum):
     """Which recipients in the destination an adequacy decision covers."""
 
     FULL = "full"
@@ -33,7 +33,7 @@ class AdequacyScope(enum.Enum):
     DPF_CERTIFIED_ONLY = "dpf_certified_only"  # United States, EU-US DPF
 
 
-class AdequacyStatus(enum.Enum):
+class AdequacyStatus(enum.StrEnum):
     IN_FORCE = "in_force"
     SUSPENDED = "suspended"
     REPEALED = "repealed"

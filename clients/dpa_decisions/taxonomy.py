@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from dpa_decisions.common import Sink
 
 
-class Kind(enum.Enum):
+class Kind(enum.StrEnum):
     DATA_CATEGORY = "data_category"
     DATA_USE = "data_use"
     DATA_SUBJECT = "data_subject"

@@ -36,7 +36,7 @@ AuthorizationState = common.AuthorizationState
 SubprocessorStatus = common.SubprocessorStatus
 
 
-class Mechanism(enum.Enum):
+class Mechanism(enum.StrEnum):
     """Chapter V transfer tool; the value is the W3C DPV ``eu-gdpr`` identifier."""
 
     ADEQUACY = "eu-gdpr:A45-3"
@@ -59,7 +59,7 @@ _MECHANISM_ARTICLE = {
 }
 
 
-class SccDecision(enum.Enum):
+class SccDecision(enum.StrEnum):
     """The Commission decision a set of standard contractual clauses rests on."""
 
     EU_2021_914 = "2021/914"
@@ -89,7 +89,7 @@ class Clause9Option(enum.IntEnum):
     GENERAL_WRITTEN_AUTHORISATION = 2
 
 
-class RecipientSector(enum.Enum):
+class RecipientSector(enum.StrEnum):
     """What kind of body the importer is; some adequacy decisions are partial.
 
     Decision 2002/2/EC (Canada) covers only organisations subject to PIPEDA,
@@ -102,7 +102,7 @@ class RecipientSector(enum.Enum):
     PUBLIC_BODY = "public_body"
 
 
-class Art49Ground(enum.Enum):
+class Art49Ground(enum.StrEnum):
     """Derogations for specific situations, GDPR Art. 49(1) first subparagraph.
 
     The compelling-legitimate-interests transfer of Art. 49(1) second
