@@ -318,3 +318,25 @@ def test_decision_is_deterministic() -> None:
     a = decide(ACTIVE, req(country="US"), 1)
     b = decide(ACTIVE, req(country="US"), 1)
     assert a == b
+
+
+def test_a_memo_answers_as_decide_for_any_controller_and_revision() -> None:
+    """The memo is keyed by the terms and the request without the
+    controller: every row answers as ``decide`` (from the memo the second
+    time, at another revision), and another controller on the same terms
+    gets the same reasons."""
+    from dpa_decisions.processing import Memo
+
+    memo = Memo()
+    for revision in (41, 42):
+        for row in TABLE:
+            assert memo.decide(row.situation, row.request, revision) == decide(
+                row.situation, row.request, revision
+            ), row.id
+    other = replace(ACTIVE, controller_id="globex")
+    mine = memo.decide(ACTIVE, req(country="US"), 7)
+    theirs = memo.decide(other, req(country="US")._replace(controller_id="globex"), 7)
+    assert theirs == mine
+    assert ACTIVE.instruction is not None
+    narrowed = replace(ACTIVE, instruction=replace(ACTIVE.instruction, countries=frozenset()))
+    assert memo.decide(narrowed, req(country="EE"), 7) == decide(narrowed, req(country="EE"), 7)

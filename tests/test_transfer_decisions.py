@@ -788,6 +788,33 @@ def test_dpf_freshness_is_configurable() -> None:
     assert load_reference(dpf_max_age_days=10).dpf_max_age_days == 10
 
 
+def test_a_memo_gives_the_same_answers_and_never_a_stale_one() -> None:
+    """decide_with's memo remembers parts by sub-processor record and
+    reference identity: every case answers as without it, twice over (the
+    second time from the memo), and a changed record or reference is
+    decided afresh."""
+    from dpa_decisions.transfer import Memo, decide_with
+
+    memo = Memo()
+    for _ in range(2):
+        for case in CASES:
+            view = case.controller_view()
+            state = None
+            if case.subprocessor is not None and view is not None:
+                state = view.authorizations.get(case.subprocessor.id)
+            remembered = decide_with(case.request, view, state, case.subprocessor, REF, 42, memo)
+            assert remembered == run(case), case.id
+    subprocessor = sp("US", dpf=True, dpf_checked=date(2026, 9, 1))
+    authorized = AuthorizationState.AUTHORIZED
+    assert decide_with(req(), ctrl(), authorized, subprocessor, REF, 1, memo).allowed
+    strict = REF.with_dpf_max_age(30)
+    assert not decide_with(req(), ctrl(), authorized, subprocessor, strict, 1, memo).allowed
+    retired = dataclasses.replace(subprocessor, status=SubprocessorStatus.RETIRED)
+    assert decide_with(req(), ctrl(), authorized, retired, REF, 1, memo).codes == (
+        R.SUBPROCESSOR_RETIRED,
+    )
+
+
 def test_mismatched_records_are_a_programming_error() -> None:
     with pytest.raises(ValueError, match="controller"):
         decide(req(), dataclasses.replace(ctrl(), controller_id="other"), sp("DE"), REF, 1)

@@ -160,7 +160,7 @@ def decide_with(
     if work is not None:
         allowed = controller.allowed_derogations if controller is not None else frozenset()
         if request.derogation is None and ordered is work.target.destinations:
-            bases, missing = work.chapter_v(request.on, reference)
+            bases, missing = work.chapter_v(request.on)
         else:
             bases, missing = assess(
                 ordered, work.target.importer, request.on, request.derogation, allowed, reference
@@ -178,26 +178,23 @@ class Memo:
     the reference, the transfer date and the data categories.
 
     Entries are found by sub-processor id and used only while the record and
-    the reference are the very objects they were computed from, so a changed
-    record or reference is never answered from the memo. Safe to share
-    between threads (at worst two threads compute the same entry).
+    the reference are the very objects they were computed from (each entry
+    holds both), so a changed record or reference is never answered from
+    the memo, even while snapshots on two references decide side by side.
+    Safe to share between threads (at worst two threads compute the same
+    entry).
     """
 
-    __slots__ = ("_reference", "_work")
+    __slots__ = ("_work",)
 
     def __init__(self) -> None:
-        self._reference: Reference | None = None
         self._work: dict[str, _Work] = {}
 
     def work(self, subprocessor: Subprocessor, reference: Reference) -> _Work:
-        if reference is not self._reference:
-            self._work = {}
-            self._reference = reference
         found = self._work.get(subprocessor.id)
-        if found is None or found.record is not subprocessor:
-            found = self._work[subprocessor.id] = _Work(
-                subprocessor, _subprocessor_target(subprocessor)
-            )
+        if found is None or found.record is not subprocessor or found.reference is not reference:
+            target = _subprocessor_target(subprocessor)
+            found = self._work[subprocessor.id] = _Work(subprocessor, reference, target)
         return found
 
 
@@ -216,6 +213,7 @@ class _Work:
     """One recipient's part of the decision, computed once per input."""
 
     record: Subprocessor | None
+    reference: Reference
     target: _Target
     _authorizations: dict[AuthorizationState | None, tuple[Reason, ...]] = field(
         default_factory=dict
@@ -240,14 +238,12 @@ class _Work:
             self._categories[categories] = found
         return found
 
-    def chapter_v(
-        self, on: date, reference: Reference
-    ) -> tuple[tuple[str, ...], tuple[Reason, ...]]:
+    def chapter_v(self, on: date) -> tuple[tuple[str, ...], tuple[Reason, ...]]:
         """Chapter V for the recipient's own destinations without a derogation."""
         found = self._days.get(on)
         if found is None:
             target = self.target
-            found = assess(target.destinations, target.importer, on, None, (), reference)
+            found = assess(target.destinations, target.importer, on, None, (), self.reference)
             if len(self._days) >= _MEMO_BOUND:
                 self._days.clear()
             self._days[on] = found
@@ -304,7 +300,7 @@ def _work(
             raise ValueError("subprocessor record does not match request.subprocessor_id")
         if memo is not None:
             return memo.work(subprocessor, reference)
-        return _Work(subprocessor, _subprocessor_target(subprocessor))
+        return _Work(subprocessor, reference, _subprocessor_target(subprocessor))
     if subprocessor is not None:
         raise ValueError("subprocessor given for a request without subprocessor_id")
     if not request.recipient or not request.destination_country:
@@ -323,7 +319,7 @@ def _work(
         dpf_checked_on=request.recipient_dpf_checked_on,
         safeguards=request.safeguards,
     )
-    return _Work(None, _Target(importer, (request.destination_country,), ()))
+    return _Work(None, reference, _Target(importer, (request.destination_country,), ()))
 
 
 def _subprocessor_target(subprocessor: Subprocessor) -> _Target:
