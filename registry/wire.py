@@ -13,15 +13,16 @@ servicers call to turn a field into a domain value, and raise the same
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, overload
 
-from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
+from google.protobuf.descriptor import Descriptor, EnumDescriptor
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import DecodeError, Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from registry.errors import InvalidArgument, Violations
+from registry.errors import FieldViolation, InvalidArgument
 
 # google/protobuf/timestamp.proto: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
 TIMESTAMP_MIN_SECONDS = -62_135_596_800
@@ -66,53 +67,118 @@ def _path(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
 
 
-def _walk(msg: Message, prefix: str, errors: Violations) -> None:
+@dataclass(frozen=True, slots=True)
+class _Field:
+    """A field ``check`` must look at: an enum, or a message (or map of
+    messages) that can hold an enum, a Timestamp or a Duration."""
+
+    name: str
+    repeated: bool
+    enum: EnumDescriptor | None
+    """The enum type of the field's values (a map's values for a map)."""
+    known: frozenset[int]
+    """The numbers ``enum`` declares."""
+    is_map: bool
+
+
+_FIELDS: dict[Descriptor, tuple[_Field, ...]] = {}
+_RANGES: dict[Descriptor, Callable[[int, int], str | None]] = {
+    Timestamp.DESCRIPTOR: timestamp_problem,
+    Duration.DESCRIPTOR: duration_problem,
+}
+
+
+def _fields(descriptor: Descriptor) -> tuple[_Field, ...]:
+    """The fields of ``descriptor`` worth walking, in field-number order
+    (the order ``ListFields`` reports); worked out once per message type, so
+    a request pays only for the fields that can be wrong."""
+    found = _FIELDS.get(descriptor)
+    if found is None:
+        fields = []
+        for fd in sorted(descriptor.fields, key=lambda f: f.number):
+            target, is_map = fd, False
+            if fd.message_type is not None and fd.message_type.GetOptions().map_entry:
+                target, is_map = fd.message_type.fields_by_name["value"], True
+            if target.enum_type is not None or (
+                target.message_type is not None and _can_fail(target.message_type, set())
+            ):
+                known = (
+                    frozenset(target.enum_type.values_by_number)
+                    if target.enum_type
+                    else frozenset()
+                )
+                fields.append(_Field(fd.name, fd.is_repeated, target.enum_type, known, is_map))
+        found = _FIELDS[descriptor] = tuple(fields)
+    return found
+
+
+def _can_fail(descriptor: Descriptor, seen: set[str]) -> bool:
+    """Whether a message of this type can hold anything ``check`` refuses;
+    a type met again on the way down (a recursive type) counts as yes."""
+    name = descriptor.full_name
+    if name in (_TIMESTAMP, _DURATION) or name in seen:
+        return True
+    seen.add(name)
+    for fd in descriptor.fields:
+        target = fd
+        if fd.message_type is not None and fd.message_type.GetOptions().map_entry:
+            target = fd.message_type.fields_by_name["value"]
+        if target.enum_type is not None:
+            return True
+        if target.message_type is not None and _can_fail(target.message_type, seen):
+            return True
+    return False
+
+
+def _walk(msg: Message, prefix: str, errors: list[FieldViolation]) -> None:
     descriptor: Descriptor = msg.DESCRIPTOR  # type: ignore[assignment]
-    if descriptor.full_name == _TIMESTAMP:
-        problem = timestamp_problem(msg.seconds, msg.nanos)  # type: ignore[attr-defined]
+    in_range = _RANGES.get(descriptor)
+    if in_range is not None:
+        problem = in_range(msg.seconds, msg.nanos)  # type: ignore[attr-defined]
         if problem:
-            errors.add(prefix, problem)
+            errors.append(FieldViolation(prefix, problem))
         return
-    if descriptor.full_name == _DURATION:
-        problem = duration_problem(msg.seconds, msg.nanos)  # type: ignore[attr-defined]
-        if problem:
-            errors.add(prefix, problem)
-        return
-    for fd, value in msg.ListFields():
-        path = _path(prefix, fd.name)
-        repeated = fd.is_repeated
-        if fd.enum_type is not None:
-            values = value if repeated else [value]
-            for i, v in enumerate(values):
-                if not _known(fd.enum_type, v):
-                    errors.add(f"{path}[{i}]" if repeated else path, _unknown_enum(fd.enum_type, v))
-        elif fd.message_type is not None:
-            if fd.message_type.GetOptions().map_entry:
-                _walk_map(fd, value, path, errors)
-            elif repeated:
-                for i, item in enumerate(value):
-                    _walk(item, f"{path}[{i}]", errors)
-            else:
-                _walk(value, path, errors)
+    for f in _fields(descriptor):
+        if not f.repeated and f.enum is None:  # a single message
+            if msg.HasField(f.name):
+                _walk(getattr(msg, f.name), _path(prefix, f.name), errors)
+            continue
+        value = getattr(msg, f.name)
+        if f.repeated and not value:
+            continue
+        if f.is_map:
+            _walk_map(f, value, _path(prefix, f.name), errors)
+        elif f.enum is None:
+            for i, item in enumerate(value):
+                _walk(item, f"{_path(prefix, f.name)}[{i}]", errors)
+        elif f.repeated:
+            for i, v in enumerate(value):
+                if v not in f.known:
+                    errors.append(
+                        FieldViolation(f"{_path(prefix, f.name)}[{i}]", _unknown_enum(f.enum, v))
+                    )
+        elif value not in f.known:
+            # An unset field reads 0, which every proto3 enum declares.
+            errors.append(FieldViolation(_path(prefix, f.name), _unknown_enum(f.enum, value)))
 
 
-def _walk_map(fd: FieldDescriptor, value: Any, path: str, errors: Violations) -> None:
-    value_fd = fd.message_type.fields_by_name["value"]  # type: ignore[union-attr]
+def _walk_map(f: _Field, value: Any, path: str, errors: list[FieldViolation]) -> None:
     for key in value:
         item = value[key]
-        if value_fd.enum_type is not None:
-            if not _known(value_fd.enum_type, item):
-                errors.add(f"{path}[{key!r}]", _unknown_enum(value_fd.enum_type, item))
-        elif value_fd.message_type is not None:
+        if f.enum is not None:
+            if item not in f.known:
+                errors.append(FieldViolation(f"{path}[{key!r}]", _unknown_enum(f.enum, item)))
+        else:
             _walk(item, f"{path}[{key!r}]", errors)
 
 
 def check(request: Message) -> None:
     """Refuses a request with an unknown enum value or an out-of-range
     Timestamp or Duration anywhere in it, naming every such field."""
-    errors = Violations()
+    errors: list[FieldViolation] = []
     _walk(request, "", errors)
-    errors.raise_if_any()
+    if errors:
+        raise InvalidArgument(errors)
 
 
 class Undecodable:

@@ -11,6 +11,7 @@ from typing import Any
 
 import grpc
 import pytest
+from google.protobuf import struct_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
@@ -238,6 +239,17 @@ def test_wire_check_names_nested_repeated_and_map_fields() -> None:
     wire.check(ok)
     with pytest.raises(InvalidArgument):
         wire.check(breaches_pb2.ReportBreachRequest(detection_time=_ts(253_402_300_800)))
+
+
+def test_wire_check_walks_recursive_types_and_maps() -> None:
+    payload = struct_pb2.Struct()
+    payload.fields["a"].list_value.values.add().null_value = 3  # type: ignore[assignment]
+    payload.fields["b"].struct_value.fields["c"].null_value = 0  # type: ignore[assignment]
+    with pytest.raises(InvalidArgument) as err:
+        wire.check(payload)
+    assert [v.field for v in err.value.violations] == [
+        "fields['a'].list_value.values[0].null_value"
+    ]
 
 
 def test_token_key_depends_on_the_secret() -> None:
