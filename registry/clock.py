@@ -2,13 +2,35 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import time
+from datetime import UTC, date, datetime, timedelta
 
 _offset = timedelta(0)
 
 
 def now() -> datetime:
     return datetime.now(UTC) + _offset
+
+
+_day: tuple[float, float, timedelta, date] = (0.0, 0.0, _offset, date.min)
+"""The current day: [start, end) in POSIX seconds, the offset it was worked out at, the date."""
+
+
+def today() -> date:
+    """``now().date()``, worked out once a day rather than on every call."""
+    start, end, offset, day = _day
+    if start <= time.time() < end and offset is _offset:
+        return day
+    return _new_day()
+
+
+def _new_day() -> date:
+    global _day  # noqa: PLW0603 - one cached day, replaced whole
+    offset = _offset
+    day = (datetime.now(UTC) + offset).date()
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC) - offset
+    _day = (start.timestamp(), (start + timedelta(days=1)).timestamp(), offset, day)
+    return day
 
 
 def advance(delta: timedelta) -> None:

@@ -40,7 +40,7 @@ from registry.transfers.reference import (
     DestinationKind,
 )
 from registry.transfers.snapshot import Snapshot
-from registry.transfers.timing import DECISION_CPU, DECISIONS
+from registry.transfers.timing import record_decision
 
 _DENIAL = {
     code: pb.TransferDenialCode.Value(f"TRANSFER_DENIAL_CODE_{code.value}") for code in ReasonCode
@@ -234,32 +234,34 @@ def _require_known(snapshot: Snapshot, transfer: TransferRequest) -> None:
 
 
 MEMO_LIMIT = 200_000
-"""Answers kept per revision (the same state gives the same answer)."""
+"""Answers kept per revision and day (the same state gives the same answer)."""
 
 
 @dataclass(frozen=True)
 class _Memo:
-    """Answers already given at one revision, by request bytes and day."""
+    """Answers already given at one revision on one day, by request bytes: a
+    request without a date is decided for today, so the day is part of it."""
 
     revision: int
-    answers: dict[tuple[bytes, date], pb.TransferDecision] = field(default_factory=dict)
+    day: date
+    answers: dict[bytes, pb.TransferDecision] = field(default_factory=dict)
 
 
 class TransferService(pb_grpc.TransferServiceServicer):
     def __init__(self, cache: SnapshotCache | None = None) -> None:
         self.cache = cache or shared_cache()
-        self._memo = _Memo(-1)
+        self._memo = _Memo(-1, date.min)
         # Built in the background from the start; until it is in place each
         # check reads only its own slice (docs/adr/0005). The taxonomy every
         # check validates against loads now, not in the first check.
         self.cache.warm()
         taxonomy.preload()
 
-    def _memo_at(self, revision: int) -> _Memo:
+    def _memo_at(self, revision: int, day: date) -> _Memo:
         memo = self._memo
-        if memo.revision != revision:
+        if memo.revision != revision or memo.day != day:
             # Swapped whole: a reader holding the old one keeps a consistent map.
-            memo = self._memo = _Memo(revision)
+            memo = self._memo = _Memo(revision, day)
         return memo
 
     def CheckTransfer(
@@ -273,11 +275,9 @@ class TransferService(pb_grpc.TransferServiceServicer):
             requirement, request.controller_id, request.subprocessor_id or None
         )
         deciding, cpu = time.perf_counter_ns(), time.thread_time_ns()
-        # The same request on the same state gets the same answer: a request
-        # without a date is decided for today, so today is part of the key.
-        today = clock.now().date()
-        key = (request.SerializeToString(), today)
-        memo = self._memo_at(snapshot.revision)
+        today = clock.today()
+        memo = self._memo_at(snapshot.revision, today)
+        key = request.SerializeToString()
         response = memo.answers.get(key)
         if response is None:
             transfer, errors = transfer_request(request, today)
@@ -287,8 +287,7 @@ class TransferService(pb_grpc.TransferServiceServicer):
             response = decision_to_proto(snapshot.decide(transfer), transfer.on)
             if len(memo.answers) < MEMO_LIMIT:
                 memo.answers[key] = response
-        DECISIONS.record(time.perf_counter_ns() - deciding)
-        DECISION_CPU.record(time.thread_time_ns() - cpu)
+        record_decision(time.perf_counter_ns() - deciding, time.thread_time_ns() - cpu)
         return response
 
     def CreateSafeguard(

@@ -7,7 +7,8 @@ includes time the thread waits for the interpreter lock while other calls
 run. ``DECISION_CPU`` times the same span by this thread's own CPU clock: the
 decision's cost, whatever the machine is doing. Buckets are
 logarithmic (about 4.5 % wide), so memory stays fixed however many calls are
-recorded; quantiles are read back with that resolution.
+recorded; quantiles are read back with that resolution. ``record_decision``
+records one decision in both under one lock.
 """
 
 from __future__ import annotations
@@ -18,7 +19,14 @@ from dataclasses import dataclass
 
 _BUCKETS = 400
 _GROWTH = 1.045  # bucket i covers [GROWTH**i, GROWTH**(i+1)) nanoseconds
-_LOG_GROWTH = math.log(_GROWTH)
+_SCALE = 1 / math.log(_GROWTH)
+_lock = threading.Lock()
+"""Guards every histogram here: a decision takes it once for both clocks."""
+
+
+def _index(nanoseconds: int) -> int:
+    index = int(math.log(nanoseconds if nanoseconds > 1 else 1) * _SCALE)
+    return index if index < _BUCKETS else _BUCKETS - 1
 
 
 @dataclass(frozen=True)
@@ -33,22 +41,15 @@ class Histogram:
     def __init__(self) -> None:
         self._counts = [0] * _BUCKETS
         self._max = 0
-        self._lock = threading.Lock()
-
-    def record(self, nanoseconds: int) -> None:
-        index = min(_BUCKETS - 1, int(math.log(max(nanoseconds, 1)) / _LOG_GROWTH))
-        with self._lock:
-            self._counts[index] += 1
-            self._max = max(self._max, nanoseconds)
 
     def reset(self) -> None:
-        with self._lock:
+        with _lock:
             self._counts = [0] * _BUCKETS
             self._max = 0
 
     def quantile(self, q: float) -> float:
         """Upper bound of the bucket holding quantile ``q``, in microseconds."""
-        with self._lock:
+        with _lock:
             counts = list(self._counts)
         total = sum(counts)
         if total == 0:
@@ -62,7 +63,7 @@ class Histogram:
         return self._max / 1000
 
     def summary(self) -> Summary:
-        with self._lock:
+        with _lock:
             count = sum(self._counts)
             top = self._max
         return Summary(count, self.quantile(0.5), self.quantile(0.99), top / 1000)
@@ -70,3 +71,14 @@ class Histogram:
 
 DECISIONS = Histogram()
 DECISION_CPU = Histogram()
+
+
+def record_decision(wall_ns: int, cpu_ns: int) -> None:
+    """One decision: its wall-clock time in ``DECISIONS``, its CPU time in
+    ``DECISION_CPU``."""
+    wall, cpu = _index(wall_ns), _index(cpu_ns)
+    with _lock:
+        DECISIONS._counts[wall] += 1
+        DECISION_CPU._counts[cpu] += 1
+        DECISIONS._max = max(DECISIONS._max, wall_ns)
+        DECISION_CPU._max = max(DECISION_CPU._max, cpu_ns)
