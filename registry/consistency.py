@@ -42,11 +42,17 @@ class Requirement:
 
     def met_by(self, revision: int) -> bool:
         """Whether a state at ``revision`` may answer without a freshness check."""
-        if self.mode is Mode.MINIMIZE_LATENCY:
-            return True
-        if self.mode is Mode.AT_LEAST:
+        mode = self.mode
+        if mode is _FULLY_CONSISTENT:
+            return False
+        if mode is _AT_LEAST:
             return revision >= self.at_least
-        return False
+        return True
+
+
+# Read once: on every check, reading a member through its enum costs more
+# than the rest of ``met_by``.
+_FULLY_CONSISTENT, _AT_LEAST = Mode.FULLY_CONSISTENT, Mode.AT_LEAST
 
 
 FULLY_CONSISTENT = Requirement()
