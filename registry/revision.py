@@ -152,61 +152,102 @@ def reset() -> None:
         _last = (None, None)
 
 
+# A wave's states: waiting for the read in flight to end; one of its calls is
+# to make the read now; that read is under way; answered; failed (its calls
+# start over).
+_WAITING, _LEAD, _READING, _DONE, _FAILED = range(5)
+
+
+class _Wave:
+    """The calls waiting for one read that has not begun yet: they share it."""
+
+    __slots__ = ("cond", "state", "value")
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition(threading.Lock())
+        self.state = _WAITING
+        self.value = 0
+
+
 class CommittedReads:
     """The committed revision, read by one statement for every check waiting.
 
     ``committed()`` returns the revision read by a statement that *began
     after* ``committed()`` was called, so it counts every commit that finished
     before: exact, across processes and hosts. Calls that arrive while a read
-    is in flight wait for the next one (it may have begun before them), and
-    then share it: under load one round trip serves many checks; alone, a call
-    makes its own read (no thread hand-off). The connection is this object's
-    own, in autocommit (each statement sees the latest commits), outside the
-    pool.
+    is in flight form the next wave and share the read that begins when it
+    ends (the one in flight may have begun before them): one of them makes
+    it, and each of the others wakes once, to its answer. Under load one
+    round trip serves many checks; alone, a call makes its own read (no
+    thread hand-off). The connection is this object's own, in autocommit
+    (each statement sees the latest commits), outside the pool.
     """
 
     def __init__(self, connect: Callable[[], Any]) -> None:
         self._connect = connect
         self._conn: Any = None
         self._pid = os.getpid()
-        self._cond = threading.Condition(threading.Lock())
-        self._started = 0
-        self._finished = 0
-        self._value = 0
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
         self._busy = False
+        """A read is in flight."""
+        self._next: _Wave | None = None
+        """The calls that arrived while it was: the next read is theirs."""
+        self._finished = 0
         self._closed = False
 
     @property
     def reads(self) -> int:
-        """Statements run so far (for tests and metrics)."""
+        """Statements answered so far (for tests and metrics)."""
         return self._finished
 
     def committed(self) -> int:
-        with self._cond:
-            # Read number `ticket` is the first that can begin after this line.
-            ticket = self._started + 1
-            while self._finished < ticket:
-                if not self._busy:
-                    self._busy = True
-                    self._started += 1
-                    mine = self._started
-                    break
-                self._cond.wait()
-            else:
-                return self._value
+        while True:
+            with self._lock:
+                wave = self._next if self._busy else None
+                if self._busy and wave is None:
+                    wave = self._next = _Wave()
+                self._busy = True
+            if wave is None:
+                return self._lead(None)
+            with wave.cond:
+                while wave.state in (_WAITING, _READING):
+                    wave.cond.wait()
+                state = wave.state
+                if state == _LEAD:
+                    wave.state = _READING
+                elif state == _DONE:
+                    return wave.value
+            if state == _LEAD:
+                return self._lead(wave)
+            # _FAILED: the read that began after this call failed; start over.
+
+    def _lead(self, wave: _Wave | None) -> int:
+        """Makes the read for ``wave`` (None: this call alone), hands the read
+        after it to the wave that formed meanwhile, then wakes ``wave``."""
         value: int | None = None
         try:
             value = self._read()
         finally:
-            with self._cond:
-                self._busy = False
+            with self._lock:
                 if value is not None:
-                    self._value, self._finished = value, mine
-                self._cond.notify_all()
+                    self._finished += 1
+                waiting, self._next = self._next, None
+                if waiting is None:
+                    self._busy = False
+                    self._idle.notify_all()
+            if waiting is not None:
+                with waiting.cond:
+                    waiting.state = _LEAD
+                    waiting.cond.notify()
+            if wave is not None:
+                with wave.cond:
+                    wave.state, wave.value = (_FAILED, 0) if value is None else (_DONE, value)
+                    wave.cond.notify_all()
         return value
 
     def _read(self) -> int:
-        """One statement; called by one thread at a time (``_busy``)."""
+        """One statement; made by one thread at a time (``_busy``)."""
         if self._closed:
             raise RuntimeError("revision reads closed")
         if self._pid != os.getpid():
@@ -242,9 +283,9 @@ class CommittedReads:
                 log.debug("closing the revision connection failed", exc_info=True)
 
     def close(self) -> None:
-        with self._cond:
+        with self._lock:
             while self._busy:
-                self._cond.wait()
+                self._idle.wait()
             self._closed = True
             if self._pid == os.getpid():
                 self._drop()

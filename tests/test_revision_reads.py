@@ -62,11 +62,12 @@ def _call(reads: revision.CommittedReads, into: list[int]) -> threading.Thread:
 
 def _waiting(reads: revision.CommittedReads, count: int) -> None:
     """Blocks until ``count`` threads wait on ``reads`` for a later read."""
-    cond: Any = reads._cond
     while True:
-        with cond:
-            if len(cond._waiters) >= count:
-                return
+        wave: Any = reads._next
+        if wave is not None:
+            with wave.cond:
+                if len(wave.cond._waiters) >= count:
+                    return
         threading.Event().wait(0.001)
 
 
@@ -120,6 +121,54 @@ def test_a_failed_read_fails_its_caller_and_the_next_call_reads_again() -> None:
     made[1].gate.release()
     thread.join()
     assert got == [21]
+
+
+def test_a_failed_shared_read_fails_its_maker_and_the_others_read_again() -> None:
+    class Flaky(_GatedConnection):
+        def execute(self, sql: str) -> None:
+            super().execute(sql)
+            if self._row == [(-1,)]:
+                raise RuntimeError("connection lost")
+
+    # The kept connection fails, and so does the new one tried after it.
+    conns = [Flaky([10, -1]), Flaky([-1]), _GatedConnection([30, 31])]
+    made: list[_GatedConnection] = []
+
+    def connect() -> _GatedConnection:
+        made.append(conns[len(made)])
+        return made[-1]
+
+    reads = revision.CommittedReads(connect)
+    first: list[int] = []
+    leader = _call(reads, first)
+    conns[0].entered.acquire()  # read 1 is in flight, begun before the others
+    got: list[int] = []
+    failed: list[str] = []
+
+    def follow() -> None:
+        try:
+            got.append(reads.committed())
+        except RuntimeError as err:
+            failed.append(str(err))
+
+    followers = [threading.Thread(target=follow) for _ in range(3)]
+    for thread in followers:
+        thread.start()
+    _waiting(reads, 3)
+    conns[0].gate.release()
+    leader.join()
+    assert first == [10]
+    conns[0].entered.acquire()  # one follower makes read 2, which fails
+    conns[1].gate.release()
+    conns[2].gate.release(2)  # the reads after it answer at once
+    conns[0].gate.release()
+    for thread in followers:
+        thread.join()
+    # The one that made the failed read hears of it; the others read again,
+    # never taking read 1, which began before them.
+    assert failed == ["connection lost"]
+    assert len(got) == 2 and set(got) <= {30, 31}
+    assert conns[0].closed and conns[1].closed
 
 
 # -- on PostgreSQL ----------------------------------------------------------------
