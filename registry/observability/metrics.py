@@ -2,7 +2,9 @@
 
 Per RPC (recorded by the interceptor, names as in go-grpc-prometheus so
 standard dashboards work): ``grpc_server_handled_total`` by service, method,
-type and status code, and the ``grpc_server_handling_seconds`` histogram.
+type and status code, and the ``grpc_server_handling_seconds`` histogram,
+counted per method under one lock and written out at scrape time in the
+same form as ``prometheus_client``'s own Counter and Histogram.
 The registry's own state is read only when Prometheus scrapes, by a collector
 callback that asks the owning domains: live Watch streams, audit-log size and
 the age of its newest signed checkpoint.
@@ -10,14 +12,21 @@ the age of its newest signed checkpoint.
 
 from __future__ import annotations
 
+import bisect
 import logging
+import math
+import threading
+import time
 from collections.abc import Callable, Iterable
+from itertools import accumulate
 
 import peewee
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
+from prometheus_client.utils import floatToGoString
 
 from registry import clock, db
 from registry.audit import log as audit_log
@@ -34,47 +43,87 @@ LATENCY_BUCKETS = (
 )  # fmt: skip
 
 
-class RpcMetrics:
-    """The per-RPC counters and histograms of one server."""
+_METHOD_LABELS = ("grpc_service", "grpc_method", "grpc_type")
+_LE = tuple(
+    floatToGoString(b)  # type: ignore[no-untyped-call]
+    for b in (*LATENCY_BUCKETS, math.inf)
+)
+"""The buckets' ``le`` labels, as ``prometheus_client`` writes them."""
+
+
+class RpcMetrics(Collector):
+    """The per-RPC counters and histograms of one server: counted per method
+    by ``MethodMetrics`` (one lock, no label lookup per RPC) and exposed
+    when Prometheus scrapes."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
-        self.handled = Counter(
-            "grpc_server_handled_total",
-            "RPCs completed on the server, by status code.",
-            ["grpc_service", "grpc_method", "grpc_type", "grpc_code"],
-            registry=registry,
-        )
-        self.seconds = Histogram(
-            "grpc_server_handling_seconds",
-            "Time from the start of an RPC to its status (streams: their lifetime).",
-            ["grpc_service", "grpc_method", "grpc_type"],
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
-        )
+        self._methods: list[MethodMetrics] = []
+        registry.register(self)
 
     def method(self, path: str, kind: str) -> MethodMetrics:
-        return MethodMetrics(self, path, kind)
+        found = MethodMetrics(path, kind)
+        self._methods.append(found)
+        return found
+
+    def collect(self) -> Iterable[Metric]:
+        handled = CounterMetricFamily(
+            "grpc_server_handled_total",
+            "RPCs completed on the server, by status code.",
+            labels=[*_METHOD_LABELS, "grpc_code"],
+        )
+        seconds = HistogramMetricFamily(
+            "grpc_server_handling_seconds",
+            "Time from the start of an RPC to its status (streams: their lifetime).",
+            labels=_METHOD_LABELS,
+        )
+        for method in list(self._methods):
+            labels, codes, buckets, total, created = method.read()
+            for code, (count, since) in codes.items():
+                handled.add_metric([*labels, code], count, created=since)
+            seconds.add_metric(labels, list(zip(_LE, accumulate(buckets), strict=True)), total)
+            seconds.samples.append(
+                Sample(
+                    f"{seconds.name}_created",
+                    dict(zip(_METHOD_LABELS, labels, strict=True)),
+                    created,
+                )
+            )
+        yield handled
+        yield seconds
 
 
 class MethodMetrics:
-    """One method's children, resolved once so an RPC pays no label lookup."""
+    """One method's counts: per status code, and per latency bucket."""
 
-    __slots__ = ("_by_code", "_handled", "_histogram", "_labels")
+    __slots__ = ("_buckets", "_codes", "_created", "_labels", "_lock", "_sum")
 
-    def __init__(self, metrics: RpcMetrics, path: str, kind: str) -> None:
+    def __init__(self, path: str, kind: str) -> None:
         service, _, name = path.lstrip("/").partition("/")
-        self._labels = (service, name, kind)
-        self._handled = metrics.handled
-        self._histogram = metrics.seconds.labels(*self._labels)
-        self._by_code: dict[str, Counter] = {}
+        self._labels = [service, name, kind]
+        self._lock = threading.Lock()
+        self._codes: dict[str, list[float]] = {}
+        """Status code -> [count, when first seen]."""
+        self._buckets = [0] * (len(LATENCY_BUCKETS) + 1)
+        self._sum = 0.0
+        self._created = time.time()
 
     def observe(self, code: str, seconds: float) -> None:
-        self._histogram.observe(seconds)
-        counter = self._by_code.get(code)
-        if counter is None:
-            counter = self._by_code[code] = self._handled.labels(*self._labels, code)
-        counter.inc()
+        bucket = bisect.bisect_left(LATENCY_BUCKETS, seconds)
+        with self._lock:
+            self._buckets[bucket] += 1
+            self._sum += seconds
+            counted = self._codes.get(code)
+            if counted is None:
+                self._codes[code] = [1, time.time()]
+            else:
+                counted[0] += 1
+
+    def read(self) -> tuple[list[str], dict[str, tuple[float, float]], list[int], float, float]:
+        """(label values, code -> (count, created), bucket counts, sum, created)."""
+        with self._lock:
+            codes = {code: (c[0], c[1]) for code, c in self._codes.items()}
+            return list(self._labels), codes, list(self._buckets), self._sum, self._created
 
 
 class RegistryCollector(Collector):
