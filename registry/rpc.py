@@ -158,7 +158,6 @@ class Interceptor(_ServerInterceptor):
                 caller = self._identify(context)
                 note_caller(caller)
                 auth.authorize(caller, allowed)
-                wire.refuse_undecodable(request)
                 wire.check(request)
                 token = auth.bind_caller(caller)
                 try:
@@ -184,7 +183,6 @@ class Interceptor(_ServerInterceptor):
                 caller = self._identify(context)
                 note_caller(caller)
                 auth.authorize(caller, allowed)
-                wire.refuse_undecodable(request)
                 wire.check(request)
                 if any(k == STREAM_DISCOVERY_KEY for k, _ in context.invocation_metadata()):
                     if hosted_port is not None:
@@ -275,7 +273,6 @@ class AsyncGate:
                 caller = self._edge._identify(context)
                 note_caller(caller)
                 auth.authorize(caller, allowed)
-                wire.refuse_undecodable(request)
                 wire.check(request)
                 token = auth.bind_caller(caller)
                 try:

@@ -172,9 +172,12 @@ def _walk_map(f: _Field, value: Any, path: str, errors: list[FieldViolation]) ->
             _walk(item, f"{path}[{key!r}]", errors)
 
 
-def check(request: Message) -> None:
-    """Refuses a request with an unknown enum value or an out-of-range
-    Timestamp or Duration anywhere in it, naming every such field."""
+def check(request: Message | Undecodable) -> None:
+    """Refuses a request whose bytes did not decode, or one with an unknown
+    enum value or an out-of-range Timestamp or Duration anywhere in it,
+    naming every such field."""
+    if isinstance(request, Undecodable):
+        raise InvalidArgument.one("request", f"the bytes do not decode as {request.type_name}")
     errors: list[FieldViolation] = []
     _walk(request, "", errors)
     if errors:
@@ -202,11 +205,6 @@ def tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], A
             return Undecodable(type_name)
 
     return deserialize
-
-
-def refuse_undecodable(request: object) -> None:
-    if isinstance(request, Undecodable):
-        raise InvalidArgument.one("request", f"the bytes do not decode as {request.type_name}")
 
 
 def _enum_descriptor(enum_type: Any) -> EnumDescriptor:

@@ -257,13 +257,6 @@ class TransferService(pb_grpc.TransferServiceServicer):
         self.cache.warm()
         taxonomy.preload()
 
-    def _memo_at(self, revision: int, day: date) -> _Memo:
-        memo = self._memo
-        if memo.revision != revision or memo.day != day:
-            # Swapped whole: a reader holding the old one keeps a consistent map.
-            memo = self._memo = _Memo(revision, day)
-        return memo
-
     def CheckTransfer(
         self, request: pb.CheckTransferRequest, context: grpc.ServicerContext
     ) -> pb.TransferDecision:
@@ -276,7 +269,10 @@ class TransferService(pb_grpc.TransferServiceServicer):
         )
         deciding, cpu = time.perf_counter_ns(), time.thread_time_ns()
         today = clock.today()
-        memo = self._memo_at(snapshot.revision, today)
+        memo = self._memo
+        if memo.revision != snapshot.revision or memo.day != today:
+            # Swapped whole: a reader holding the old one keeps a consistent map.
+            memo = self._memo = _Memo(snapshot.revision, today)
         key = request.SerializeToString()
         response = memo.answers.get(key)
         if response is None:
