@@ -815,6 +815,13 @@ def test_a_memo_gives_the_same_answers_and_never_a_stale_one() -> None:
     )
 
 
+def test_categories_given_as_a_list_are_decided_as_the_tuple() -> None:
+    listed = req(categories=("user.contact.email",))._replace(
+        data_categories=["user.contact.email"]  # type: ignore[arg-type]
+    )
+    assert decide(listed, ctrl(), sp("US"), REF, 1) == decide(req(), ctrl(), sp("US"), REF, 1)
+
+
 def test_mismatched_records_are_a_programming_error() -> None:
     with pytest.raises(ValueError, match="controller"):
         decide(req(), dataclasses.replace(ctrl(), controller_id="other"), sp("DE"), REF, 1)

@@ -251,8 +251,10 @@ class _Work:
 
 
 def _categories(requested: tuple[str, ...]) -> tuple[str, ...]:
+    """Sorted and distinct, always a tuple (the memo's key; ``tuple()`` of a
+    tuple is the tuple itself)."""
     if len(requested) == 1:
-        return requested
+        return tuple(requested)
     return tuple(sorted(set(requested)))
 
 
