@@ -815,6 +815,42 @@ def test_a_memo_gives_the_same_answers_and_never_a_stale_one() -> None:
     )
 
 
+def test_a_memo_answers_every_day_as_without_it() -> None:
+    """The memo keeps Chapter V per span between turning days: for every
+    case, each day around each turning day (and days far before and after),
+    decided in a shuffled order through one memo, is answered exactly as
+    without a memo on that day; a missing turning day would show here."""
+    import random
+    from datetime import timedelta
+
+    from dpa_decisions.chapter_v import turning_days
+    from dpa_decisions.transfer import Memo, _subprocessor_target, decide_with
+
+    rng = random.Random(7)
+    for case in CASES:
+        record = case.subprocessor
+        if record is None or case.request.subprocessor_id is None:
+            continue
+        view = case.controller_view()
+        state = view.authorizations.get(record.id) if view is not None else None
+        target = _subprocessor_target(record)
+        turning = turning_days(target.destinations, target.importer, REF)
+        assert turning
+        days = {case.request.on, date(1990, 1, 1), date(2090, 1, 1)}
+        for day in turning:
+            days.update(day + timedelta(days=d) for d in (-2, -1, 0, 1) if day < date(9999, 1, 1))
+        order = sorted(days)
+        rng.shuffle(order)
+        memo = Memo()
+        for day in order:
+            request = case.request._replace(on=day)
+            want = decide(request, view, record, REF, 42)
+            assert decide_with(request, view, state, record, REF, 42, memo) == want, (
+                case.id,
+                day,
+            )
+
+
 def test_categories_given_as_a_list_are_decided_as_the_tuple() -> None:
     listed = req(categories=("user.contact.email",))._replace(
         data_categories=["user.contact.email"]  # type: ignore[arg-type]

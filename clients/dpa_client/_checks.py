@@ -131,10 +131,16 @@ _ALLOWED = tpb.TRANSFER_VERDICT_ALLOWED
 _DENIED = tpb.TRANSFER_VERDICT_DENIED
 
 
+_new = tuple.__new__
+
+
 def transfer_decision(decision: shared_transfer.Decision, on: str) -> TransferDecision:
     """The answer of the shared ``decide``, as the server would send it."""
     if decision.allowed:
-        return TransferDecision(_ALLOWED, decision.legal_bases, (), decision.revision, on, True)
+        # TransferDecision(_ALLOWED, bases, (), revision, on, True), as a
+        # plain tuple: built on every local check that allows.
+        fields = (_ALLOWED, decision.legal_bases, (), decision.revision, on, True, None)
+        return _new(TransferDecision, fields)
     reasons = tuple(TransferReason(_DENIAL[r.code], r.message) for r in decision.reasons)
     return TransferDecision(_DENIED, (), reasons, decision.revision, on, True)
 

@@ -61,14 +61,14 @@ _OPERATION: dict[int, common.Operation] = {
 }
 
 
-class Violations:
-    """Collects field violations (the shared validators' ``Sink``)."""
+class Violations(list[tuple[str, str]]):
+    """Collects field violations, (field, description) in order: the shared
+    validators' ``Sink`` (a list: built before every local check)."""
 
-    def __init__(self) -> None:
-        self.items: list[tuple[str, str]] = []
+    __slots__ = ()
 
     def add(self, field: str, description: str) -> None:
-        self.items.append((field, description))
+        self.append((field, description))
 
 
 def _day(text: str) -> date | None:

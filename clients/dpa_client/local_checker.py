@@ -62,7 +62,7 @@ from dpa_decisions.reference import Reference
 from dpa_decisions.state import SubprocessorEntry, decide_transfer
 from dpa_decisions.taxonomy import Vocabulary
 from dpa_decisions.transfer import Memo
-from dpa_decisions.transfer_types import ControllerView, TransferRequest
+from dpa_decisions.transfer_types import ControllerView, TransferRequest, subprocessor_request
 from dpa_registry_api.v1 import agreements_pb2 as apb
 from dpa_registry_api.v1 import decisions_pb2 as pb
 from dpa_registry_api.v1 import decisions_pb2_grpc as pb_grpc
@@ -162,6 +162,7 @@ class LocalChecker:
         self._memo_revision = -1
         self._work = Memo()
         self._day, self._day_ends = date.min, 0.0
+        self._iso: dict[date, str] = {}
         self._processing = processing.Memo()
         self._cond = threading.Condition()
         self._closed = threading.Event()
@@ -241,7 +242,9 @@ class LocalChecker:
         """``RegistryClient.check_transfer``, decided in process (same
         arguments, same answer on the same state). ``receipt=True`` binds the
         answer to the signed audit log (:class:`DecisionReceipt`)."""
-        state = self._usable(min_revision)
+        state: _State | None = self._state
+        if min_revision is not None or time.monotonic() - self._contact > self.max_staleness:
+            state = self._usable(min_revision)
         if state is None:
             return self._remote_transfer(
                 controller_id,
@@ -259,7 +262,7 @@ class LocalChecker:
                 at_least_revision=min_revision,
                 receipt=receipt,
             )
-        today = self._today()
+        today = self._day if time.time() < self._day_ends else self._today()
         key: Any = None
         if not (safeguards or recipient or destination_country or derogation) and (
             recipient_sector is None and not recipient_dpf_certified and not recipient_dpf_checked
@@ -276,9 +279,10 @@ class LocalChecker:
                     transfer_date,
                     today,
                 )
-                found = self._remembered(state, key)
-                if isinstance(found, TransferDecision):
-                    return self._with_receipt(found, receipt)
+                found = self._memo.get(key) if self._memo_revision == state.revision else None
+                if found is not None:
+                    assert isinstance(found, TransferDecision)
+                    return self._with_receipt(found, receipt) if receipt else found
             request, violations = _subprocessor_request(
                 controller_id, data_categories, purpose, subprocessor_id, transfer_date, today
             )
@@ -299,7 +303,8 @@ class LocalChecker:
             )
             request, violations = transfer_request(msg, today)
         transfer.validate_request(request, state.reference, state.vocabulary, violations)
-        _raise_if_any(violations)
+        if violations:
+            _raise_if_any(violations)
         if request.controller_id not in state.controllers:
             self._outside(request.controller_id)
         sp = request.subprocessor_id
@@ -313,10 +318,16 @@ class LocalChecker:
             state.revision,
             self._work,
         )
-        answer = transfer_decision(decision, request.on.isoformat())
+        on = request.on
+        iso = self._iso.get(on)
+        if iso is None:
+            if len(self._iso) >= MEMO_LIMIT:
+                self._iso = {}
+            iso = self._iso[on] = on.isoformat()
+        answer = transfer_decision(decision, iso)
         if key is not None:
             self._remember(state, key, answer)
-        return self._with_receipt(answer, receipt)
+        return self._with_receipt(answer, receipt) if receipt else answer
 
     def check_processing(
         self,
@@ -679,12 +690,8 @@ def _subprocessor_request(
         on = transfer_date
     else:
         on = parse_day("transfer_date", transfer_date or "", violations) or today
-    request = TransferRequest(
-        controller_id=controller_id,
-        data_categories=tuple(data_categories),
-        purpose=purpose,
-        on=on,
-        subprocessor_id=subprocessor_id or None,
+    request = subprocessor_request(
+        controller_id, tuple(data_categories), purpose, on, subprocessor_id or None
     )
     return request, violations
 
@@ -695,8 +702,8 @@ def _operation_of(name: str) -> Any:
 
 
 def _raise_if_any(violations: Violations) -> None:
-    if not violations.items:
+    if not violations:
         return
-    found = tuple(errors.FieldViolation(f, d) for f, d in violations.items)
+    found = tuple(errors.FieldViolation(f, d) for f, d in violations)
     summary = "; ".join(f"{v.field}: {v.description}" for v in found[:10])
     raise errors.InvalidArgument(f"invalid argument: {summary}", found)

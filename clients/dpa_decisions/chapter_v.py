@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from dpa_decisions.reference import AdequacyDecision, AdequacyScope, Reference
 from dpa_decisions.transfer_types import (
@@ -78,6 +78,45 @@ def assess(
         if basis is not None and basis not in bases:
             bases.append(basis)
     return tuple(bases), tuple(reasons)
+
+
+def turning_days(
+    destinations: tuple[str, ...], importer: Importer, reference: Reference
+) -> tuple[date, ...]:
+    """Every day on which :func:`assess`'s answer for these inputs may change,
+    sorted. The rules below compare the transfer date only with these dates:
+    the destinations' adequacy dates, the importer's DPF check and its age
+    limit, each safeguard's dates and the reference's SCC dates; each is
+    listed with the day after it, because the rules compare with ``<`` as
+    well as ``<=``. Between two neighbouring turning days every comparison
+    has one outcome, so the bases found are the same on each day (reasons
+    may name the day itself). A rule that compares the transfer date with
+    another date must add it here (tests/test_transfer_decisions.py checks
+    every case on the days around each)."""
+    found: set[date | None] = {reference.scc_invalid_from, reference.scc_no_new_contracts_from}
+    for country in destinations:
+        adequacy = reference.adequacy.get(country)
+        if adequacy is not None:
+            found.update((adequacy.adopted, adequacy.valid_until, adequacy.status_since))
+    checked = importer.dpf_checked_on
+    if checked is not None:
+        found.add(checked)
+        found.add(_plus(checked, reference.dpf_max_age_days))
+    for sg in importer.safeguards:
+        found.update((sg.review_date, sg.signed_on, sg.tia_date, sg.tia_review_due))
+    days: set[date] = set()
+    for day in found:
+        if day is not None:
+            days.add(day)
+            days.add(_plus(day, 1))
+    return tuple(sorted(days))
+
+
+def _plus(day: date, days: int) -> date:
+    try:
+        return day + timedelta(days=days)
+    except OverflowError:
+        return date.max
 
 
 def _chapter_v(

@@ -66,7 +66,7 @@ class AuthorizationState(enum.StrEnum):
 
 
 def effective_state(
-    *, platform_active: bool, explicit: AuthorizationState | None
+    platform_active: bool, explicit: AuthorizationState | None
 ) -> AuthorizationState | None:
     """The controller's authorisation of one sub-processor; None: not engaged.
 

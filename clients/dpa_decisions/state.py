@@ -29,8 +29,8 @@ class SubprocessorEntry:
     def state_for(self, controller_id: str) -> AuthorizationState | None:
         """The one engagement rule (:func:`dpa_decisions.common.effective_state`)."""
         return effective_state(
-            platform_active=self.platform and self.record.status is SubprocessorStatus.ACTIVE,
-            explicit=self.authorizations.get(controller_id),
+            self.platform and self.record.status is SubprocessorStatus.ACTIVE,
+            self.authorizations.get(controller_id),
         )
 
 

@@ -51,11 +51,12 @@ transfer``.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import date
 
 from dpa_decisions import common, taxonomy
-from dpa_decisions.chapter_v import CODE_HINTS, Importer, assess
+from dpa_decisions.chapter_v import CODE_HINTS, Importer, assess, turning_days
 from dpa_decisions.common import Sink, no_active_dpa_reason
 from dpa_decisions.reference import Reference
 from dpa_decisions.transfer_types import (
@@ -84,6 +85,8 @@ _AUTHORIZATION_REASONS = {
         "the controller withdrew its authorisation of sub-processor {sp} (Art. 28(2))",
     ),
 }
+
+_RESOURCE_ID = common.RESOURCE_ID.fullmatch
 
 _MEMO_BOUND = 4096
 """Entries per sub-processor and kind in a :class:`Memo` (dates, category sets)."""
@@ -126,9 +129,32 @@ def decide_with(
     what is left per request is the controller's part: the same answer,
     several times cheaper.
     """
-    reasons: list[Reason] = []
-    categories = _categories(request.data_categories)
+    requested = request.data_categories
+    # Sorted and distinct, always a tuple (the memo's key; ``tuple()`` of a
+    # tuple is the tuple itself).
+    categories = tuple(requested) if len(requested) == 1 else tuple(sorted(set(requested)))
+    if (
+        memo is not None
+        and authorization is AuthorizationState.AUTHORIZED
+        and controller is not None
+        and controller.dpa_active
+        and subprocessor is not None
+        and categories
+        and request.derogation is None
+        and not request.destination_country
+        and controller.controller_id == request.controller_id
+        and subprocessor.id == request.subprocessor_id
+    ):
+        # Checks 1-3 find nothing on the controller's side; when its
+        # instructions do not either, what is left is the recipient's
+        # part alone, which the memo holds.
+        recipient = memo.work(subprocessor, reference)
+        if (
+            controller.allowed_countries is None and controller.allowed_categories is None
+        ) or not _instruction_reasons(controller, recipient.target.destinations, categories):
+            return recipient.outcome(categories, request.on, revision)
 
+    reasons: list[Reason] = []
     # 1. Controller and DPA (Art. 28(3)); 2. the request itself.
     _check_controller(request, controller, reasons)
     if not categories:
@@ -149,7 +175,7 @@ def decide_with(
 
     # 4. Documented instructions (Art. 28(3)(a)).
     if controller is not None:
-        _check_instructions(controller, ordered, categories, reasons)
+        reasons.extend(_instruction_reasons(controller, ordered, categories))
 
     # 5. Categories the sub-processor may receive (Art. 28(4)).
     if work is not None and work.record is not None:
@@ -210,7 +236,12 @@ class _Target:
 
 @dataclass(slots=True)
 class _Work:
-    """One recipient's part of the decision, computed once per input."""
+    """One recipient's part of the decision, computed once per input.
+
+    Chapter V is remembered per span between two of the recipient's turning
+    days (:func:`dpa_decisions.chapter_v.turning_days`) when it finds a basis
+    for every destination (the answer is the same on each day of the span),
+    and per day when it gives reasons (they may name the day)."""
 
     record: Subprocessor | None
     reference: Reference
@@ -219,7 +250,11 @@ class _Work:
         default_factory=dict
     )
     _categories: dict[tuple[str, ...], tuple[Reason, ...]] = field(default_factory=dict)
-    _days: dict[date, tuple[tuple[str, ...], tuple[Reason, ...]]] = field(default_factory=dict)
+    _days: dict[date | int, tuple[tuple[str, ...], tuple[Reason, ...]]] = field(
+        default_factory=dict
+    )
+    _turning: tuple[date, ...] | None = None
+    _outcomes: dict[tuple[tuple[str, ...], date | int], Decision] = field(default_factory=dict)
 
     def authorization_reasons(self, state: AuthorizationState | None) -> tuple[Reason, ...]:
         found = self._authorizations.get(state)
@@ -238,24 +273,48 @@ class _Work:
             self._categories[categories] = found
         return found
 
+    def span(self, on: date) -> int:
+        """Which span between turning days ``on`` falls in."""
+        turning = self._turning
+        if turning is None:
+            target = self.target
+            turning = self._turning = turning_days(
+                target.destinations, target.importer, self.reference
+            )
+        return bisect_right(turning, on)
+
     def chapter_v(self, on: date) -> tuple[tuple[str, ...], tuple[Reason, ...]]:
         """Chapter V for the recipient's own destinations without a derogation."""
-        found = self._days.get(on)
+        days = self._days
+        found = days.get(on)
         if found is None:
-            target = self.target
-            found = assess(target.destinations, target.importer, on, None, (), self.reference)
-            if len(self._days) >= _MEMO_BOUND:
-                self._days.clear()
-            self._days[on] = found
+            span = self.span(on)
+            found = days.get(span)
+            if found is None:
+                target = self.target
+                found = assess(target.destinations, target.importer, on, None, (), self.reference)
+                if len(days) >= _MEMO_BOUND:
+                    days.clear()
+                days[on if found[1] else span] = found
         return found
 
-
-def _categories(requested: tuple[str, ...]) -> tuple[str, ...]:
-    """Sorted and distinct, always a tuple (the memo's key; ``tuple()`` of a
-    tuple is the tuple itself)."""
-    if len(requested) == 1:
-        return tuple(requested)
-    return tuple(sorted(set(requested)))
+    def outcome(self, categories: tuple[str, ...], on: date, revision: int) -> Decision:
+        """The decision when the controller's side gives no reason: the
+        recipient's own reasons (status, locations, categories, Chapter V) or
+        its bases. One value per span while it is allowed."""
+        turning = self._turning
+        key = (categories, bisect_right(turning, on) if turning is not None else self.span(on))
+        found = self._outcomes.get(key)
+        if found is None or found.revision != revision:
+            bases, missing = self.chapter_v(on)
+            reasons = (*self.target.reasons, *self.not_permitted(categories), *missing)
+            if reasons:
+                return Decision(False, (), reasons, revision)
+            found = Decision(True, bases, (), revision)
+            if len(self._outcomes) >= _MEMO_BOUND:
+                self._outcomes.clear()
+            self._outcomes[key] = found
+        return found
 
 
 def _check_controller(
@@ -371,12 +430,12 @@ def _authorization_reasons(sp: str, state: AuthorizationState | None) -> tuple[R
     return (Reason(code, message.format(sp=repr(sp))),)
 
 
-def _check_instructions(
+def _instruction_reasons(
     controller: ControllerView,
     destinations: tuple[str, ...],
     categories: tuple[str, ...],
-    reasons: list[Reason],
-) -> None:
+) -> list[Reason]:
+    reasons: list[Reason] = []
     allowed_countries = controller.allowed_countries
     if allowed_countries is not None:
         for country in destinations:
@@ -399,6 +458,7 @@ def _check_instructions(
                         f"category {category} (Art. 28(3)(a))",
                     )
                 )
+    return reasons
 
 
 def _not_permitted(subprocessor: Subprocessor, categories: tuple[str, ...]) -> tuple[Reason, ...]:
@@ -421,6 +481,22 @@ def validate_request(
     Malformed requests (no target, both targets, unknown country code, unknown
     fideslang keys) are rejected before :func:`decide` is asked.
     """
+    sp = request.subprocessor_id
+    if (
+        sp
+        and not request.recipient
+        and not request.destination_country
+        and not request.safeguards
+        and request.purpose
+        and request.purpose in vocabulary.data_uses
+        and request.data_categories
+        and vocabulary.data_categories.issuperset(request.data_categories)
+        and _RESOURCE_ID(request.controller_id)
+        and _RESOURCE_ID(sp)
+    ):
+        # The usual request, a sub-processor's with known keys, passes every
+        # check below: said at once, as it is asked before every decision.
+        return
     if not request.controller_id:
         errors.add("controller_id", "required")
     else:

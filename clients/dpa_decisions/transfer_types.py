@@ -276,6 +276,25 @@ class TransferRequest(NamedTuple):
     recipient_dpf_checked_on: date | None = None
 
 
+_SUBPROCESSOR_TAIL = tuple(TransferRequest._field_defaults[f] for f in TransferRequest._fields[5:])
+
+
+def subprocessor_request(
+    controller_id: str,
+    data_categories: tuple[str, ...],
+    purpose: str,
+    on: date,
+    subprocessor_id: str | None,
+) -> TransferRequest:
+    """``TransferRequest(controller_id, data_categories, purpose, on,
+    subprocessor_id)``, every other field at its default, built as a plain
+    tuple (several times cheaper: a local checker builds one per check)."""
+    return tuple.__new__(
+        TransferRequest,
+        (controller_id, data_categories, purpose, on, subprocessor_id, *_SUBPROCESSOR_TAIL),
+    )
+
+
 class Reason(NamedTuple):
     code: ReasonCode
     message: str
