@@ -211,6 +211,10 @@ class ProcessingDecision(NamedTuple):
 
 _PROCESSING_ALLOWED = apb.PROCESSING_OUTCOME_ALLOWED
 _PROCESSING_DENIED = apb.PROCESSING_OUTCOME_DENIED
+_OUTCOME = {
+    shared_processing.Outcome.ALLOWED: _PROCESSING_ALLOWED,
+    shared_processing.Outcome.DENIED: _PROCESSING_DENIED,
+}
 _RULE = {rule: rule.value for rule in shared_processing.Rule}
 """Plain strings for the rules (reading ``.value`` is a Python-level call)."""
 
@@ -248,11 +252,17 @@ def processing_decision(
 ) -> ProcessingDecision:
     """The answer of the shared ``decide``, as the server would send it."""
     av, iv = decision.agreement_version, decision.instruction_version
-    return ProcessingDecision(
-        outcome=_PROCESSING_ALLOWED if decision.allowed else _PROCESSING_DENIED,
-        reasons=_public_reasons(decision.reasons),
-        revision=decision.revision,
-        agreement=f"controllers/{controller_id}/agreements/{av}" if av else "",
-        instruction=f"controllers/{controller_id}/instructions/{iv}" if iv else "",
-        local=True,
+    # ProcessingDecision(outcome, reasons, revision, agreement, instruction,
+    # local=True), as a plain tuple: built on every local check.
+    return _new(
+        ProcessingDecision,
+        (
+            _OUTCOME[decision.outcome],
+            _public_reasons(decision.reasons),
+            decision.revision,
+            f"controllers/{controller_id}/agreements/{av}" if av else "",
+            f"controllers/{controller_id}/instructions/{iv}" if iv else "",
+            True,
+            None,
+        ),
     )

@@ -56,13 +56,13 @@ from dpa_client._local_wire import (
 from dpa_client._transfers import transfer_request_message
 from dpa_client.types.transfers import Safeguard
 from dpa_decisions import processing, transfer
-from dpa_decisions.common import AuthorizationState
+from dpa_decisions.common import RESOURCE_ID, AuthorizationState
 from dpa_decisions.processing import ProcessingRequest, Situation
 from dpa_decisions.reference import Reference
 from dpa_decisions.state import SubprocessorEntry, decide_transfer
 from dpa_decisions.taxonomy import Vocabulary
 from dpa_decisions.transfer import Memo
-from dpa_decisions.transfer_types import ControllerView, TransferRequest, subprocessor_request
+from dpa_decisions.transfer_types import ControllerView, subprocessor_request
 from dpa_registry_api.v1 import agreements_pb2 as apb
 from dpa_registry_api.v1 import decisions_pb2 as pb
 from dpa_registry_api.v1 import decisions_pb2_grpc as pb_grpc
@@ -269,11 +269,14 @@ class LocalChecker:
         ):
             # The hot path (a sub-processor): remembered answers, and the
             # request the server would build.
+            categories = tuple(data_categories)
             if self._memo_on:
-                # Six items: never equal to a processing key (seven).
+                # Six items: never equal to a processing key (seven). One
+                # category stands for itself (a str never equals a tuple):
+                # a remembered key is one object fewer for the collector.
                 key = (
                     controller_id,
-                    tuple(data_categories),
+                    categories[0] if len(categories) == 1 else categories,
                     purpose,
                     subprocessor_id,
                     transfer_date,
@@ -283,8 +286,13 @@ class LocalChecker:
                 if found is not None:
                     assert isinstance(found, TransferDecision)
                     return self._with_receipt(found, receipt) if receipt else found
-            request, violations = _subprocessor_request(
-                controller_id, data_categories, purpose, subprocessor_id, transfer_date, today
+            violations = Violations()
+            if isinstance(transfer_date, date):
+                on = transfer_date
+            else:
+                on = parse_day("transfer_date", transfer_date or "", violations) or today
+            request = subprocessor_request(
+                controller_id, categories, purpose, on, subprocessor_id or None
             )
         else:
             msg = transfer_request_message(
@@ -326,7 +334,10 @@ class LocalChecker:
             iso = self._iso[on] = on.isoformat()
         answer = transfer_decision(decision, iso)
         if key is not None:
-            self._remember(state, key, answer)
+            if self._memo_revision == state.revision and len(self._memo) < MEMO_LIMIT:
+                self._memo[key] = answer
+            else:
+                self._remember(state, key, answer)
         return self._with_receipt(answer, receipt) if receipt else answer
 
     def check_processing(
@@ -342,7 +353,9 @@ class LocalChecker:
         receipt: bool = False,
     ) -> ProcessingDecision:
         """``RegistryClient.check_processing``, decided in process."""
-        state = self._usable(min_revision)
+        state: _State | None = self._state
+        if min_revision is not None or time.monotonic() - self._contact > self.max_staleness:
+            state = self._usable(min_revision)
         if state is None:
             answer = self._client.check_processing(
                 controller_id,
@@ -356,25 +369,29 @@ class LocalChecker:
             return self._with_receipt(answer, receipt)
         key: Any = None
         if self._memo_on:
+            categories = tuple(data_categories)
             key = (
                 "p",
                 controller_id,
                 purpose,
-                tuple(data_categories),
+                categories[0] if len(categories) == 1 else categories,
                 operation,
                 country,
-                tuple(data_subjects),
+                tuple(data_subjects) if data_subjects else (),
             )
-            found = self._remembered(state, key)
-            if isinstance(found, ProcessingDecision):
-                return self._with_receipt(found, receipt)
-        op = _operation_of(operation)
+            found = self._memo.get(key) if self._memo_revision == state.revision else None
+            if found is not None:
+                assert isinstance(found, ProcessingDecision)
+                return self._with_receipt(found, receipt) if receipt else found
+        op = _OPERATIONS.get(operation) or _operation_of(operation)
         categories = tuple(data_categories)
         subjects = tuple(data_subjects)
         violations = Violations()
-        # As the server reads the request: the controller's name first, alone.
-        processing.controller_of(f"controllers/{controller_id}", violations)
-        _raise_if_any(violations)
+        # As the server reads the request: the controller's name first, alone
+        # (``controllers/{id}`` is well formed exactly when the id is one).
+        if not RESOURCE_ID.fullmatch(controller_id):
+            processing.controller_of(f"controllers/{controller_id}", violations)
+            _raise_if_any(violations)
         processing.validate_request(
             purpose,
             categories,
@@ -385,28 +402,26 @@ class LocalChecker:
             state.reference.iso_countries,
             violations,
         )
-        _raise_if_any(violations)
+        if violations:
+            _raise_if_any(violations)
         assert op is not None
         situation = state.situations.get(controller_id)
         if situation is None:
             self._outside(controller_id)
             raise AssertionError("unreachable")
-        decision = self._processing.decide(
-            situation,
-            ProcessingRequest(
-                controller_id=controller_id,
-                purpose=purpose,
-                data_categories=categories,
-                operation=op,
-                country=country or None,
-                data_subjects=subjects,
-            ),
-            state.revision,
+        # ProcessingRequest(controller_id, purpose, data_categories,
+        # operation, country, data_subjects), as a plain tuple.
+        request = _new(
+            ProcessingRequest, (controller_id, purpose, categories, op, country or None, subjects)
         )
+        decision = self._processing.decide(situation, request, state.revision)
         answer = processing_decision(controller_id, decision)
         if key is not None:
-            self._remember(state, key, answer)
-        return self._with_receipt(answer, receipt)
+            if self._memo_revision == state.revision and len(self._memo) < MEMO_LIMIT:
+                self._memo[key] = answer
+            else:
+                self._remember(state, key, answer)
+        return self._with_receipt(answer, receipt) if receipt else answer
 
     # --- deciding ----------------------------------------------------------
 
@@ -442,11 +457,6 @@ class LocalChecker:
         if self._scoped and controller_id not in self._selection:
             raise errors.NotFound(f"controllers/{controller_id} is not in this checker's selection")
         raise errors.NotFound(f"controllers/{controller_id} not found")
-
-    def _remembered(self, state: _State, key: Any) -> TransferDecision | ProcessingDecision | None:
-        if self._memo_revision != state.revision:
-            return None
-        return self._memo.get(key)
 
     def _remember(
         self, state: _State, key: Any, answer: TransferDecision | ProcessingDecision
@@ -675,30 +685,17 @@ def _with_authorizations(
     return entries if result is None else result
 
 
-def _subprocessor_request(
-    controller_id: str,
-    data_categories: Sequence[str],
-    purpose: str,
-    subprocessor_id: str,
-    transfer_date: date | str | None,
-    today: date,
-) -> tuple[TransferRequest, Violations]:
-    """``transfer_request`` of a request naming only a sub-processor, without
-    building the protobuf message first (same result)."""
-    violations = Violations()
-    if isinstance(transfer_date, date):
-        on = transfer_date
-    else:
-        on = parse_day("transfer_date", transfer_date or "", violations) or today
-    request = subprocessor_request(
-        controller_id, tuple(data_categories), purpose, on, subprocessor_id or None
-    )
-    return request, violations
-
-
 def _operation_of(name: str) -> Any:
+    """The operation named (``STORE`` or ``store``); remembered once valid."""
     number = apb.ProcessingOperation.Value(f"PROCESSING_OPERATION_{name.upper()}")
-    return operation(number)
+    found = operation(number)
+    if found is not None:
+        _OPERATIONS[name] = found
+    return found
+
+
+_OPERATIONS: dict[str, Any] = {}
+_new = tuple.__new__
 
 
 def _raise_if_any(violations: Violations) -> None:

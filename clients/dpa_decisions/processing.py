@@ -425,6 +425,18 @@ def validate_request(
 ) -> None:
     """Field checks for the RPC layer (INVALID_ARGUMENT); adds to ``errors``.
     ``countries``: the ISO 3166-1 alpha-2 codes."""
+    if (
+        purpose
+        and purpose in vocabulary.data_uses
+        and data_categories
+        and vocabulary.data_categories.issuperset(data_categories)
+        and (not data_subjects or vocabulary.data_subjects.issuperset(data_subjects))
+        and operation is not None
+        and (country is None or country in countries)
+    ):
+        # The usual request passes every check below: said at once, as it
+        # is asked before every decision.
+        return
     if not purpose:
         errors.add("purpose", "is required")
     elif purpose not in vocabulary.data_uses:
