@@ -62,7 +62,7 @@ from dpa_decisions.reference import Reference
 from dpa_decisions.state import SubprocessorEntry, decide_transfer
 from dpa_decisions.taxonomy import Vocabulary
 from dpa_decisions.transfer import Memo
-from dpa_decisions.transfer_types import ControllerView, subprocessor_request
+from dpa_decisions.transfer_types import ControllerView, Decision, subprocessor_request
 from dpa_registry_api.v1 import agreements_pb2 as apb
 from dpa_registry_api.v1 import decisions_pb2 as pb
 from dpa_registry_api.v1 import decisions_pb2_grpc as pb_grpc
@@ -158,7 +158,7 @@ class LocalChecker:
         self._load_timeout = load_timeout
         self._memo_on = memo
         self._freeze_gc = freeze_gc
-        self._memo: dict[Any, TransferDecision | ProcessingDecision] = {}
+        self._memo: dict[Any, TransferDecision | ProcessingDecision | Decision] = {}
         self._memo_revision = -1
         self._work = Memo()
         self._day, self._day_ends = date.min, 0.0
@@ -271,21 +271,25 @@ class LocalChecker:
             # request the server would build.
             categories = tuple(data_categories)
             if self._memo_on:
-                # Six items: never equal to a processing key (seven). One
-                # category stands for itself (a str never equals a tuple):
-                # a remembered key is one object fewer for the collector.
-                key = (
-                    controller_id,
-                    categories[0] if len(categories) == 1 else categories,
-                    purpose,
-                    subprocessor_id,
-                    transfer_date,
-                    today,
-                )
-                found = self._memo.get(key) if self._memo_revision == state.revision else None
+                # Six items: never equal to a processing key (seven) or a
+                # shared one (four). One category stands for itself (a str
+                # never equals a tuple): one object fewer to remember.
+                named = categories[0] if len(categories) == 1 else categories
+                key = (controller_id, named, purpose, subprocessor_id, transfer_date, today)
+                memo = self._memo if self._memo_revision == state.revision else {}
+                found = memo.get(key)
                 if found is not None:
                     assert isinstance(found, TransferDecision)
                     return self._with_receipt(found, receipt) if receipt else found
+                view = state.controllers.get(controller_id)
+                entry = state.subprocessors.get(subprocessor_id)
+                if view is not None and entry is not None and not isinstance(transfer_date, str):
+                    shared = self._shared(
+                        state, view, entry, memo, categories, purpose, transfer_date or today
+                    )
+                    if shared is not None:
+                        self._remember(state, key, shared)
+                        return self._with_receipt(shared, receipt) if receipt else shared
             violations = Violations()
             if isinstance(transfer_date, date):
                 on = transfer_date
@@ -326,18 +330,15 @@ class LocalChecker:
             state.revision,
             self._work,
         )
-        on = request.on
-        iso = self._iso.get(on)
-        if iso is None:
-            if len(self._iso) >= MEMO_LIMIT:
-                self._iso = {}
-            iso = self._iso[on] = on.isoformat()
-        answer = transfer_decision(decision, iso)
+        answer = transfer_decision(decision, self._iso_of(request.on))
         if key is not None:
-            if self._memo_revision == state.revision and len(self._memo) < MEMO_LIMIT:
-                self._memo[key] = answer
-            else:
-                self._remember(state, key, answer)
+            self._remember(state, key, answer)
+            if decision.allowed and entry is not None and view is not None:
+                work = self._work.work(entry.record, state.reference)
+                if transfer.adds_nothing(view, entry.state_for(controller_id), categories, work):
+                    self._remember(
+                        state, (named, purpose, subprocessor_id, work.span(on)), decision
+                    )
         return self._with_receipt(answer, receipt) if receipt else answer
 
     def check_processing(
@@ -458,8 +459,45 @@ class LocalChecker:
             raise errors.NotFound(f"controllers/{controller_id} is not in this checker's selection")
         raise errors.NotFound(f"controllers/{controller_id} not found")
 
+    def _shared(
+        self,
+        state: _State,
+        view: ControllerView,
+        entry: SubprocessorEntry,
+        memo: Mapping[Any, object],
+        categories: tuple[str, ...],
+        purpose: str,
+        on: date,
+    ) -> TransferDecision | None:
+        """The sub-processor's outcome, shared by every controller that adds
+        no reason of its own (``transfer.adds_nothing``): when it was asked
+        before with these categories and purpose, on a day of this span, the
+        request was valid, and the outcome is this controller's answer too."""
+        work = self._work.work(entry.record, state.reference)
+        named = categories[0] if len(categories) == 1 else categories
+        shared = memo.get((named, purpose, entry.record.id, work.span(on)))
+        if (
+            shared is None
+            or not RESOURCE_ID.fullmatch(view.controller_id)
+            or not transfer.adds_nothing(
+                view, entry.state_for(view.controller_id), categories, work
+            )
+        ):
+            return None
+        assert isinstance(shared, Decision)
+        return transfer_decision(shared, self._iso_of(on))
+
+    def _iso_of(self, on: date) -> str:
+        """``on.isoformat()``, remembered (it costs more than a decision's lookups)."""
+        iso = self._iso.get(on)
+        if iso is None:
+            if len(self._iso) >= MEMO_LIMIT:
+                self._iso = {}
+            iso = self._iso[on] = on.isoformat()
+        return iso
+
     def _remember(
-        self, state: _State, key: Any, answer: TransferDecision | ProcessingDecision
+        self, state: _State, key: Any, answer: TransferDecision | ProcessingDecision | Decision
     ) -> None:
         if self._memo_revision != state.revision:
             self._memo = {}

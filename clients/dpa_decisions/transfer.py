@@ -135,9 +135,7 @@ def decide_with(
     categories = tuple(requested) if len(requested) == 1 else tuple(sorted(set(requested)))
     if (
         memo is not None
-        and authorization is AuthorizationState.AUTHORIZED
         and controller is not None
-        and controller.dpa_active
         and subprocessor is not None
         and categories
         and request.derogation is None
@@ -145,13 +143,8 @@ def decide_with(
         and controller.controller_id == request.controller_id
         and subprocessor.id == request.subprocessor_id
     ):
-        # Checks 1-3 find nothing on the controller's side; when its
-        # instructions do not either, what is left is the recipient's
-        # part alone, which the memo holds.
         recipient = memo.work(subprocessor, reference)
-        if (
-            controller.allowed_countries is None and controller.allowed_categories is None
-        ) or not _instruction_reasons(controller, recipient.target.destinations, categories):
+        if adds_nothing(controller, authorization, categories, recipient):
             return recipient.outcome(categories, request.on, revision)
 
     reasons: list[Reason] = []
@@ -198,6 +191,27 @@ def decide_with(
     return Decision(True, bases, (), revision)
 
 
+def adds_nothing(
+    controller: ControllerView,
+    authorization: AuthorizationState | None,
+    categories: tuple[str, ...],
+    recipient: Work,
+) -> bool:
+    """True when the controller's side of the decision gives no reason for
+    this sub-processor: an active DPA (check 1), its authorisation (check 3)
+    and documented instructions that allow every destination and category
+    (check 4). :func:`decide_with` then answers ``recipient.outcome(...)``,
+    the recipient's part alone, the same for every such controller."""
+    return (
+        authorization is AuthorizationState.AUTHORIZED
+        and controller.dpa_active
+        and (
+            (controller.allowed_countries is None and controller.allowed_categories is None)
+            or not _instruction_reasons(controller, recipient.target.destinations, categories)
+        )
+    )
+
+
 class Memo:
     """What :func:`decide_with` may remember between requests: per
     sub-processor, the work that is a pure function of its (frozen) record,
@@ -214,13 +228,13 @@ class Memo:
     __slots__ = ("_work",)
 
     def __init__(self) -> None:
-        self._work: dict[str, _Work] = {}
+        self._work: dict[str, Work] = {}
 
-    def work(self, subprocessor: Subprocessor, reference: Reference) -> _Work:
+    def work(self, subprocessor: Subprocessor, reference: Reference) -> Work:
         found = self._work.get(subprocessor.id)
         if found is None or found.record is not subprocessor or found.reference is not reference:
             target = _subprocessor_target(subprocessor)
-            found = self._work[subprocessor.id] = _Work(subprocessor, reference, target)
+            found = self._work[subprocessor.id] = Work(subprocessor, reference, target)
         return found
 
 
@@ -235,8 +249,9 @@ class _Target:
 
 
 @dataclass(slots=True)
-class _Work:
-    """One recipient's part of the decision, computed once per input.
+class Work:
+    """One recipient's part of the decision, computed once per input
+    (:meth:`Memo.work`).
 
     Chapter V is remembered per span between two of the recipient's turning
     days (:func:`dpa_decisions.chapter_v.turning_days`) when it finds a basis
@@ -347,7 +362,7 @@ def _work(
     reference: Reference,
     memo: Memo | None,
     reasons: list[Reason],
-) -> _Work | None:
+) -> Work | None:
     """The recipient's part: the sub-processor's (remembered in ``memo``) or
     the one-off recipient's; None after appending why there is no recipient."""
     sp_id = request.subprocessor_id
@@ -361,7 +376,7 @@ def _work(
             raise ValueError("subprocessor record does not match request.subprocessor_id")
         if memo is not None:
             return memo.work(subprocessor, reference)
-        return _Work(subprocessor, reference, _subprocessor_target(subprocessor))
+        return Work(subprocessor, reference, _subprocessor_target(subprocessor))
     if subprocessor is not None:
         raise ValueError("subprocessor given for a request without subprocessor_id")
     if not request.recipient or not request.destination_country:
@@ -380,7 +395,7 @@ def _work(
         dpf_checked_on=request.recipient_dpf_checked_on,
         safeguards=request.safeguards,
     )
-    return _Work(None, reference, _Target(importer, (request.destination_country,), ()))
+    return Work(None, reference, _Target(importer, (request.destination_country,), ()))
 
 
 def _subprocessor_target(subprocessor: Subprocessor) -> _Target:
