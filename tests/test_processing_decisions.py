@@ -26,7 +26,7 @@ DPA = AgreementScope(
     data_subjects=("customer", "employee"),
     nature=frozenset({Op.STORE, Op.ANALYZE, Op.TRANSMIT, Op.DELETE, Op.TRAIN_MODEL}),
 )
-NARROW_DPA = replace(DPA, purposes=("essential",), nature=frozenset({Op.STORE}))
+NARROW_DPA = DPA._replace(purposes=("essential",), nature=frozenset({Op.STORE}))
 INSTR = InstructionScope(
     version=7,
     purposes=("essential.service", "analytics.reporting"),
@@ -35,16 +35,15 @@ INSTR = InstructionScope(
     operations=frozenset({Op.STORE, Op.ANALYZE, Op.DELETE}),
     countries=frozenset({"EE", "FI", "DE"}),
 )
-AI_INSTR = replace(
-    INSTR,
+AI_INSTR = INSTR._replace(
     version=8,
     purposes=(*INSTR.purposes, "train_ai_system"),
     operations=INSTR.operations | {Op.TRAIN_MODEL},
 )
-AI_PURPOSE_ONLY = replace(INSTR, version=9, purposes=(*INSTR.purposes, "train_ai_system"))
-AI_OP_ONLY = replace(INSTR, version=10, operations=INSTR.operations | {Op.TRAIN_MODEL})
-BROAD = replace(INSTR, version=11, data_categories=("user",))
-HEALTH = replace(INSTR, version=12, data_categories=("user.health_and_medical",))
+AI_PURPOSE_ONLY = INSTR._replace(version=9, purposes=(*INSTR.purposes, "train_ai_system"))
+AI_OP_ONLY = INSTR._replace(version=10, operations=INSTR.operations | {Op.TRAIN_MODEL})
+BROAD = INSTR._replace(version=11, data_categories=("user",))
+HEALTH = INSTR._replace(version=12, data_categories=("user.health_and_medical",))
 
 ACTIVE = Situation("acme", DPA, None, INSTR)
 
@@ -103,7 +102,7 @@ TABLE = [
     ),
     Row(
         "flagged instruction suspends processing",
-        Situation("acme", DPA, None, replace(INSTR, flagged=True)),
+        Situation("acme", DPA, None, INSTR._replace(flagged=True)),
         req(),
         DENIED,
         ((Rule.INSTRUCTION_NOT_FLAGGED, ""),),
@@ -268,7 +267,7 @@ TABLE = [
     ),
     Row(
         "everything wrong at once",
-        Situation("acme", DPA, None, replace(INSTR, flagged=True)),
+        Situation("acme", DPA, None, INSTR._replace(flagged=True)),
         req("marketing", ("user.financial",), Op.DISCLOSE, "CN", ("patient",)),
         DENIED,
         (
@@ -338,5 +337,5 @@ def test_a_memo_answers_as_decide_for_any_controller_and_revision() -> None:
     theirs = memo.decide(other, req(country="US")._replace(controller_id="globex"), 7)
     assert theirs == mine
     assert ACTIVE.instruction is not None
-    narrowed = replace(ACTIVE, instruction=replace(ACTIVE.instruction, countries=frozenset()))
+    narrowed = replace(ACTIVE, instruction=ACTIVE.instruction._replace(countries=frozenset()))
     assert memo.decide(narrowed, req(country="EE"), 7) == decide(narrowed, req(country="EE"), 7)

@@ -77,9 +77,10 @@ class Rule(enum.StrEnum):
     AI_TRAINING_EXPLICIT = "AI_TRAINING_EXPLICIT"
 
 
-@dataclass(frozen=True, slots=True)
-class AgreementScope:
-    """What the ACTIVE DPA's Annex II allows."""
+class AgreementScope(NamedTuple):
+    """What the ACTIVE DPA's Annex II allows. Named tuples, like the
+    decision values: :class:`Memo` finds answers by the scopes' values, and
+    a tuple is hashed and compared in C (a frozen dataclass in Python)."""
 
     version: int
     purposes: tuple[str, ...]
@@ -88,8 +89,7 @@ class AgreementScope:
     nature: frozenset[Operation]
 
 
-@dataclass(frozen=True, slots=True)
-class InstructionScope:
+class InstructionScope(NamedTuple):
     """The controller's current documented instruction."""
 
     version: int
