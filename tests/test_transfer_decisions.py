@@ -998,3 +998,32 @@ def test_validate_request_for_invalid_argument() -> None:
     both = Violations()
     validate_request(req()._replace(recipient="x"), REF, both)
     assert both
+
+
+def test_a_subprocessor_request_is_read_as_the_general_build_would() -> None:
+    """The wire's short build of a sub-processor's request (the hot path)
+    gives the very request the general build gives with the other fields
+    absent; a request naming any of them takes the general build."""
+    from dpa_registry_api.v1 import transfers_pb2 as tpb
+    from registry.transfers.servicer import transfer_request
+
+    msg = tpb.CheckTransferRequest(
+        controller_id=CTRL,
+        subprocessor_id=SP,
+        data_categories=["user.contact.email", "user.name"],
+        purpose="essential.service",
+        transfer_date="2026-11-01",
+    )
+    short, errors = transfer_request(msg, date(2026, 1, 1))
+    assert not errors
+    assert short == TransferRequest(
+        controller_id=CTRL,
+        data_categories=("user.contact.email", "user.name"),
+        purpose="essential.service",
+        on=ON,
+        subprocessor_id=SP,
+    )
+    assert type(short) is TransferRequest
+    msg.recipient_sector = tpb.RECIPIENT_SECTOR_PUBLIC_BODY
+    general, _ = transfer_request(msg, date(2026, 1, 1))
+    assert general == short._replace(recipient_sector=RecipientSector.PUBLIC_BODY)

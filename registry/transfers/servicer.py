@@ -13,6 +13,7 @@ from datetime import date
 
 import grpc
 
+from dpa_decisions.transfer_types import subprocessor_request
 from dpa_registry_api.v1 import transfers_pb2 as pb
 from dpa_registry_api.v1 import transfers_pb2_grpc as pb_grpc
 from registry import auth, clock, consistency, names, paging, rpc, taxonomy, wire
@@ -183,6 +184,21 @@ def transfer_request(
 ) -> tuple[TransferRequest, Violations]:
     errors = Violations()
     on = _parse_day("transfer_date", msg.transfer_date, errors) or today
+    if msg.subprocessor_id and not (
+        msg.recipient
+        or msg.destination_country
+        or msg.safeguards
+        or msg.derogation
+        or msg.recipient_sector
+        or msg.recipient_dpf_certified
+        or msg.recipient_dpf_checked_date
+    ):
+        # A sub-processor's request, the hot path: what the general build
+        # below gives when these fields are absent.
+        request = subprocessor_request(
+            msg.controller_id, tuple(msg.data_categories), msg.purpose, on, msg.subprocessor_id
+        )
+        return request, errors
     safeguards = tuple(
         safeguard_from_proto(sg, f"safeguards[{i}]", errors) for i, sg in enumerate(msg.safeguards)
     )
