@@ -7,6 +7,7 @@ one revision query), a dictionary lookup in the current snapshot and the pure
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from datetime import date
@@ -221,6 +222,10 @@ def transfer_request(
     return request, errors
 
 
+_iso = functools.lru_cache(maxsize=4096)(date.isoformat)
+"""A day's ISO text, remembered: formatting costs more than a decision's lookups."""
+
+
 def decision_to_proto(decision: Decision, on: date) -> pb.TransferDecision:
     return pb.TransferDecision(
         verdict=pb.TRANSFER_VERDICT_ALLOWED if decision.allowed else pb.TRANSFER_VERDICT_DENIED,
@@ -229,7 +234,7 @@ def decision_to_proto(decision: Decision, on: date) -> pb.TransferDecision:
             pb.DenialReason(code=_DENIAL[r.code], message=r.message) for r in decision.reasons
         ],
         revision=decision.revision,
-        transfer_date=on.isoformat(),
+        transfer_date=_iso(on),
     )
 
 
