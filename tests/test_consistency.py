@@ -110,10 +110,12 @@ def test_a_write_receipt_names_the_revision_and_a_check_honours_it(world: World)
     staff = world.staff
     sg = staff.get_safeguard("usscc", "us-scc")
     sg = replace(sg, tia=replace(sg.tia, review_date=(world.on - timedelta(days=1)).isoformat()))
+    before = audit_store_size(world)
     staff.update_safeguard(sg, fields=["tia.review_date"])
     receipt = staff.last_receipt
     assert receipt is not None
-    assert receipt.revision == audit_store_size(world)
+    # The write's own revision (the scheduler may have written since).
+    assert before < receipt.revision <= audit_store_size(world)
     decision = world.check("acme", "usscc", at_least_revision=receipt.revision)
     assert decision.revision >= receipt.revision
     assert "TIA_REVIEW_OVERDUE" in codes(decision)
@@ -191,7 +193,7 @@ def test_checks_with_nothing_committed_ask_no_query_and_a_commit_is_seen(world: 
         assert len(queries) == asked
         world.staff.record_adequacy_change("JP", "INVALIDATED", effective=world.on, source="CJEU")
         after = cache.current()
-        assert after.revision == audit_store_size(world) > first.revision
+        assert first.revision < after.revision <= audit_store_size(world)
         assert len(queries) == asked + 1
 
 

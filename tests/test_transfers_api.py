@@ -203,10 +203,13 @@ ALLOWED_CASES = [
 
 @pytest.mark.parametrize(("label", "cid", "sid", "bases"), ALLOWED_CASES)
 def test_allowed_cases(world: World, label: str, cid: str, sid: str, bases: list[str]) -> None:
+    committed = audit_store_size(world)
     decision = world.check(cid, sid)
     assert decision.verdict == tpb.TRANSFER_VERDICT_ALLOWED, (label, codes(decision))
     assert list(decision.legal_bases) == bases
-    assert decision.revision == audit_store_size(world)
+    # Decided on everything committed before the call; the scheduler may
+    # still be writing (its last windows close while the world settles).
+    assert committed <= decision.revision <= audit_store_size(world)
 
 
 def audit_store_size(world: World) -> int:
