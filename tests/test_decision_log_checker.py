@@ -40,7 +40,8 @@ def test_a_gateways_decisions_verify_offline_with_their_checkpoints(
     signer = create_key(tmp_path / "gateway.pem", "gateway.example/decisions")
     path = tmp_path / "decisions.jsonl"
     answers: list[Any] = []
-    with DecisionRecorder(path, signer, batch_size=3) as recorder:
+    # Batches by size alone (the timer would cut one early on a slow machine).
+    with DecisionRecorder(path, signer, batch_size=3, interval=3600) as recorder:
         local = recorder.recording(checker)
         remote = recorder.recording(world.checker)
         answers += [
