@@ -56,7 +56,7 @@ from dpa_client._local_wire import (
 from dpa_client._transfers import transfer_request_message
 from dpa_client.types.transfers import Safeguard
 from dpa_decisions import processing, transfer
-from dpa_decisions.common import RESOURCE_ID, AuthorizationState
+from dpa_decisions.common import RESOURCE_ID, AuthorizationState, iso_day
 from dpa_decisions.processing import ProcessingRequest, Situation
 from dpa_decisions.reference import Reference
 from dpa_decisions.state import SubprocessorEntry, decide_transfer
@@ -162,7 +162,6 @@ class LocalChecker:
         self._memo_revision = -1
         self._work = Memo()
         self._day, self._day_ends = date.min, 0.0
-        self._iso: dict[date, str] = {}
         self._processing = processing.Memo()
         self._cond = threading.Condition()
         self._closed = threading.Event()
@@ -330,7 +329,7 @@ class LocalChecker:
             state.revision,
             self._work,
         )
-        answer = transfer_decision(decision, self._iso_of(request.on))
+        answer = transfer_decision(decision, iso_day(request.on))
         if key is not None:
             self._remember(state, key, answer)
             if decision.allowed and entry is not None and view is not None:
@@ -485,16 +484,7 @@ class LocalChecker:
         ):
             return None
         assert isinstance(shared, Decision)
-        return transfer_decision(shared, self._iso_of(on))
-
-    def _iso_of(self, on: date) -> str:
-        """``on.isoformat()``, remembered (it costs more than a decision's lookups)."""
-        iso = self._iso.get(on)
-        if iso is None:
-            if len(self._iso) >= MEMO_LIMIT:
-                self._iso = {}
-            iso = self._iso[on] = on.isoformat()
-        return iso
+        return transfer_decision(shared, iso_day(on))
 
     def _remember(
         self, state: _State, key: Any, answer: TransferDecision | ProcessingDecision | Decision

@@ -7,8 +7,14 @@ The server's domains re-export these (``registry.agreements.types``,
 from __future__ import annotations
 
 import enum
+import functools
 import re
+from datetime import date
 from typing import Protocol
+
+iso_day = functools.lru_cache(maxsize=4096)(date.isoformat)
+"""``day.isoformat()``, remembered: formatting a date costs more than a
+decision's lookups (both checks name the transfer date in every answer)."""
 
 RESOURCE_ID = re.compile(r"[a-z][a-z0-9-]{0,62}")
 """A resource id (controller, sub-processor, ...): the registry's one rule."""

@@ -7,13 +7,13 @@ one revision query), a dictionary lookup in the current snapshot and the pure
 
 from __future__ import annotations
 
-import functools
 import time
 from dataclasses import dataclass, field
 from datetime import date
 
 import grpc
 
+from dpa_decisions.common import iso_day
 from dpa_decisions.transfer_types import subprocessor_request
 from dpa_registry_api.v1 import transfers_pb2 as pb
 from dpa_registry_api.v1 import transfers_pb2_grpc as pb_grpc
@@ -222,10 +222,6 @@ def transfer_request(
     return request, errors
 
 
-_iso = functools.lru_cache(maxsize=4096)(date.isoformat)
-"""A day's ISO text, remembered: formatting costs more than a decision's lookups."""
-
-
 def decision_to_proto(decision: Decision, on: date) -> pb.TransferDecision:
     return pb.TransferDecision(
         verdict=pb.TRANSFER_VERDICT_ALLOWED if decision.allowed else pb.TRANSFER_VERDICT_DENIED,
@@ -234,7 +230,7 @@ def decision_to_proto(decision: Decision, on: date) -> pb.TransferDecision:
             pb.DenialReason(code=_DENIAL[r.code], message=r.message) for r in decision.reasons
         ],
         revision=decision.revision,
-        transfer_date=_iso(on),
+        transfer_date=iso_day(on),
     )
 
 
