@@ -851,6 +851,61 @@ def test_a_memo_answers_every_day_as_without_it() -> None:
             )
 
 
+def test_the_usual_request_is_answered_as_validate_and_decide_would() -> None:
+    """``transfer.usual`` (the local checker's one step) answers exactly when
+    the request is valid and ``decide_with`` answers it, and then the same;
+    for every case, with unknown, empty and repeated keys."""
+    from dpa_decisions.transfer import Memo, decide_with, usual
+    from dpa_decisions.transfer_types import subprocessor_request
+    from registry.taxonomy import vocabulary
+
+    vocab = vocabulary()
+    memo = Memo()
+    answered = 0
+    for case in CASES:
+        record = case.subprocessor
+        view = case.controller_view()
+        if record is None or view is None or case.request.subprocessor_id is None:
+            continue
+        state = view.authorizations.get(record.id)
+        # A sub-processor's request as the checker builds it (no one-off fields).
+        base = subprocessor_request(
+            view.controller_id,
+            case.request.data_categories,
+            case.request.purpose,
+            case.request.on,
+            record.id,
+        )
+        variants = [
+            base,
+            base._replace(purpose="no.such.use"),
+            base._replace(purpose=""),
+            base._replace(data_categories=()),
+            base._replace(data_categories=("no.such.category",)),
+            base._replace(data_categories=("user.name", "user.contact.email", "user.name")),
+            base._replace(data_categories=("user.financial",)),
+        ]
+        for request in variants:
+            got = usual(
+                view,
+                state,
+                request.data_categories,
+                request.purpose,
+                request.on,
+                memo.work(record, REF),
+                vocab,
+                42,
+            )
+            if got is None:
+                continue
+            answered += 1
+            errors = Violations()
+            validate_request(request, REF, errors)
+            assert not errors, (case.id, request)
+            assert got == decide_with(request, view, state, record, REF, 42), (case.id, request)
+    assert answered > 10
+
+
 def test_categories_given_as_a_list_are_decided_as_the_tuple() -> None:
     listed = req(categories=("user.contact.email",))._replace(
         data_categories=["user.contact.email"]  # type: ignore[arg-type]

@@ -62,7 +62,7 @@ from dpa_decisions.reference import Reference
 from dpa_decisions.state import SubprocessorEntry, decide_transfer
 from dpa_decisions.taxonomy import Vocabulary
 from dpa_decisions.transfer import Memo
-from dpa_decisions.transfer_types import ControllerView, Decision, subprocessor_request
+from dpa_decisions.transfer_types import ControllerView, subprocessor_request
 from dpa_registry_api.v1 import agreements_pb2 as apb
 from dpa_registry_api.v1 import decisions_pb2 as pb
 from dpa_registry_api.v1 import decisions_pb2_grpc as pb_grpc
@@ -158,7 +158,7 @@ class LocalChecker:
         self._load_timeout = load_timeout
         self._memo_on = memo
         self._freeze_gc = freeze_gc
-        self._memo: dict[Any, TransferDecision | ProcessingDecision | Decision] = {}
+        self._memo: dict[Any, TransferDecision | ProcessingDecision] = {}
         self._memo_revision = -1
         self._work = Memo()
         self._day, self._day_ends = date.min, 0.0
@@ -266,29 +266,38 @@ class LocalChecker:
         if not (safeguards or recipient or destination_country or derogation) and (
             recipient_sector is None and not recipient_dpf_certified and not recipient_dpf_checked
         ):
-            # The hot path (a sub-processor): remembered answers, and the
-            # request the server would build.
+            # The hot path (a sub-processor): a remembered answer, the usual
+            # request answered at once, or the request the server would build.
             categories = tuple(data_categories)
             if self._memo_on:
-                # Six items: never equal to a processing key (seven) or a
-                # shared one (four). One category stands for itself (a str
-                # never equals a tuple): one object fewer to remember.
+                # Six items: never equal to a processing key (seven). One
+                # category stands for itself (a str never equals a tuple):
+                # one object fewer to remember.
                 named = categories[0] if len(categories) == 1 else categories
                 key = (controller_id, named, purpose, subprocessor_id, transfer_date, today)
-                memo = self._memo if self._memo_revision == state.revision else {}
-                found = memo.get(key)
+                found = self._memo.get(key) if self._memo_revision == state.revision else None
                 if found is not None:
                     assert isinstance(found, TransferDecision)
                     return self._with_receipt(found, receipt) if receipt else found
-                view = state.controllers.get(controller_id)
-                entry = state.subprocessors.get(subprocessor_id)
-                if view is not None and entry is not None and not isinstance(transfer_date, str):
-                    shared = self._shared(
-                        state, view, entry, memo, categories, purpose, transfer_date or today
-                    )
-                    if shared is not None:
-                        self._remember(state, key, shared)
-                        return self._with_receipt(shared, receipt) if receipt else shared
+            view = state.controllers.get(controller_id)
+            entry = state.subprocessors.get(subprocessor_id)
+            if view is not None and entry is not None and not isinstance(transfer_date, str):
+                on = transfer_date or today
+                usual = transfer.usual(
+                    view,
+                    entry.state_for(controller_id),
+                    categories,
+                    purpose,
+                    on,
+                    self._work.work(entry.record, state.reference),
+                    state.vocabulary,
+                    state.revision,
+                )
+                if usual is not None:
+                    answer = transfer_decision(usual, iso_day(on))
+                    if key is not None:
+                        self._remember(state, key, answer)
+                    return self._with_receipt(answer, receipt) if receipt else answer
             violations = Violations()
             if isinstance(transfer_date, date):
                 on = transfer_date
@@ -332,12 +341,6 @@ class LocalChecker:
         answer = transfer_decision(decision, iso_day(request.on))
         if key is not None:
             self._remember(state, key, answer)
-            if decision.allowed and entry is not None and view is not None:
-                work = self._work.work(entry.record, state.reference)
-                if transfer.adds_nothing(view, entry.state_for(controller_id), categories, work):
-                    self._remember(
-                        state, (named, purpose, subprocessor_id, work.span(on)), decision
-                    )
         return self._with_receipt(answer, receipt) if receipt else answer
 
     def check_processing(
@@ -458,36 +461,8 @@ class LocalChecker:
             raise errors.NotFound(f"controllers/{controller_id} is not in this checker's selection")
         raise errors.NotFound(f"controllers/{controller_id} not found")
 
-    def _shared(
-        self,
-        state: _State,
-        view: ControllerView,
-        entry: SubprocessorEntry,
-        memo: Mapping[Any, object],
-        categories: tuple[str, ...],
-        purpose: str,
-        on: date,
-    ) -> TransferDecision | None:
-        """The sub-processor's outcome, shared by every controller that adds
-        no reason of its own (``transfer.adds_nothing``): when it was asked
-        before with these categories and purpose, on a day of this span, the
-        request was valid, and the outcome is this controller's answer too."""
-        work = self._work.work(entry.record, state.reference)
-        named = categories[0] if len(categories) == 1 else categories
-        shared = memo.get((named, purpose, entry.record.id, work.span(on)))
-        if (
-            shared is None
-            or not RESOURCE_ID.fullmatch(view.controller_id)
-            or not transfer.adds_nothing(
-                view, entry.state_for(view.controller_id), categories, work
-            )
-        ):
-            return None
-        assert isinstance(shared, Decision)
-        return transfer_decision(shared, iso_day(on))
-
     def _remember(
-        self, state: _State, key: Any, answer: TransferDecision | ProcessingDecision | Decision
+        self, state: _State, key: Any, answer: TransferDecision | ProcessingDecision
     ) -> None:
         if self._memo_revision != state.revision:
             self._memo = {}

@@ -212,6 +212,54 @@ def adds_nothing(
     )
 
 
+def _usual_keys(
+    controller_id: str,
+    subprocessor_id: str,
+    categories: tuple[str, ...],
+    purpose: str,
+    vocabulary: taxonomy.Vocabulary,
+) -> bool:
+    """Well-formed ids and known, non-empty keys: a sub-processor's request
+    with these passes every check of :func:`validate_request`."""
+    return bool(
+        purpose
+        and purpose in vocabulary.data_uses
+        and categories
+        and vocabulary.data_categories.issuperset(categories)
+        and _RESOURCE_ID(controller_id)
+        and _RESOURCE_ID(subprocessor_id)
+    )
+
+
+def usual(
+    controller: ControllerView,
+    authorization: AuthorizationState | None,
+    categories: tuple[str, ...],
+    purpose: str,
+    on: date,
+    recipient: Work,
+    vocabulary: taxonomy.Vocabulary,
+    revision: int,
+) -> Decision | None:
+    """The usual request answered at once: a sub-processor's, with no
+    one-off fields (as ``transfer_types.subprocessor_request`` builds it; ``recipient``
+    is the one registered under the requested id), with known keys, from the
+    ``controller`` registered under the requested id, which adds nothing
+    (:func:`adds_nothing`). Such a request passes :func:`validate_request`
+    and :func:`decide_with` answers it with ``recipient.outcome``; this says
+    so in one step. None: the request is not that, ask them."""
+    record = recipient.record
+    if len(categories) > 1:
+        categories = tuple(sorted(set(categories)))  # as decide_with reads them
+    if (
+        record is not None
+        and _usual_keys(controller.controller_id, record.id, categories, purpose, vocabulary)
+        and adds_nothing(controller, authorization, categories, recipient)
+    ):
+        return recipient.outcome(categories, on, revision)
+    return None
+
+
 class Memo:
     """What :func:`decide_with` may remember between requests: per
     sub-processor, the work that is a pure function of its (frozen) record,
@@ -502,12 +550,9 @@ def validate_request(
         and not request.recipient
         and not request.destination_country
         and not request.safeguards
-        and request.purpose
-        and request.purpose in vocabulary.data_uses
-        and request.data_categories
-        and vocabulary.data_categories.issuperset(request.data_categories)
-        and _RESOURCE_ID(request.controller_id)
-        and _RESOURCE_ID(sp)
+        and _usual_keys(
+            request.controller_id, sp, request.data_categories, request.purpose, vocabulary
+        )
     ):
         # The usual request, a sub-processor's with known keys, passes every
         # check below: said at once, as it is asked before every decision.

@@ -197,7 +197,13 @@ def transfer_request(
         # A sub-processor's request, the hot path: what the general build
         # below gives when these fields are absent.
         request = subprocessor_request(
-            msg.controller_id, tuple(msg.data_categories), msg.purpose, on, msg.subprocessor_id
+            # ``[:]`` first: a list is read out of the repeated field in
+            # one step, about twice as fast as iterating it.
+            msg.controller_id,
+            tuple(msg.data_categories[:]),
+            msg.purpose,
+            on,
+            msg.subprocessor_id,
         )
         return request, errors
     safeguards = tuple(
@@ -223,15 +229,29 @@ def transfer_request(
 
 
 def decision_to_proto(decision: Decision, on: date) -> pb.TransferDecision:
-    return pb.TransferDecision(
-        verdict=pb.TRANSFER_VERDICT_ALLOWED if decision.allowed else pb.TRANSFER_VERDICT_DENIED,
-        legal_bases=decision.legal_bases,
-        reasons=[
-            pb.DenialReason(code=_DENIAL[r.code], message=r.message) for r in decision.reasons
-        ],
-        revision=decision.revision,
-        transfer_date=iso_day(on),
-    )
+    """The answer on the wire: a copy of the decision's message, built once
+    per distinct decision (many requests share one), and its day."""
+    built = _BUILT.get(decision)
+    if built is None:
+        built = pb.TransferDecision(
+            verdict=pb.TRANSFER_VERDICT_ALLOWED if decision.allowed else pb.TRANSFER_VERDICT_DENIED,
+            legal_bases=decision.legal_bases,
+            reasons=[
+                pb.DenialReason(code=_DENIAL[r.code], message=r.message) for r in decision.reasons
+            ],
+            revision=decision.revision,
+        )
+        if len(_BUILT) >= _BUILT_BOUND:
+            _BUILT.clear()
+        _BUILT[decision] = built
+    response = pb.TransferDecision()
+    response.CopyFrom(built)  # the built message is never changed
+    response.transfer_date = iso_day(on)
+    return response
+
+
+_BUILT: dict[Decision, pb.TransferDecision] = {}
+_BUILT_BOUND = 4096
 
 
 def _subprocessor_parent(parent: str, *, allow_all: bool) -> str | None:
