@@ -106,6 +106,15 @@ def _transfer(world: World, **consistency_fields: int) -> tpb.CheckTransferReque
     )
 
 
+def _resource_at(revision: int) -> str:
+    """The resource of the last audit entry a revision covers."""
+    from registry.audit import store as audit_store
+
+    with db.database.connection_context():
+        ((_, resource),) = audit_store.events_between(revision - 1, revision)
+    return resource
+
+
 def test_a_write_receipt_names_the_revision_and_a_check_honours_it(world: World) -> None:
     staff = world.staff
     sg = staff.get_safeguard("usscc", "us-scc")
@@ -114,8 +123,10 @@ def test_a_write_receipt_names_the_revision_and_a_check_honours_it(world: World)
     staff.update_safeguard(sg, fields=["tia.review_date"])
     receipt = staff.last_receipt
     assert receipt is not None
-    # The write's own revision (the scheduler may have written since).
+    # The write's own revision (the scheduler may have written since): the
+    # log's last entry at that revision is this write.
     assert before < receipt.revision <= audit_store_size(world)
+    assert "us-scc" in _resource_at(receipt.revision)
     decision = world.check("acme", "usscc", at_least_revision=receipt.revision)
     assert decision.revision >= receipt.revision
     assert "TIA_REVIEW_OVERDUE" in codes(decision)

@@ -296,7 +296,10 @@ class LocalChecker:
                 if usual is not None:
                     answer = transfer_decision(usual, iso_day(on))
                     if key is not None:
-                        self._remember(state, key, answer)
+                        if self._memo_revision == state.revision and len(self._memo) < MEMO_LIMIT:
+                            self._memo[key] = answer
+                        else:
+                            self._remember(state, key, answer)
                     return self._with_receipt(answer, receipt) if receipt else answer
             violations = Violations()
             if isinstance(transfer_date, date):
@@ -371,8 +374,8 @@ class LocalChecker:
             )
             return self._with_receipt(answer, receipt)
         key: Any = None
+        categories = tuple(data_categories)
         if self._memo_on:
-            categories = tuple(data_categories)
             key = (
                 "p",
                 controller_id,
@@ -387,7 +390,6 @@ class LocalChecker:
                 assert isinstance(found, ProcessingDecision)
                 return self._with_receipt(found, receipt) if receipt else found
         op = _OPERATIONS.get(operation) or _operation_of(operation)
-        categories = tuple(data_categories)
         subjects = tuple(data_subjects)
         violations = Violations()
         # As the server reads the request: the controller's name first, alone
