@@ -286,6 +286,36 @@ def test_a_failed_write_keeps_its_records(signer: NoteSigner) -> None:
         recorder.close()
 
 
+class _Answers:
+    """Answers as a checker gives them (what ``recording`` wraps)."""
+
+    def check_transfer(self, controller_id: str, **request: Any) -> TransferDecision:
+        return transfer()
+
+    def check_processing(self, controller_id: str, **request: Any) -> ProcessingDecision:
+        return processing()
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_log_that_cannot_be_written_stops_recording_at_its_bound(signer: NoteSigner) -> None:
+    """Records kept across failed writes are bounded: past ``max_pending``
+    ``record`` (and a check made through ``recording``) raises, saying why,
+    and what was kept is still kept."""
+    recorder = DecisionRecorder("/dev/full", signer, batch_size=2, interval=3600, max_pending=3)
+    checks = recorder.recording(_Answers())  # type: ignore[arg-type]
+    for _ in range(3):
+        recorder.record(REQUEST, transfer())
+    with pytest.raises(OSError):
+        recorder.flush()
+    with pytest.raises(errors.DecisionLogBacklog, match="No space left") as refused:
+        checks.check_transfer("acme", purpose="essential.service", data_categories=["user"])
+    assert refused.value.pending == 3 and recorder.pending == 3
+    with pytest.raises(OSError):
+        recorder.close()
+    with pytest.raises(ValueError, match="max_pending"):
+        DecisionRecorder("/dev/full", signer, batch_size=10, max_pending=5)
+
+
 def test_the_key_is_the_gateways_own_ed25519_key(tmp_path: Path) -> None:
     created = create_key(tmp_path / "gw.pem", "gateway.example/decisions")
     assert (tmp_path / "gw.pem").stat().st_mode & 0o777 == 0o600

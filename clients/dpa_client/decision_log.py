@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dpa_client import _keyfile
+from dpa_client import _keyfile, errors
 from dpa_client._checks import ProcessingDecision, TransferDecision
 from dpa_client._decision_batch import Decision, Head, head_of, record_document, seal
 from dpa_client._decision_verify import LoggedDecision, VerifiedBatch, verify_lines
@@ -73,8 +73,11 @@ class DecisionRecorder:
     ``interval`` seconds, whichever comes first, by one background thread;
     ``flush()`` writes now and ``close()`` writes the rest. A write that
     fails keeps its records for the next (the background thread logs the
-    error; ``flush`` and ``close`` raise it). One recorder per file: the file
-    is locked while open.
+    error; ``flush`` and ``close`` raise it), up to ``max_pending``
+    records: past that, ``record`` raises
+    :class:`dpa_client.errors.DecisionLogBacklog` (and so does every check
+    made through ``recording``) until a write succeeds. One recorder per
+    file: the file is locked while open.
     """
 
     def __init__(
@@ -84,9 +87,14 @@ class DecisionRecorder:
         *,
         batch_size: int = 1000,
         interval: float = 1.0,
+        max_pending: int = 1_000_000,
     ) -> None:
-        if batch_size < 1 or interval <= 0:
-            raise ValueError("batch_size and interval must be positive")
+        if batch_size < 1 or interval <= 0 or max_pending < batch_size:
+            raise ValueError(
+                "batch_size and interval must be positive, max_pending at least batch_size"
+            )
+        self._max_pending = max_pending
+        self._last_error = ""
         self.path = Path(path)
         self._signer = signer
         self._batch_size = batch_size
@@ -120,6 +128,13 @@ class DecisionRecorder:
         """Records ``answer`` to ``request`` (the check's arguments, with
         ``controller_id``). Cheap: an append to a buffer; the mapping is read
         when the batch is written, so do not change it afterwards."""
+        if len(self._pending) >= self._max_pending:
+            raise errors.DecisionLogBacklog(
+                f"{len(self._pending)} decision records not written to {self.path} "
+                f"(last error: {self._last_error or 'none yet'}); recording no more until "
+                "a write succeeds",
+                len(self._pending),
+            )
         self._pending.append((request, answer, time.time()))
         if len(self._pending) >= self._batch_size and not self._due.is_set():
             self._due.set()
@@ -149,10 +164,12 @@ class DecisionRecorder:
             if lines:
                 try:
                     _append(self._fd, b"".join(line + b"\n" for line in lines))
-                except OSError:
+                except OSError as err:
                     self._pending.extendleft(reversed(taken))
+                    self._last_error = str(err)
                     raise
             self._head = head
+            self._last_error = ""
             return head
 
     def close(self) -> None:

@@ -91,6 +91,18 @@ class StaleSnapshot(DpaError):
         self.seconds_silent = seconds_silent
 
 
+class DecisionLogBacklog(DpaError):
+    """A ``DecisionRecorder`` holds ``max_pending`` records it could not
+    write (the message gives the last write error): it records no more, so
+    a gateway that records every answer stops answering (fails closed)
+    instead of growing without bound."""
+
+    def __init__(self, message: str, pending: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.pending = pending
+
+
 class VerificationError(DpaError):
     """Offline verification failed: a signature, proof or document is not valid."""
 
