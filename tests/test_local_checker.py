@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -296,6 +296,21 @@ def test_agrees_with_the_server_on_10000_requests_and_after_every_write(
         "processing:error:InvalidArgument:controller",
     ):
         assert differ.kinds.get(label, 0) > 0, (label, differ.kinds)
+
+
+def test_a_transfer_date_with_a_time_of_day_is_refused_as_the_server_refuses_it(
+    world: World, checker: LocalChecker
+) -> None:
+    asked = {
+        "subprocessor_id": "euhost",
+        "data_categories": [CATEGORIES[0]],
+        "purpose": PURPOSES[0],
+        "transfer_date": datetime(2026, 1, 1, 12, 0),
+    }
+    remote = _outcome(lambda: world.checker.check_transfer("acme", **asked))
+    local = _outcome(lambda: checker.check_transfer("acme", **asked))
+    assert remote[:2] == ("error", "InvalidArgument"), remote
+    assert local == remote
 
 
 def test_min_revision_waits_or_asks_the_server(world: World, checker: LocalChecker) -> None:

@@ -281,7 +281,13 @@ class LocalChecker:
                     return self._with_receipt(found, receipt) if receipt else found
             view = state.controllers.get(controller_id)
             entry = state.subprocessors.get(subprocessor_id)
-            if view is not None and entry is not None and not isinstance(transfer_date, str):
+            # A date, or none (today); a time of day (a datetime) is read as
+            # the server reads its text: not a date (below).
+            if (
+                view is not None
+                and entry is not None
+                and (transfer_date is None or type(transfer_date) is date)
+            ):
                 on = transfer_date or today
                 usual = transfer.usual(
                     view,
@@ -302,10 +308,16 @@ class LocalChecker:
                             self._remember(state, key, answer)
                     return self._with_receipt(answer, receipt) if receipt else answer
             violations = Violations()
-            if isinstance(transfer_date, date):
+            if type(transfer_date) is date:
                 on = transfer_date
             else:
-                on = parse_day("transfer_date", transfer_date or "", violations) or today
+                # The text the server would get (a datetime's has a time of day).
+                text = (
+                    transfer_date.isoformat()
+                    if isinstance(transfer_date, date)
+                    else transfer_date or ""
+                )
+                on = parse_day("transfer_date", text, violations) or today
             request = subprocessor_request(
                 controller_id, categories, purpose, on, subprocessor_id or None
             )
