@@ -59,7 +59,7 @@ from dpa_decisions import processing, transfer
 from dpa_decisions.common import RESOURCE_ID, AuthorizationState, iso_day
 from dpa_decisions.processing import ProcessingRequest, Situation
 from dpa_decisions.reference import Reference
-from dpa_decisions.state import SubprocessorEntry, decide_transfer
+from dpa_decisions.state import SubprocessorEntry, decide_transfer, decide_usual
 from dpa_decisions.taxonomy import Vocabulary
 from dpa_decisions.transfer import Memo
 from dpa_decisions.transfer_types import ControllerView, subprocessor_request
@@ -279,25 +279,22 @@ class LocalChecker:
                 if found is not None:
                     assert isinstance(found, TransferDecision)
                     return self._with_receipt(found, receipt) if receipt else found
-            view = state.controllers.get(controller_id)
-            entry = state.subprocessors.get(subprocessor_id)
             # A date, or none (today); a time of day (a datetime) is read as
             # the server reads its text: not a date (below).
-            if (
-                view is not None
-                and entry is not None
-                and (transfer_date is None or type(transfer_date) is date)
-            ):
+            if transfer_date is None or type(transfer_date) is date:
                 on = transfer_date or today
-                usual = transfer.usual(
-                    view,
-                    entry.state_for(controller_id),
+                usual = decide_usual(
+                    state.controllers,
+                    state.subprocessors,
+                    state.reference,
+                    state.vocabulary,
+                    state.revision,
+                    self._work,
+                    controller_id,
+                    subprocessor_id,
                     categories,
                     purpose,
                     on,
-                    self._work.work(entry.record, state.reference),
-                    state.vocabulary,
-                    state.revision,
                 )
                 if usual is not None:
                     answer = transfer_decision(usual, iso_day(on))

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 
 from dpa_decisions.common import AuthorizationState, SubprocessorStatus, effective_state
 from dpa_decisions.reference import Reference
-from dpa_decisions.transfer import Memo, decide_with
+from dpa_decisions.taxonomy import Vocabulary
+from dpa_decisions.transfer import Memo, decide_with, usual
 from dpa_decisions.transfer_types import ControllerView, Decision, Subprocessor, TransferRequest
 
 
@@ -55,3 +57,37 @@ def decide_transfer(
         return decide_with(request, controller, None, None, reference, revision, memo)
     state = entry.state_for(request.controller_id) if controller is not None else None
     return decide_with(request, controller, state, entry.record, reference, revision, memo)
+
+
+def decide_usual(
+    controllers: Mapping[str, ControllerView],
+    subprocessors: Mapping[str, SubprocessorEntry],
+    reference: Reference,
+    vocabulary: Vocabulary,
+    revision: int,
+    memo: Memo,
+    controller_id: str,
+    subprocessor_id: str,
+    categories: tuple[str, ...],
+    purpose: str,
+    on: date,
+) -> Decision | None:
+    """:func:`dpa_decisions.transfer.usual` on one state, for a sub-processor's
+    request with no one-off fields (``transfer_types.subprocessor_only``):
+    the same lookups and engagement rule as :func:`decide_transfer`. None:
+    the request is not the usual one; validate it and ask
+    :func:`decide_transfer`."""
+    controller = controllers.get(controller_id)
+    entry = subprocessors.get(subprocessor_id)
+    if controller is None or entry is None:
+        return None
+    return usual(
+        controller,
+        entry.state_for(controller_id),
+        categories,
+        purpose,
+        on,
+        memo.work(entry.record, reference),
+        vocabulary,
+        revision,
+    )

@@ -295,6 +295,12 @@ def subprocessor_request(
     )
 
 
+def subprocessor_only(request: TransferRequest) -> bool:
+    """A sub-processor's request as :func:`subprocessor_request` builds it:
+    a sub-processor named, every other field at its default."""
+    return request.subprocessor_id is not None and request[5:] == _SUBPROCESSOR_TAIL
+
+
 class Reason(NamedTuple):
     code: ReasonCode
     message: str

@@ -14,7 +14,7 @@ from datetime import date
 import grpc
 
 from dpa_decisions.common import iso_day
-from dpa_decisions.transfer_types import subprocessor_request
+from dpa_decisions.transfer_types import subprocessor_only, subprocessor_request
 from dpa_registry_api.v1 import transfers_pb2 as pb
 from dpa_registry_api.v1 import transfers_pb2_grpc as pb_grpc
 from registry import auth, clock, consistency, names, paging, rpc, taxonomy, wire
@@ -314,10 +314,15 @@ class TransferService(pb_grpc.TransferServiceServicer):
         response = memo.answers.get(key)
         if response is None:
             transfer, errors = transfer_request(request, today)
-            validate_request(transfer, snapshot.reference, errors)
-            errors.raise_if_any()
-            _require_known(snapshot, transfer)
-            response = decision_to_proto(snapshot.decide(transfer), transfer.on)
+            decision = None
+            if not errors and subprocessor_only(transfer):
+                decision = snapshot.usual(transfer, taxonomy.vocabulary())
+            if decision is None:
+                validate_request(transfer, snapshot.reference, errors)
+                errors.raise_if_any()
+                _require_known(snapshot, transfer)
+                decision = snapshot.decide(transfer)
+            response = decision_to_proto(decision, transfer.on)
             if len(memo.answers) < MEMO_LIMIT:
                 memo.answers[key] = response
         record_decision(time.perf_counter_ns() - deciding, time.thread_time_ns() - cpu)

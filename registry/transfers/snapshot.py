@@ -32,7 +32,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from dpa_decisions.state import SubprocessorEntry, decide_transfer
+from dpa_decisions.state import SubprocessorEntry, decide_transfer, decide_usual
+from dpa_decisions.taxonomy import Vocabulary
 from dpa_decisions.transfer import Memo
 from registry import changefeed, db
 from registry.agreements import check as processing_check
@@ -90,6 +91,24 @@ class Snapshot:
         """:func:`decide` on this snapshot's state; pure."""
         return decide_transfer(
             request, self.controllers, self.subprocessors, self.reference, self.revision, _MEMO
+        )
+
+    def usual(self, request: TransferRequest, vocabulary: Vocabulary) -> Decision | None:
+        """The answer to the usual request (``dpa_decisions.state.decide_usual``)
+        when ``request`` is one, at once; None: validate it and :meth:`decide`.
+        ``request``: a sub-processor's with no one-off fields."""
+        return decide_usual(
+            self.controllers,
+            self.subprocessors,
+            self.reference,
+            vocabulary,
+            self.revision,
+            _MEMO,
+            request.controller_id,
+            request.subprocessor_id or "",
+            request.data_categories,
+            request.purpose,
+            request.on,
         )
 
 
