@@ -1082,3 +1082,10 @@ def test_a_subprocessor_request_is_read_as_the_general_build_would() -> None:
     msg.recipient_sector = tpb.RECIPIENT_SECTOR_PUBLIC_BODY
     general, _ = transfer_request(msg, date(2026, 1, 1))
     assert general == short._replace(recipient_sector=RecipientSector.PUBLIC_BODY)
+    # Only the short build's shape is the usual request's.
+    from dpa_decisions.transfer_types import subprocessor_only
+
+    assert subprocessor_only(short)
+    assert not subprocessor_only(general)
+    assert not subprocessor_only(short._replace(derogation=Art49Ground.EXPLICIT_CONSENT))
+    assert not subprocessor_only(short._replace(subprocessor_id=None))
