@@ -249,13 +249,13 @@ def usual(
     and :func:`decide_with` answers it with ``recipient.outcome``; this says
     so in one step. None: the request is not that, ask them."""
     record = recipient.record
-    if len(categories) > 1:
-        categories = tuple(sorted(set(categories)))  # as decide_with reads them
     if (
         record is not None
         and _usual_keys(controller.controller_id, record.id, categories, purpose, vocabulary)
         and adds_nothing(controller, authorization, categories, recipient)
     ):
+        if len(categories) > 1:
+            categories = tuple(sorted(set(categories)))  # as decide_with reads them
         return recipient.outcome(categories, on, revision)
     return None
 
