@@ -116,6 +116,31 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_ports(count: int) -> int:
+    """The first of ``count`` consecutive free ports, for a server that binds
+    ``port + i`` (``serve --processes``' metrics). Chosen below the kernel's
+    ephemeral range, where no outgoing connection takes its port meanwhile
+    (a port next to an ephemeral one may be taken by the time it is bound)."""
+    import random
+    import socket
+
+    try:
+        ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral = 32768
+    rng = random.Random()
+    for _ in range(100):
+        first = rng.randrange(10_000, max(10_001, ephemeral - count))
+        try:
+            for port in range(first, first + count):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return first
+    raise RuntimeError(f"no {count} consecutive free ports")
+
+
 class ServerProcess:
     """``dpa-registry serve`` in a child process, for multi-process tests."""
 

@@ -112,7 +112,7 @@ def test_live_watchers_in_every_process_are_woken_by_one_commit(
 ) -> None:
     """24 live streams spread by the kernel over both processes' stream hosts
     (one shared port); one breach report through either process wakes all."""
-    metrics_port = harness.free_port()
+    metrics_port = harness.free_ports(2)  # child i serves metrics on metrics_port + i
     served = harness.ServerProcess(
         dev_pki, database_url, processes=2, DPA_METRICS_PORT=str(metrics_port)
     )
