@@ -299,10 +299,7 @@ class LocalChecker:
                 if usual is not None:
                     answer = transfer_decision(usual, iso_day(on))
                     if key is not None:
-                        if self._memo_revision == state.revision and len(self._memo) < MEMO_LIMIT:
-                            self._memo[key] = answer
-                        else:
-                            self._remember(state, key, answer)
+                        self._remember(state, key, answer)
                     return self._with_receipt(answer, receipt) if receipt else answer
             violations = Violations()
             if type(transfer_date) is date:
@@ -431,10 +428,7 @@ class LocalChecker:
         decision = self._processing.decide(situation, request, state.revision)
         answer = processing_decision(controller_id, decision)
         if key is not None:
-            if self._memo_revision == state.revision and len(self._memo) < MEMO_LIMIT:
-                self._memo[key] = answer
-            else:
-                self._remember(state, key, answer)
+            self._remember(state, key, answer)
         return self._with_receipt(answer, receipt) if receipt else answer
 
     # --- deciding ----------------------------------------------------------
