@@ -212,22 +212,15 @@ def adds_nothing(
     )
 
 
-def _usual_keys(
-    controller_id: str,
-    subprocessor_id: str,
-    categories: tuple[str, ...],
-    purpose: str,
-    vocabulary: taxonomy.Vocabulary,
-) -> bool:
-    """Well-formed ids and known, non-empty keys: a sub-processor's request
-    with these passes every check of :func:`validate_request`."""
+def _known_keys(categories: tuple[str, ...], purpose: str, vocabulary: taxonomy.Vocabulary) -> bool:
+    """Known, non-empty keys: with well-formed ids (a registered controller's
+    and sub-processor's always are: both were checked when registered), a
+    sub-processor's request passes every check of :func:`validate_request`."""
     return bool(
         purpose
         and purpose in vocabulary.data_uses
         and categories
         and vocabulary.data_categories.issuperset(categories)
-        and _RESOURCE_ID(controller_id)
-        and _RESOURCE_ID(subprocessor_id)
     )
 
 
@@ -251,7 +244,7 @@ def usual(
     record = recipient.record
     if (
         record is not None
-        and _usual_keys(controller.controller_id, record.id, categories, purpose, vocabulary)
+        and _known_keys(categories, purpose, vocabulary)
         and adds_nothing(controller, authorization, categories, recipient)
     ):
         if len(categories) > 1:
@@ -550,9 +543,9 @@ def validate_request(
         and not request.recipient
         and not request.destination_country
         and not request.safeguards
-        and _usual_keys(
-            request.controller_id, sp, request.data_categories, request.purpose, vocabulary
-        )
+        and _known_keys(request.data_categories, request.purpose, vocabulary)
+        and _RESOURCE_ID(request.controller_id)
+        and _RESOURCE_ID(sp)
     ):
         # The usual request, a sub-processor's with known keys, passes every
         # check below: said at once, as it is asked before every decision.
