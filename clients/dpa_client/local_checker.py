@@ -398,9 +398,11 @@ class LocalChecker:
         op = _OPERATIONS.get(operation) or _operation_of(operation)
         subjects = tuple(data_subjects)
         violations = Violations()
+        situation = state.situations.get(controller_id)
         # As the server reads the request: the controller's name first, alone
-        # (``controllers/{id}`` is well formed exactly when the id is one).
-        if not RESOURCE_ID.fullmatch(controller_id):
+        # (``controllers/{id}`` is well formed exactly when the id is one; a
+        # registered controller's always is).
+        if situation is None and not RESOURCE_ID.fullmatch(controller_id):
             processing.controller_of(f"controllers/{controller_id}", violations)
             _raise_if_any(violations)
         processing.validate_request(
@@ -416,7 +418,6 @@ class LocalChecker:
         if violations:
             _raise_if_any(violations)
         assert op is not None
-        situation = state.situations.get(controller_id)
         if situation is None:
             self._outside(controller_id)
             raise AssertionError("unreachable")
