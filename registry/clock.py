@@ -44,5 +44,15 @@ def reset() -> None:
     _offset = timedelta(0)
 
 
+_LAST_RFC3339: tuple[datetime | None, str] = (None, "")
+
+
 def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """``moment`` in UTC, as RFC 3339 text with microseconds. The last
+    moment's text is kept: a write's many audit events share one moment."""
+    global _LAST_RFC3339  # noqa: PLW0603
+    last, text = _LAST_RFC3339
+    if last is not moment:
+        text = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        _LAST_RFC3339 = (moment, text)
+    return text

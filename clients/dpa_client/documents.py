@@ -54,11 +54,16 @@ def _plain(value: Any) -> bool:
     return value is None or isinstance(value, (bool, int))
 
 
+_PLAIN_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+"""One encoder for every call: ``json.dumps`` with options builds a new one
+each time, which cost more than the encoding of an audit event."""
+
+
 def canonical(value: Any) -> bytes:
     """RFC 8785 canonical JSON bytes of a JSON-compatible value."""
     if _plain(value):
         # Same escaping and member order as RFC 8785 for these values, 10x faster.
-        return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+        return _PLAIN_JSON.encode(value).encode()
     data: bytes = rfc8785.dumps(value)
     return data
 
