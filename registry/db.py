@@ -270,7 +270,9 @@ def bulk_insert(table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]
     names = ", ".join(columns)
     cursor = database.cursor()
     if is_postgres():
-        if _copy(cursor, table, columns, rows):
+        text = _copy_text(rows)
+        if text is not None:
+            _copy(cursor, table, columns, text)
             return
         from psycopg2.extras import execute_values  # noqa: PLC0415
 
@@ -298,6 +300,8 @@ def _copy_field(value: Any) -> str:
     if value is None:
         return "\\N"
     if isinstance(value, str):
+        if "\x00" in value:  # refused by the driver, with its own error
+            raise TypeError("NUL in text")
         return str.translate(value, _COPY_ESCAPES)
     if isinstance(value, bool):
         return "t" if value else "f"
@@ -313,27 +317,29 @@ def _copy_field(value: Any) -> str:
     raise TypeError(f"no COPY text for {type(value).__name__}")
 
 
-def _copy(cursor: Any, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> bool:
-    """Inserts ``rows`` by ``COPY`` when there are more than ``COPY_ABOVE``
-    and every value has a COPY text; False: nothing was sent."""
+def _copy_text(rows: Sequence[Sequence[Any]]) -> str | None:
+    """``rows`` as ``COPY`` text when there are more than ``COPY_ABOVE`` and
+    every value has a COPY text; None: insert them as statements."""
     if len(rows) <= COPY_ABOVE:
-        return False
+        return None
     try:
-        text = "".join("\t".join(map(_copy_field, row)) + "\n" for row in rows)
+        return "".join("\t".join(map(_copy_field, row)) + "\n" for row in rows)
     except TypeError:
-        return False
-    sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
-    cursor.copy_expert(sql, io.StringIO(text))
-    return True
+        return None
+
+
+def _copy(cursor: Any, table: str, columns: Sequence[str], text: str) -> None:
+    cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", io.StringIO(text))
 
 
 def write_rows(
     inserts: Sequence[tuple[str, Sequence[str], Sequence[Sequence[Any]]]],
     then: tuple[str, tuple[Any, ...]] | None = None,
 ) -> None:
-    """Inserts rows into several tables (``(table, columns, rows)`` each),
-    then runs ``then``: one round trip on PostgreSQL, no SQL built per row
-    on SQLite (the audit-log append). ``then`` is a statement from code
+    """Inserts rows into several tables (``(table, columns, rows)`` each), in
+    that order, then runs ``then``: one round trip on PostgreSQL (plus one
+    ``COPY`` per table of more than ``COPY_ABOVE`` rows), no SQL built per
+    row on SQLite (the audit-log append). ``then`` is a statement from code
     with ``%s`` parameters."""
     for table, columns, _ in inserts:
         if not all(_IDENTIFIER.fullmatch(n) for n in (table, *columns)):
@@ -343,7 +349,15 @@ def write_rows(
         parts: list[str] = []
         params: list[Any] = []
         for table, columns, rows in inserts:
-            if rows and not _copy(cursor, table, columns, rows):
+            if not rows:
+                continue
+            text = _copy_text(rows)
+            if text is not None:
+                if parts:  # the tables before it go first (foreign keys)
+                    cursor.execute("; ".join(parts), params)
+                    parts, params = [], []
+                _copy(cursor, table, columns, text)
+            else:
                 row = "(" + ", ".join("%s" for _ in columns) + ")"
                 values = ", ".join(row for _ in rows)
                 parts.append(f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values}")  # noqa: S608 - checked identifiers

@@ -120,3 +120,35 @@ def test_values_copy_cannot_say_alike_go_by_statements(database: None) -> None:
     assert len(_read(0, count)) == count
     with pytest.raises(TypeError):
         db._copy_field(1.5)
+
+
+def test_write_rows_keeps_the_tables_order_around_a_copy(database: None) -> None:
+    """A small batch before a copied one still goes in first: the copied
+    rows may refer to it."""
+    db.database.execute_sql("CREATE TABLE copy_parent (k INTEGER PRIMARY KEY)")
+    db.database.execute_sql(
+        "CREATE TABLE copy_child (k INTEGER PRIMARY KEY, parent INTEGER NOT NULL "
+        "REFERENCES copy_parent (k))"
+    )
+    count = db.COPY_ABOVE + 1
+    with db.transaction():
+        db.write_rows(
+            [
+                ("copy_parent", ("k",), [(1,), (2,)]),
+                ("copy_child", ("k", "parent"), [(i, 1 + i % 2) for i in range(count)]),
+            ]
+        )
+    ((children,),) = db.database.execute_sql("SELECT count(*) FROM copy_child").fetchall()
+    assert children == count
+
+
+def test_text_with_nul_goes_by_statements_and_fails_as_it_did(database: None) -> None:
+    """The driver refuses NUL in text; a batch holding one is not copied, so
+    it fails exactly as before, and nothing of it is written."""
+    with pytest.raises(TypeError):
+        db._copy_field("a\x00b")
+    rows = _rows(0, db.COPY_ABOVE + 1)
+    rows[-1] = (rows[-1][0], "a\x00b", *rows[-1][2:])
+    with pytest.raises(ValueError, match="NUL"), db.transaction():
+        db.bulk_insert("copy_rows", COLUMNS, rows)
+    assert _read(0, len(rows)) == []
