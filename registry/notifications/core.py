@@ -161,8 +161,9 @@ def notify(
     Inserts in batches; with ``audit`` (the default) records one audit change
     per controller (tenant = that controller), so each can verify in its own
     audit view that it was notified. Watchers receive the notifications after
-    the mutation commits (the hub polls; ``hub.poke()`` after commit wakes it
-    at once, and ``notify`` already asks it to poll quickly for a while).
+    the mutation commits (``hub.poke()`` after commit wakes the hub at once;
+    nothing polls faster while the transaction is open: on PostgreSQL a poll
+    steps over every uncommitted row of the batch in the id index).
     """
     if not controller_ids:
         return []
@@ -217,9 +218,6 @@ def notify(
                 n.controller_id,
                 {"kind": kind.value, "resource": resource, "title": title, "body": body},
             )
-    from registry.notifications import hub  # noqa: PLC0415 - avoid an import cycle
-
-    hub.expect()
     return made
 
 

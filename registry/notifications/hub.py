@@ -3,7 +3,6 @@
 The hub thread keeps a high-water mark (the largest notification id it has
 seen) and fetches the rows above it (which ids, and whose, then in full only
 the watched controllers' rows): at once when poked after a local commit,
-every few milliseconds for a short while after ``notify`` ran in this process,
 and otherwise every ``POLL_SECONDS``, so notifications committed by other
 server processes on the same PostgreSQL arrive too. It hands each row to the
 watchers registered for that row's controller: the thread-held watchers of
@@ -21,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections import deque
 from collections.abc import Iterable
 from typing import Any
@@ -34,8 +32,6 @@ from registry.streams.fanout import Fanout
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.15
-FAST_POLL_SECONDS = 0.01
-FAST_POLL_FOR = 1.0
 FETCH = 5000
 MAX_QUEUED = 10_000
 """A watcher that falls this far behind is told to re-read from the database."""
@@ -95,7 +91,6 @@ class Hub:
         self._watchers: dict[str, set[Watcher]] = {}
         self._wake = threading.Event()
         self._stopping = threading.Event()
-        self._fast_until = 0.0
         self._hwm = 0
         self._thread = threading.Thread(target=self._run, name="notification-hub", daemon=True)
 
@@ -133,11 +128,6 @@ class Hub:
         """Something was committed: poll now."""
         self._wake.set()
 
-    def expect(self) -> None:
-        """Something is about to be committed: poll quickly for a while."""
-        self._fast_until = time.monotonic() + FAST_POLL_FOR
-        self._wake.set()
-
     def close(self) -> None:
         """Stops the thread and ends every Watch stream (they reconnect elsewhere)."""
         self._stopping.set()
@@ -157,8 +147,7 @@ class Hub:
         failures = 0
         try:
             while not self._stopping.is_set():
-                fast = time.monotonic() < self._fast_until
-                self._wake.wait(FAST_POLL_SECONDS if fast else self._poll_seconds)
+                self._wake.wait(self._poll_seconds)
                 self._wake.clear()
                 if self._stopping.is_set():
                     break
@@ -266,9 +255,3 @@ def poke() -> None:
     hub = _current
     if hub is not None:
         hub.poke()
-
-
-def expect() -> None:
-    hub = _current
-    if hub is not None:
-        hub.expect()
