@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,18 +41,30 @@ def digest(document: bytes) -> str:
     return "sha256:" + hashlib.sha256(document).hexdigest()
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _plain(value: Any) -> bool:
     """True when ``json.dumps`` is byte-for-byte RFC 8785 for ``value``:
     no floats (RFC 8785 prescribes ECMAScript number formatting) and only
-    ASCII object keys (RFC 8785 sorts keys by UTF-16 code units)."""
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and k.isascii() and _plain(v) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return all(_plain(v) for v in value)
+    ASCII object keys (RFC 8785 sorts keys by UTF-16 code units). Lone
+    surrogates cannot be encoded: rfc8785 rejects them."""
     if isinstance(value, str):
-        # Lone surrogates cannot be encoded; let rfc8785 reject them.
-        return value.isascii() or not any("\ud800" <= ch <= "\udfff" for ch in value)
-    return value is None or isinstance(value, (bool, int))
+        return value.isascii() or _SURROGATE.search(value) is None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not (isinstance(k, str) and k.isascii()):
+                return False
+            # The common members inline: an audit event is a flat object.
+            if type(v) is str:
+                if not v.isascii() and _SURROGATE.search(v) is not None:
+                    return False
+            elif not (v is None or type(v) is int or type(v) is bool or _plain(v)):
+                return False
+        return True
+    if isinstance(value, list | tuple):
+        return all(map(_plain, value))
+    return value is None or isinstance(value, bool | int)
 
 
 _PLAIN_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
