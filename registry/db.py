@@ -300,15 +300,16 @@ def _copy_field(value: Any) -> str:
     if isinstance(value, str):
         if "\x00" in value:  # refused by the driver, with its own error
             raise TypeError("NUL in text")
-        if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        text: str = value
+        if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
             # Most text has none; str.translate costs ~5 ns a character even then.
-            value = (
-                value.replace("\\", "\\\\")
+            text = (
+                text.replace("\\", "\\\\")
                 .replace("\t", "\\t")
                 .replace("\n", "\\n")
                 .replace("\r", "\\r")
             )
-        return value
+        return text
     if isinstance(value, bool):
         return "t" if value else "f"
     if isinstance(value, int):
