@@ -300,16 +300,7 @@ def _copy_field(value: Any) -> str:
     if isinstance(value, str):
         if "\x00" in value:  # refused by the driver, with its own error
             raise TypeError("NUL in text")
-        text: str = value
-        if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
-            # Most text has none; str.translate costs ~5 ns a character even then.
-            text = (
-                text.replace("\\", "\\\\")
-                .replace("\t", "\\t")
-                .replace("\n", "\\n")
-                .replace("\r", "\\r")
-            )
-        return text
+        return _escape(value)
     if isinstance(value, bool):
         return "t" if value else "f"
     if isinstance(value, int):
@@ -330,9 +321,51 @@ def _copy_text(rows: Sequence[Sequence[Any]]) -> str | None:
     if len(rows) <= COPY_ABOVE:
         return None
     try:
-        return "".join("\t".join(map(_copy_field, row)) + "\n" for row in rows)
+        columns = [_copy_column(values) for values in zip(*rows, strict=True)]
     except TypeError:
         return None
+    return "\n".join(map("\t".join, zip(*columns, strict=True))) + "\n"
+
+
+_SPECIAL = ("\\", "\t", "\n", "\r", "\x00")
+"""Characters a COPY text field cannot hold as they are (NUL: not at all)."""
+
+
+def _escape(text: str) -> str:
+    """``text`` with COPY's escapes: checked first, as most text needs none
+    (``str.translate`` costs ~5 ns a character even then)."""
+    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
+        text = (
+            text.replace("\\", "\\\\")
+            .replace("\t", "\\t")
+            .replace("\n", "\\n")
+            .replace("\r", "\\r")
+        )
+    return text
+
+
+def _copy_column(values: tuple[Any, ...]) -> list[str]:
+    """One column's values as COPY text fields, TypeError as ``_copy_field``.
+    Strings that need no escape are checked as one text; other values are
+    rendered once per distinct value (a write stamps thousands of rows with
+    one time, a notice's thousands of inbox rows share one text)."""
+    kinds = set(map(type, values))
+    if kinds <= {str, type(None)}:
+        nulls = type(None) in kinds
+        text = "".join([v for v in values if v is not None] if nulls else values)
+        if not any(c in text for c in _SPECIAL):
+            return ["\\N" if v is None else v for v in values] if nulls else list(values)
+    elif kinds == {int}:
+        return list(map(str, values))
+    # One type: the values are their own keys; several: True and 1 differ.
+    keys = values if len(kinds) == 1 else [(type(v), v) for v in values]
+    try:
+        rendered = dict.fromkeys(keys, "")
+    except TypeError:  # unhashable (bytearray, memoryview)
+        return list(map(_copy_field, values))
+    for key in rendered:
+        rendered[key] = _copy_field(key if len(kinds) == 1 else key[1])
+    return list(map(rendered.__getitem__, keys))
 
 
 def _copy(cursor: Any, table: str, columns: Sequence[str], text: str) -> None:

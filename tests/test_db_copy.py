@@ -152,3 +152,35 @@ def test_text_with_nul_goes_by_statements_and_fails_as_it_did(database: None) ->
     with pytest.raises(ValueError, match="NUL"), db.transaction():
         db.bulk_insert("copy_rows", COLUMNS, rows)
     assert _read(0, len(rows)) == []
+
+
+def test_columns_render_as_each_field_would(database: None) -> None:
+    """Columns are rendered whole (strings checked at once, distinct values
+    once): the text is the field-by-field text, True and 1 apart, and a
+    column of plain strings with NULLs reads back as inserted by statements."""
+    at = datetime(2026, 5, 1, 8, 30, 0, 5)
+    rows = [
+        (
+            None if i % 4 == 0 else f"plain-{i % 9}",
+            TRICKY[i % len(TRICKY)] if i % 5 else None,
+            i,
+            True if i % 3 == 0 else i % 2,
+            bytearray(b"\\\x01") if i % 2 else b"\x02",
+            at,
+            Kind.A if i % 2 else "kind-a",
+            date(2026, 1, 1 + i % 28),
+        )
+        for i in range(db.COPY_ABOVE + 7)
+    ]
+    by_field = "".join("\t".join(map(db._copy_field, row)) + "\n" for row in rows)
+    assert db._copy_text(rows) == by_field
+    plain = [(i, None if i % 4 == 0 else f"plain-{i % 9}", *[None] * 5) for i in range(len(rows))]
+    again = [(10_000 + r[0], *r[1:]) for r in plain]
+    with db.transaction():
+        db.bulk_insert("copy_rows", COLUMNS, plain)  # by COPY
+        for i in range(0, len(again), 10):
+            db.bulk_insert("copy_rows", COLUMNS, again[i : i + 10])
+    assert [r[1:] for r in _read(0, len(plain))] == [
+        r[1:] for r in _read(10_000, 10_000 + len(plain))
+    ]
+    assert _read(0, 2) == [tuple(plain[0]), tuple(plain[1])]
