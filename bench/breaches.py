@@ -61,7 +61,7 @@ def seed(url: str) -> None:
     from registry.agreements.model import AgreementLine, AgreementRow
     from registry.audit import store
     from registry.controllers.model import ControllerRow
-    from registry.notifications.model import NotificationRow
+    from registry.notifications.model import ContentRow, NotificationRow
     from registry.records import journal
     from registry.subprocessors.model import SubprocessorRow
 
@@ -126,16 +126,15 @@ def seed(url: str) -> None:
             create_time=now,
             update_time=now,
         )
+        warm = ContentRow.insert(title="warm-up", body="", payload="{}").execute()
         NotificationRow.insert_many(
             [
                 {
                     "controller_id": cid,
                     "seq": 1,
                     "kind": "GENERAL",
-                    "title": "warm-up",
-                    "body": "",
                     "resource": "bench",
-                    "payload": "{}",
+                    "content_id": warm,
                     "create_time": now,
                 }
                 for cid in ids[:WATCHERS]

@@ -51,7 +51,7 @@ def _setup_database(url: str, controllers: list[str], watched: list[str]) -> Non
     from registry import clock, db
     from registry.agreements.model import AgreementLine, AgreementRow
     from registry.controllers.model import ControllerRow
-    from registry.notifications.model import NotificationRow
+    from registry.notifications.model import ContentRow, NotificationRow
     from registry.subprocessors.model import SubprocessorRow
 
     database = db.open_database(url)
@@ -119,16 +119,15 @@ def _setup_database(url: str, controllers: list[str], watched: list[str]) -> Non
             create_time=now,
             update_time=now,
         ).execute()
+        welcome = ContentRow.insert(title="welcome", body="", payload="{}").execute()
         batches(
             [
                 {
                     "controller_id": c,
                     "kind": "GENERAL",
-                    "title": "welcome",
-                    "body": "",
                     "seq": 1,
                     "resource": f"controllers/{c}",
-                    "payload": "{}",
+                    "content_id": welcome,
                     "create_time": now,
                 }
                 for c in watched

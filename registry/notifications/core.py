@@ -22,7 +22,7 @@ from registry import changefeed, clock, db
 from registry.auth import Caller, Role
 from registry.errors import InvalidArgument, NotFound
 from registry.ledger import Mutation
-from registry.notifications.model import NotificationRow, OnceRow
+from registry.notifications.model import ContentRow, NotificationRow, OnceRow
 
 COLLECTION = "notifications"
 BATCH = 1000
@@ -65,15 +65,21 @@ FIELDS = (
     NotificationRow.seq,
     NotificationRow.controller_id,
     NotificationRow.kind,
-    NotificationRow.title,
-    NotificationRow.body,
+    ContentRow.title,
+    ContentRow.body,
     NotificationRow.resource,
-    NotificationRow.payload,
+    ContentRow.payload,
     NotificationRow.create_time,
     NotificationRow.ack_time,
     NotificationRow.ack_by,
     NotificationRow.id,
 )
+
+
+def select() -> peewee.ModelSelect[Any]:
+    """Notifications with ``FIELDS``: each inbox row with its text."""
+    n = NotificationRow
+    return n.select(*FIELDS).join(ContentRow, on=(n.content_id == ContentRow.id))
 
 
 def tuples(query: peewee.ModelSelect[Any]) -> Iterable[tuple[Any, ...]]:
@@ -174,15 +180,14 @@ def notify(
     before = max_id()
     numbers = _last_numbers(controller_ids)
     encoded = json.dumps(dict(payload), sort_keys=True, separators=(",", ":"))
+    content = ContentRow.insert(title=title, body=body, payload=encoded).execute()
     rows = [
         {
             "controller_id": cid,
             "seq": numbers.get(cid, 0) + 1,
             "kind": kind.value,
-            "title": title,
-            "body": body,
             "resource": resource,
-            "payload": encoded,
+            "content_id": content,
             "create_time": m.now,
         }
         for cid in controller_ids
@@ -250,9 +255,7 @@ def get(caller: Caller, number: int) -> Notification:
     """The caller's own notification ``number`` (a controller's inbox)."""
     n = NotificationRow
     row = next(
-        iter(
-            tuples(n.select(*FIELDS).where((n.controller_id == caller.tenant) & (n.seq == number)))
-        ),
+        iter(tuples(select().where((n.controller_id == caller.tenant) & (n.seq == number)))),
         None,
     )
     if row is None:
@@ -264,7 +267,7 @@ def after(controller_id: str, cursor: int, limit: int) -> list[Notification]:
     """The controller's notifications numbered above ``cursor``, oldest first."""
     n = NotificationRow
     query = tuples(
-        n.select(*FIELDS)
+        select()
         .where((n.controller_id == controller_id) & (n.seq > cursor))
         .order_by(n.seq)
         .limit(limit)
@@ -297,7 +300,7 @@ def about(controller_id: str, kind: Kind, resource: str) -> list[Notification]:
     """The controller's notifications of ``kind`` about ``resource``, oldest first."""
     n = NotificationRow
     query = (
-        n.select(*FIELDS)
+        select()
         .where(
             (n.controller_id == controller_id) & (n.kind == kind.value) & (n.resource == resource)
         )
@@ -322,11 +325,11 @@ def list_page(
     n = NotificationRow
     if controller_id:
         # One inbox: ordered by its own numbers, ``after_id`` is one of them.
-        query = n.select(*FIELDS).where((n.controller_id == controller_id) & (n.seq > after_id))
+        query = select().where((n.controller_id == controller_id) & (n.seq > after_id))
         order: peewee.Field = n.seq
     else:
         # Every inbox (staff): in commit order; ``after_id`` is an internal key.
-        query = n.select(*FIELDS).where(n.id > after_id)
+        query = select().where(n.id > after_id)
         order = n.id
     if unacknowledged_only:
         query = query.where(n.ack_time.is_null())

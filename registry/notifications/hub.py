@@ -212,7 +212,7 @@ class Hub:
         for i in range(0, len(ids), 500):
             rows.extend(
                 core.tuples(
-                    NotificationRow.select(*core.FIELDS)
+                    core.select()
                     .where(NotificationRow.id.in_(ids[i : i + 500]))
                     .order_by(NotificationRow.id)
                 )
