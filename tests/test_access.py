@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import grpc
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID
 from google.protobuf import descriptor_pool, message_factory
 
-from registry import auth
+from dpa_client import RegistryClient, errors
+from registry import auth, pki
 from registry.errors import PermissionDenied
 from registry.services import SERVICES
 from tests import harness
@@ -86,8 +91,6 @@ def test_identity_parsing() -> None:
 
 
 def test_other_trust_domain_is_denied(registry: harness.Harness) -> None:
-    from dpa_client import errors
-
     intruder = registry.client("staff", "intruder")
     with pytest.raises(errors.PermissionDenied):
         next(intruder.list_controllers())
@@ -100,3 +103,46 @@ def test_connection_without_client_certificate_is_refused(registry: harness.Harn
         with pytest.raises(grpc.RpcError) as err:
             stub(b"", timeout=5.0)
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def _odd_client(
+    registry: harness.Harness,
+    name: str,
+    common_name: str,
+    sans: list[x509.GeneralName] | None,
+) -> RegistryClient:
+    """A client whose certificate our CA signed with this subject and these
+    subject alternative names (None: no SAN extension)."""
+    ca_cert, ca_key = pki._load_ca(registry.pki)
+    key = ec.generate_private_key(ec.SECP256R1())
+    builder = pki._leaf_builder(ca_cert, pki._cn(common_name), key.public_key(), 1)
+    if sans is not None:
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    cert = builder.add_extension(
+        x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
+    ).sign(ca_key, hashes.SHA256())
+    cert_path, key_path = registry.pki.client("odd", name)
+    pki._write_key(key_path, key)
+    pki._write_cert(cert_path, cert)
+    return registry.client("odd", name)
+
+
+def test_identity_is_the_single_spiffe_uri_of_any_certificate(registry: harness.Harness) -> None:
+    """Identified by its one SPIFFE URI SAN also beside other SANs; refused
+    when the SPIFFE ID is only the common name, or there are two."""
+    admin = f"spiffe://{harness.TRUST_DOMAIN}/staff/admin"
+    beside = _odd_client(
+        registry,
+        "beside",
+        "beside",
+        [x509.DNSName("gateway.internal"), x509.UniformResourceIdentifier(admin)],
+    )
+    assert list(beside.list_controllers()) == []  # staff may list; there are none
+    for name, common_name, sans in (
+        ("cn-only", admin, None),
+        ("two", "two", [x509.UniformResourceIdentifier(admin)] * 2),
+        ("dns-only", "dns-only", [x509.DNSName("admin.staff.internal")]),
+    ):
+        client = _odd_client(registry, name, common_name, sans)
+        with pytest.raises(errors.PermissionDenied):
+            list(client.list_controllers())
