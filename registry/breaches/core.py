@@ -218,7 +218,8 @@ def report(m: Mutation, r: Report) -> Breach:
     )
     adjustments = (*r.add, *r.remove)
     _add_adjustments(m, breach_id, adjustments)
-    reconcile(m, row, r.info)
+    # Sent below, unless held: the new obligations are written as told.
+    fresh = reconcile(m, row, r.info, told_phase=None if r.hold_notices else 1)
     m.record(
         "breach.report",
         names.make(COLLECTION, breach_id),
@@ -232,7 +233,7 @@ def report(m: Mutation, r: Report) -> Breach:
             "affected": counts(breach_id, m.now).affected,
         },
     )
-    send(m, row)
+    send(m, row, fresh)
     return get(breach_id, m.now)
 
 

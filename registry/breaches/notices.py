@@ -208,12 +208,14 @@ def _notice_content(
     return title, "\n".join(line for line in lines if line), payload
 
 
-def send(m: Mutation, breach: BreachRow) -> int:
+def send(m: Mutation, breach: BreachRow, fresh: Sequence[tuple[Any, ...]] = ()) -> int:
     """Sends each due obligation the phases it has not been told; returns how many.
 
     Controllers whose notice reads the same (same DPA hours, time zone, scope
     and phases) share one ``notify`` call, so a breach affecting thousands of
-    controllers costs a handful of bulk inserts, not thousands.
+    controllers costs a handful of bulk inserts, not thousands. ``fresh``:
+    obligations created in this transaction already written as told
+    (``affected.reconcile``'s ``told_phase``), as rows read below.
     """
     phases = phases_of(breach.breach_id)
     latest = phases[-1].number
@@ -239,7 +241,8 @@ def send(m: Mutation, breach: BreachRow) -> int:
     # Raw rows, grouped by what the notice depends on: the values are
     # converted once per group, not once per controller.
     raw: dict[tuple[Any, ...], list[str]] = {}
-    for row in db.database.execute(query).fetchall():
+    due = db.database.execute(query).fetchall()
+    for row in (*due, *fresh):
         raw.setdefault(tuple(row[:6]), []).append(str(row[6]))
     groups: dict[_Due, list[str]] = {}
     for (hours, deadline, tz, scope, notified_phase, notify_time), cids in raw.items():
@@ -281,7 +284,7 @@ def send(m: Mutation, breach: BreachRow) -> int:
                 {**told, "notification": n.id},
             )
         sent += len(members)
-    if sent:
+    if due:
         # One statement: the first notice's time is kept, the phase moves on.
         o.update(
             notified_phase=latest,
