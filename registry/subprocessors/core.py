@@ -12,7 +12,7 @@ from collections.abc import Collection
 from dataclasses import replace
 from typing import Any
 
-from registry import names, paging, validate
+from registry import db, names, paging, validate
 from registry.auth import Caller, Role
 from registry.errors import Aborted, AlreadyExists, NotFound
 from registry.ledger import Mutation
@@ -90,10 +90,13 @@ def records(subprocessor_ids: Collection[str] | None) -> list[Subprocessor]:
     return result
 
 
+def _by_id(subprocessor_id: str) -> Any:
+    return SubprocessorRow.select().where(SubprocessorRow.subprocessor_id == subprocessor_id)
+
+
 def get_row(subprocessor_id: str) -> SubprocessorRow | None:
-    row: SubprocessorRow | None = SubprocessorRow.get_or_none(
-        SubprocessorRow.subprocessor_id == subprocessor_id
-    )
+    query = SubprocessorRow.raw(db.built(_by_id, "id"), subprocessor_id)
+    row: SubprocessorRow | None = next(iter(query), None)
     return row
 
 

@@ -185,27 +185,23 @@ def engaged(
     return None if st is None else (from_row(row), st)
 
 
+def _state_query(controller_id: str, subprocessor_id: str) -> Any:
+    s, a = SubprocessorRow, AuthorizationRow
+    return (
+        s.select(s.scope, s.status, a.state)
+        .join(
+            a,
+            peewee.JOIN.LEFT_OUTER,
+            on=((a.subprocessor_id == s.subprocessor_id) & (a.controller_id == controller_id)),
+        )
+        .where(s.subprocessor_id == subprocessor_id)
+    )
+
+
 def state(controller_id: str, subprocessor_id: str) -> AuthorizationState | None:
     """The controller's authorisation of one sub-processor; None: not engaged."""
-    s, a = SubprocessorRow, AuthorizationRow
-    found = next(
-        iter(
-            _rows(
-                s.select(s.scope, s.status, a.state)
-                .join(
-                    a,
-                    peewee.JOIN.LEFT_OUTER,
-                    on=(
-                        (a.subprocessor_id == s.subprocessor_id)
-                        & (a.controller_id == controller_id)
-                    ),
-                )
-                .where(s.subprocessor_id == subprocessor_id)
-                .tuples()
-            )
-        ),
-        None,
-    )
+    sql = db.built(_state_query, "controller", "subprocessor")
+    found = next(iter(db.execute(sql, (controller_id, subprocessor_id)).fetchall()), None)
     if found is None:
         return None
     scope, status, explicit = found

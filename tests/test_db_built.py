@@ -1,0 +1,48 @@
+"""Statements built once (``db.built``): the SQL of a peewee query with its
+values as parameters in a known order, run again with other values."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import peewee
+import pytest
+
+from registry import db
+from registry.subprocessors import core
+from registry.subprocessors.model import SubprocessorRow
+
+
+@pytest.fixture
+def opened(database_url: str) -> Iterator[peewee.Database]:
+    database = db.open_database(database_url)
+    db.migrate(database)
+    try:
+        yield database
+    finally:
+        database.close()
+
+
+def _named(subprocessor_id: str, status: str) -> Any:
+    s = SubprocessorRow
+    return s.select(s.subprocessor_id).where(
+        (s.subprocessor_id == subprocessor_id) & (s.status == status)
+    )
+
+
+def _with_a_literal(subprocessor_id: str) -> Any:
+    s = SubprocessorRow
+    return s.select().where((s.status == "ACTIVE") & (s.subprocessor_id == subprocessor_id))
+
+
+def test_built_once_and_run_with_other_values(opened: peewee.Database) -> None:
+    sql = db.built(_named, "id", "status")
+    assert db.built(_named, "other", "marks") is sql  # kept, not rebuilt
+    assert db.execute(sql, ("sp-none", "ACTIVE")).fetchall() == []
+    assert core.get_row("sp-none") is None
+
+
+def test_a_value_that_is_no_mark_is_refused(opened: peewee.Database) -> None:
+    with pytest.raises(RuntimeError, match="parameters"):
+        db.built(_with_a_literal, "id")
