@@ -25,9 +25,6 @@ from registry.observability.interceptor import note_caller
 
 log = logging.getLogger(__name__)
 
-_SAN_PROPERTY = "x509_subject_alternative_name"
-"""gRPC's peer identity property when the certificate has any SAN."""
-
 _CODES: dict[type[errors.RegistryError], int] = {
     errors.InvalidArgument: code_pb2.INVALID_ARGUMENT,
     errors.NotFound: code_pb2.NOT_FOUND,
@@ -108,15 +105,6 @@ class Interceptor(_ServerInterceptor):
             if not isinstance(spiffe, str):
                 raise errors.Unauthenticated(f"--insecure server: send {INSECURE_IDENTITY_HEADER}")
             return auth.parse_spiffe_id(spiffe, self._trust_domain)
-        # The usual certificate, a single subject alternative name that is a
-        # SPIFFE ID, is read from the peer identity (~1 us); the whole auth
-        # context, which copies every property and the PEM on each call,
-        # costs ~8-15 us. Anything else (no SAN: the identity is the common
-        # name; several SANs) is judged by gRPC's own peer_spiffe_id.
-        if context.peer_identity_key() == _SAN_PROPERTY:
-            san = tuple(context.peer_identities() or ())
-            if len(san) == 1 and san[0].startswith(b"spiffe://"):
-                return auth.parse_spiffe_id(san[0].decode(), self._trust_domain)
         # grpc's stub says Mapping[str, bytes]; each value is really a list.
         ids = cast("list[bytes]", context.auth_context().get("peer_spiffe_id") or [])
         if len(ids) != 1:

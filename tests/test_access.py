@@ -129,7 +129,7 @@ def _odd_client(
 
 def test_identity_is_the_single_spiffe_uri_of_any_certificate(registry: harness.Harness) -> None:
     """Identified by its one SPIFFE URI SAN also beside other SANs; refused
-    when the SPIFFE ID is only the common name, or there are two."""
+    when the SPIFFE ID is only the common name or a DNS name, or there are two."""
     admin = f"spiffe://{harness.TRUST_DOMAIN}/staff/admin"
     beside = _odd_client(
         registry,
@@ -142,6 +142,8 @@ def test_identity_is_the_single_spiffe_uri_of_any_certificate(registry: harness.
         ("cn-only", admin, None),
         ("two", "two", [x509.UniformResourceIdentifier(admin)] * 2),
         ("dns-only", "dns-only", [x509.DNSName("admin.staff.internal")]),
+        # A single SAN spelled as a SPIFFE ID but not a URI is none.
+        ("dns-spiffe", "dns-spiffe", [x509.DNSName(admin)]),
     ):
         client = _odd_client(registry, name, common_name, sans)
         with pytest.raises(errors.PermissionDenied):
