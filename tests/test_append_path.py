@@ -94,8 +94,26 @@ def test_postgres_opens_every_write_with_the_head_and_its_frontier() -> None:
         row = db.opening_row()
         assert row is not None
         assert db.opening_row() is None  # once per transaction
-    size, keys, hashes = row
-    # 11 = 0b1011: the subtrees (0, 10), (1, 4) and (3, 0).
-    wanted = [store.node_key(0, 10), store.node_key(1, 4), store.node_key(3, 0)]
-    assert (size, keys) == (11, wanted)
-    assert [bytes(h) for h in hashes] == store.StoredNodes().get_nodes([(0, 10), (1, 4), (3, 0)])
+    size, frontier_size, frontier = row
+    # 11 = 0b1011: the subtrees (3, 0), (1, 4) and (0, 10), kept with the head.
+    assert (size, frontier_size) == (11, 11)
+    assert bytes(frontier) == b"".join(store.StoredNodes().get_nodes([(3, 0), (1, 4), (0, 10)]))
+
+
+@pytest.mark.usefixtures("database")
+def test_a_head_moved_without_its_frontier_reads_the_frontier_from_the_tree() -> None:
+    """A log written before the frontier was kept with the head, or a head
+    set by hand (a rollback drill): the stored frontier belongs to another
+    size, so the next append reads the frontier from the node table, and the
+    tree stays exactly that of the entries."""
+    with db.transaction():
+        store.append(_changes(13, 0), ACTOR, "", now())
+    store.LogHead.update(frontier_size=12, frontier=b"\0" * 64).execute()  # another size's
+    with db.transaction():
+        store.append(_changes(3, 13), ACTOR, "", now())
+    store.LogHead.update(frontier_size=None, frontier=None).execute()  # never kept
+    with db.transaction():
+        store.append(_changes(2, 16), ACTOR, "", now())
+    entries = [b for _, b in sorted(store.bodies(range(18)).items())]
+    assert merkle.root_hash(18, store.StoredNodes()) == merkle.root_from_leaves(entries)
+    assert store.LogHead.get_by_id(1).frontier_size == 18

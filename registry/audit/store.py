@@ -22,10 +22,13 @@ from registry.audit.events import Change, Event, make_event
 
 
 class LogHead(db.BaseModel):
-    """Single row (id=1): the number of events in the log."""
+    """Single row (id=1): the number of events in the log, and the hashes of
+    the tree's frontier as of ``frontier_size`` (see ``_frontier_of``)."""
 
     id = peewee.IntegerField(primary_key=True)
     size = peewee.BigIntegerField()
+    frontier_size = peewee.BigIntegerField(null=True)
+    frontier = peewee.BlobField(null=True)
 
 
 class AuditEvent(db.BaseModel):
@@ -80,8 +83,21 @@ def _create_nodes(database: peewee.Database) -> None:
     database.create_tables([MerkleNode])
 
 
+@db.migration(165, "audit log frontier kept with the head")
+def _head_frontier(database: peewee.Database) -> None:
+    # Existing logs read their frontier from the node table once, at the
+    # next append, which then keeps it here. (A new database has the columns
+    # from migration 1, which creates today's table.)
+    if "frontier" in {c.name for c in database.get_columns("log_head")}:
+        return
+    database.execute_sql("ALTER TABLE log_head ADD COLUMN frontier_size BIGINT")
+    blob = "BYTEA" if db.is_postgres(database) else "BLOB"
+    database.execute_sql(f"ALTER TABLE log_head ADD COLUMN frontier {blob}")
+
+
 _HEAD = "SELECT size FROM log_head WHERE id = 1"
-_SET_HEAD = "UPDATE log_head SET size = %s WHERE id = 1"
+_HEAD_AND_FRONTIER = "SELECT size, frontier_size, frontier FROM log_head WHERE id = 1"
+_SET_HEAD = "UPDATE log_head SET size = %s, frontier_size = %s, frontier = %s WHERE id = 1"
 _nodes_sql_by_count: dict[tuple[str, int], str] = {}
 
 
@@ -97,55 +113,49 @@ def _nodes_sql(count: int) -> str:
     return sql
 
 
-# The head and its frontier, the stored subtree (l, (size >> l) - 1) for
-# every bit l set in the size: every left sibling an append may need.
-_HEAD_AND_FRONTIER = (
-    "SELECT h.size, f.keys, f.hashes FROM log_head h, LATERAL ("
-    "SELECT array_agg(n.key ORDER BY n.key) AS keys, array_agg(n.hash ORDER BY n.key) AS hashes "
-    "FROM merkle_node n WHERE n.key IN ("
-    "SELECT (l::bigint << 56) | ((h.size >> l) - 1) FROM generate_series(0, 62) AS l "
-    "WHERE ((h.size >> l) & 1) = 1)) AS f "
-    "WHERE h.id = 1 FOR UPDATE OF h"
-)
+def _frontier_of(size: int) -> list[tuple[int, int]]:
+    """The perfect subtrees (level, index) that make up a tree of ``size``
+    leaves, highest first: one per bit set in the size. They are every left
+    sibling an append may need, and every node of the next frontier that the
+    append does not complete itself."""
+    return [
+        (level, (size >> level) - 1)
+        for level in range(size.bit_length() - 1, -1, -1)
+        if (size >> level) & 1
+    ]
 
 
-def _lock() -> tuple[int, dict[int, bytes]]:
-    """The locked head and what is known of its frontier (key -> hash).
+_LOCK_HEAD = _HEAD_AND_FRONTIER + " FOR UPDATE"
+# Every write appends: on PostgreSQL it reads the head and its frontier in the
+# round trip that takes the write lock.
+db.open_every_write_with(_LOCK_HEAD)
 
-    The first call in a write transaction takes what the transaction opened
-    with (``db.open_every_write_with``, PostgreSQL): read under the write
-    lock, and nothing in the transaction can have moved the head yet, since
-    only ``append`` does and it asks here first. Otherwise one query."""
-    opened = db.opening_row()
-    if opened is not None:
-        size, keys, hashes = opened
-        return int(size), dict(zip(keys or (), map(bytes, hashes or ()), strict=True))
-    ((size,),) = db.execute(_HEAD + " FOR UPDATE" if db.is_postgres() else _HEAD).fetchall()
-    return int(size), {}
+
+def _lock() -> tuple[int, dict[tuple[int, int], bytes]]:
+    """The locked head and its frontier, (level, index) -> hash.
+
+    The first call in a write transaction takes the row the transaction
+    opened with (``db.open_every_write_with``, PostgreSQL): read under the
+    write lock, and nothing in the transaction can have moved the head yet,
+    since only ``append`` does and it asks here first. Otherwise one query.
+    A frontier stored for another size than the head's (a log written before
+    the frontier was kept, or a head moved by hand) is read from the node
+    table instead."""
+    row = db.opening_row()
+    if row is None:
+        ((*row,),) = db.execute(_LOCK_HEAD if db.is_postgres() else _HEAD_AND_FRONTIER).fetchall()
+    size, frontier_size, packed = int(row[0]), row[1], row[2]
+    coords = _frontier_of(size)
+    if frontier_size == size and packed is not None and len(packed) == 32 * len(coords):
+        hashes = [bytes(packed[32 * i : 32 * i + 32]) for i in range(len(coords))]
+    else:
+        hashes = list(StoredNodes().get_nodes(coords))
+    return size, dict(zip(coords, hashes, strict=True))
 
 
 def lock_head() -> int:
     """Locks the head row for this transaction; returns the log size."""
     return _lock()[0]
-
-
-# Every write appends: on PostgreSQL it reads the head and its frontier in the
-# round trip that takes the write lock.
-db.open_every_write_with(_HEAD_AND_FRONTIER)
-
-
-class _KnownNodes:
-    """``merkle.NodeReader`` over nodes already read in this transaction,
-    falling back to the node table for any other."""
-
-    def __init__(self, known: dict[int, bytes]) -> None:
-        self._known = known
-
-    def get_nodes(self, coords: Sequence[tuple[int, int]]) -> list[bytes]:
-        keys = [node_key(level, index) for level, index in coords]
-        if all(k in self._known for k in keys):
-            return [self._known[k] for k in keys]
-        return StoredNodes().get_nodes(coords)
 
 
 def append(changes: Sequence[Change], actor: str, request_id: str, time: datetime) -> list[Event]:
@@ -157,7 +167,10 @@ def append(changes: Sequence[Change], actor: str, request_id: str, time: datetim
     bodies = [e.canonical_bytes() for e in events]
     naive = time.astimezone(UTC).replace(tzinfo=None)
     leaves = [merkle.leaf_hash(body) for body in bodies]
-    nodes = merkle.append_batch(start, leaves, _KnownNodes(frontier))
+    nodes = merkle.append_batch(start, leaves, merkle.MemoryNodes(frontier))
+    end = start + len(events)
+    known = frontier | {(level, index): digest for level, index, digest in nodes}
+    packed = b"".join(known[c] for c in _frontier_of(end))
     # Entries, tree nodes and the new head: one round trip on PostgreSQL.
     db.write_rows(
         [
@@ -175,7 +188,7 @@ def append(changes: Sequence[Change], actor: str, request_id: str, time: datetim
                 [(node_key(level, index), digest) for level, index, digest in nodes],
             ),
         ],
-        then=(_SET_HEAD, (start + len(events),)),
+        then=(_SET_HEAD, (end, end, packed)),
     )
     return events
 
