@@ -30,6 +30,7 @@ import threading
 from collections.abc import Collection, Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, cast
 
 from dpa_decisions.state import SubprocessorEntry, decide_transfer, decide_usual
@@ -93,10 +94,18 @@ class Snapshot:
             request, self.controllers, self.subprocessors, self.reference, self.revision, _MEMO
         )
 
-    def usual(self, request: TransferRequest, vocabulary: Vocabulary) -> Decision | None:
-        """The answer to the usual request (``dpa_decisions.state.decide_usual``)
-        when ``request`` is one, at once; None: validate it and :meth:`decide`.
-        ``request``: a sub-processor's with no one-off fields."""
+    def usual(
+        self,
+        controller_id: str,
+        subprocessor_id: str,
+        categories: tuple[str, ...],
+        purpose: str,
+        on: date,
+        vocabulary: Vocabulary,
+    ) -> Decision | None:
+        """The answer to the usual request (``dpa_decisions.state.decide_usual``),
+        a sub-processor's with no one-off fields, when it is one, at once;
+        None: build the request, validate it and :meth:`decide`."""
         return decide_usual(
             self.controllers,
             self.subprocessors,
@@ -104,11 +113,11 @@ class Snapshot:
             vocabulary,
             self.revision,
             _MEMO,
-            request.controller_id,
-            request.subprocessor_id or "",
-            request.data_categories,
-            request.purpose,
-            request.on,
+            controller_id,
+            subprocessor_id,
+            categories,
+            purpose,
+            on,
         )
 
 
