@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import NamedTuple
 
 from dpa_client.errors import VerificationError
@@ -21,6 +22,7 @@ from dpa_client.transparency import merkle
 from dpa_client.transparency.note import Checkpoint, NoteVerifier, open_checkpoint
 from dpa_decisions import processing as shared_processing
 from dpa_decisions import transfer_types as shared_transfer
+from dpa_decisions.common import iso_day
 from dpa_registry_api.v1 import agreements_pb2 as apb
 from dpa_registry_api.v1 import transfers_pb2 as tpb
 
@@ -134,15 +136,38 @@ _DENIED = tpb.TRANSFER_VERDICT_DENIED
 _new = tuple.__new__
 
 
-def transfer_decision(decision: shared_transfer.Decision, on: str) -> TransferDecision:
-    """The answer of the shared ``decide``, as the server would send it."""
-    if decision.allowed:
-        # TransferDecision(_ALLOWED, bases, (), revision, on, True), as a
-        # plain tuple: built on every local check that allows.
-        fields = (_ALLOWED, decision.legal_bases, (), decision.revision, on, True, None)
-        return _new(TransferDecision, fields)
-    reasons = tuple(TransferReason(_DENIAL[r.code], r.message) for r in decision.reasons)
-    return TransferDecision(_DENIED, (), reasons, decision.revision, on, True)
+def transfer_decision(decision: shared_transfer.Decision, on: date) -> TransferDecision:
+    """The answer of the shared ``decide`` on day ``on``, as the server would
+    send it: one value per distinct decision and day, shared by every check
+    that gets it (answers are immutable), so a check that is remembered keeps
+    no new answer alive, only its key."""
+    key = (decision, on)
+    found = _ANSWERS.get(key)
+    if found is None:
+        if decision.allowed:
+            # TransferDecision(_ALLOWED, bases, (), revision, on, True), as a
+            # plain tuple.
+            fields = (
+                _ALLOWED,
+                decision.legal_bases,
+                (),
+                decision.revision,
+                iso_day(on),
+                True,
+                None,
+            )
+            found = _new(TransferDecision, fields)
+        else:
+            reasons = tuple(TransferReason(_DENIAL[r.code], r.message) for r in decision.reasons)
+            found = TransferDecision(_DENIED, (), reasons, decision.revision, iso_day(on), True)
+        if len(_ANSWERS) >= _ANSWERS_BOUND:
+            _ANSWERS.clear()
+        _ANSWERS[key] = found
+    return found
+
+
+_ANSWERS: dict[tuple[shared_transfer.Decision, date], TransferDecision] = {}
+_ANSWERS_BOUND = 4096
 
 
 class ProcessingReason(NamedTuple):

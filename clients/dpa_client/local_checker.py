@@ -56,7 +56,7 @@ from dpa_client._local_wire import (
 from dpa_client._transfers import transfer_request_message
 from dpa_client.types.transfers import Safeguard
 from dpa_decisions import processing, transfer
-from dpa_decisions.common import RESOURCE_ID, AuthorizationState, iso_day
+from dpa_decisions.common import RESOURCE_ID, AuthorizationState
 from dpa_decisions.processing import ProcessingRequest, Situation
 from dpa_decisions.reference import Reference
 from dpa_decisions.state import SubprocessorEntry, decide_transfer, decide_usual
@@ -297,7 +297,7 @@ class LocalChecker:
                     on,
                 )
                 if usual is not None:
-                    answer = transfer_decision(usual, iso_day(on))
+                    answer = transfer_decision(usual, on)
                     if key is not None:
                         self._remember(state, key, answer)
                     return self._with_receipt(answer, receipt) if receipt else answer
@@ -347,7 +347,7 @@ class LocalChecker:
             state.revision,
             self._work,
         )
-        answer = transfer_decision(decision, iso_day(request.on))
+        answer = transfer_decision(decision, request.on)
         if key is not None:
             self._remember(state, key, answer)
         return self._with_receipt(answer, receipt) if receipt else answer
