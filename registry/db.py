@@ -255,6 +255,23 @@ def execute(sql: str, params: tuple[Any, ...] = ()) -> Any:
     return database.execute_sql(sql, params)
 
 
+_STATEMENTS: dict[tuple[str, str, int], str] = {}
+
+
+def sql(statement: str, count: int = 0) -> str:
+    """``statement``, SQL from code with ``%s`` marks, in this database's
+    parameter style, with ``count`` marks in place of ``{marks}`` (an IN
+    list); converted once per statement, style and count. Every hand-written
+    statement goes through here (peewee's queries: :func:`built`)."""
+    param = str(database.param)
+    key = (param, statement, count)
+    found = _STATEMENTS.get(key)
+    if found is None:
+        found = statement.replace("{marks}", ", ".join(["%s"] * count))
+        found = _STATEMENTS[key] = found if param == "%s" else found.replace("%s", param)
+    return found
+
+
 _BUILT: dict[tuple[Callable[..., Any], str], str] = {}
 
 
@@ -435,7 +452,7 @@ def write_rows(
                 rows,
             )
     if then is not None:
-        cursor.execute(then[0].replace("%s", "?"), then[1])
+        cursor.execute(sql(then[0]), then[1])
 
 
 def insert_rows(model: type[BaseModel], rows: Sequence[Mapping[str, Any]]) -> None:

@@ -136,12 +136,8 @@ _KEEP = (
 )
 
 
-def _sql(statement: str) -> str:
-    return statement if db.is_postgres() else statement.replace("%s", "?")
-
-
 def _replay(key: str, digest: str, codec: Codec[R]) -> tuple[R, Receipt] | None:
-    found = db.execute(_sql(_FIND), (key,)).fetchall()
+    found = db.execute(db.sql(_FIND), (key,)).fetchall()
     if not found:
         return None
     ((request_digest, response, first_seq, count),) = found
@@ -152,7 +148,7 @@ def _replay(key: str, digest: str, codec: Codec[R]) -> tuple[R, Receipt] | None:
 
 def _keep(key: str, digest: str, response: bytes, receipt: Receipt, now: datetime) -> None:
     created = IdempotencyRecord.created_at.db_value(now)
-    db.execute(_sql(_KEEP), (key, digest, response, receipt.first_seq, receipt.count, created))
+    db.execute(db.sql(_KEEP), (key, digest, response, receipt.first_seq, receipt.count, created))
 
 
 def mutate(

@@ -46,3 +46,15 @@ def test_built_once_and_run_with_other_values(opened: peewee.Database) -> None:
 def test_a_value_that_is_no_mark_is_refused(opened: peewee.Database) -> None:
     with pytest.raises(RuntimeError, match="parameters"):
         db.built(_with_a_literal, "id")
+
+
+def test_hand_written_statements_take_the_databases_marks(opened: peewee.Database) -> None:
+    """``db.sql``: a statement from code with ``%s`` marks (and ``{marks}``
+    for an IN list) runs as written on either backend."""
+    statement = "SELECT controller_id FROM controller WHERE controller_id IN ({marks}) AND %s = 1"
+    sql = db.sql(statement, 3)
+    assert db.sql(statement, 3) is sql  # converted once
+    param = str(opened.param)
+    assert sql.count(param) == 4 and ("%s" not in sql or param == "%s")
+    assert db.execute(sql, ("a", "b", "c", 1)).fetchall() == []
+    assert db.sql("SELECT %s", 0) == f"SELECT {param}"

@@ -33,7 +33,7 @@ _SQL = (
     "SELECT h.size, l.controller_id, l.active_version, l.ended_version, a.scope, "
     "i.version, i.body, i.flagged "
     "FROM log_head h "
-    "LEFT JOIN agreement_line l ON l.controller_id = {p} "
+    "LEFT JOIN agreement_line l ON l.controller_id = %s "
     "LEFT JOIN agreement a ON a.controller_id = l.controller_id "
     "AND a.version = l.active_version "
     "LEFT JOIN instruction i ON i.controller_id = l.controller_id "
@@ -51,12 +51,8 @@ _BULK_SQL = (
     "LEFT JOIN instruction i ON i.controller_id = l.controller_id "
     "AND i.version = l.instruction_version"
 )
+_BULK_OF = _BULK_SQL + " WHERE l.controller_id IN ({marks})"
 _CHUNK = 500
-
-
-@lru_cache(maxsize=4)
-def _sql(param: str) -> str:
-    return _SQL.format(p=param)
 
 
 @lru_cache(maxsize=4096)
@@ -112,8 +108,7 @@ def situations(controller_ids: Collection[str]) -> dict[str, Situation]:
     wanted = sorted(set(controller_ids))
     for i in range(0, len(wanted), _CHUNK):
         chunk = wanted[i : i + _CHUNK]
-        marks = ", ".join([database.param] * len(chunk))
-        cursor = database.execute_sql(f"{_BULK_SQL} WHERE l.controller_id IN ({marks})", chunk)
+        cursor = database.execute_sql(db.sql(_BULK_OF, len(chunk)), chunk)
         for cid, active, ended, scope, iversion, body, flagged in cursor.fetchall():
             result[cid] = _situation(cid, active, ended, scope, iversion, body, flagged)
     return result
@@ -128,7 +123,7 @@ def all_situations() -> dict[str, Situation]:
 def situation(controller_id: str) -> tuple[Situation, int]:
     """The controller's situation and the registry revision, read in one statement."""
     database = db.database.obj
-    cursor = database.execute_sql(_sql(database.param), (controller_id,))
+    cursor = database.execute_sql(db.sql(_SQL), (controller_id,))
     ((size, line, active, ended, scope, iversion, body, flagged),) = cursor.fetchall()
     if line is None and not controllers.exists(controller_id):
         # Without an agreement line it may be a typo: say so loudly.

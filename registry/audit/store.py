@@ -70,7 +70,7 @@ class StoredNodes:
         wanted = sorted(set(keys))
         found = {
             int(key): bytes(value)
-            for key, value in db.execute(_nodes_sql(len(wanted)), tuple(wanted)).fetchall()
+            for key, value in db.execute(db.sql(_NODES, len(wanted)), tuple(wanted)).fetchall()
         }
         missing = [c for c, k in zip(coords, keys, strict=True) if k not in found]
         if missing:
@@ -98,19 +98,7 @@ def _head_frontier(database: peewee.Database) -> None:
 _HEAD = "SELECT size FROM log_head WHERE id = 1"
 _HEAD_AND_FRONTIER = "SELECT size, frontier_size, frontier FROM log_head WHERE id = 1"
 _SET_HEAD = "UPDATE log_head SET size = %s, frontier_size = %s, frontier = %s WHERE id = 1"
-_nodes_sql_by_count: dict[tuple[str, int], str] = {}
-
-
-def _nodes_sql(count: int) -> str:
-    """``SELECT key, hash FROM merkle_node WHERE key IN (...)`` for ``count``
-    keys, built once per count and parameter style."""
-    param = str(db.database.param)
-    sql = _nodes_sql_by_count.get((param, count))
-    if sql is None:
-        marks = ", ".join(param for _ in range(count))
-        sql = f"SELECT key, hash FROM merkle_node WHERE key IN ({marks})"  # noqa: S608 - no input
-        _nodes_sql_by_count[param, count] = sql
-    return sql
+_NODES = "SELECT key, hash FROM merkle_node WHERE key IN ({marks})"
 
 
 def _frontier_of(size: int) -> list[tuple[int, int]]:

@@ -119,21 +119,10 @@ def _lock_inserts() -> None:
         db.execute("SELECT pg_advisory_xact_lock(%s)", (_INSERT_LOCK,))
 
 
-_LAST_NUMBERS: dict[tuple[str, int], str] = {}
-
-
-def _last_numbers_sql(count: int) -> str:
-    """The newest number of ``count`` inboxes: built once per count and
-    parameter style (peewee spends most of a large read building its IN list)."""
-    param = str(db.database.param)
-    sql = _LAST_NUMBERS.get((param, count))
-    if sql is None:
-        marks = ", ".join(param for _ in range(count))
-        sql = _LAST_NUMBERS[param, count] = (
-            "SELECT controller_id, MAX(seq) FROM notification "  # noqa: S608 - no input
-            f"WHERE controller_id IN ({marks}) GROUP BY controller_id"
-        )
-    return sql
+_LAST_NUMBERS = (
+    "SELECT controller_id, MAX(seq) FROM notification "
+    "WHERE controller_id IN ({marks}) GROUP BY controller_id"
+)
 
 
 def _last_numbers(controller_ids: Sequence[str]) -> dict[str, int]:
@@ -142,7 +131,7 @@ def _last_numbers(controller_ids: Sequence[str]) -> dict[str, int]:
     wanted = sorted(set(controller_ids))
     for i in range(0, len(wanted), 500):
         chunk = tuple(wanted[i : i + 500])
-        rows = db.execute(_last_numbers_sql(len(chunk)), chunk).fetchall()
+        rows = db.execute(db.sql(_LAST_NUMBERS, len(chunk)), chunk).fetchall()
         result.update({str(cid): int(last or 0) for cid, last in rows})
     return result
 

@@ -90,12 +90,14 @@ def _chunks(ids: Collection[str]) -> Iterable[list[str]]:
 
 
 _NEWEST = (
-    "SELECT f.a, f.b, f.content FROM record_fact f WHERE f.kind = {p}{filter} AND f.revision = "
+    "SELECT f.a, f.b, f.content FROM record_fact f WHERE f.kind = %s AND f.revision = "
     "(SELECT MAX(g.revision) FROM record_fact g "
-    "WHERE g.kind = f.kind AND g.a = f.a AND g.b = f.b AND g.revision <= {p})"
+    "WHERE g.kind = f.kind AND g.a = f.a AND g.b = f.b AND g.revision <= %s)"
 )
-"""Plain SQL, built by string formatting: peewee would spend milliseconds
-building this correlated query on every write."""
+"""Plain SQL: peewee would spend milliseconds building this correlated query
+on every write. With ``_OF_A`` or ``_OF_B``: the units of some ids."""
+_OF_A = _NEWEST + " AND f.a IN ({marks})"
+_OF_B = _NEWEST + " AND f.b IN ({marks})"
 
 
 def _stored(
@@ -107,14 +109,12 @@ def _stored(
 ) -> dict[tuple[str, str], str | None]:
     """(a, b) -> the newest content at or below ``revision`` of the units of
     ``kind`` (restricted to the ``a`` or ``b`` ids when given)."""
-    p = db.database.param
-    column, ids = ("a", a) if a is not None else ("b", b)
+    statement, ids = (_OF_A, a) if a is not None else (_OF_B, b)
     chunks: Iterable[list[str] | None] = [None] if ids is None else _chunks(ids)
     result: dict[tuple[str, str], str | None] = {}
     for chunk in chunks:
-        where = "" if chunk is None else f" AND f.{column} IN ({', '.join([p] * len(chunk))})"
-        sql = _NEWEST.format(p=p, filter=where)
-        params = (kind.value, *(chunk or ()), revision)
+        sql = db.sql(_NEWEST) if chunk is None else db.sql(statement, len(chunk))
+        params = (kind.value, revision, *(chunk or ()))
         rows = cast("Iterable[tuple[str, str, str | None]]", db.execute(sql, params).fetchall())
         for ua, ub, content in rows:
             result[(ua, ub)] = content

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any, cast
 
 import peewee
@@ -94,35 +93,36 @@ def of_controller(controller_id: str) -> dict[str, tuple[Subprocessor, Authoriza
     return result
 
 
-_PAGE_SQL = (
+_PAGE = (
     "SELECT s.*, a.state AS explicit_state FROM subprocessor s "
     "LEFT JOIN subprocessor_authorization a "
-    "ON a.subprocessor_id = s.subprocessor_id AND a.controller_id = {p} "
+    "ON a.subprocessor_id = s.subprocessor_id AND a.controller_id = %s "
     "WHERE s.subprocessor_id IN ("
     " SELECT m.subprocessor_id FROM ("
     "  SELECT e.subprocessor_id FROM subprocessor_authorization e"
     "  JOIN subprocessor t ON t.subprocessor_id = e.subprocessor_id"
-    "  WHERE e.controller_id = {p} AND t.status <> '{retired}'{after_e}"
-    "  ORDER BY e.subprocessor_id LIMIT {p}) m"
+    "  WHERE e.controller_id = %s AND t.status <> '{retired}'{after_e}"
+    "  ORDER BY e.subprocessor_id LIMIT %s) m"
     " UNION"
     " SELECT w.subprocessor_id FROM ("
     "  SELECT u.subprocessor_id FROM subprocessor u"
     "  WHERE u.scope = '{platform}' AND u.status = '{active}'{after_u}"
-    "  ORDER BY u.subprocessor_id LIMIT {p}) w"
-    ") ORDER BY s.subprocessor_id LIMIT {p}"
+    "  ORDER BY u.subprocessor_id LIMIT %s) w"
+    ") ORDER BY s.subprocessor_id LIMIT %s"
 )
 
 
-@lru_cache(maxsize=8)
-def _page_sql(param: str, after: bool) -> str:
-    return _PAGE_SQL.format(
-        p=param,
+def _page(after: bool) -> str:
+    return _PAGE.format(
         retired=Status.RETIRED.value,
         platform=Scope.PLATFORM.value,
         active=Status.ACTIVE.value,
-        after_e=f" AND e.subprocessor_id > {param}" if after else "",
-        after_u=f" AND u.subprocessor_id > {param}" if after else "",
+        after_e=" AND e.subprocessor_id > %s" if after else "",
+        after_u=" AND u.subprocessor_id > %s" if after else "",
     )
+
+
+_FIRST_PAGE, _NEXT_PAGE = _page(after=False), _page(after=True)
 
 
 def page_of_controller(
@@ -146,7 +146,7 @@ def page_of_controller(
     if after is not None:
         params.append(after)
     params += [limit, limit]
-    sql = _page_sql(db.database.obj.param, after is not None)
+    sql = db.sql(_FIRST_PAGE if after is None else _NEXT_PAGE)
     result: list[tuple[Subprocessor, AuthorizationState]] = []
     for row in cast("Iterable[Any]", SubprocessorRow.raw(sql, *params)):
         st = _row_state(row)
