@@ -344,3 +344,43 @@ def test_internal_addresses_are_refused_unless_allowed() -> None:
     assert types.address_allowed("127.0.0.5", loopback)
     assert types.address_allowed("::ffff:127.0.0.1", loopback)
     assert not types.address_allowed("::1", loopback)
+
+
+def test_fan_out_over_many_batches_routes_only_subscribed_inboxes(
+    delivering: harness.Harness, receiver: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A breach's ten thousand notices, in small: more notices than one
+    fan-out batch, most to controllers without a subscription. Exactly the
+    subscribed controller's notices become deliveries, each once."""
+    from registry.delivery import deliveries
+
+    monkeypatch.setattr(deliveries, "FANOUT_BATCH", 7)
+    h = delivering
+    for cid in ("acme", "globex", "initech"):
+        factories.controller(h.staff, cid)
+    h.client("controller", "globex").subscribe_webhook("globex", receiver.url, kinds=["GENERAL"])
+    caller = scheduler.system_caller(harness.TRUST_DOMAIN)
+
+    def apply(m: ledger.Mutation) -> None:
+        for _ in range(4):
+            inbox.notify(
+                m, ["acme", "globex", "initech"], inbox.Kind.GENERAL, "T", "B", "test/x", {}
+            )
+        inbox.notify(m, ["globex"], inbox.Kind.BREACH, "Not wanted", "B", "test/y", {})
+
+    ledger.mutate(caller, "Test/Notify", "", "", ledger.NOTHING, apply)
+    done = eventually(
+        lambda: (
+            (d := _deliveries(h, "globex"))
+            and len(d) >= 4
+            and all(x.state == DELIVERED for x in d)
+            and d
+        ),
+        what="globex's four notices delivered",
+    )
+    told = inbox.list_page(
+        caller, controller_id="globex", after_id=0, size=10, unacknowledged_only=False
+    )
+    wanted = [n.name for n in told if n.kind is inbox.Kind.GENERAL]
+    assert sorted(d.notification for d in done) == sorted(wanted) and len(wanted) == 4
+    assert _deliveries(h, "acme") == [] and _deliveries(h, "initech") == []

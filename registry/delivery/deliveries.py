@@ -102,24 +102,23 @@ def reader(trust_domain: str) -> Caller:
 # -- fan-out -----------------------------------------------------------------
 
 
-def fan_out(caller: Caller) -> int:
+def fan_out() -> int:
     """Creates the deliveries of the notices after the cursor; returns how
     many notices it took (``FANOUT_BATCH``: there may be more)."""
     with db.transaction():
         cursor = int(CursorRow.get_by_id(1).notification_key)
-        notices = inbox.list_page(
-            caller, controller_id="", after_id=cursor, size=FANOUT_BATCH, unacknowledged_only=False
-        )
-        if not notices:
+        new = inbox.keys_after(cursor, FANOUT_BATCH)
+        if not new:
             return 0
         moved = (
-            CursorRow.update(notification_key=notices[-1].key)
+            CursorRow.update(notification_key=new[-1][0])
             .where((CursorRow.id == 1) & (CursorRow.notification_key == cursor))
             .execute()
         )
         if moved != 1:
             return 0  # another process fanned these out
-        by_controller = subscriptions.active_for([n.controller_id for n in notices])
+        by_controller = subscriptions.active_for([cid for _, cid in new])
+        notices = inbox.headers([key for key, cid in new if cid in by_controller])
         rows: list[dict[str, Any]] = []
         for n in notices:
             for sub in by_controller.get(n.controller_id, []):
@@ -128,7 +127,7 @@ def fan_out(caller: Caller) -> int:
                     continue
                 rows.append(
                     {
-                        "notification": n.id,
+                        "notification": n.number,
                         "controller_id": n.controller_id,
                         "subscription_id": sub.subscription_id,
                         "channel": sub.channel,
@@ -141,7 +140,7 @@ def fan_out(caller: Caller) -> int:
                 )
         if rows:
             db.insert_rows(DeliveryRow, rows)
-        return len(notices)
+        return len(new)
 
 
 # -- claim, send, record -----------------------------------------------------

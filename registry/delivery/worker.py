@@ -59,7 +59,7 @@ class Worker:
         when the fan-out has more backlog: the next round starts at once)."""
         with db.database.connection_context():
             evidence.drain_streamed()
-            backlog = deliveries.fan_out(self.caller) >= deliveries.FANOUT_BATCH
+            backlog = deliveries.fan_out() >= deliveries.FANOUT_BATCH
             lease = timedelta(seconds=self.settings.lease_seconds)
             held = deliveries.claim(self.owner, clock.now(), lease, CLAIM_BATCH)
         made = int(backlog)

@@ -106,6 +106,47 @@ def from_tuple(t: Sequence[Any]) -> Notification:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Header:
+    """A notification without its text: enough to route it."""
+
+    key: int
+    """Internal commit order over all inboxes."""
+    controller_id: str
+    number: int
+    """Its number in the controller's inbox (``Notification.id``)."""
+    kind: Kind
+    create_time: datetime
+
+
+_KEYS_AFTER = "SELECT id, controller_id FROM notification WHERE id > %s ORDER BY id LIMIT %s"
+_HEADERS = (
+    "SELECT id, controller_id, seq, kind, create_time FROM notification "
+    "WHERE id IN ({marks}) ORDER BY id"
+)
+
+
+def keys_after(key: int, limit: int) -> list[tuple[int, str]]:
+    """(internal key, controller id) of the first ``limit`` notifications of
+    every inbox after internal key ``key``, in commit order: which notices
+    are new and whose (the delivery fan-out reads ten thousand at a breach,
+    nearly all for controllers without a subscription)."""
+    rows = db.execute(db.sql(_KEYS_AFTER), (key, limit)).fetchall()
+    return [(int(k), str(cid)) for k, cid in rows]
+
+
+def headers(keys: Sequence[int]) -> list[Header]:
+    """The notifications with these internal keys, in commit order, without
+    their text: what routing them needs."""
+    created = NotificationRow.create_time.python_value
+    found: list[Header] = []
+    for i in range(0, len(keys), 500):
+        chunk = tuple(keys[i : i + 500])
+        for k, cid, seq, kind, at in db.execute(db.sql(_HEADERS, len(chunk)), chunk).fetchall():
+            found.append(Header(int(k), cid, int(seq), Kind(kind), created(at)))
+    return found
+
+
 def parse_name(name: str, field: str = "name") -> int:
     prefix = COLLECTION + "/"
     ident = name[len(prefix) :] if name.startswith(prefix) else ""
