@@ -14,6 +14,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from json.encoder import encode_basestring
 from typing import Any
 
 from dpa_client.documents import canonical
@@ -67,7 +68,38 @@ class Event:
         }
 
     def canonical_bytes(self) -> bytes:
-        return canonical(self.to_json())
+        """``canonical(self.to_json())``; ASCII text (nearly every event) is
+        filled into the members' fixed order directly, with JSON's own
+        escaping, which is RFC 8785's for ASCII (a breach writes ten
+        thousand events in one transaction)."""
+        tenant = self.tenant
+        texts = (self.action, self.actor, self.change_digest, self.nonce, self.request_id)
+        if not (
+            "".join(texts).isascii()
+            and self.resource.isascii()
+            and (tenant is None or tenant.isascii())
+            and type(self.seq) is int
+        ):
+            return canonical(self.to_json())
+        q = encode_basestring
+        return (
+            _ASCII_EVENT
+            % (
+                *map(q, texts),
+                q(self.resource),
+                self.seq,
+                "null" if tenant is None else q(tenant),
+                q(rfc3339(self.time)),
+                EVENT_VERSION,
+            )
+        ).encode()
+
+
+_ASCII_EVENT = (
+    '{"action":%s,"actor":%s,"change":%s,"nonce":%s,"request_id":%s,'
+    '"resource":%s,"seq":%d,"tenant":%s,"time":%s,"v":%d}'
+)
+"""An event's members in RFC 8785 order (``Event.to_json``'s keys, sorted)."""
 
 
 def make_event(seq: int, time: datetime, actor: str, request_id: str, change: Change) -> Event:
