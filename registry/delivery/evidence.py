@@ -14,6 +14,7 @@ import queue
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import peewee
 
@@ -49,13 +50,29 @@ def record(
     controller_id: str, number: int, channel: types.Evidence, time: datetime, detail: str
 ) -> None:
     """Keeps the first evidence per channel (in the caller's transaction)."""
-    EvidenceRow.insert(
-        controller_id=controller_id,
-        notification=number,
-        channel=channel.value,
-        time=time,
-        detail=detail,
-    ).on_conflict_ignore().execute()
+    _keep_first([_row(controller_id, number, channel, time, detail)])
+
+
+def _row(
+    controller_id: str, number: int, channel: types.Evidence, time: datetime, detail: str
+) -> dict[str, Any]:
+    return {
+        "controller_id": controller_id,
+        "notification": number,
+        "channel": channel.value,
+        "time": time,
+        "detail": detail,
+    }
+
+
+def _keep_first(rows: Sequence[dict[str, Any]]) -> None:
+    """Inserts the rows, a hundred a statement; a (notice, channel) that
+    already has evidence keeps its first."""
+    for i in range(0, len(rows), _ROWS_PER_INSERT):
+        EvidenceRow.insert_many(rows[i : i + _ROWS_PER_INSERT]).on_conflict_ignore().execute()
+
+
+_ROWS_PER_INSERT = 100
 
 
 def drain_streamed() -> int:
@@ -68,26 +85,15 @@ def drain_streamed() -> int:
             break
         items.setdefault((controller_id, number), time)
     rows = [
-        {
-            "controller_id": controller_id,
-            "notification": number,
-            "channel": types.Evidence.STREAM.value,
-            "time": time,
-            "detail": "Watch stream",
-        }
+        _row(controller_id, number, types.Evidence.STREAM, time, "Watch stream")
         for (controller_id, number), time in sorted(items.items())
     ]
     if rows:
         # A breach hands a thousand notices to live streams at once: a few
-        # statements, not one each; the first evidence per channel is kept.
+        # statements, not one each.
         with db.transaction():
-            for i in range(0, len(rows), _ROWS_PER_INSERT):
-                chunk = rows[i : i + _ROWS_PER_INSERT]
-                EvidenceRow.insert_many(chunk).on_conflict_ignore().execute()
+            _keep_first(rows)
     return len(rows)
-
-
-_ROWS_PER_INSERT = 100
 
 
 def parse_name(name: str, field: str = "name") -> tuple[str, int]:

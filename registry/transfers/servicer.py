@@ -91,14 +91,21 @@ def _day(value: date | None) -> str:
     return value.isoformat() if value is not None else ""
 
 
-def _parse_day(field: str, text: str, errors: Violations) -> date | None:
-    if not text:
-        return None
+def _wire_day(text: str) -> date | None:
+    """A day on the wire (YYYY-MM-DD); None: not one."""
     try:
         return date.fromisoformat(text)
     except ValueError:
-        errors.add(field, f"{text!r} is not a date (YYYY-MM-DD)")
         return None
+
+
+def _parse_day(field: str, text: str, errors: Violations) -> date | None:
+    if not text:
+        return None
+    day = _wire_day(text)
+    if day is None:
+        errors.add(field, f"{text!r} is not a date (YYYY-MM-DD)")
+    return day
 
 
 def safeguard_from_proto(
@@ -202,12 +209,9 @@ def _usual(
     (:func:`transfer_request`), validate it and decide."""
     if not msg.subprocessor_id or _one_off(msg):
         return None
-    on = today
-    if msg.transfer_date:
-        try:
-            on = date.fromisoformat(msg.transfer_date)
-        except ValueError:
-            return None  # reported by transfer_request
+    on = _wire_day(msg.transfer_date) if msg.transfer_date else today
+    if on is None:
+        return None  # reported by transfer_request
     decision = snapshot.usual(
         msg.controller_id,
         msg.subprocessor_id,
