@@ -37,6 +37,7 @@ import random
 import resource
 import tempfile
 import time
+from array import array
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -109,31 +110,6 @@ def _requests(controllers: int, count: int, seed: int) -> list[tuple[str, dict[s
     return out
 
 
-def _time(
-    checker: LocalChecker, requests: list[tuple[str, dict[str, Any]]]
-) -> tuple[list[float], list[float]]:
-    """(wall-clock us, this thread's CPU us) per decision. On a loaded machine
-    the wall clock includes time the thread was not running; the CPU time
-    is the decision's own cost."""
-    calls: dict[str, Callable[..., Any]] = {
-        "transfer": checker.check_transfer,
-        "processing": checker.check_processing,
-    }
-    wall: list[float] = []
-    cpu: list[float] = []
-    clock, cpu_clock = time.perf_counter_ns, time.thread_time_ns
-    for kind, kw in requests:
-        args = dict(kw)
-        cid = args.pop("controller_id")
-        call = calls[kind]
-        c, t = cpu_clock(), clock()
-        call(cid, **args)
-        t2, c2 = clock(), cpu_clock()
-        wall.append((t2 - t) / 1000)
-        cpu.append((c2 - c) / 1000)
-    return wall, cpu
-
-
 class Pauses:
     """The cyclic collector's runs while timing: count per generation and
     the longest pause (gc.callbacks)."""
@@ -157,14 +133,45 @@ class Pauses:
         )
 
 
-def _watched(
-    pauses: Pauses, checker: LocalChecker, requests: list[tuple[str, dict[str, Any]]]
-) -> tuple[list[float], list[float]]:
-    gc.callbacks.append(pauses)
+def _time(
+    checker: LocalChecker,
+    requests: list[tuple[str, dict[str, Any]]],
+    pauses: Pauses | None = None,
+) -> tuple[list[float], list[float], int]:
+    """(wall-clock us, this thread's CPU us) per decision, and the page
+    faults meanwhile; ``pauses`` counts the collector's runs. On a loaded
+    machine the wall clock includes time the thread was not running; the
+    CPU time is the decision's own cost. The arguments are built and the
+    samples go into arrays filled before timing starts: a float per sample
+    would take a fresh page of memory every 64 decisions, and its
+    first-touch fault would land on a decision."""
+    calls: dict[str, Callable[..., Any]] = {
+        "transfer": checker.check_transfer,
+        "processing": checker.check_processing,
+    }
+    prepared: list[tuple[Callable[..., Any], str, dict[str, Any]]] = []
+    for kind, kw in requests:
+        args = dict(kw)
+        cid = args.pop("controller_id")
+        prepared.append((calls[kind], cid, args))
+    wall = array("q", [0]) * len(prepared)
+    cpu = array("q", [0]) * len(prepared)
+    clock, cpu_clock = time.perf_counter_ns, time.thread_time_ns
+    if pauses is not None:
+        gc.callbacks.append(pauses)
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     try:
-        return _time(checker, requests)
+        for i, (call, cid, args) in enumerate(prepared):
+            c, t = cpu_clock(), clock()
+            call(cid, **args)
+            t2, c2 = clock(), cpu_clock()
+            wall[i] = t2 - t
+            cpu[i] = c2 - c
     finally:
-        gc.callbacks.remove(pauses)
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+        if pauses is not None:
+            gc.callbacks.remove(pauses)
+    return [w / 1000 for w in wall], [c / 1000 for c in cpu], faults
 
 
 def decisions(
@@ -185,29 +192,25 @@ def decisions(
         checker._memo.clear()
         tracked = len(gc.get_objects())
         cold_pauses, warm_pauses = Pauses(), Pauses()
-        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-        cold, cold_cpu = _watched(cold_pauses, checker, distinct)
-        cold_faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+        cold, cold_cpu, cold_faults = _time(checker, distinct, cold_pauses)
         # Another 20,000 distinct requests with the memo emptied again: what
         # the first pass costs beyond them is the memo growing into memory
         # the process had never touched (first-touch page faults), which a
         # long-running checker has paid once.
         checker._memo.clear()
-        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-        again, again_cpu = _time(checker, _requests(controllers, 20_000, 4))
-        again_faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+        again, again_cpu, again_faults = _time(checker, _requests(controllers, 20_000, 4))
         pool = _requests(controllers, 2_000, 2)
         rng = random.Random(3)
         mix = [rng.choice(pool) for _ in range(20_000)]
-        warm, warm_cpu = _time(checker, mix)  # a tenth are first-time misses
+        warm, warm_cpu, _ = _time(checker, mix)  # a tenth are first-time misses
         # Again, every answer in the memo: what is left is the collector.
-        hot, hot_cpu = _watched(warm_pauses, checker, mix)
+        hot, hot_cpu, _ = _time(checker, mix, warm_pauses)
         # The same mix with the cyclic collector paused: how much of the tail
         # is the caller's garbage collection rather than the decision.
         gc.collect()
         gc.disable()
         try:
-            quiet, quiet_cpu = _time(checker, mix)
+            quiet, quiet_cpu, _ = _time(checker, mix)
         finally:
             gc.enable()
         # A gateway's usual tuning: freeze what start-up made, collect less often.
@@ -215,7 +218,7 @@ def decisions(
         gc.freeze()
         gc.set_threshold(50_000, 20, 20)
         try:
-            tuned, tuned_cpu = _time(checker, mix)
+            tuned, tuned_cpu, _ = _time(checker, mix)
         finally:
             gc.set_threshold(*thresholds)
             gc.unfreeze()

@@ -313,6 +313,21 @@ def test_a_transfer_date_with_a_time_of_day_is_refused_as_the_server_refuses_it(
     assert local == remote
 
 
+def test_remembers_a_request_from_its_second_sighting(world: World, checker: LocalChecker) -> None:
+    """The memo's doorkeeper: a one-off request leaves no entry; a repeated
+    one is remembered and answered the same (the very answer, at once)."""
+    once = {"subprocessor_id": "euhost", "data_categories": [CATEGORIES[1]], "purpose": PURPOSES[0]}
+    twice = {"operation": "STORE", "data_categories": [CATEGORIES[0]], "purpose": PURPOSES[0]}
+    checker.check_transfer("acme", **once)
+    first = checker.check_processing("acme", **twice)
+    assert len(checker._memo) == 0
+    second = checker.check_processing("acme", **twice)
+    assert len(checker._memo) == 1
+    third = checker.check_processing("acme", **twice)
+    assert first == second and third is second
+    assert third == world.checker.check_processing("acme", **twice)
+
+
 def test_min_revision_waits_or_asks_the_server(world: World, checker: LocalChecker) -> None:
     staff = world.staff
     staff.create_safeguard("inold", "in-bcr", safeguard("IN", "BCR", instrument_reference="B-7"))

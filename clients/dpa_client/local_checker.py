@@ -78,6 +78,13 @@ MEMO_LIMIT = 100_000
 """Answers remembered per revision (the same request on the same state gets
 the same answer); the memo is dropped whenever the revision moves."""
 
+_DOOR_SLOTS = 1 << 18
+"""The memo's doorkeeper (TinyLFU's): one byte per slot, set by a request's
+first sighting, so only a request seen before is remembered. A one-off
+request costs a byte already in memory instead of a memo entry that grows
+into memory the process has not touched. Emptied when an eighth is set."""
+_DOOR_ZEROS = bytes(_DOOR_SLOTS)
+
 
 @dataclass(frozen=True, slots=True)
 class _State:
@@ -160,6 +167,8 @@ class LocalChecker:
         self._freeze_gc = freeze_gc
         self._memo: dict[Any, TransferDecision | ProcessingDecision] = {}
         self._memo_revision = -1
+        self._door = bytearray(_DOOR_SLOTS)
+        self._door_marks = 0
         self._work = Memo()
         self._day, self._day_ends = date.min, 0.0
         self._processing = processing.Memo()
@@ -473,6 +482,17 @@ class LocalChecker:
         if self._memo_revision != state.revision:
             self._memo = {}
             self._memo_revision = state.revision
+        slot = hash(key) & (_DOOR_SLOTS - 1)
+        if not self._door[slot]:
+            # First sighting (or a slot's false share): mark it, remember
+            # nothing. Sightings outlive a revision: a request repeated
+            # before a change is as likely to repeat after it.
+            self._door[slot] = 1
+            self._door_marks += 1
+            if self._door_marks > _DOOR_SLOTS >> 3:
+                self._door[:] = _DOOR_ZEROS
+                self._door_marks = 0
+            return
         if len(self._memo) < MEMO_LIMIT:
             self._memo[key] = answer
 
