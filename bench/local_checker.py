@@ -20,7 +20,8 @@ One run, on this machine: a real server in a child process pinned to CPU 0
   of this process before and after, the large load minus the small one);
 * commit -> applied: from a write's commit (its RPC returning) until every one
   of ``DPA_BENCH_CHECKERS`` (default 100) connected checkers holds it, over
-  ``DPA_BENCH_WRITES`` (default 20) controller withdrawals, with the
+  ``DPA_BENCH_WRITES`` (default 20) controllers' writes (objections to a
+  sub-processor change and withdrawn authorisations, in turn), with the
   server's thread count while they are connected; once with the change
   streams on the stream host, once with ``--stream-listen off`` (a thread
   per stream on the main port).
@@ -46,6 +47,7 @@ from typing import Any
 from bench import transfers
 from dpa_client import LocalChecker, RegistryClient
 from registry import pki
+from tests import factories
 
 LARGE = int(os.environ.get("DPA_BENCH_LARGE", "100000"))
 CHECKERS = int(os.environ.get("DPA_BENCH_CHECKERS", "100"))
@@ -263,8 +265,25 @@ def commit_to_applied(
     made: pki.DevPki, server: transfers.Server, first: int = 0
 ) -> tuple[list[float], int, int]:
     """(ms per write until every checker holds it, checkers, server threads
-    with them all connected); writes withdraw controllers ``first``.. ."""
+    with them all connected). The writes are the controllers' own, from
+    controller ``first`` on, in turn: an objection to a sub-processor
+    change announced for the run, and a withdrawn authorisation."""
     port = server.port
+    staff = _client(made, port, "staff", "admin")
+    added = f"newsp{first}"
+    factories.subprocessor(
+        staff,
+        added,
+        country="US",
+        locations=["US"],
+        data_categories=["user"],
+        dpf_status="CERTIFIED",
+        dpf_checked=datetime.now(UTC).date(),
+    )
+    notice = staff.propose_subprocessor_change(
+        "ADDITION", added, effective=datetime.now(UTC) + timedelta(days=31), reason="bench"
+    )
+    staff.close()
     clients = [_client(made, port) for _ in range(CHECKERS)]
     checkers = [LocalChecker(c, heartbeat=1.0, max_staleness=60) for c in clients]
     writers = [_client(made, port, "controller", f"c{i:06d}") for i in range(first, first + WRITES)]
@@ -277,9 +296,12 @@ def commit_to_applied(
             time.sleep(0.05)
         threads = _threads(server.proc.pid)
         for i, writer in enumerate(writers, start=first):
-            writer.withdraw_subprocessor_authorization(
-                f"c{i:06d}", "sp0001", reason="bench: commit to applied"
-            )
+            if i % 2 == 0:
+                writer.object_to_subprocessor_change(notice.name, reason="bench: commit to applied")
+            else:
+                writer.withdraw_subprocessor_authorization(
+                    f"c{i:06d}", "sp0001", reason="bench: commit to applied"
+                )
             committed = time.perf_counter()
             receipt = writer.last_receipt
             assert receipt is not None
