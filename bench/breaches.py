@@ -465,7 +465,21 @@ def main(argv: list[str] | None = None) -> None:
         main_target, pki_dir, *ids = args.watch
         asyncio.run(_watch_all(main_target, pki_dir, ids))
         return
-    backends = args.backends or ["sqlite", "postgres"]
+    modes = ["auto", "off"] if args.compare else ["auto"]
+    results = measure(args.backends or ["sqlite", "postgres"], args.processes, args.runs, modes)
+    for name, by_mode in results.items():
+        summary(name, by_mode)
+    print(json.dumps(results, indent=2))
+
+
+def measure(
+    backends: list[str],
+    processes: int = 1,
+    runs: int = RUNS,
+    modes: tuple[str, ...] | list[str] = ("auto",),
+) -> dict[str, dict[str, list[dict[str, float]]]]:
+    """Every run's figures, by backend and mode (``make bench`` takes them)."""
+    results: dict[str, dict[str, list[dict[str, float]]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         made = pki.init_dev_pki(Path(tmp) / "pki", harness.TRUST_DOMAIN)
         pki.issue_client_cert(made, "staff", "admin", harness.TRUST_DOMAIN)
@@ -480,16 +494,12 @@ def main(argv: list[str] | None = None) -> None:
                 )
             )
         print(f"  {WATCHERS} client certificates in {time.perf_counter() - started:.1f} s")
-        modes = ["auto", "off"] if args.compare else ["auto"]
-        results: dict[str, dict[str, list[dict[str, float]]]] = {}
         for name in backends:
             if name == "postgres" and not harness.postgres_url():
                 print(f"  [postgres] skipped: {harness.PG_ENV} not set")
                 continue
-            results[name] = backend(name, made, args.processes, args.runs, modes)
-    for name, by_mode in results.items():
-        summary(name, by_mode)
-    print(json.dumps(results, indent=2))
+            results[name] = backend(name, made, processes, runs, list(modes))
+    return results
 
 
 def summary(name: str, by_mode: dict[str, list[dict[str, float]]]) -> None:

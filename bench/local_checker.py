@@ -40,6 +40,7 @@ import tempfile
 import time
 from array import array
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -320,8 +321,13 @@ def commit_to_applied(
             c.close()
 
 
-def _print_decisions(figures: dict[tuple[int, bool], dict[str, Any]]) -> None:
+def per_1000_mb(figures: dict[tuple[int, bool], dict[str, Any]]) -> float:
+    """RSS per 1,000 controllers: the large load minus the small one."""
     small, large = figures[(100, False)], figures[(LARGE, False)]
+    return float(large["rss_mb"] - small["rss_mb"]) / ((LARGE - 100) / 1000)
+
+
+def _print_decisions(figures: dict[tuple[int, bool], dict[str, Any]]) -> None:
     print("\nLocalChecker, per decision in process (us), 70% CheckTransfer / 30% CheckProcessing")
     print("(p99 cpu: this thread's CPU time, without the time the loaded machine took it off;")
     print(" mix: 20,000 drawn from 2,000 distinct, the first pass (a tenth are first-time misses);")
@@ -367,7 +373,7 @@ def _print_decisions(figures: dict[tuple[int, bool], dict[str, Any]]) -> None:
             f"p99 {f['again_p99']:.1f} us, cpu {f['again_cpu_p99']:.1f} us "
             f"({f['again_faults']} page faults)"
         )
-    per_1000 = (large["rss_mb"] - small["rss_mb"]) / ((LARGE - 100) / 1000)
+    per_1000 = per_1000_mb(figures)
     print(f"memory: {per_1000:.2f} MB per 1,000 controllers (RSS, {LARGE:,} minus 100)")
     paused = ", ".join(
         f"{n:,}: wall {f['nogc_p99']:.1f} us, cpu {f['nogc_cpu_p99']:.1f} us"
@@ -394,7 +400,21 @@ def _print_decisions(figures: dict[tuple[int, bool], dict[str, Any]]) -> None:
             )
 
 
-def main() -> None:
+@dataclass
+class Measured:
+    """One run's figures (``make bench`` takes them)."""
+
+    figures: dict[tuple[int, bool], dict[str, Any]]
+    lags: list[float]
+    checkers: int
+    threads: int
+    old_lags: list[float]
+    old_threads: int
+    load_before: tuple[float, float, float]
+    load_after: tuple[float, float, float]
+
+
+def measure() -> Measured:
     if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
         os.sched_setaffinity(0, {1})
     from tests import harness
@@ -440,22 +460,28 @@ def main() -> None:
                     old_lags, _, old_threads = commit_to_applied(made, server, WRITES)
                 finally:
                     server.stop()
-    load_after = os.getloadavg()
-    _print_decisions(figures)
-    if lags:
+    return Measured(
+        figures, lags, count, threads, old_lags, old_threads, load_before, os.getloadavg()
+    )
+
+
+def main() -> None:
+    m = measure()
+    _print_decisions(m.figures)
+    if m.lags:
         print(
-            f"commit -> applied by all {count} checkers, {len(lags)} writes: "
-            f"p50 {_p(lags, 0.5):.1f} ms, max {max(lags):.1f} ms; "
-            f"server threads with them connected: {threads} (streams on the stream host)"
+            f"commit -> applied by all {m.checkers} checkers, {len(m.lags)} writes: "
+            f"p50 {_p(m.lags, 0.5):.1f} ms, max {max(m.lags):.1f} ms; "
+            f"server threads with them connected: {m.threads} (streams on the stream host)"
         )
-    if old_lags:
+    if m.old_lags:
         print(
             f"  the same, --stream-listen off (a server thread per stream): "
-            f"p50 {_p(old_lags, 0.5):.1f} ms, max {max(old_lags):.1f} ms; "
-            f"server threads: {old_threads}"
+            f"p50 {_p(m.old_lags, 0.5):.1f} ms, max {max(m.old_lags):.1f} ms; "
+            f"server threads: {m.old_threads}"
         )
     print(
-        f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f}; "
+        f"load average before {m.load_before[0]:.2f}, after {m.load_after[0]:.2f}; "
         f"max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
     )
 

@@ -1,13 +1,16 @@
-"""``make bench``: the hot-path table in one run, SQLite and (when
-DPA_TEST_POSTGRES_URL is set) PostgreSQL.
+"""``make bench``: the performance issue's table in one run, SQLite and
+(when DPA_TEST_POSTGRES_URL is set) PostgreSQL, then the LocalChecker's.
 
-    python -m bench.run              # the table (a few minutes)
+    python -m bench.run              # both tables (about 10 minutes)
     python -m bench.run all          # every benchmark module in bench/, in turn
     python -m bench.run audit wal    # the named modules
 
 Every ratio in the table comes from one run of both of its sides on the same
 server; CPU per call comes from the server processes' own counters (see
 ``bench.hotpath``) and, for audit appends, from this process's own counters.
+GetSubprocessorList's row is ``bench.scale``'s reads, the breach row
+``bench.breaches``' three runs per backend, the LocalChecker table
+``bench.local_checker``'s run; each module prints more on its own.
 The machine's load average before and after is printed with it: on a shared
 machine, compare ratios and CPU per call rather than calls/s.
 """
@@ -17,12 +20,16 @@ from __future__ import annotations
 import importlib
 import os
 import pkgutil
+import statistics
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
 
 import bench
-from bench import audit, hotpath
+from bench import audit, breaches, hotpath, local_checker, scale
 
 
 def _ratio(value: float, base: float) -> str:
@@ -34,8 +41,10 @@ def table() -> None:
     started = time.perf_counter()
     rows = {(r.backend, r.processes): r for r in hotpath.measure_all()}
     appends = audit.single_append_figures()
-    load_after = os.getloadavg()
     backends = [b for b in ("SQLite", "PostgreSQL") if (b, 1) in rows]
+    reads = _subprocessor_reads(backends)
+    notices = breaches.measure(["sqlite", "postgres"] if "PostgreSQL" in backends else ["sqlite"])
+    load_after = os.getloadavg()
 
     def cells(fn: Callable[[str], str]) -> str:
         return " | ".join(fn(b) for b in backends)
@@ -71,11 +80,11 @@ def table() -> None:
         f"| <= 50 us |"
     )
 
-    def scale(b: str) -> str:
+    def two_over_one(b: str) -> str:
         both = two[b]
         return _ratio(both.check, one[b].check) if both else "-"
 
-    print(f"| CheckTransfer throughput, 2 server processes / 1 | {cells(scale)} | |")
+    print(f"| CheckTransfer throughput, 2 server processes / 1 | {cells(two_over_one)} | |")
     if "PostgreSQL" in one:
         pg, lite = one["PostgreSQL"], one["SQLite"]
         print(
@@ -93,6 +102,32 @@ def table() -> None:
         f"| audit appends, single | {cells(append_cell)} "
         f"| >= 2,000/s SQLite, >= 1,000/s PostgreSQL |"
     )
+    sizes = " / ".join(f"{n:,}" for n in scale.SP_SIZES)
+
+    def reads_cell(b: str) -> str:
+        p50 = [reads[b][n]["list"] for n in scale.SP_SIZES]
+        return f"{p50[-1] / p50[0]:.2f} ({' / '.join(f'{v:.1f}' for v in p50)} ms)"
+
+    print(
+        f"| GetSubprocessorList as a controller, p50, {sizes} sub-processors, "
+        f"{scale.SP_SIZES[-1]:,} / {scale.SP_SIZES[0]} | {cells(reads_cell)} | <= 1.2 |"
+    )
+
+    def breach_cell(b: str) -> str:
+        runs = notices.get("sqlite" if b == "SQLite" else "postgres", {}).get("auto", [])
+        if not runs:
+            return "-"
+        lasts = sorted(r["last_watcher_s"] for r in runs)
+        return (
+            f"{lasts[0]:.2f} / {statistics.median(lasts):.2f} / {lasts[-1]:.2f} s "
+            f"({len(runs)} runs)"
+        )
+
+    print(
+        f"| one breach, {breaches.CONTROLLERS:,} controllers, {breaches.WATCHERS:,} live "
+        f"watchers: last watcher has its notice, min / median / max | {cells(breach_cell)} "
+        f"| <= {breaches.GOAL_SECONDS:.0f} s in every run |"
+    )
     refused = sum(r.failed for r in rows.values())
     (b1, b5, b15), (a1, a5, a15) = load_before, load_after
     print(
@@ -102,11 +137,66 @@ def table() -> None:
     )
 
 
+def _subprocessor_reads(backends: list[str]) -> dict[str, dict[int, dict[str, float]]]:
+    from tests import harness
+
+    out: dict[str, dict[int, dict[str, float]]] = {}
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        made = harness.make_pki(tmp / "pki")
+
+        @contextmanager
+        def sqlite(name: str) -> Iterator[str]:
+            yield f"sqlite:///{tmp}/{name}.db"
+
+        def postgres(name: str) -> AbstractContextManager[str]:
+            return harness.postgres_schema()
+
+        for b in backends:
+            out[b] = scale.subprocessor_reads(made, sqlite if b == "SQLite" else postgres)
+    return out
+
+
+def checker_table() -> None:
+    """Issue 18's figures: decisions in the caller's process."""
+    m = local_checker.measure()
+    large = local_checker.LARGE
+    f = {n: m.figures[(n, False)] for n in (100, large)}
+    print()
+    print(
+        "LocalChecker: decisions in process, 70% CheckTransfer / 30% CheckProcessing, "
+        "100 sub-processors (docs/local-checker.md)"
+    )
+    print(f"| figure | 100 controllers | {large:,} controllers | goal |")
+    print("|---|---|---|---|")
+    for label, key in (
+        ("every request new", "distinct"),
+        ("every request new, a second set", "again"),
+        ("a mix, 20,000 drawn from 2,000", "mix"),
+        ("the mix again, every answer remembered", "hot"),
+    ):
+        print(
+            f"| per decision, {label}, p50 / p99 | "
+            + " | ".join(f"{f[n][key + '_p50']:.1f} / {f[n][key + '_p99']:.1f} us" for n in f)
+            + " | p99 <= 10 us |"
+        )
+    print(f"| memory per 1,000 controllers | | {local_checker.per_1000_mb(m.figures):.2f} MB | |")
+    if m.lags:
+        print(
+            f"| write's commit -> all {m.checkers} checkers hold it, {len(m.lags)} writes, "
+            f"p50 / max | {local_checker._p(m.lags, 0.5):.1f} / {max(m.lags):.1f} ms | | "
+            "within 1 s |"
+        )
+    (b1, _, _), (a1, _, _) = m.load_before, m.load_after
+    print(f"load average before {b1:.2f}, after {a1:.2f}")
+
+
 def main() -> int:
     names = sorted(m.name for m in pkgutil.iter_modules(bench.__path__) if m.name != "run")
     only = sys.argv[1:]
     if not only:
         table()
+        checker_table()
         return 0
     for name in names:
         if only != ["all"] and name not in only:
