@@ -33,9 +33,11 @@ the machine's load: the load average is printed; compare figures within one run.
 from __future__ import annotations
 
 import gc
+import json
 import os
 import random
 import resource
+import sys
 import tempfile
 import time
 from array import array
@@ -465,8 +467,48 @@ def measure() -> Measured:
     )
 
 
-def main() -> None:
+def to_json(m: Measured) -> dict[str, Any]:
+    return {
+        "figures": {
+            f"{n},{int(freeze)}": {
+                k: v if isinstance(v, int | float) else str(v) for k, v in f.items()
+            }
+            for (n, freeze), f in m.figures.items()
+        },
+        "lags": m.lags,
+        "checkers": m.checkers,
+        "threads": m.threads,
+        "old_lags": m.old_lags,
+        "old_threads": m.old_threads,
+        "load_before": list(m.load_before),
+        "load_after": list(m.load_after),
+    }
+
+
+def from_json(data: dict[str, Any]) -> Measured:
+    figures = {}
+    for key, f in data["figures"].items():
+        n, freeze = key.split(",")
+        figures[(int(n), freeze == "1")] = f
+    return Measured(
+        figures,
+        data["lags"],
+        data["checkers"],
+        data["threads"],
+        data["old_lags"],
+        data["old_threads"],
+        tuple(data["load_before"]),
+        tuple(data["load_after"]),
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``--json PATH`` also writes the figures there (``make bench`` runs this
+    module in a process of its own, so that the memory figure starts clean)."""
+    args = sys.argv[1:] if argv is None else argv
     m = measure()
+    if args[:1] == ["--json"]:
+        Path(args[1]).write_text(json.dumps(to_json(m)))
     _print_decisions(m.figures)
     if m.lags:
         print(
