@@ -165,7 +165,8 @@ class RegistryCollector(Collector):
         )
         yield GaugeMetricFamily(
             "dpa_transfer_decision_cpu_p99_seconds",
-            "CheckTransfer decision CPU time inside the handler (the thread's own clock), p99.",
+            "CheckTransfer decision CPU time inside the handler (the thread's own clock), p99 "
+            "of one decision in 16.",
             value=transfer_timing.DECISION_CPU.summary().p99_us / 1e6,
         )
         yield GaugeMetricFamily(

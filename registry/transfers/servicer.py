@@ -42,7 +42,7 @@ from registry.transfers.reference import (
     DestinationKind,
 )
 from registry.transfers.snapshot import Snapshot
-from registry.transfers.timing import record_decision
+from registry.transfers.timing import cpu_start, record_decision
 
 _DENIAL = {
     code: pb.TransferDenialCode.Value(f"TRANSFER_DENIAL_CODE_{code.value}") for code in ReasonCode
@@ -341,7 +341,7 @@ class TransferService(pb_grpc.TransferServiceServicer):
         snapshot = self.cache.for_check(
             requirement, request.controller_id, request.subprocessor_id or None
         )
-        deciding, cpu = time.perf_counter_ns(), time.thread_time_ns()
+        deciding, cpu = time.perf_counter_ns(), cpu_start()
         today = clock.today()
         memo = self._memo
         if memo.revision != snapshot.revision or memo.day != today:
@@ -359,7 +359,7 @@ class TransferService(pb_grpc.TransferServiceServicer):
                 response = decision_to_proto(snapshot.decide(transfer), transfer.on)
             if len(memo.answers) < MEMO_LIMIT:
                 memo.answers[key] = response
-        record_decision(time.perf_counter_ns() - deciding, time.thread_time_ns() - cpu)
+        record_decision(time.perf_counter_ns() - deciding, cpu)
         return response
 
     def CreateSafeguard(
