@@ -26,8 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import bench
@@ -44,7 +43,7 @@ def table() -> None:
     rows = {(r.backend, r.processes): r for r in hotpath.measure_all()}
     appends = audit.single_append_figures()
     backends = [b for b in ("SQLite", "PostgreSQL") if (b, 1) in rows]
-    reads = _subprocessor_reads(backends)
+    reads = scale.reads(backends)
     notices = breaches.measure(["sqlite", "postgres"] if "PostgreSQL" in backends else ["sqlite"])
     load_after = os.getloadavg()
 
@@ -137,26 +136,6 @@ def table() -> None:
         f"({os.cpu_count()} cores); calls refused or failed: {refused}; "
         f"{time.perf_counter() - started:.0f} s"
     )
-
-
-def _subprocessor_reads(backends: list[str]) -> dict[str, dict[int, dict[str, float]]]:
-    from tests import harness
-
-    out: dict[str, dict[int, dict[str, float]]] = {}
-    with tempfile.TemporaryDirectory() as tmp_name:
-        tmp = Path(tmp_name)
-        made = harness.make_pki(tmp / "pki")
-
-        @contextmanager
-        def sqlite(name: str) -> Iterator[str]:
-            yield f"sqlite:///{tmp}/{name}.db"
-
-        def postgres(name: str) -> AbstractContextManager[str]:
-            return harness.postgres_schema()
-
-        for b in backends:
-            out[b] = scale.subprocessor_reads(made, sqlite if b == "SQLite" else postgres)
-    return out
 
 
 def checker_table() -> None:

@@ -531,6 +531,30 @@ def run(made: pki.DevPki, url_for: Callable[[str], AbstractContextManager[str]])
         )
 
 
+def databases(tmp: Path) -> dict[str, Callable[[str], AbstractContextManager[str]]]:
+    """A fresh database per name, by backend: a file below ``tmp`` for
+    SQLite, a schema of its own on PostgreSQL."""
+    from tests import harness
+
+    @contextmanager
+    def sqlite(name: str) -> Iterator[str]:
+        yield f"sqlite:///{tmp}/{name}.db"
+
+    return {"SQLite": sqlite, "PostgreSQL": lambda name: harness.postgres_schema()}
+
+
+def reads(backends: list[str]) -> dict[str, dict[int, dict[str, float]]]:
+    """``subprocessor_reads`` on each named backend, this process on CPU 1
+    and every core again after (``make bench``)."""
+    from bench.hotpath import on_generator_cpu
+    from tests import harness
+
+    with on_generator_cpu(), tempfile.TemporaryDirectory() as tmp_name:
+        made = harness.make_pki(Path(tmp_name) / "pki")
+        urls = databases(Path(tmp_name))
+        return {b: subprocessor_reads(made, urls[b]) for b in backends}
+
+
 def main() -> None:
     if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
         os.sched_setaffinity(0, {1})
@@ -540,16 +564,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         made = harness.make_pki(tmp / "pki")
-
-        @contextmanager
-        def sqlite(name: str) -> Iterator[str]:
-            yield f"sqlite:///{tmp}/{name}.db"
-
+        urls = databases(tmp)
         print("SQLite (WAL)", flush=True)
-        run(made, sqlite)
+        run(made, urls["SQLite"])
         if os.environ.get("DPA_BENCH_SCALE_PG") and harness.postgres_url():
             print("PostgreSQL (loopback)", flush=True)
-            run(made, lambda name: harness.postgres_schema())
+            run(made, urls["PostgreSQL"])
     print(f"load average after: {Path('/proc/loadavg').read_text().strip()}", flush=True)
 
 
