@@ -17,11 +17,11 @@ import io
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 import peewee
@@ -253,6 +253,23 @@ def release() -> None:
 
 def execute(sql: str, params: tuple[Any, ...] = ()) -> Any:
     return database.execute_sql(sql, params)
+
+
+IN_LIST = 500
+"""The most values one ``IN (...)`` list carries (SQLite's limit on bound
+parameters is 32,766 by default, PostgreSQL's 65,535; a statement this size
+is planned quickly on both)."""
+
+
+_Key = TypeVar("_Key", str, int, tuple[str, int])
+
+
+def in_chunks(values: Iterable[_Key], size: int = IN_LIST) -> Iterator[list[_Key]]:
+    """``values`` distinct and sorted, in lists of at most ``size``: one
+    ``IN (...)`` list each."""
+    wanted = sorted(set(values))
+    for i in range(0, len(wanted), size):
+        yield wanted[i : i + size]
 
 
 _STATEMENTS: dict[tuple[str, str, int], str] = {}

@@ -58,3 +58,13 @@ def test_hand_written_statements_take_the_databases_marks(opened: peewee.Databas
     assert sql.count(param) == 4 and ("%s" not in sql or param == "%s")
     assert db.execute(sql, ("a", "b", "c", 1)).fetchall() == []
     assert db.sql("SELECT %s", 0) == f"SELECT {param}"
+
+
+def test_in_lists_are_distinct_sorted_and_bounded() -> None:
+    """``db.in_chunks``: every value once, in order, no list over the bound."""
+    values = [f"c{i:05d}" for i in reversed(range(db.IN_LIST * 2 + 7))] * 2
+    chunks = list(db.in_chunks(values))
+    assert [len(c) for c in chunks] == [db.IN_LIST, db.IN_LIST, 7]
+    assert [v for c in chunks for v in c] == sorted(set(values))
+    assert list(db.in_chunks([], 3)) == []
+    assert list(db.in_chunks([("b", 2), ("a", 1), ("b", 2)], 1)) == [[("a", 1)], [("b", 2)]]

@@ -52,7 +52,6 @@ _BULK_SQL = (
     "AND i.version = l.instruction_version"
 )
 _BULK_OF = _BULK_SQL + " WHERE l.controller_id IN ({marks})"
-_CHUNK = 500
 
 
 @lru_cache(maxsize=4096)
@@ -105,9 +104,7 @@ def situations(controller_ids: Collection[str]) -> dict[str, Situation]:
     the caller's transaction, so a snapshot can read them at its revision."""
     database = db.database.obj
     result: dict[str, Situation] = {}
-    wanted = sorted(set(controller_ids))
-    for i in range(0, len(wanted), _CHUNK):
-        chunk = wanted[i : i + _CHUNK]
+    for chunk in db.in_chunks(controller_ids):
         cursor = database.execute_sql(db.sql(_BULK_OF, len(chunk)), chunk)
         for cid, active, ended, scope, iversion, body, flagged in cursor.fetchall():
             result[cid] = _situation(cid, active, ended, scope, iversion, body, flagged)

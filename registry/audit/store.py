@@ -212,9 +212,8 @@ def bodies(indices: Sequence[int]) -> dict[int, bytes]:
     """Index -> the entry's exact canonical bytes."""
     e = AuditEvent
     result: dict[int, bytes] = {}
-    wanted = sorted(set(indices))
-    for i in range(0, len(wanted), 500):
-        query = e.select(e.seq, e.body).where(e.seq.in_(wanted[i : i + 500])).tuples()
+    for chunk in db.in_chunks(indices):
+        query = e.select(e.seq, e.body).where(e.seq.in_(chunk)).tuples()
         for seq, body in cast("list[tuple[int, bytes]]", list(query)):
             result[int(seq)] = bytes(body)
     return result

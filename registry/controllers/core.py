@@ -185,9 +185,7 @@ SCAN_ABOVE = 2000
 
 
 def _chunked(ids: Collection[str]) -> Iterable[list[str]]:
-    wanted = sorted(set(ids))
-    for i in range(0, len(wanted), _CHUNK):
-        yield wanted[i : i + _CHUNK]
+    return db.in_chunks(ids, _CHUNK)
 
 
 def existing(controller_ids: Collection[str] | None) -> set[str]:

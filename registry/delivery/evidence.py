@@ -138,18 +138,17 @@ def first_deliveries(pairs: Sequence[tuple[str, int]]) -> dict[tuple[str, int], 
         ):
             found[key] = item
 
-    wanted = sorted(set(pairs))
     e = EvidenceRow
-    for i in range(0, len(wanted), 500):
+    for chunk in db.in_chunks(pairs):
         query = e.select(e.controller_id, e.notification, e.channel, e.time, e.detail).where(
-            peewee.Tuple(e.controller_id, e.notification).in_(wanted[i : i + 500])
+            peewee.Tuple(e.controller_id, e.notification).in_(chunk)
         )
         for r in query:
             keep(
                 (r.controller_id, int(r.notification)),
                 Evidence(types.Evidence(r.channel), r.time, r.detail),
             )
-    for key, time in inbox.acknowledged(wanted).items():
+    for key, time in inbox.acknowledged(pairs).items():
         keep(key, Evidence(types.Evidence.INBOX_ACK, time, "acknowledged"))
     return found
 

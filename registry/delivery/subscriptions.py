@@ -171,9 +171,7 @@ def active_for(controller_ids: Sequence[str]) -> dict[str, list[SubscriptionRow]
     """Active subscriptions by controller (the worker's fan-out: a few hundred
     controllers a batch, most without one)."""
     result: dict[str, list[SubscriptionRow]] = {}
-    wanted = sorted(set(controller_ids))
-    for i in range(0, len(wanted), 500):
-        chunk = wanted[i : i + 500]
+    for chunk in db.in_chunks(controller_ids):
         for row in SubscriptionRow.raw(db.sql(_ACTIVE_FOR, len(chunk)), *chunk):
             result.setdefault(row.controller_id, []).append(row)
     return result

@@ -140,9 +140,9 @@ def headers(keys: Sequence[int]) -> list[Header]:
     their text: what routing them needs."""
     created = NotificationRow.create_time.python_value
     found: list[Header] = []
-    for i in range(0, len(keys), 500):
-        chunk = tuple(keys[i : i + 500])
-        for k, cid, seq, kind, at in db.execute(db.sql(_HEADERS, len(chunk)), chunk).fetchall():
+    for chunk in db.in_chunks(keys):
+        rows = db.execute(db.sql(_HEADERS, len(chunk)), tuple(chunk)).fetchall()
+        for k, cid, seq, kind, at in rows:
             found.append(Header(int(k), cid, int(seq), Kind(kind), created(at)))
     return found
 
@@ -169,10 +169,8 @@ _LAST_NUMBERS = (
 def _last_numbers(controller_ids: Sequence[str]) -> dict[str, int]:
     """Controller id -> the number of the newest notification in its inbox."""
     result: dict[str, int] = {}
-    wanted = sorted(set(controller_ids))
-    for i in range(0, len(wanted), 500):
-        chunk = tuple(wanted[i : i + 500])
-        rows = db.execute(db.sql(_LAST_NUMBERS, len(chunk)), chunk).fetchall()
+    for chunk in db.in_chunks(controller_ids):
+        rows = db.execute(db.sql(_LAST_NUMBERS, len(chunk)), tuple(chunk)).fetchall()
         result.update({str(cid): int(last or 0) for cid, last in rows})
     return result
 
@@ -258,10 +256,9 @@ def notify(
 
 def claimed(keys: Collection[str]) -> set[str]:
     """The keys among ``keys`` already claimed (a read; see ``claim_once``)."""
-    wanted = sorted(set(keys))
     found: set[str] = set()
-    for i in range(0, len(wanted), 500):
-        query = OnceRow.select(OnceRow.key).where(OnceRow.key.in_(wanted[i : i + 500]))
+    for chunk in db.in_chunks(keys):
+        query = OnceRow.select(OnceRow.key).where(OnceRow.key.in_(chunk))
         found.update(str(k) for k in query.scalars())
     return found
 
@@ -309,11 +306,9 @@ def acknowledged(pairs: Sequence[tuple[str, int]]) -> dict[tuple[str, int], date
     """Of these (controller id, number) notices, the acknowledged ones and when."""
     n = NotificationRow
     found: dict[tuple[str, int], datetime] = {}
-    wanted = sorted(set(pairs))
-    for i in range(0, len(wanted), 500):
+    for chunk in db.in_chunks(pairs):
         query = n.select(n.controller_id, n.seq, n.ack_time).where(
-            peewee.Tuple(n.controller_id, n.seq).in_(wanted[i : i + 500])
-            & n.ack_time.is_null(False)
+            peewee.Tuple(n.controller_id, n.seq).in_(chunk) & n.ack_time.is_null(False)
         )
         for cid, seq, ack in tuples(query):
             found[(str(cid), int(seq))] = n.ack_time.python_value(ack)

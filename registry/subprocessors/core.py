@@ -70,9 +70,8 @@ def existing(subprocessor_ids: Collection[str]) -> set[str]:
     """The registered sub-processors among ``subprocessor_ids``."""
     s = SubprocessorRow
     found: set[str] = set()
-    wanted = sorted(set(subprocessor_ids))
-    for i in range(0, len(wanted), 500):
-        query = s.select(s.subprocessor_id).where(s.subprocessor_id.in_(wanted[i : i + 500]))
+    for chunk in db.in_chunks(subprocessor_ids):
+        query = s.select(s.subprocessor_id).where(s.subprocessor_id.in_(chunk))
         found.update(str(sid) for sid in query.scalars())
     return found
 
@@ -82,10 +81,9 @@ def records(subprocessor_ids: Collection[str] | None) -> list[Subprocessor]:
     s = SubprocessorRow
     if subprocessor_ids is None:
         return [from_row(r) for r in s.select().order_by(s.subprocessor_id)]
-    wanted = sorted(set(subprocessor_ids))
     result: list[Subprocessor] = []
-    for i in range(0, len(wanted), 500):
-        query = s.select().where(s.subprocessor_id.in_(wanted[i : i + 500]))
+    for chunk in db.in_chunks(subprocessor_ids):
+        query = s.select().where(s.subprocessor_id.in_(chunk))
         result.extend(from_row(r) for r in query)
     return result
 
