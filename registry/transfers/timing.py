@@ -13,7 +13,8 @@ CheckTransfer's server CPU. A sample of one in 16 gives the same quantiles
 over the thousands of calls a second the hot path serves. Buckets are
 logarithmic (about 4.5 % wide), so memory stays fixed however many calls are
 recorded; quantiles are read back with that resolution. ``record_decision``
-records one decision in both under one lock.
+records one decision under one lock: in ``DECISIONS`` always, in
+``DECISION_CPU`` when it was sampled.
 """
 
 from __future__ import annotations
