@@ -109,11 +109,10 @@ def start(made: pki.DevPki, database: str, **overrides: object) -> Harness:
 
 
 def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free port below the ephemeral range (``free_ports``): one the kernel
+    hands out for port 0 may be taken by an outgoing connection (a database
+    pool's, another server's) before the server binds it."""
+    return free_ports(1)
 
 
 def free_ports(count: int) -> int:
