@@ -396,6 +396,23 @@ def test_controllers_and_auditors_may_not_check(registry: Harness) -> None:
             )
 
 
+def test_an_answer_given_before_is_given_only_to_callers_allowed_to_check(world: World) -> None:
+    """A request answered before is answered again from its bytes (a memo in
+    front of the decoding), but only after the caller is identified and
+    allowed: the same bytes from a controller or an auditor are refused."""
+    first = world.check("acme", "euhost")
+    assert world.check("acme", "euhost") == first
+    for role, name in (("controller", "acme"), ("auditor", "audit1")):
+        with pytest.raises(errors.PermissionDenied):
+            world.h.client(role, name).check_transfer(
+                "acme",
+                subprocessor_id="euhost",
+                data_categories=EMAIL,
+                purpose=USE,
+                transfer_date=world.on,
+            )
+
+
 # -- safeguards and reference data -----------------------------------------------------
 
 

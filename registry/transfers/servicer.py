@@ -311,14 +311,27 @@ MEMO_LIMIT = 200_000
 """Answers kept per revision and day (the same state gives the same answer)."""
 
 
+@dataclass(frozen=True, slots=True)
+class _Answered:
+    """What a request asked (its consistency requirement, controller and
+    sub-processor: enough to find the state that must answer it again) and
+    the answer it had."""
+
+    requirement: consistency.Requirement
+    controller_id: str
+    subprocessor_id: str | None
+    answer: pb.TransferDecision
+
+
 @dataclass(frozen=True)
 class _Memo:
-    """Answers already given at one revision on one day, by request bytes: a
-    request without a date is decided for today, so the day is part of it."""
+    """Answers already given at one revision on one day, by the request's
+    bytes: a request without a date is decided for today, so the day is part
+    of it. Swapped whole: a reader holding the old one keeps a consistent map."""
 
     revision: int
     day: date
-    answers: dict[bytes, pb.TransferDecision] = field(default_factory=dict)
+    answers: dict[bytes, _Answered] = field(default_factory=dict)
 
 
 class TransferService(pb_grpc.TransferServiceServicer):
@@ -331,6 +344,30 @@ class TransferService(pb_grpc.TransferServiceServicer):
         self.cache.warm()
         taxonomy.preload()
 
+    def known_answer(self, method: str) -> rpc.KnownAnswer | None:
+        """CheckTransfer answers a request it has answered before at the
+        state the request calls for from its bytes (``rpc.KnownAnswer``)."""
+        return self._known_transfer if method == "CheckTransfer" else None
+
+    def _known_transfer(self, raw: bytes) -> pb.TransferDecision | None:
+        """The answer these request bytes had at the revision their
+        consistency requirement calls for, today; None: not known, decide it
+        (``CheckTransfer``). The bytes are what an earlier request that
+        passed every check serialised to, so they need no check again; the
+        requirement is met, or refused, exactly as there."""
+        memo = self._memo
+        known = memo.answers.get(raw)
+        if known is None:
+            return None
+        snapshot = self.cache.for_check(
+            known.requirement, known.controller_id, known.subprocessor_id
+        )
+        deciding, cpu = time.perf_counter_ns(), cpu_start()
+        if snapshot.revision != memo.revision or memo.day != clock.today():
+            return None
+        record_decision(time.perf_counter_ns() - deciding, cpu)
+        return known.answer
+
     def CheckTransfer(
         self, request: pb.CheckTransferRequest, context: grpc.ServicerContext
     ) -> pb.TransferDecision:
@@ -338,29 +375,34 @@ class TransferService(pb_grpc.TransferServiceServicer):
         if request.HasField("consistency"):
             wanted = request.consistency
             requirement = consistency.from_wire(wanted.mode, wanted.at_least_revision)
-        snapshot = self.cache.for_check(
-            requirement, request.controller_id, request.subprocessor_id or None
-        )
+        controller_id, subprocessor_id = request.controller_id, request.subprocessor_id or None
+        snapshot = self.cache.for_check(requirement, controller_id, subprocessor_id)
         deciding, cpu = time.perf_counter_ns(), cpu_start()
         today = clock.today()
-        memo = self._memo
-        if memo.revision != snapshot.revision or memo.day != today:
-            # Swapped whole: a reader holding the old one keeps a consistent map.
-            memo = self._memo = _Memo(snapshot.revision, today)
-        key = request.SerializeToString()
-        response = memo.answers.get(key)
+        response = _usual(request, snapshot, today)
         if response is None:
-            response = _usual(request, snapshot, today)
-            if response is None:
-                transfer, errors = transfer_request(request, today)
-                validate_request(transfer, snapshot.reference, errors)
-                errors.raise_if_any()
-                _require_known(snapshot, transfer)
-                response = decision_to_proto(snapshot.decide(transfer), transfer.on)
-            if len(memo.answers) < MEMO_LIMIT:
-                memo.answers[key] = response
+            transfer, errors = transfer_request(request, today)
+            validate_request(transfer, snapshot.reference, errors)
+            errors.raise_if_any()
+            _require_known(snapshot, transfer)
+            response = decision_to_proto(snapshot.decide(transfer), transfer.on)
+        self._remember(
+            request.SerializeToString(),
+            _Answered(requirement, controller_id, subprocessor_id, response),
+            snapshot.revision,
+            today,
+        )
         record_decision(time.perf_counter_ns() - deciding, cpu)
         return response
+
+    def _remember(self, key: bytes, answered: _Answered, revision: int, today: date) -> None:
+        memo = self._memo
+        if memo.revision != revision or memo.day != today:
+            if revision < memo.revision and memo.day == today:
+                return  # decided at a state already superseded here
+            memo = self._memo = _Memo(revision, today)
+        if len(memo.answers) < MEMO_LIMIT:
+            memo.answers[key] = answered
 
     def CreateSafeguard(
         self, request: pb.CreateSafeguardRequest, context: grpc.ServicerContext
