@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast, runtime_checkabl
 
 import grpc
 from google.protobuf import any_pb2
-from grpc._cython import cygrpc  # type: ignore[attr-defined]
 from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc._cython import cygrpc  # type: ignore[attr-defined]
 from grpc_status import rpc_status
 
 from registry import auth, db, errors, ledger, wire
