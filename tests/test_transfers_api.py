@@ -413,6 +413,19 @@ def test_an_answer_given_before_is_given_only_to_callers_allowed_to_check(world:
             )
 
 
+def test_a_remembered_answer_for_today_is_not_given_tomorrow(world: World) -> None:
+    """A request without a date is decided for today: the same bytes the
+    next day are decided for that day, not answered from the memo."""
+    today = clock.now().date()
+    asked = {"subprocessor_id": "euhost", "data_categories": EMAIL, "purpose": USE}
+    first = world.checker.check_transfer("acme", **asked)  # type: ignore[arg-type]
+    assert world.checker.check_transfer("acme", **asked) == first  # type: ignore[arg-type]
+    assert first.transfer_date == today.isoformat()
+    clock.advance(DAY)
+    later = world.checker.check_transfer("acme", **asked)  # type: ignore[arg-type]
+    assert later.transfer_date == (today + DAY).isoformat()
+
+
 # -- safeguards and reference data -----------------------------------------------------
 
 
