@@ -28,7 +28,7 @@ from dpa_client.types import (
     SubprocessorStatus,
 )
 from dpa_registry_api.v1 import transfers_pb2 as tpb
-from registry import clock
+from registry import clock, revision
 from registry.audit import store as audit_store
 from tests import factories
 from tests.harness import Harness
@@ -424,6 +424,23 @@ def test_a_remembered_answer_for_today_is_not_given_tomorrow(world: World) -> No
     clock.advance(DAY)
     later = world.checker.check_transfer("acme", **asked)  # type: ignore[arg-type]
     assert later.transfer_date == (today + DAY).isoformat()
+
+
+def test_a_request_answered_before_a_write_waits_for_one_proof_after_it(world: World) -> None:
+    """On PostgreSQL a fully consistent check waits for a read of the
+    committed revision. A request answered before a write and asked again
+    after it waits for one such read, not two: the memo's lookup decides it
+    from the snapshot it has just proved fresh."""
+    reads = revision.committed_reads()
+    if reads is None:
+        pytest.skip("only PostgreSQL proves freshness with a read per check")
+    first = world.check("acme", "euhost")
+    world.staff.create_safeguard("intiaold", "in-scc-2", scc("IN"))
+    before = reads.reads
+    again = world.check("acme", "euhost")
+    assert reads.reads - before == 1
+    assert again.revision > first.revision
+    assert list(again.legal_bases) == list(first.legal_bases)
 
 
 # -- safeguards and reference data -----------------------------------------------------

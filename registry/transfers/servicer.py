@@ -312,14 +312,20 @@ MEMO_LIMIT = 200_000
 
 
 @dataclass(frozen=True, slots=True)
-class _Answered:
-    """What a request asked (its consistency requirement, controller and
-    sub-processor: enough to find the state that must answer it again) and
-    the answer it had."""
+class _Asked:
+    """What a request asked: its consistency requirement, controller and
+    sub-processor, enough to find the state that must answer it again."""
 
     requirement: consistency.Requirement
     controller_id: str
     subprocessor_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Answered:
+    """A request's bytes as asked, and the answer they had."""
+
+    asked: _Asked
     answer: pb.TransferDecision
 
 
@@ -350,23 +356,30 @@ class TransferService(pb_grpc.TransferServiceServicer):
         return self._known_transfer if method == "CheckTransfer" else None
 
     def _known_transfer(self, raw: bytes) -> pb.TransferDecision | None:
-        """The answer these request bytes had at the revision their
-        consistency requirement calls for, today; None: not known, decide it
-        (``CheckTransfer``). The bytes are what an earlier request that
-        passed every check serialised to, so they need no check again; the
-        requirement is met, or refused, exactly as there."""
+        """The answer to request bytes answered before, at the revision their
+        consistency requirement calls for, today; None: never answered here,
+        decide it (``CheckTransfer``). The requirement is met, or refused,
+        exactly as there, and freshness is proved once: when the state has
+        moved on, the request is decided again right here from the snapshot
+        just proved (its bytes passed every wire check before, and those do
+        not depend on the state)."""
         memo = self._memo
-        known = memo.answers.get(raw)
-        if known is None:
+        answered = memo.answers.get(raw)
+        if answered is None:
             return None
+        known = answered.asked
         snapshot = self.cache.for_check(
             known.requirement, known.controller_id, known.subprocessor_id
         )
         deciding, cpu = time.perf_counter_ns(), cpu_start()
-        if snapshot.revision != memo.revision or memo.day != clock.today():
-            return None
+        today = clock.today()
+        if snapshot.revision == memo.revision and memo.day == today:
+            response = answered.answer
+        else:
+            request = pb.CheckTransferRequest.FromString(raw)
+            response = self._decide(request, raw, known, snapshot, today)
         record_decision(time.perf_counter_ns() - deciding, cpu)
-        return known.answer
+        return response
 
     def CheckTransfer(
         self, request: pb.CheckTransferRequest, context: grpc.ServicerContext
@@ -375,10 +388,25 @@ class TransferService(pb_grpc.TransferServiceServicer):
         if request.HasField("consistency"):
             wanted = request.consistency
             requirement = consistency.from_wire(wanted.mode, wanted.at_least_revision)
-        controller_id, subprocessor_id = request.controller_id, request.subprocessor_id or None
-        snapshot = self.cache.for_check(requirement, controller_id, subprocessor_id)
+        asked = _Asked(requirement, request.controller_id, request.subprocessor_id or None)
+        snapshot = self.cache.for_check(requirement, asked.controller_id, asked.subprocessor_id)
         deciding, cpu = time.perf_counter_ns(), cpu_start()
-        today = clock.today()
+        response = self._decide(
+            request, request.SerializeToString(), asked, snapshot, clock.today()
+        )
+        record_decision(time.perf_counter_ns() - deciding, cpu)
+        return response
+
+    def _decide(
+        self,
+        request: pb.CheckTransferRequest,
+        key: bytes,
+        asked: _Asked,
+        snapshot: Snapshot,
+        today: date,
+    ) -> pb.TransferDecision:
+        """Decide ``request`` from a snapshot that meets its requirement, and
+        remember the answer under the request's bytes."""
         response = _usual(request, snapshot, today)
         if response is None:
             transfer, errors = transfer_request(request, today)
@@ -386,13 +414,7 @@ class TransferService(pb_grpc.TransferServiceServicer):
             errors.raise_if_any()
             _require_known(snapshot, transfer)
             response = decision_to_proto(snapshot.decide(transfer), transfer.on)
-        self._remember(
-            request.SerializeToString(),
-            _Answered(requirement, controller_id, subprocessor_id, response),
-            snapshot.revision,
-            today,
-        )
-        record_decision(time.perf_counter_ns() - deciding, cpu)
+        self._remember(key, _Answered(asked, response), snapshot.revision, today)
         return response
 
     def _remember(self, key: bytes, answered: _Answered, revision: int, today: date) -> None:
