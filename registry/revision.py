@@ -19,27 +19,38 @@ restored from a backup), readers merely fall back to the SQL query until the
 log reaches M: M may be too high, never too low. (Delete the ``.rev`` file
 with the database, while no server runs, to start it afresh.)
 
-PostgreSQL (writers may run on other hosts), in-memory SQLite, or a map that
-cannot be opened give ``None``: callers then use the SQL query. All writers
-must be this code: ``registry.ledger`` raises M in every mutation, and the
-audit log only grows there.
+In-memory SQLite, or a map that cannot be opened give ``None``: callers
+then use the SQL query. All writers must be this code: ``registry.ledger``
+raises M in every mutation, and the audit log only grows there.
 
-On PostgreSQL nothing on this host can prove that no other host committed:
-only a read that begins after the check began can. :class:`CommittedReads`
+On PostgreSQL writers may run on other hosts, whose commits no map here
+sees. The map is trusted there only under the **revision lease**
+(:class:`LeasedMap`, docs/adr/0028-revision-lease-on-postgresql.md): a row
+naming the one host whose processes may trust their map. A writer of any
+other host, holding the log's write lock, waits out the lease before it
+commits and clears it; the holder renews it, under the same lock, every
+quarter lease, raising its map to the committed size each time, and trusts
+its map only until a safe fraction of the lease after a renewal began.
+Without the lease (it lapsed, or another host holds it) a check proves
+freshness with a read that begins after it did: :class:`CommittedReads`
 makes that read once for every check waiting at the time, on a connection
 of its own (docs/adr/0020-freshness-on-postgresql.md).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import mmap
 import os
+import socket
 import struct
+import tempfile
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import peewee
 
@@ -106,16 +117,32 @@ def _database_file(database: peewee.Database) -> str | None:
     return name
 
 
-_last: tuple[object, RevisionMap | None] = (None, None)
+class Signal(Protocol):
+    """What a check and a writer use of this host's revision map."""
+
+    def read(self) -> int | None:
+        """M when it may be trusted now, else None (prove it with a query)."""
+
+    def raise_to(self, revision: int) -> None:
+        """Called by a writer holding the write lock, before its commit."""
 
 
-def shared() -> RevisionMap | None:
+_last: tuple[object, Signal | None] = (None, None)
+_leased: tuple[object, LeasedMap | None] = (None, None)
+
+
+def shared() -> Signal | None:
     """The map of the database this process uses, or None when there is none
-    to trust (PostgreSQL, in-memory SQLite, the file cannot be mapped)."""
+    to trust (in-memory SQLite, the file cannot be mapped, PostgreSQL with
+    the lease turned off)."""
     global _last  # noqa: PLW0603 - a one-entry cache of the lookup below
     database = db.database.obj
     known, found = _last
     if known is database:
+        return found
+    if db.is_postgres(database):
+        found = _lease_for(database)
+        _last = (database, found)
         return found
     name = _database_file(database)
     if name is None:
@@ -150,6 +177,224 @@ def reset() -> None:
                 found.close()
         _maps.clear()
         _last = (None, None)
+    _lease_for(None)
+
+
+# --- the revision lease (PostgreSQL) ------------------------------------------
+
+LEASE_ENV = "DPA_REVISION_LEASE_SECONDS"
+LEASE_SECONDS = 2.0
+"""How long a lease lasts: the longest a write from a host that does not
+hold it waits. 0 turns the lease off (every check reads)."""
+TRUST = 0.75
+"""The part of a lease its holder trusts its map for, from when a renewal
+began: the rest covers the clocks of two hosts running at different rates."""
+IDLE_RENEWALS = 40
+"""Renewals without a check in between after which a process stops renewing
+(a later check starts again)."""
+FAILED_RENEWALS = 3
+"""Failed renewals in a row after which a process stops renewing."""
+
+_LEASE_ROW = "SELECT holder, seconds FROM revision_lease WHERE id = 1"
+_CLEAR_LEASE = "UPDATE revision_lease SET holder = NULL WHERE id = 1"
+
+
+@db.migration(166, "the revision lease: which host may trust its revision map")
+def _create_lease(database: peewee.Database) -> None:
+    database.execute_sql(
+        "CREATE TABLE IF NOT EXISTS revision_lease "
+        "(id INTEGER PRIMARY KEY, holder TEXT, seconds DOUBLE PRECISION NOT NULL)"
+    )
+    database.execute_sql("INSERT INTO revision_lease (id, holder, seconds) VALUES (1, NULL, 0)")
+
+
+def lease_seconds() -> float:
+    raw = os.environ.get(LEASE_ENV, "")
+    try:
+        return max(0.0, float(raw)) if raw else LEASE_SECONDS
+    except ValueError:
+        log.warning("%s=%r is not a number; using %s", LEASE_ENV, raw, LEASE_SECONDS)
+        return LEASE_SECONDS
+
+
+def _lease_for(database: peewee.Database | None) -> LeasedMap | None:
+    """The leased map of ``database``, one per process: the one of a
+    database used before is closed (its renewals stop)."""
+    global _leased  # noqa: PLW0603 - one lease keeper per process, for the database in use
+    with _lock:
+        known, found = _leased
+        if known is database:
+            return found
+        if found is not None:
+            found.close()
+        found = None if database is None else _open_lease(database)
+        _leased = (database, found)
+    return found
+
+
+def _open_lease(database: peewee.Database) -> LeasedMap | None:
+    seconds = lease_seconds()
+    if seconds <= 0:
+        return None
+    key = repr((database.database, sorted(database.connect_params.items())))
+    digest = hashlib.sha256(key.encode()).hexdigest()[:24]
+    directory = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    try:
+        revision_map = RevisionMap(Path(directory) / f"dpa-registry-{digest}.rev")
+    except OSError as err:
+        log.warning("revision map unusable, checks read the database: %s", err)
+        return None
+    return LeasedMap(revision_map, lambda: db.dedicated_connection(database), seconds)
+
+
+def _host_of(path: Path) -> str:
+    """The lease's name for every process on this host that opens the map at
+    ``path``: the host, its boot and the file itself (a map deleted and made
+    again is another holder)."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        boot = ""
+    st = path.stat()
+    return f"{socket.gethostname()}/{boot}/{st.st_dev}/{st.st_ino}"
+
+
+class LeasedMap:
+    """A host's revision map on PostgreSQL, trusted while this process holds
+    the revision lease for its host (module docstring).
+
+    The rule that makes it exact: a renewal, under the log's write lock,
+    finds the lease free or already its host's, takes it and reads the
+    committed size; the map is raised to that size before the trust is
+    extended to ``TRUST`` of a lease past the moment the renewal began.
+    A writer of another host that finds the lease held, under the same lock,
+    sleeps a whole lease before it commits (any renewal that could have
+    vouched for a map missing its commit has been distrusted by then) and
+    clears it; a writer of this host raises the map before its commit, as on
+    SQLite. Either way no commit completes unseen while the map is trusted."""
+
+    def __init__(
+        self, revision_map: RevisionMap, connect: Callable[[], Any], seconds: float
+    ) -> None:
+        self.map = revision_map
+        self.host = _host_of(revision_map.path)
+        self.seconds = seconds
+        self._connect = connect
+        self._conn: Any = None
+        self._trusted_until = 0
+        """time.monotonic_ns() before which the map may be trusted."""
+        self._used = True
+        self._keeper: threading.Thread | None = None
+        self._keeper_pid = 0
+        self._stop = threading.Event()
+        self.renewals = 0
+
+    def read(self) -> int | None:
+        self._used = True
+        if time.monotonic_ns() < self._trusted_until:
+            return self.map.read()
+        self._keep()
+        return None
+
+    def raise_to(self, revision: int) -> None:
+        ((holder, seconds),) = db.execute(_LEASE_ROW).fetchall()
+        if holder is not None and holder != self.host:
+            # Another host may trust its map: outlast that trust, then free it.
+            time.sleep(float(seconds))
+            db.execute(_CLEAR_LEASE)
+        self.map.raise_to(revision)
+
+    def holds(self) -> bool:
+        """Whether this process trusts the map right now."""
+        return time.monotonic_ns() < self._trusted_until
+
+    def _keep(self) -> None:
+        """Starts renewing in this process unless it already does."""
+        pid = os.getpid()
+        if self._keeper_pid == pid and self._keeper is not None and self._keeper.is_alive():
+            return
+        with _lock:
+            if self._keeper_pid == pid and self._keeper is not None and self._keeper.is_alive():
+                return
+            if self._keeper_pid != pid:
+                _abandoned.append(self._conn)  # the parent's socket: never close it here
+                self._conn = None
+            self._stop.clear()
+            self._keeper_pid = pid
+            self._keeper = threading.Thread(
+                target=self._renewing, name="revision-lease", daemon=True
+            )
+            self._keeper.start()
+
+    def _renewing(self) -> None:
+        idle = failed = 0
+        try:
+            while not self._stop.is_set() and idle < IDLE_RENEWALS and failed < FAILED_RENEWALS:
+                idle = 0 if self._used else idle + 1
+                self._used = False
+                failed = 0 if self.renew() is not None else failed + 1
+                self._stop.wait(self.seconds / 4)
+        finally:
+            self._drop()
+
+    def renew(self) -> bool | None:
+        """One renewal (module docstring): whether this host holds the lease;
+        None when the renewal failed."""
+        began = time.monotonic_ns()
+        try:
+            size = self._take()
+        except Exception as err:
+            log.warning("revision lease: renewal failed, checks read the database: %s", err)
+            self._drop()
+            return None
+        if size is None:
+            return False
+        self.map.raise_to(size)
+        self._trusted_until = began + int(self.seconds * TRUST * 1e9)
+        self.renewals += 1
+        return True
+
+    def _take(self) -> int | None:
+        """The committed size if the lease is (now) this host's, else None."""
+        if self._conn is None:
+            self._conn = self._connect()
+        conn = self._conn
+        with conn.cursor() as cursor:
+            try:
+                cursor.execute("BEGIN")
+                cursor.execute("SELECT size FROM log_head WHERE id = 1 FOR UPDATE")
+                cursor.fetchall()
+                cursor.execute(
+                    "UPDATE revision_lease SET holder = %s, seconds = %s "
+                    "WHERE id = 1 AND (holder IS NULL OR holder = %s)",
+                    (self.host, self.seconds, self.host),
+                )
+                taken = cursor.rowcount == 1
+                cursor.execute(HEAD_SQL)  # a new statement: every commit before the lock
+                ((size,),) = cursor.fetchall()
+                cursor.execute("COMMIT")
+            except BaseException:
+                if not conn.closed:
+                    cursor.execute("ROLLBACK")
+                raise
+        return int(size) if taken else None
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None and self._keeper_pid == os.getpid():
+            try:
+                conn.close()
+            except Exception:
+                log.debug("closing the lease connection failed", exc_info=True)
+
+    def close(self) -> None:
+        """Stops renewing in this process; the map is no longer trusted."""
+        self._trusted_until = 0
+        self._stop.set()
+        keeper = self._keeper
+        if keeper is not None and keeper.is_alive() and keeper is not threading.current_thread():
+            keeper.join(timeout=5)
+        self.map.close()
 
 
 # A wave's states: waiting for the read in flight to end; one of its calls is

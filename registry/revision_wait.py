@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 
 from registry import db
-from registry.revision import RevisionMap, shared
+from registry.revision import Signal, shared
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class RevisionWatch:
     def __init__(
         self,
         read: Callable[[], int],
-        signal: Callable[[], RevisionMap | None] = shared,
+        signal: Callable[[], Signal | None] = shared,
         poll_seconds: float = POLL_SECONDS,
         sql_poll_seconds: float = SQL_POLL_SECONDS,
     ) -> None:

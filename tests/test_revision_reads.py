@@ -4,7 +4,12 @@ check waiting for it, and never one that began before the check did
 
 from __future__ import annotations
 
+import os
+import pathlib
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -175,19 +180,26 @@ def test_a_failed_shared_read_fails_its_maker_and_the_others_read_again() -> Non
 
 
 @pytest.fixture
-def postgres() -> Iterator[peewee.Database]:
+def postgres_at() -> Iterator[tuple[peewee.Database, str]]:
+    """A migrated database on a fresh schema, and its URL."""
     if not harness.postgres_url():
         pytest.skip(f"{harness.PG_ENV} not set")
     with harness.postgres_schema() as url:
         database = db.open_database(url)
         db.migrate(database)
         try:
-            yield database
+            yield database, url
         finally:
             reads = revision.committed_reads()
             if reads is not None:
                 reads.close()
+            revision.reset()
             database.close()
+
+
+@pytest.fixture
+def postgres(postgres_at: tuple[peewee.Database, str]) -> peewee.Database:
+    return postgres_at[0]
 
 
 def _append(n: int) -> None:
@@ -228,3 +240,112 @@ def test_postgres_a_connection_lost_while_idle_is_replaced(postgres: peewee.Data
     assert reads.committed() == store.size()
     assert reads._conn.get_backend_pid() != backend
     db.release()
+
+
+# -- the revision lease (PostgreSQL): a host's map, trusted while it holds it ------
+
+_OTHER_HOST_WRITE = """
+import sys, time
+from registry import db, revision
+import registry.models
+from registry.audit import store
+from registry.audit.events import Change
+from registry.clock import now
+db.open_database(sys.argv[1])
+began = time.monotonic()
+with db.transaction():
+    far = Change("test.write", "test/far", "acme", {})
+    (event,) = store.append([far], "spiffe://t/x", "", now())
+    revision.before_commit(event.seq + 1)
+print(time.monotonic() - began, event.seq + 1)
+"""
+
+
+def _holder() -> str | None:
+    ((holder,),) = db.execute("SELECT holder FROM revision_lease WHERE id = 1").fetchall()
+    db.release()
+    return holder  # type: ignore[no-any-return]
+
+
+def _leased(monkeypatch: pytest.MonkeyPatch, seconds: float) -> revision.LeasedMap:
+    monkeypatch.setenv(revision.LEASE_ENV, str(seconds))
+    revision.reset()
+    signal = revision.shared()
+    assert isinstance(signal, revision.LeasedMap)
+    deadline = time.monotonic() + 30
+    while not signal.holds():  # the first read starts the renewals
+        signal.read()
+        assert time.monotonic() < deadline, "the lease was never taken"
+        time.sleep(0.01)
+    return signal
+
+
+def test_postgres_a_host_holding_the_lease_trusts_its_map_and_writes_without_waiting(
+    postgres: peewee.Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    signal = _leased(monkeypatch, 60.0)
+    try:
+        assert signal.read() == store.size()
+        with db.transaction():
+            (event,) = store.append(
+                [Change("test.write", "test/near", "acme", {})], "spiffe://t/x", "", now()
+            )
+            revision.before_commit(event.seq + 1)
+        # A writer of this host raises the map itself: no wait, the lease kept.
+        assert signal.read() == event.seq + 1 == store.size()
+        assert _holder() == signal.host
+    finally:
+        revision.reset()
+        db.release()
+
+
+def test_postgres_a_write_from_another_host_waits_out_the_lease(
+    postgres_at: tuple[peewee.Database, str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: pathlib.Path,
+) -> None:
+    """Another host (another map: another directory) writes while this one
+    holds the lease: its write waits the lease out, and no read here ever
+    trusts a map that misses its commit."""
+    seconds = 1.0
+    signal = _leased(monkeypatch, seconds)
+    url = postgres_at[1]
+    env = {**os.environ, "TMPDIR": str(tmp_path), "PYTHONPATH": os.pathsep.join(sys.path)}
+    env.pop("XDG_RUNTIME_DIR", None)
+    stale: list[tuple[int, int]] = []
+    done = threading.Event()
+    far: list[int] = []
+
+    def watch() -> None:
+        # Every read this host trusts counts every commit finished before it.
+        while not done.is_set():
+            committed = db.execute(revision.HEAD_SQL).fetchall()[0][0]
+            db.release()
+            seen = signal.read()
+            if seen is not None and seen < committed:
+                stale.append((seen, committed))
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", _OTHER_HOST_WRITE, url],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        ).stdout.split()
+        waited, far[:] = float(out[0]), [int(out[1])]
+        assert waited >= seconds * 0.99
+        deadline = time.monotonic() + 30
+        while (signal.read() or 0) < far[0]:  # taken again, the map raised past it
+            assert time.monotonic() < deadline, "the lease was never taken again"
+            time.sleep(0.01)
+    finally:
+        done.set()
+        watcher.join()
+        revision.reset()
+        db.release()
+    assert stale == []
+    assert _holder() == signal.host

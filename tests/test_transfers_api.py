@@ -427,13 +427,14 @@ def test_a_remembered_answer_for_today_is_not_given_tomorrow(world: World) -> No
 
 
 def test_a_request_answered_before_a_write_waits_for_one_proof_after_it(world: World) -> None:
-    """On PostgreSQL a fully consistent check waits for a read of the
-    committed revision. A request answered before a write and asked again
-    after it waits for one such read, not two: the memo's lookup decides it
-    from the snapshot it has just proved fresh."""
+    """On PostgreSQL a check after a write reads the committed revision (to
+    prove freshness, or, under the revision lease, to bring the snapshot up
+    to the write). A request answered before the write and asked again after
+    it makes one such read, not two: the memo's lookup decides it from the
+    snapshot it has just proved fresh."""
     reads = revision.committed_reads()
     if reads is None:
-        pytest.skip("only PostgreSQL proves freshness with a read per check")
+        pytest.skip("only PostgreSQL counts its reads of the committed revision")
     first = world.check("acme", "euhost")
     world.staff.create_safeguard("intiaold", "in-scc-2", scc("IN"))
     before = reads.reads

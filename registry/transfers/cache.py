@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from registry import consistency, db
 from registry.consistency import Mode, Requirement
-from registry.revision import RevisionMap, shared
+from registry.revision import Signal, shared
 from registry.transfers.reference import Reference, default_reference
 from registry.transfers.snapshot import (
     Snapshot,
@@ -62,7 +62,7 @@ class SnapshotCache:
         self,
         base: Reference | None = None,
         revision: Callable[[], int] = committed_revision,
-        signal: Callable[[], RevisionMap | None] = shared,
+        signal: Callable[[], Signal | None] = shared,
     ) -> None:
         self._base = base or default_reference()
         self._revision = revision
