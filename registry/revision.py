@@ -297,6 +297,12 @@ class LeasedMap:
         return None
 
     def raise_to(self, revision: int) -> None:
+        if self.holds():
+            # Under the write lock, while this process trusts its renewal, the
+            # lease is this host's: a writer of another host clears it only a
+            # whole term after that renewal began (the class docstring).
+            self.map.raise_to(revision)
+            return
         ((holder, seconds),) = db.execute(_LEASE_ROW).fetchall()
         if holder is not None and holder != self.host:
             # Another host may trust its map: outlast that trust, then free it.
