@@ -236,7 +236,7 @@ def serve(url: str, pki_dir: str, port_file: str) -> None:
     print(
         json.dumps(
             {
-                "decision_count": decisions.count,
+                "decision_count": timing.decisions(),
                 "decision_p50_us": decisions.p50_us,
                 "decision_p99_us": decisions.p99_us,
                 "revision": revision,

@@ -7,7 +7,6 @@ one revision query), a dictionary lookup in the current snapshot and the pure
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -19,7 +18,7 @@ from dpa_registry_api.v1 import transfers_pb2 as pb
 from dpa_registry_api.v1 import transfers_pb2_grpc as pb_grpc
 from registry import auth, clock, consistency, names, paging, rpc, taxonomy, wire
 from registry.errors import InvalidArgument, NotFound, Violations
-from registry.transfers import adequacy, store
+from registry.transfers import adequacy, store, timing
 from registry.transfers.cache import SnapshotCache, shared_cache
 from registry.transfers.decide import validate_request
 from registry.transfers.model import (
@@ -42,7 +41,6 @@ from registry.transfers.reference import (
     DestinationKind,
 )
 from registry.transfers.snapshot import Snapshot
-from registry.transfers.timing import cpu_start, record_decision
 
 _DENIAL = {
     code: pb.TransferDenialCode.Value(f"TRANSFER_DENIAL_CODE_{code.value}") for code in ReasonCode
@@ -371,14 +369,14 @@ class TransferService(pb_grpc.TransferServiceServicer):
         snapshot = self.cache.for_check(
             known.requirement, known.controller_id, known.subprocessor_id
         )
-        deciding, cpu = time.perf_counter_ns(), cpu_start()
+        started = timing.start()
         today = clock.today()
         if snapshot.revision == memo.revision and memo.day == today:
             response = answered.answer
         else:
             request = pb.CheckTransferRequest.FromString(raw)
             response = self._decide(request, raw, known, snapshot, today)
-        record_decision(time.perf_counter_ns() - deciding, cpu)
+        timing.record(started)
         return response
 
     def CheckTransfer(
@@ -390,11 +388,11 @@ class TransferService(pb_grpc.TransferServiceServicer):
             requirement = consistency.from_wire(wanted.mode, wanted.at_least_revision)
         asked = _Asked(requirement, request.controller_id, request.subprocessor_id or None)
         snapshot = self.cache.for_check(requirement, asked.controller_id, asked.subprocessor_id)
-        deciding, cpu = time.perf_counter_ns(), cpu_start()
+        started = timing.start()
         response = self._decide(
             request, request.SerializeToString(), asked, snapshot, clock.today()
         )
-        record_decision(time.perf_counter_ns() - deciding, cpu)
+        timing.record(started)
         return response
 
     def _decide(

@@ -5,16 +5,15 @@ check: the answer memo, and on a miss request conversion, validation,
 snapshot lookups and the pure ``decide``, by the wall clock: under load that
 includes time the thread waits for the interpreter lock while other calls
 run. ``DECISION_CPU`` times the same span by this thread's own CPU clock: the
-decision's cost, whatever the machine is doing, for one decision in
-``CPU_EVERY``. Reading a thread's CPU clock is a system call (the wall
-clock is not): about 0.4 us in a quiet process, and under load on a
-virtual machine two of them per call measured about a tenth of a
-CheckTransfer's server CPU. A sample of one in 16 gives the same quantiles
-over the thousands of calls a second the hot path serves. Buckets are
-logarithmic (about 4.5 % wide), so memory stays fixed however many calls are
-recorded; quantiles are read back with that resolution. ``record_decision``
-records one decision under one lock: in ``DECISIONS`` always, in
-``DECISION_CPU`` when it was sampled.
+decision's cost, whatever the machine is doing. Both sample one decision in
+``SAMPLE_EVERY``: reading a thread's CPU clock is a system call (about 0.4
+us in a quiet process; under load on a virtual machine two of them per call
+measured about a tenth of a CheckTransfer's server CPU), and the wall clock,
+the bucket and the lock the other 15 skip cost a remembered call's handler
+about a fifth of its own Python work. A sample of one in 16 gives the same
+quantiles over the thousands of calls a second the hot path serves. Buckets
+are logarithmic (about 4.5 % wide), so memory stays fixed however many
+calls are recorded; quantiles are read back with that resolution.
 """
 
 from __future__ import annotations
@@ -81,24 +80,37 @@ DECISIONS = Histogram()
 DECISION_CPU = Histogram()
 
 
-CPU_EVERY = 16
+SAMPLE_EVERY = 16
 _decisions = itertools.count()
 
-
-def cpu_start() -> int:
-    """This thread's CPU clock (ns) when the decision about to start is one
-    ``DECISION_CPU`` samples, else 0."""
-    return time.thread_time_ns() if not next(_decisions) % CPU_EVERY else 0
+Started = tuple[int, int]
+"""The wall clock and this thread's CPU clock (ns) when a sampled decision began."""
 
 
-def record_decision(wall_ns: int, cpu_started: int) -> None:
-    """One decision: its wall-clock time in ``DECISIONS`` and, when sampled
-    (``cpu_started`` from :func:`cpu_start`), its CPU time in ``DECISION_CPU``."""
-    wall = _index(wall_ns)
-    cpu_ns = time.thread_time_ns() - cpu_started if cpu_started else 0
+def start() -> Started | None:
+    """The clocks now when the decision about to start is one the histograms
+    sample, else None (and no clock is read)."""
+    if next(_decisions) % SAMPLE_EVERY:
+        return None
+    return time.perf_counter_ns(), time.thread_time_ns()
+
+
+def record(started: Started | None) -> None:
+    """Records a sampled decision (``started`` from :func:`start`) in both
+    histograms, under one lock; a decision not sampled costs nothing here."""
+    if started is None:
+        return
+    wall_ns = time.perf_counter_ns() - started[0]
+    cpu_ns = time.thread_time_ns() - started[1]
+    wall, cpu = _index(wall_ns), _index(cpu_ns)
     with _lock:
         DECISIONS._counts[wall] += 1
         DECISIONS._max = max(DECISIONS._max, wall_ns)
-        if cpu_started:
-            DECISION_CPU._counts[_index(cpu_ns)] += 1
-            DECISION_CPU._max = max(DECISION_CPU._max, cpu_ns)
+        DECISION_CPU._counts[cpu] += 1
+        DECISION_CPU._max = max(DECISION_CPU._max, cpu_ns)
+
+
+def decisions() -> int:
+    """Decisions started since the process began, sampled or not."""
+    # ``count`` shows its next value, and reading it so takes nothing from it.
+    return int(repr(_decisions)[len("count(") : -1])
