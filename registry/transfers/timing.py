@@ -8,9 +8,9 @@ run. ``DECISION_CPU`` times the same span by this thread's own CPU clock: the
 decision's cost, whatever the machine is doing. Both sample one decision in
 ``SAMPLE_EVERY``: reading a thread's CPU clock is a system call (about 0.4
 us in a quiet process; under load on a virtual machine two of them per call
-measured about a tenth of a CheckTransfer's server CPU), and the wall clock,
-the bucket and the lock the other 15 skip cost a remembered call's handler
-about a fifth of its own Python work. A sample of one in 16 gives the same
+measured about a tenth of a CheckTransfer's server CPU), and the other 15
+decisions read no clock and take no lock (docs/transfers.md has what that
+saved, measured side by side). A sample of one in 16 gives the same
 quantiles over the thousands of calls a second the hot path serves. Buckets
 are logarithmic (about 4.5 % wide), so memory stays fixed however many
 calls are recorded; quantiles are read back with that resolution.
