@@ -170,16 +170,25 @@ def build_world(h: Harness) -> World:
             if s.subprocessor_id in SUBPROCESSORS
         )
     )
-    # Every GENERAL window closed too (the scheduler ran both in order).
-    eventually(lambda: _authorized(h, "acme", "inbcr"))
+    # Every GENERAL window closed too, for every controller: the scheduler
+    # writes nothing more after this (a window it closed later would move
+    # the registry's revision between two checks of a test).
+    eventually(lambda: _windows_closed(h))
     staff.terminate_agreement("soylent", reason="contract ended")
     return World(h, staff, h.client("service", "checker"), clock.now().date())
 
 
-def _authorized(h: Harness, cid: str, sid: str) -> bool:
-    entries = h.staff.get_subprocessor_list(cid).entries
-    authorized = SubprocessorAuthorizationState.AUTHORIZED
-    return any(e.subprocessor == f"subprocessors/{sid}" and e.state is authorized for e in entries)
+def _windows_closed(h: Harness) -> bool:
+    """No GENERAL controller has a world sub-processor still PENDING."""
+    pending = SubprocessorAuthorizationState.PENDING
+    for cid, mode in CONTROLLERS.items():
+        if mode != "GENERAL":
+            continue
+        for e in h.staff.get_subprocessor_list(cid).entries:
+            sid = e.subprocessor.removeprefix("subprocessors/")
+            if e.state is pending and sid in SUBPROCESSORS:
+                return False
+    return True
 
 
 @pytest.fixture
