@@ -246,9 +246,15 @@ def dedicated_connection(db: peewee.Database | None = None) -> Any:
 def release() -> None:
     """Returns this thread's connection to the pool (PostgreSQL); called when
     an RPC ends so idle worker threads hold no connection. SQLite keeps its
-    per-thread connections."""
-    if is_postgres() and not database.is_closed() and not database.in_transaction():
-        database.close()
+    per-thread connections. Reads the proxy's target once: each attribute
+    read through the proxy costs about 0.5 us, and this runs on every RPC."""
+    target = database.obj
+    if (
+        isinstance(target, peewee.PostgresqlDatabase)
+        and not target.is_closed()
+        and not target.in_transaction()
+    ):
+        target.close()
 
 
 def execute(sql: str, params: tuple[Any, ...] = ()) -> Any:
