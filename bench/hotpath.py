@@ -43,6 +43,7 @@ from typing import Any, Protocol
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from bench.cpucap import CpuCap
 from bench.transfers import _p, _requests, seed
 from dpa_registry_api.v1 import transfers_pb2_grpc as tpb_grpc
 from registry import pki
@@ -346,7 +347,12 @@ class AioGenerator:
             return await _open_loop(self.calls[name], rate, seconds)
 
 
-async def figures(server: Server, *generators: Generator) -> list[dict[str, Any]]:
+async def figures(
+    server: Server,
+    *generators: Generator,
+    cap: CpuCap | None = None,
+    share: float | None = None,
+) -> list[dict[str, Any]]:
     """The table's figures through each generator: maximum throughput of each
     call with server CPU per call, the median of ``ROUNDS`` closed-loop runs
     of ``SECONDS / 2`` each, the two calls alternating (which goes first
@@ -355,7 +361,11 @@ async def figures(server: Server, *generators: Generator) -> list[dict[str, Any]
     maximum rate (the generator's own). Every step runs on each generator in
     turn, so that all see the same machine. Medians, not the best run: the
     best of a few runs picks out whichever call had a lucky stretch, and on
-    this kind of machine that swung the ratios by 0.1 from run to run."""
+    this kind of machine that swung the ratios by 0.1 from run to run.
+    With ``cap``, the server gets at most ``share`` of a core while the
+    maxima are measured (``bench.cpucap``), and no quota at half rate."""
+    if cap is not None:
+        cap.set(share)
     for generator in generators:  # warm up
         await generator.closed_loop("health", 1.0)
         await generator.closed_loop("check", 1.0)
@@ -382,6 +392,8 @@ async def figures(server: Server, *generators: Generator) -> list[dict[str, Any]
         }
         for r in runs
     ]
+    if cap is not None:
+        cap.set(None)
     # At half rate: two runs of SECONDS / 2 per call, alternating, each
     # call's p99 over both (one stall of the server's core in one run
     # weighs on one call only if it falls in that call's run).
