@@ -35,7 +35,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -113,10 +113,13 @@ class NodeGenerator:
         a = await asyncio.to_thread(self._ask, {"op": "closed", "call": name, "seconds": seconds})
         return float(a["rate"]), int(a["done"]), int(a["refused"])
 
-    async def open_loop(self, name: str, rate: float, seconds: float) -> tuple[list[float], int]:
-        command = {"op": "open", "call": name, "rate": rate, "seconds": seconds}
+    async def open_loop(
+        self, names: Sequence[str], rate: float, seconds: float
+    ) -> tuple[dict[str, list[float]], int]:
+        command = {"op": "open", "calls": list(names), "rate": rate, "seconds": seconds}
         a = await asyncio.to_thread(self._ask, command)
-        return [float(ms) for ms in a["latencies"]], int(a["failed"])
+        latencies = {name: [float(ms) for ms in found] for name, found in a["latencies"].items()}
+        return latencies, int(a["failed"])
 
 
 Figures = dict[str, float]

@@ -5,8 +5,9 @@
 // command a line on stdin, one JSON answer a line on stdout:
 //   {"op": "closed", "call": "check", "seconds": 5}
 //       -> {"rate": calls/s, "done": n, "refused": n}   (in_flight callers back to back)
-//   {"op": "open", "call": "health", "rate": 900, "seconds": 5}
-//       -> {"latencies": [ms, ...], "failed": n}        (calls issued at a fixed rate)
+//   {"op": "open", "calls": ["check", "health"], "rate": 900, "seconds": 5}
+//       -> {"latencies": {"check": [ms, ...], "health": [ms, ...]}, "failed": n}
+//          (calls issued at a fixed rate, the named calls taking turns)
 // Usage: node loadgen.js CONFIG.json (target, protos, ca, cert, key, requests,
 // in_flight, connections; see bench/independent.py).
 'use strict';
@@ -81,9 +82,9 @@ function closedLoop(call, seconds) {
   });
 }
 
-function openLoop(call, rate, seconds) {
+function openLoop(names, rate, seconds) {
   return new Promise((resolve) => {
-    const latencies = [];
+    const latencies = Object.fromEntries(names.map((name) => [name, []]));
     const interval = 1000 / rate;
     const last = Math.floor((seconds * 1000) / interval); // calls 0..last, as the Python generator
     const start = performance.now();
@@ -94,10 +95,11 @@ function openLoop(call, rate, seconds) {
       if (issued > last && finished === issued) resolve({ latencies, failed });
     };
     const issue = (i) => {
+      const name = names[i % names.length];
       const t = performance.now();
-      call(i, (err) => {
+      calls[name](Math.floor(i / names.length), (err) => {
         if (err) failed++;
-        else latencies.push(Math.round((performance.now() - t) * 1000) / 1000);
+        else latencies[name].push(Math.round((performance.now() - t) * 1000) / 1000);
         finished++;
         settle();
       });
@@ -113,9 +115,8 @@ function openLoop(call, rate, seconds) {
 }
 
 async function answer(command) {
-  const call = calls[command.call];
-  if (command.op === 'closed') return closedLoop(call, command.seconds);
-  if (command.op === 'open') return openLoop(call, command.rate, command.seconds);
+  if (command.op === 'closed') return closedLoop(calls[command.call], command.seconds);
+  if (command.op === 'open') return openLoop(command.calls, command.rate, command.seconds);
   throw new Error(`unknown command ${JSON.stringify(command)}`);
 }
 
