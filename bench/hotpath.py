@@ -18,7 +18,8 @@ server CPU per call from the server processes' own counters
 of CheckTransfer's maximum rate (open loop, the two calls taking turns in one
 stream, two runs); the p99 of the server's own
 decision histogram (``registry/transfers/timing.py``, worst process); the
-machine's load average before and after. ``bench.independent`` measures
+server's cyclic collections while measured (count and longest, per
+generation); the machine's load average before and after. ``bench.independent`` measures
 the same figures with a second load generator on another gRPC stack.
 """
 
@@ -80,13 +81,28 @@ def serve(url: str, pki_dir: str, port: str, processes: str, out_dir: str) -> in
         processes=int(processes),
     )
     original = server.serve_one
+    pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+    began: list[float] = [0.0]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            began[0] = time.perf_counter()
+        else:
+            pauses[info["generation"]].append((time.perf_counter() - began[0]) * 1000)
 
     def serve_and_report(cfg: Any, **kw: Any) -> None:
+        gc.callbacks.append(on_gc)
         original(cfg, **kw)
         s, cpu = timing.DECISIONS.summary(), timing.DECISION_CPU.summary()
         Path(out_dir, f"decisions-{os.getpid()}.json").write_text(
             json.dumps(
-                {"count": s.count, "p50_us": s.p50_us, "p99_us": s.p99_us, "cpu_p99_us": cpu.p99_us}
+                {
+                    "count": s.count,
+                    "p50_us": s.p50_us,
+                    "p99_us": s.p99_us,
+                    "cpu_p99_us": cpu.p99_us,
+                    "gc": {g: (len(p), max(p, default=0.0)) for g, p in pauses.items()},
+                }
             )
         )
 
@@ -96,6 +112,8 @@ def serve(url: str, pki_dir: str, port: str, processes: str, out_dir: str) -> in
     def reset(*_: object) -> None:
         timing.DECISIONS.reset()
         timing.DECISION_CPU.reset()
+        for p in pauses.values():
+            p.clear()
 
     signal.signal(signal.SIGUSR1, reset)
     return server.serve(config)
@@ -146,6 +164,11 @@ class Server:
         found = [json.loads(p.read_text()) for p in self.out_dir.glob("decisions-*.json")]
         if not found:
             raise RuntimeError(f"bench server failed: {err[-2000:]}")
+        for f in found:
+            collections = ", ".join(
+                f"gen{g} {n}x (max {top:.1f} ms)" for g, (n, top) in sorted(f["gc"].items())
+            )
+            print(f"  server cyclic GC while measured: {collections}", flush=True)
         counted = [f for f in found if f["count"]]
         if not counted:
             return 0.0, 0.0
