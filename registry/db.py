@@ -249,11 +249,7 @@ def release() -> None:
     per-thread connections. Reads the proxy's target once: each attribute
     read through the proxy costs about 0.5 us, and this runs on every RPC."""
     target = database.obj
-    if (
-        isinstance(target, peewee.PostgresqlDatabase)
-        and not target.is_closed()
-        and not target.in_transaction()
-    ):
+    if is_postgres(target) and not target.is_closed() and not target.in_transaction():
         target.close()
 
 

@@ -179,15 +179,18 @@ def build_world(h: Harness) -> World:
 
 
 def _windows_closed(h: Harness) -> bool:
-    """No GENERAL controller has a world sub-processor still PENDING."""
+    """Every GENERAL controller lists every world sub-processor, none of them
+    still PENDING (AUTHORIZED, or OBJECTED where it objected)."""
     pending = SubprocessorAuthorizationState.PENDING
     for cid, mode in CONTROLLERS.items():
         if mode != "GENERAL":
             continue
-        for e in h.staff.get_subprocessor_list(cid).entries:
-            sid = e.subprocessor.removeprefix("subprocessors/")
-            if e.state is pending and sid in SUBPROCESSORS:
-                return False
+        states = {
+            e.subprocessor.removeprefix("subprocessors/"): e.state
+            for e in h.staff.get_subprocessor_list(cid).entries
+        }
+        if any(states.get(sid, pending) is pending for sid in SUBPROCESSORS):
+            return False
     return True
 
 
