@@ -68,6 +68,7 @@ def serve(url: str, pki_dir: str, port: str, processes: str, out_dir: str) -> in
     process writes its decision histogram summary on the way out."""
     from registry import server
     from registry.transfers import timing
+    from registry.transfers.cache import shared_cache
     from tests import harness
 
     made = pki.DevPki(Path(pki_dir))
@@ -102,6 +103,8 @@ def serve(url: str, pki_dir: str, port: str, processes: str, out_dir: str) -> in
                     "p99_us": s.p99_us,
                     "cpu_p99_us": cpu.p99_us,
                     "gc": {g: (len(p), max(p, default=0.0)) for g, p in pauses.items()},
+                    "checks": timing.decisions(),
+                    "queries": shared_cache().queries,
                 }
             )
         )
@@ -169,6 +172,11 @@ class Server:
                 f"gen{g} {n}x (max {top:.1f} ms)" for g, (n, top) in sorted(f["gc"].items())
             )
             print(f"  server cyclic GC while measured: {collections}", flush=True)
+            print(
+                f"  freshness proved by a query in {f['queries']:,} of {f['checks']:,} checks"
+                " (the rest by the revision map)",
+                flush=True,
+            )
         counted = [f for f in found if f["count"]]
         if not counted:
             return 0.0, 0.0

@@ -28,7 +28,7 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2, reflection_pb2_g
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 
-from registry import auth, db, keys, paging, rpc
+from registry import auth, db, keys, paging, revision, rpc
 from registry import config as config_module
 from registry.audit import log as audit_log
 from registry.audit import tiles
@@ -243,6 +243,15 @@ def _grpc_server(config: Config, reuse_port: bool, streams: int) -> grpc.Server:
     )
 
 
+def _open_database(config: Config) -> None:
+    """Opens and migrates the database; gives a new revision map the
+    committed revision (``revision.prime``)."""
+    database = db.open_database(config.database, config.db_pool_size, config.db_pool_timeout)
+    version = db.migrate(database)
+    log.info("database ready at schema version %d", version)
+    revision.prime()
+
+
 def start(
     config: Config,
     tracer_provider: TracerProvider | None = None,
@@ -258,10 +267,7 @@ def start(
     --processes``); otherwise a second server on a taken port fails loudly.
     ``scheduler``: run the sub-processor scheduler in this process.
     """
-    database = db.open_database(config.database, config.db_pool_size, config.db_pool_timeout)
-    version = db.migrate(database)
-    log.info("database ready at schema version %d", version)
-
+    _open_database(config)
     signing_key = keys.load(config.signing_key, config.log_origin)
     keys.activate(signing_key)
     paging.activate(paging.derive_key(_page_token_secret(config, signing_key)))

@@ -87,6 +87,30 @@ def test_revision_map_proves_nothing_until_written_and_never_goes_down(tmp_path:
     again.close()
 
 
+def test_a_new_map_beside_a_filled_database_is_primed_with_its_revision(tmp_path: Path) -> None:
+    """A database loaded in bulk or restored beside a new map: the server
+    writes the committed revision into the map at start (``revision.prime``),
+    so checks are proved by the map from the first one, not after a write."""
+    bound = db.database.obj
+    database = db.open_database(f"sqlite:///{tmp_path}/primed.db")
+    revision.reset()
+    try:
+        db.migrate(database)
+        database.execute_sql("UPDATE log_head SET size = 12 WHERE id = 1")
+        signal = revision.shared()
+        assert signal is not None
+        assert signal.read() is None  # never written: every check would query
+        revision.prime()
+        assert signal.read() == 12
+        signal.raise_to(20)  # a map ahead of the log (a write in flight) stays ahead
+        revision.prime()
+        assert signal.read() == 20
+    finally:
+        revision.reset()
+        database.close()
+        db.database.initialize(bound)
+
+
 # -- through the RPCs, both backends ---------------------------------------------
 
 

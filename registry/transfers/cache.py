@@ -171,9 +171,14 @@ class SnapshotCache:
         snapshot = self._snapshot
         if snapshot is None:
             return None
-        if requirement.met_by(snapshot.revision):
-            return snapshot
-        signal = self._signal() if requirement.mode is Mode.FULLY_CONSISTENT else None
+        # The usual requirement (the default, one object) goes straight to
+        # the map: a call and an enum lookup fewer on the hot path.
+        if requirement is not consistency.FULLY_CONSISTENT:
+            if requirement.met_by(snapshot.revision):
+                return snapshot
+            if requirement.mode is not Mode.FULLY_CONSISTENT:
+                return None
+        signal = self._signal()
         if signal is not None:
             floor = signal.read()
             if floor is not None and snapshot.revision >= floor:
