@@ -9,6 +9,7 @@ its own port and event loop thread (docs/adr/0019), where they hold no thread.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -45,6 +46,13 @@ from registry.subprocessors import scheduler as subprocessor_scheduler
 from registry.trust import http as trust_http
 
 log = logging.getLogger(__name__)
+
+GC_THRESHOLDS = (10_000, 10, 10)
+"""The cyclic collector's thresholds in a server process (Python's default
+first threshold is 700). Nearly every object a call makes is freed by
+reference counting; at 700 the collector ran thousands of times a second
+under load and a full collection every second or so, about a tenth of the
+server CPU of every call, Health/Check included (docs/adr/0030)."""
 
 MAIN_PORT_WATCHERS = 32
 """Live streams of each hosted method on the main port (a thread each) when
@@ -425,6 +433,7 @@ def serve_one(config: Config, *, reuse_port: bool = False, scheduler: bool = Tru
     signal.signal(signal.SIGINT, on_signal)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
     running = start(config, reuse_port=reuse_port, scheduler=scheduler)
+    gc.set_threshold(*GC_THRESHOLDS)
     stopping.wait()
     running.stop()
     log.info("stopped")

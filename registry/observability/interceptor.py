@@ -139,8 +139,14 @@ class ObservingInterceptor(_ServerInterceptor):
     def _unary(
         self, behavior: Callable[[Any, grpc.ServicerContext], Any], method: _Method
     ) -> Callable[[Any, grpc.ServicerContext], Any]:
+        # Nothing to record for a call when there are no metrics, no tracer
+        # and the request log is off when it starts; only the log's level
+        # can change while the server runs.
+        idle = method.metrics is None and self._tracer is None
+        log_enabled = self._log.isEnabledFor
+
         def call(request: Any, context: grpc.ServicerContext) -> Any:
-            if self._idle(method):
+            if idle and not log_enabled(logging.INFO):
                 return behavior(request, context)
             record = _Call()
             token = _call.set(record)
@@ -178,15 +184,6 @@ class ObservingInterceptor(_ServerInterceptor):
                 self._finish(method, request, context, record, started, span, failed, cancelled)
 
         return call
-
-    def _idle(self, method: _Method) -> bool:
-        """Nothing to record for this call: no metrics, no tracer, and the
-        request log off when it starts."""
-        return (
-            method.metrics is None
-            and self._tracer is None
-            and not self._log.isEnabledFor(logging.INFO)
-        )
 
     def _start_span(self, method: _Method, context: grpc.ServicerContext) -> _Span | None:
         if self._tracer is None:
