@@ -166,11 +166,22 @@ class Interceptor(_ServerInterceptor):
                 if isinstance(servicer, AnswersKnown)
                 else None
             )
+            if known is None:
+                return grpc.unary_unary_rpc_method_handler(
+                    self._unary(handler.unary_unary, allowed),
+                    request_deserializer=deserialize,
+                    response_serializer=handler.response_serializer,
+                )
+            # With a known-answer lookup the request arrives as bytes and the
+            # answer leaves as bytes: a known one as it was first sent.
             return grpc.unary_unary_rpc_method_handler(
-                self._unary(handler.unary_unary, allowed, known, deserialize),
-                # With a known-answer lookup the request arrives as bytes.
-                request_deserializer=deserialize if known is None else None,
-                response_serializer=handler.response_serializer,
+                self._unary(
+                    handler.unary_unary,
+                    allowed,
+                    known,
+                    deserialize,
+                    handler.response_serializer,
+                ),
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
@@ -194,6 +205,7 @@ class Interceptor(_ServerInterceptor):
         allowed: frozenset[auth.Role],
         known: KnownAnswer | None = None,
         deserialize: Callable[[bytes], Any] | None = None,
+        serialize: Callable[[Any], bytes] | None = None,
     ) -> Callable[[Any, grpc.ServicerContext], Any]:
         def call(request: Any, context: grpc.ServicerContext) -> Any:
             try:
@@ -209,9 +221,10 @@ class Interceptor(_ServerInterceptor):
                 wire.check(request)
                 token = auth.bind_caller(caller)
                 try:
-                    return behavior(request, context)
+                    response = behavior(request, context)
                 finally:
                     auth.unbind_caller(token)
+                return response if serialize is None else serialize(response)
             except Exception as err:
                 self._fail(context, err)
                 raise  # unreachable: _fail always raises
@@ -252,9 +265,10 @@ class Interceptor(_ServerInterceptor):
         return call
 
 
-KnownAnswer = Callable[[bytes], Message | None]
+KnownAnswer = Callable[[bytes], bytes | None]
 """Answers a request from its bytes alone when the same bytes were answered
-before at the state the request calls for (a memo); None: serve it as usual.
+before at the state the request calls for (a memo), with the answer's bytes
+as sent then; None: serve it as usual.
 It runs after the caller is identified and authorized, before the request
 is decoded or checked: it must only know bytes that once passed every check."""
 

@@ -321,10 +321,10 @@ class _Asked:
 
 @dataclass(frozen=True, slots=True)
 class _Answered:
-    """A request's bytes as asked, and the answer they had."""
+    """What a request asked, and its answer as sent (serialized once)."""
 
     asked: _Asked
-    answer: pb.TransferDecision
+    answer: bytes
 
 
 @dataclass(frozen=True)
@@ -353,7 +353,7 @@ class TransferService(pb_grpc.TransferServiceServicer):
         state the request calls for from its bytes (``rpc.KnownAnswer``)."""
         return self._known_transfer if method == "CheckTransfer" else None
 
-    def _known_transfer(self, raw: bytes) -> pb.TransferDecision | None:
+    def _known_transfer(self, raw: bytes) -> bytes | None:
         """The answer to request bytes answered before, at the revision their
         consistency requirement calls for, today; None: never answered here,
         decide it (``CheckTransfer``). The requirement is met, or refused,
@@ -375,7 +375,9 @@ class TransferService(pb_grpc.TransferServiceServicer):
             response = answered.answer
         else:
             request = pb.CheckTransferRequest.FromString(raw)
-            response = self._decide(request, raw, known, snapshot, today)
+            # Decided again at the state just proved (once per request and
+            # revision): serialized for the memo and again here.
+            response = self._decide(request, raw, known, snapshot, today).SerializeToString()
         if started is not None:  # one call in SAMPLE_EVERY
             timing.record(started)
         return response
@@ -413,7 +415,9 @@ class TransferService(pb_grpc.TransferServiceServicer):
             errors.raise_if_any()
             _require_known(snapshot, transfer)
             response = decision_to_proto(snapshot.decide(transfer), transfer.on)
-        self._remember(key, _Answered(asked, response), snapshot.revision, today)
+        self._remember(
+            key, _Answered(asked, response.SerializeToString()), snapshot.revision, today
+        )
         return response
 
     def _remember(self, key: bytes, answered: _Answered, revision: int, today: date) -> None:
