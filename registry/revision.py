@@ -182,14 +182,19 @@ def prime() -> None:
     bulk load, a backup brought to a new host) is checked with a query per
     call until something is written. Nothing to do when the map holds a
     revision, on PostgreSQL (the lease's renewals raise its map) or without
-    a map."""
+    a map. Best effort: when the write lock cannot be had (a long write of
+    another process), checks keep proving freshness with the query until
+    the next write raises the map."""
     signal = shared()
     if not isinstance(signal, RevisionMap) or signal.read() is not None:
         return
-    with db.transaction():
-        if signal.read() is None:  # still unwritten, now under the lock
-            rows = db.execute(HEAD_SQL).fetchall()
-            signal.raise_to(int(rows[0][0]) if rows else 0)
+    try:
+        with db.transaction():
+            if signal.read() is None:  # still unwritten, now under the lock
+                rows = db.execute(HEAD_SQL).fetchall()
+                signal.raise_to(int(rows[0][0]) if rows else 0)
+    except peewee.OperationalError as err:
+        log.warning("revision map not primed, checks query until the next write: %s", err)
 
 
 def reset() -> None:

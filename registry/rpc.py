@@ -85,10 +85,6 @@ def _peer_spiffe_ids(context: grpc.ServicerContext) -> list[bytes]:
     return cast("list[bytes]", properties.get(b"peer_spiffe_id") or []) if properties else []
 
 
-CALLERS = 4096
-"""Callers an ``Interceptor`` remembers by their SPIFFE ID's bytes."""
-
-
 if TYPE_CHECKING:
     _ServerInterceptor = grpc.ServerInterceptor[Any, Any]
 else:
@@ -119,9 +115,6 @@ class Interceptor(_ServerInterceptor):
         self._trust_domain = trust_domain
         self._insecure = insecure
         self._hosted = dict(hosted_streams or {})
-        self._callers: dict[bytes, auth.Caller] = {}
-        """Parsed callers by SPIFFE ID as the certificate carries it: every
-        call of a connection names the same one (a refusal raises, unkept)."""
 
     def _identify(self, context: grpc.ServicerContext) -> auth.Caller:
         if self._insecure:
@@ -133,13 +126,7 @@ class Interceptor(_ServerInterceptor):
         ids = _peer_spiffe_ids(context)
         if len(ids) != 1:
             raise errors.PermissionDenied("client certificate carries no single SPIFFE ID")
-        caller = self._callers.get(ids[0])
-        if caller is None:
-            caller = auth.parse_spiffe_id(ids[0].decode(), self._trust_domain)
-            if len(self._callers) >= CALLERS:
-                self._callers.clear()
-            self._callers[ids[0]] = caller
-        return caller
+        return auth.certified_caller(ids[0], self._trust_domain)
 
     def intercept_service(
         self,

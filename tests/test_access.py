@@ -90,6 +90,29 @@ def test_identity_parsing() -> None:
     assert auth.parse_spiffe_id("spiffe://7plus.one/staff/dpo", "7plus.one").tenant is None
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"spiffe://7plus.one/staff/adm\xffin",  # not UTF-8
+        b"spiffe://7plus.one/\xc3/admin",
+        b"spiffe://evil.example/staff/admin",
+    ],
+)
+def test_certificate_ids_that_are_not_ours_are_denied_not_internal(raw: bytes) -> None:
+    """The ID as the TLS layer hands it over: bytes that are not UTF-8 are
+    a shape like any other wrong one (PERMISSION_DENIED), never an error."""
+    with pytest.raises(PermissionDenied):
+        auth.certified_caller(raw, "7plus.one")
+
+
+def test_a_certificate_id_names_the_same_caller_as_its_text() -> None:
+    raw = b"spiffe://7plus.one/controller/acme"
+    assert auth.certified_caller(raw, "7plus.one") == auth.parse_spiffe_id(
+        raw.decode(), "7plus.one"
+    )
+    assert auth.certified_caller(raw, "7plus.one") is auth.certified_caller(raw, "7plus.one")
+
+
 def test_other_trust_domain_is_denied(registry: harness.Harness) -> None:
     intruder = registry.client("staff", "intruder")
     with pytest.raises(errors.PermissionDenied):

@@ -5,6 +5,7 @@ shared revision map that proves freshness without a query
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -106,6 +107,34 @@ def test_a_new_map_beside_a_filled_database_is_primed_with_its_revision(tmp_path
         revision.prime()
         assert signal.read() == 20
     finally:
+        revision.reset()
+        database.close()
+        db.database.initialize(bound)
+
+
+def test_priming_waits_for_the_write_lock_only_so_long_and_start_goes_on(
+    tmp_path: Path,
+) -> None:
+    """Another process holding SQLite's write lock past the busy timeout:
+    the map stays unwritten (checks query) and priming does not fail."""
+    bound = db.database.obj
+    path = tmp_path / "locked.db"
+    database = db.open_database(f"sqlite:///{path}")
+    revision.reset()
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        db.migrate(database)
+        database.execute_sql("PRAGMA busy_timeout = 50")
+        other.execute("BEGIN IMMEDIATE")
+        revision.prime()
+        signal = revision.shared()
+        assert signal is not None
+        assert signal.read() is None
+        other.execute("ROLLBACK")
+        revision.prime()
+        assert signal.read() == 0
+    finally:
+        other.close()
         revision.reset()
         database.close()
         db.database.initialize(bound)
