@@ -12,9 +12,10 @@ the load generator (grpc.aio, this process) to CPU 1; with two processes the
 servers may use every core and the load generator stays on CPU 1.
 
 Figures, each from one run: maximum throughput (closed loop, the median of
-six runs per call, the calls alternating) and its ratio to Health/Check;
-server CPU per call from the server processes' own counters
-(``/proc/<pid>/stat`` utime + stime over calls); p99 latency of both at half
+twelve rounds of one run per call, the calls alternating) and its ratio to
+Health/Check (the median of the rounds' own ratios); server CPU per call
+from the server processes' own counters (``/proc/<pid>/stat`` utime + stime
+over calls), and its ratio likewise; p99 latency of both at half
 of CheckTransfer's maximum rate (open loop, the two calls taking turns in one
 stream, two runs); the p99 of the server's own
 decision histogram (``registry/transfers/timing.py``, worst process); the
@@ -56,7 +57,7 @@ REQUESTS = 20_000
 IN_FLIGHT = 64
 CONNECTIONS = 8
 SECONDS = float(os.environ.get("DPA_BENCH_SECONDS", "5"))
-ROUNDS = 6
+ROUNDS = 12
 WORKERS = 16
 
 
@@ -356,6 +357,10 @@ class Row:
     p99_health_ms: float
     p99_check_ms: float
     failed: int
+    rate_ratio: float
+    """Check/Health throughput: the median of the rounds' own ratios."""
+    cpu_ratio: float
+    """Check/Health server CPU per call, likewise."""
     decision_p99_us: float
     decision_cpu_p99_us: float
 
@@ -396,14 +401,16 @@ async def figures(
     share: float | None = None,
 ) -> list[dict[str, Any]]:
     """The table's figures through each generator: maximum throughput of each
-    call with server CPU per call, the median of ``ROUNDS`` closed-loop runs
-    of ``SECONDS / 2`` each, the two calls alternating (which goes first
-    alternates too, so a machine slowing down or speeding up during the run
-    weighs on both alike); then the p99 of each at half of CheckTransfer's
-    maximum rate (the generator's own). Every step runs on each generator in
-    turn, so that all see the same machine. Medians, not the best run: the
-    best of a few runs picks out whichever call had a lucky stretch, and on
-    this kind of machine that swung the ratios by 0.1 from run to run.
+    call with server CPU per call, from ``ROUNDS`` rounds of two closed-loop
+    runs of ``SECONDS / 4`` each, one per call (which goes first alternates);
+    then the p99 of each at half of CheckTransfer's maximum rate (the
+    generator's own). Every step runs on each generator in turn, so that all
+    see the same machine. Each figure is a median over the rounds, and each
+    Check/Health ratio is the median of the rounds' own ratios: the two runs
+    of one round see nearly the same machine, and on this kind of virtual
+    machine its speed moves by a tenth or more within seconds (the calls'
+    medians taken apart let such a swing land on one call only; the best of
+    a few runs picks out whichever call had a lucky stretch).
     With ``cap``, the server gets at most ``share`` of a core while the
     maxima are measured (``bench.cpucap``), and no quota at half rate."""
     if cap is not None:
@@ -420,7 +427,7 @@ async def figures(
         for name in ("health", "check") if round_ % 2 == 0 else ("check", "health"):
             for k, generator in enumerate(generators):
                 before = server.cpu_seconds()
-                rate, done, refused = await generator.closed_loop(name, SECONDS / 2)
+                rate, done, refused = await generator.closed_loop(name, SECONDS / 4)
                 failed[k] += refused
                 per_call = (server.cpu_seconds() - before) / max(done, 1) * 1e6
                 runs[k][name].append((rate, per_call))
@@ -431,6 +438,17 @@ async def figures(
                 statistics.median(cpu for _, cpu in measured),
             )
             for name, measured in r.items()
+        }
+        for r in runs
+    ]
+    paired = [
+        {
+            "rate_ratio": statistics.median(
+                c[0] / h[0] for h, c in zip(r["health"], r["check"], strict=True)
+            ),
+            "cpu_ratio": statistics.median(
+                c[1] / h[1] for h, c in zip(r["health"], r["check"], strict=True)
+            ),
         }
         for r in runs
     ]
@@ -459,8 +477,9 @@ async def figures(
             "p99_health_ms": p["health"],
             "p99_check_ms": p["check"],
             "failed": f,
+            **ratios,
         }
-        for b, p, f in zip(typical, p99, failed, strict=True)
+        for b, p, f, ratios in zip(typical, p99, failed, paired, strict=True)
     ]
 
 
@@ -510,9 +529,9 @@ def report(rows: list[Row], load: tuple[tuple[float, ...], tuple[float, ...]]) -
     for r in rows:
         print(
             f"| {r.backend} | {r.processes} | {r.health:,.0f} | {r.check:,.0f} "
-            f"| {r.check / r.health:.2f} "
+            f"| {r.rate_ratio:.2f} "
             f"| {r.cpu_health_us:.0f} / {r.cpu_check_us:.0f} us "
-            f"({r.cpu_check_us / r.cpu_health_us:.2f}) "
+            f"({r.cpu_ratio:.2f}) "
             f"| {r.p99_health_ms:.1f} / {r.p99_check_ms:.1f} ms "
             f"({r.p99_check_ms / max(r.p99_health_ms, 1e-9):.2f}) "
             f"| {r.failed} | {r.decision_cpu_p99_us:.0f} us CPU ({r.decision_p99_us:.0f} us wall) |"

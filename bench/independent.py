@@ -147,8 +147,13 @@ def _busy(f: Figures) -> tuple[float, float]:
     )
 
 
+_PAIRED = {("check", "health"): "rate_ratio", ("cpu_check_us", "cpu_health_us"): "cpu_ratio"}
+"""Ratios ``hotpath.figures`` gives as medians of its rounds' own ratios."""
+
+
 def _ratio(f: Figures, top: str, bottom: str) -> float:
-    return f[top] / max(f[bottom], 1e-9)
+    paired = _PAIRED.get((top, bottom))
+    return f[paired] if paired else f[top] / max(f[bottom], 1e-9)
 
 
 async def _both(

@@ -7,7 +7,9 @@
 
 Every ratio in the table comes from one run of both of its sides on the same
 server; CPU per call comes from the server processes' own counters (see
-``bench.hotpath``) and, for audit appends, from this process's own counters.
+``bench.hotpath``) and, for audit appends, from this process's own counters;
+where valgrind is installed, ``bench.instructions`` adds the same CPU ratio
+counted in instructions, which this machine's noise does not move.
 GetSubprocessorList's row is ``bench.scale``'s reads, the breach row
 ``bench.breaches``' three runs per backend, the LocalChecker table
 ``bench.local_checker``'s run; each module prints more on its own.
@@ -30,7 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import bench
-from bench import audit, breaches, hotpath, local_checker, scale
+from bench import audit, breaches, hotpath, instructions, local_checker, scale
 
 
 def _ratio(value: float, base: float) -> str:
@@ -45,6 +47,7 @@ def table() -> None:
     backends = [b for b in ("SQLite", "PostgreSQL") if (b, 1) in rows]
     reads = scale.reads(backends)
     notices = breaches.measure(["sqlite", "postgres"] if "PostgreSQL" in backends else ["sqlite"])
+    counted = instructions.measure() if instructions.available() else None
     load_after = os.getloadavg()
 
     def cells(fn: Callable[[str], str]) -> str:
@@ -62,14 +65,21 @@ def table() -> None:
     print(f"|---|{'---|' * len(backends)}---|")
     print(
         f"| CheckTransfer max throughput / Health/Check | "
-        f"{cells(lambda b: f'{_ratio(one[b].check, one[b].health)} ({one[b].check:,.0f}/s)')} "
+        f"{cells(lambda b: f'{one[b].rate_ratio:.2f} ({one[b].check:,.0f}/s)')} "
         f"| >= 0.90 SQLite, >= 0.85 PostgreSQL |"
     )
     print(
         f"| server CPU per call, CheckTransfer / Health | "
-        f"{cells(lambda b: f'{_ratio(one[b].cpu_check_us, one[b].cpu_health_us)} ({one[b].cpu_check_us:.0f} / {one[b].cpu_health_us:.0f} us)')} "  # noqa: E501
+        f"{cells(lambda b: f'{one[b].cpu_ratio:.2f} ({one[b].cpu_check_us:.0f} / {one[b].cpu_health_us:.0f} us)')} "  # noqa: E501
         f"| <= 1.15 |"
     )
+    if counted is not None:
+        health, check = (statistics.median(counted[n]) for n in ("health", "check"))
+        ratio = statistics.median(instructions.ratios(counted))
+        print(
+            f"| server instructions per call, CheckTransfer / Health (callgrind, SQLite) "
+            f"| {ratio:.3f} ({check:,.1f}k / {health:,.1f}k) |{' |' * (len(backends) - 1)} |"
+        )
     print(
         f"| p99 at half of CheckTransfer's max rate, Check / Health | "
         f"{cells(lambda b: f'{_ratio(one[b].p99_check_ms, one[b].p99_health_ms)} ({one[b].p99_check_ms:.1f} / {one[b].p99_health_ms:.1f} ms)')} "  # noqa: E501

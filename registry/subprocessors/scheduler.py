@@ -40,9 +40,9 @@ def system_caller(trust_domain: str) -> Caller:
 
 
 class Scheduler:
-    def __init__(self, trust_domain: str, interval: float = INTERVAL) -> None:
+    def __init__(self, trust_domain: str, interval: float | None = None) -> None:
         self.caller = system_caller(trust_domain)
-        self._interval = interval
+        self._interval = INTERVAL if interval is None else interval
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name=NAME, daemon=True)
 
