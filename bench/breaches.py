@@ -425,7 +425,16 @@ def run(label: str, url: str, made: pki.DevPki, processes: int, streams: str) ->
             generator.wait()
         staff.close()
         proc.terminate()
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            harness.dump_stacks(proc.pid)  # to this process's stderr, where the server logs
+            proc.kill()
+            proc.wait()
+            raise RuntimeError(
+                f"[{label}] the server did not stop within 30 s of SIGTERM; "
+                "its threads' stacks are in the log above"
+            ) from None
 
 
 def backend(

@@ -9,6 +9,7 @@ its own port and event loop thread (docs/adr/0019), where they hold no thread.
 
 from __future__ import annotations
 
+import faulthandler
 import gc
 import logging
 import os
@@ -417,6 +418,10 @@ def serve(config: Config) -> int:
     return 0
 
 
+STACKS_SIGNAL = signal.SIGUSR2
+"""Makes a server process write every thread's stack to its stderr."""
+
+
 def serve_one(config: Config, *, reuse_port: bool = False, scheduler: bool = True) -> None:
     """One server process until SIGTERM or SIGINT, then a graceful stop.
 
@@ -431,6 +436,9 @@ def serve_one(config: Config, *, reuse_port: bool = False, scheduler: bool = Tru
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    # `kill -USR2 <pid>`: every thread's stack to stderr, the server going on
+    # (for a call or a shutdown that does not end; docs/operations.md).
+    faulthandler.register(STACKS_SIGNAL, all_threads=True)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
     running = start(config, reuse_port=reuse_port, scheduler=scheduler)
     gc.set_threshold(*GC_THRESHOLDS)

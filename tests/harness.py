@@ -140,6 +140,34 @@ def free_ports(count: int) -> int:
     raise RuntimeError(f"no {count} consecutive free ports")
 
 
+def dump_stacks(pid: int) -> None:
+    """Asks a server process and its children (``--processes N``) to write
+    every thread's stack to their stderr (``server.STACKS_SIGNAL``), and
+    gives them a moment to."""
+    import os
+    import time
+    from pathlib import Path
+
+    from registry import server
+
+    pids = [pid]
+    for entry in Path("/proc").iterdir():
+        try:
+            if (
+                entry.name.isdigit()
+                and int((entry / "stat").read_text().rpartition(")")[2].split()[1]) == pid
+            ):
+                pids.append(int(entry.name))
+        except OSError:
+            continue
+    for each in pids:
+        try:
+            os.kill(each, server.STACKS_SIGNAL)
+        except ProcessLookupError:
+            continue
+    time.sleep(2)
+
+
 class ServerProcess:
     """``dpa-registry serve`` in a child process, for multi-process tests."""
 
@@ -239,6 +267,7 @@ class ServerProcess:
         try:
             self.proc.wait(timeout=30)
         except Exception:
+            dump_stacks(self.proc.pid)  # into the log returned: where it hung
             self.proc.kill()
             self.proc.wait()
         text = self.log_text()

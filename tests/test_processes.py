@@ -4,6 +4,7 @@ by the next check in the other) and stop together on SIGTERM."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import urllib.request
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from dpa_client import Notification, NotificationKind, RegistryClient
 from dpa_registry_api.v1 import transfers_pb2 as tpb
-from registry import pki, supervisor
+from registry import pki, server, supervisor
 from registry.config import Config
 from tests import factories, harness
 
@@ -197,3 +198,26 @@ def test_sigterm_while_the_processes_start_is_a_clean_stop(
     assert served.proc.returncode == 0, log
     assert "Traceback" not in log
     assert log.count("shutting down") == 2, log
+
+
+def test_usr2_writes_every_threads_stack_and_the_server_goes_on(
+    dev_pki: pki.DevPki, tmp_path: Path
+) -> None:
+    """``kill -USR2``: each thread's stack on stderr (the main thread waiting
+    in ``serve_one`` among them), and the server still serves and stops
+    cleanly after it."""
+    served = harness.ServerProcess(dev_pki, f"sqlite:///{tmp_path}/r.db")
+    try:
+        os.kill(served.proc.pid, server.STACKS_SIGNAL)
+        deadline = time.monotonic() + 30
+        while "serve_one" not in served.log_text():
+            assert served.proc.poll() is None, served.log_text()
+            assert time.monotonic() < deadline, served.log_text()
+            time.sleep(0.05)
+        with served.client("staff", "admin") as c:
+            assert list(c.list_subprocessors()) == []
+    finally:
+        log = served.stop()
+    assert served.proc.returncode == 0, log
+    assert log.count("most recent call first") >= 2, log
+    assert "Traceback" not in log
