@@ -221,16 +221,7 @@ def warm_up(staff: RegistryClient) -> None:
 
 def server_pids(parent: int) -> list[int]:
     """The server process and its children (``--processes N``)."""
-    pids = [parent]
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rpartition(")")[2].split()[1]) == parent:
-                pids.append(int(entry.name))
-    return pids
+    return [parent, *harness.children(parent)]
 
 
 def threads(pids: list[int]) -> int:

@@ -124,16 +124,9 @@ def serve(url: str, pki_dir: str, port: str, processes: str, out_dir: str) -> in
 
 
 def _children(parent: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rpartition(")")[2].split()[1]) == parent:
-                found.append(int(entry.name))
-    return found
+    from tests import harness
+
+    return harness.children(parent)
 
 
 @dataclass

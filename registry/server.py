@@ -439,7 +439,7 @@ def serve_one(config: Config, *, reuse_port: bool = False, scheduler: bool = Tru
     # `kill -USR2 <pid>`: every thread's stack to stderr, the server going on
     # (for a call or a shutdown that does not end; docs/operations.md).
     faulthandler.register(STACKS_SIGNAL, all_threads=True)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT, STACKS_SIGNAL})
     running = start(config, reuse_port=reuse_port, scheduler=scheduler)
     gc.set_threshold(*GC_THRESHOLDS)
     stopping.wait()

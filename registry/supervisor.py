@@ -108,8 +108,13 @@ def run(config: Config, processes: int) -> int:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGTERM)
 
+        def stacks_of_all(signum: int, _frame: FrameType | None = None) -> None:
+            for pid in children:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, server.STACKS_SIGNAL)
+
         # Signals wait until every child exists and has its own handlers.
-        blocked = {signal.SIGTERM, signal.SIGINT}
+        blocked = {signal.SIGTERM, signal.SIGINT, server.STACKS_SIGNAL}
         signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
         try:
             for index in range(processes):
@@ -119,6 +124,7 @@ def run(config: Config, processes: int) -> int:
                 children.add(pid)
             signal.signal(signal.SIGTERM, stop_all)
             signal.signal(signal.SIGINT, stop_all)
+            signal.signal(server.STACKS_SIGNAL, stacks_of_all)
         finally:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, blocked)
         log.info("serving on %s in %d processes", listen, processes)

@@ -140,31 +140,37 @@ def free_ports(count: int) -> int:
     raise RuntimeError(f"no {count} consecutive free ports")
 
 
+def children(parent: int) -> list[int]:
+    """The processes whose parent is ``parent`` (a server's ``--processes N``
+    children), from /proc, in pid order."""
+    from pathlib import Path
+
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rpartition(")")[2].split()[1]) == parent:
+            found.append(int(entry.name))
+    return sorted(found)
+
+
 def dump_stacks(pid: int) -> None:
-    """Asks a server process and its children (``--processes N``) to write
-    every thread's stack to their stderr (``server.STACKS_SIGNAL``), and
-    gives them a moment to."""
+    """Asks a server process to write every thread's stack to its stderr
+    (``server.STACKS_SIGNAL``; a supervisor passes it to each of its
+    processes), and gives it a moment to."""
     import os
     import time
-    from pathlib import Path
 
     from registry import server
 
-    pids = [pid]
-    for entry in Path("/proc").iterdir():
-        try:
-            if (
-                entry.name.isdigit()
-                and int((entry / "stat").read_text().rpartition(")")[2].split()[1]) == pid
-            ):
-                pids.append(int(entry.name))
-        except OSError:
-            continue
-    for each in pids:
-        try:
-            os.kill(each, server.STACKS_SIGNAL)
-        except ProcessLookupError:
-            continue
+    try:
+        os.kill(pid, server.STACKS_SIGNAL)
+    except ProcessLookupError:
+        return
     time.sleep(2)
 
 

@@ -21,20 +21,6 @@ EMAIL = ["user.contact.email"]
 USE = "essential.service"
 
 
-def _children(parent: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if int(stat.rpartition(")")[2].split()[1]) == parent:
-            found.append(int(entry.name))
-    return sorted(found)
-
-
 def _established_on(pid: int, port: int) -> int:
     """Connections to ``port`` whose server end this process holds."""
     inodes = set()
@@ -62,7 +48,7 @@ def test_two_processes_share_one_port_stay_exact_and_stop_together(
     clients: list[RegistryClient] = []
     try:
         deadline = time.monotonic() + 30
-        while len(children := _children(served.proc.pid)) < 2:
+        while len(children := harness.children(served.proc.pid)) < 2:
             assert time.monotonic() < deadline, "two server processes expected"
             time.sleep(0.1)
         staff = served.client("staff", "admin")
@@ -123,7 +109,7 @@ def test_live_watchers_in_every_process_are_woken_by_one_commit(
     got: dict[int, Notification] = {}
     try:
         deadline = time.monotonic() + 30
-        while len(children := _children(served.proc.pid)) < 2:
+        while len(children := harness.children(served.proc.pid)) < 2:
             assert time.monotonic() < deadline, "two server processes expected"
             time.sleep(0.1)
         staff = served.client("staff", "admin")
@@ -190,7 +176,7 @@ def test_sigterm_while_the_processes_start_is_a_clean_stop(
     whatever the machine's load makes of the timing."""
     served = harness.ServerProcess(dev_pki, database_url, processes=2, wait=False)
     deadline = time.monotonic() + 30
-    while len(_children(served.proc.pid)) < 2:
+    while len(harness.children(served.proc.pid)) < 2:
         assert served.proc.poll() is None, served.log_text()
         assert time.monotonic() < deadline, "two server processes expected"
         time.sleep(0.01)
@@ -221,3 +207,28 @@ def test_usr2_writes_every_threads_stack_and_the_server_goes_on(
     assert served.proc.returncode == 0, log
     assert log.count("most recent call first") >= 2, log
     assert "Traceback" not in log
+
+
+def test_usr2_to_the_supervisor_reaches_every_server_process(
+    dev_pki: pki.DevPki, database_url: str
+) -> None:
+    """With ``--processes 2`` the signal goes to the parent an operator sees:
+    it survives and passes it on, and each child writes its stacks."""
+    served = harness.ServerProcess(dev_pki, database_url, processes=2)
+    try:
+        deadline = time.monotonic() + 30
+        while len(harness.children(served.proc.pid)) < 2:
+            assert time.monotonic() < deadline, "two server processes expected"
+            time.sleep(0.01)
+        os.kill(served.proc.pid, server.STACKS_SIGNAL)
+        while served.log_text().count("serve_one") < 2:
+            assert served.proc.poll() is None, served.log_text()
+            assert time.monotonic() < deadline, served.log_text()
+            time.sleep(0.05)
+        with served.client("staff", "admin") as c:
+            assert list(c.list_subprocessors()) == []
+    finally:
+        log = served.stop()
+    assert served.proc.returncode == 0, log
+    assert "Traceback" not in log
+    assert log.count("shutting down") == 2, log
