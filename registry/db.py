@@ -13,6 +13,7 @@ bounded pool (docs/operations.md).
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import re
@@ -85,6 +86,35 @@ class _Pool(PooledPostgresqlDatabase):  # type: ignore[misc]  # playhouse is unt
             return bool(super().connect(reuse_if_open))
         except MaxConnectionsExceeded as err:
             raise Unavailable("database pool exhausted, retry") from err
+
+    # Write-behind (``write_rows`` in a write transaction): the deferred
+    # statement travels in the round trip of the next one, or of COMMIT.
+
+    def execute_sql(self, sql: str, params: Any = None) -> Any:
+        deferred = _take_deferred()
+        if deferred is not None:  # (the driver formats every statement: '%%' as ever)
+            sql, params = deferred[0] + "; " + sql, (*deferred[1], *(params or ()))
+        return super().execute_sql(sql, params)
+
+    def cursor(self, named_cursor: Any = None) -> Any:
+        deferred = _take_deferred()
+        cursor = super().cursor(named_cursor)
+        if deferred is not None:  # a caller that executes on its own cursor
+            with peewee.__exception_wrapper__:  # type: ignore[attr-defined]
+                cursor.execute(*deferred)
+        return cursor
+
+    def commit(self) -> None:
+        deferred = _take_deferred()
+        if deferred is None:
+            super().commit()
+            return
+        with peewee.__exception_wrapper__:  # type: ignore[attr-defined]
+            super().cursor().execute(deferred[0] + "; COMMIT", deferred[1])
+
+    def rollback(self) -> None:
+        _begin.deferred = None
+        super().rollback()
 
     def begin(self, isolation_level: Any = None) -> None:
         if isolation_level is None and getattr(_begin, "write", False):
@@ -168,7 +198,26 @@ _LOCK_SQL = "SELECT pg_advisory_xact_lock(%s)"
 
 _begin = threading.local()
 """``write``: the next BEGIN on this thread opens a write transaction;
-``row``: the opening statement's row, until ``opening_row`` takes it."""
+``row``: the opening statement's row, until ``opening_row`` takes it;
+``deferred``: (sql, params) written behind, sent with the next statement."""
+
+
+def _take_deferred() -> tuple[str, tuple[Any, ...]] | None:
+    deferred: tuple[str, tuple[Any, ...]] | None = getattr(_begin, "deferred", None)
+    _begin.deferred = None
+    return deferred
+
+
+def _defer(sql: str, params: Sequence[Any]) -> None:
+    """Holds a write of the current transaction (PostgreSQL) until the next
+    statement or COMMIT on this thread, which carries it in its own round
+    trip. An error in it surfaces there; the transaction then rolls back."""
+    held = _take_deferred()
+    if held is not None:
+        sql, params = held[0] + "; " + sql, (*held[1], *params)
+    _begin.deferred = (sql, tuple(params))
+
+
 _opening: list[str] = []
 
 
@@ -201,7 +250,7 @@ def transaction() -> Iterator[None]:
     postgres = is_postgres()
     outermost = not database.in_transaction()
     if outermost:
-        _begin.row = None
+        _begin.row = _begin.deferred = None
     _begin.write = postgres and outermost
     try:
         with database.atomic():
@@ -213,6 +262,7 @@ def transaction() -> Iterator[None]:
         _begin.write = False
         if outermost:
             _begin.row = None
+            _begin.deferred = None
 
 
 # serialization_failure, deadlock_detected, unique_violation
@@ -312,6 +362,14 @@ def built(build: Callable[..., Any], *marks: str) -> str:
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
 
 
+@functools.cache
+def _check_identifiers(names: tuple[str, ...]) -> None:
+    """Table and column names of the bulk writers come from code, never
+    from input (checked once per set of names: they are a few constants)."""
+    if not all(_IDENTIFIER.fullmatch(n) for n in names):
+        raise ValueError("bulk writes take identifiers from code, never from input")
+
+
 def bulk_insert(table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     """Inserts many rows without building SQL per row (hot bulk paths only).
 
@@ -319,8 +377,7 @@ def bulk_insert(table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]
     """
     if not rows:
         return
-    if not all(_IDENTIFIER.fullmatch(n) for n in (table, *columns)):
-        raise ValueError("bulk_insert takes identifiers from code, never from input")
+    _check_identifiers((table, *columns))
     names = ", ".join(columns)
     cursor = database.cursor()
     if is_postgres():
@@ -431,14 +488,13 @@ def write_rows(
     then: tuple[str, tuple[Any, ...]] | None = None,
 ) -> None:
     """Inserts rows into several tables (``(table, columns, rows)`` each), in
-    that order, then runs ``then``: one round trip on PostgreSQL (plus one
-    ``COPY`` per table of more than ``COPY_ABOVE`` rows), no SQL built per
-    row on SQLite (the audit-log append). ``then`` is a statement from code
-    with ``%s`` parameters."""
+    that order, then runs ``then``: no round trip of its own on PostgreSQL
+    in a transaction (written behind: the statements go with the next one,
+    or with COMMIT; plus one ``COPY`` per table of more than ``COPY_ABOVE``
+    rows), no SQL built per row on SQLite (the audit-log append). ``then``
+    is a statement from code with ``%s`` parameters."""
     for table, columns, _ in inserts:
-        if not all(_IDENTIFIER.fullmatch(n) for n in (table, *columns)):
-            raise ValueError("write_rows takes identifiers from code, never from input")
-    cursor = database.cursor()
+        _check_identifiers((table, *columns))
     if is_postgres():
         parts: list[str] = []
         params: list[Any] = []
@@ -448,9 +504,9 @@ def write_rows(
             text = _copy_text(rows)
             if text is not None:
                 if parts:  # the tables before it go first (foreign keys)
-                    cursor.execute("; ".join(parts), params)
+                    database.execute_sql("; ".join(parts), params)
                     parts, params = [], []
-                _copy(cursor, table, columns, text)
+                _copy(database.cursor(), table, columns, text)
             else:
                 row = "(" + ", ".join("%s" for _ in columns) + ")"
                 values = ", ".join(row for _ in rows)
@@ -460,18 +516,22 @@ def write_rows(
         if then is not None:
             parts.append(then[0])
             params.extend(then[1])
-        if parts:
-            cursor.execute("; ".join(parts), params)
+        if parts and database.in_transaction():
+            _defer("; ".join(parts), params)
+        elif parts:
+            database.execute_sql("; ".join(parts), params)
         return
-    for table, columns, rows in inserts:
-        if rows:
-            marks = ", ".join("?" for _ in columns)
-            cursor.executemany(
-                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",  # noqa: S608 - checked identifiers
-                rows,
-            )
-    if then is not None:
-        cursor.execute(sql(then[0]), then[1])
+    cursor = database.cursor()
+    with peewee.__exception_wrapper__:  # type: ignore[attr-defined]  # peewee's errors, as every query's
+        for table, columns, rows in inserts:
+            if rows:
+                marks = ", ".join("?" for _ in columns)
+                cursor.executemany(
+                    f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",  # noqa: S608 - checked identifiers
+                    rows,
+                )
+        if then is not None:
+            cursor.execute(sql(then[0]), then[1])
 
 
 def insert_rows(model: type[BaseModel], rows: Sequence[Mapping[str, Any]]) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import peewee
 import pytest
 
 from dpa_client.transparency import merkle
@@ -117,3 +118,73 @@ def test_a_head_moved_without_its_frontier_reads_the_frontier_from_the_tree() ->
     entries = [b for _, b in sorted(store.bodies(range(18)).items())]
     assert merkle.root_hash(18, store.StoredNodes()) == merkle.root_from_leaves(entries)
     assert store.LogHead.get_by_id(1).frontier_size == 18
+
+
+class _Counted:
+    """Counts the statements (round trips) the driver sends on a connection:
+    instrumentation of the real driver, which still does the work."""
+
+    def __init__(self) -> None:
+        import psycopg2.extensions
+
+        sent: list[str] = []
+
+        class Cursor(psycopg2.extensions.cursor):  # type: ignore[misc]
+            def execute(self, query: str, params: object = None) -> object:
+                sent.append(query)
+                return super().execute(query, params)
+
+        self.sent = sent
+        self.cursor = Cursor
+
+
+@pytest.mark.usefixtures("database")
+def test_postgres_writes_an_append_behind_in_the_round_trip_of_commit() -> None:
+    if not db.is_postgres():
+        pytest.skip("SQLite has no round trip to save")
+    with db.transaction():
+        store.append(_changes(2, 0), ACTOR, "", now())
+    counted = _Counted()
+    db.database.connection().cursor_factory = counted.cursor
+    try:
+        with db.transaction():
+            store.append(_changes(1, 2), ACTOR, "", now())
+        # BEGIN + write lock + head; the entry, its nodes, the head + COMMIT.
+        assert len(counted.sent) == 2
+        assert counted.sent[0].startswith("BEGIN") and counted.sent[1].endswith("; COMMIT")
+        counted.sent.clear()
+        with db.transaction():
+            store.append(_changes(1, 3), ACTOR, "", now())
+            # The next statement carries the write: it sees it, as any read would.
+            assert store.size() == 4
+            cursor = db.database.cursor()  # a caller on its own cursor: written first
+            cursor.execute("SELECT count(*) FROM audit_event")
+            assert cursor.fetchall() == [(4,)]
+        assert len(counted.sent) == 4  # BEGIN..., write + size, write-out, count; COMMIT alone
+    finally:
+        db.database.connection().cursor_factory = None
+    entries = [b for _, b in sorted(store.bodies(range(4)).items())]
+    assert merkle.root_hash(4, store.StoredNodes()) == merkle.root_from_leaves(entries)
+
+
+@pytest.mark.usefixtures("database")
+def test_an_append_that_fails_at_commit_leaves_nothing_of_its_transaction() -> None:
+    """The entry's index is taken (planted by hand): on PostgreSQL the write
+    behind fails with COMMIT, on SQLite at once; either way the transaction's
+    other write and the head stay as they were, and the error is a retryable
+    integrity error."""
+    db.execute("CREATE TABLE other_write (i INTEGER)")
+    with db.transaction():
+        store.append(_changes(3, 0), ACTOR, "", now())
+    (planted,) = store.bodies([2]).values()
+    store.AuditEvent.insert(
+        seq=3, time=now(), actor=ACTOR, tenant=None, action="x", resource="x", body=planted
+    ).execute()
+    with pytest.raises(peewee.IntegrityError) as raised, db.transaction():
+        db.execute(db.sql("INSERT INTO other_write (i) VALUES (%s)"), (1,))
+        store.append(_changes(1, 3), ACTOR, "", now())
+    assert db.is_retryable(raised.value)
+    assert db.execute("SELECT count(*) FROM other_write").fetchall() == [(0,)]
+    assert store.size() == 3
+    with db.transaction():  # and the connection goes on
+        assert store.lock_head() == 3
