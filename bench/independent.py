@@ -147,7 +147,11 @@ def _busy(f: Figures) -> tuple[float, float]:
     )
 
 
-_PAIRED = {("check", "health"): "rate_ratio", ("cpu_check_us", "cpu_health_us"): "cpu_ratio"}
+_PAIRED = {
+    ("check", "health"): "rate_ratio",
+    ("cpu_check_us", "cpu_health_us"): "cpu_ratio",
+    ("p99_check_ms", "p99_health_ms"): "p99_ratio",
+}
 """Ratios ``hotpath.figures`` gives as medians of its rounds' own ratios."""
 
 

@@ -82,7 +82,7 @@ def table() -> None:
         )
     print(
         f"| p99 at half of CheckTransfer's max rate, Check / Health | "
-        f"{cells(lambda b: f'{_ratio(one[b].p99_check_ms, one[b].p99_health_ms)} ({one[b].p99_check_ms:.1f} / {one[b].p99_health_ms:.1f} ms)')} "  # noqa: E501
+        f"{cells(lambda b: f'{one[b].p99_ratio:.2f} ({one[b].p99_check_ms:.1f} / {one[b].p99_health_ms:.1f} ms)')} "  # noqa: E501
         f"| <= 1.2 |"
     )
     print(
