@@ -203,8 +203,11 @@ _begin = threading.local()
 
 
 def _take_deferred() -> tuple[str, tuple[Any, ...]] | None:
+    """The write held behind on this thread, once (runs before every
+    PostgreSQL statement: nothing is written when nothing is held)."""
     deferred: tuple[str, tuple[Any, ...]] | None = getattr(_begin, "deferred", None)
-    _begin.deferred = None
+    if deferred is not None:
+        _begin.deferred = None
     return deferred
 
 

@@ -85,10 +85,14 @@ def test_a_rolled_back_append_leaves_no_trace_and_the_next_one_takes_its_index()
     assert merkle.root_hash(6, store.StoredNodes()) == merkle.root_from_leaves(entries)
 
 
-@pytest.mark.usefixtures("database")
-def test_postgres_opens_every_write_with_the_head_and_its_frontier() -> None:
+def _postgres_only() -> None:
     if not db.is_postgres():
         pytest.skip("SQLite has no round trip to save")
+
+
+@pytest.mark.usefixtures("database")
+def test_postgres_opens_every_write_with_the_head_and_its_frontier() -> None:
+    _postgres_only()
     with db.transaction():
         store.append(_changes(11, 0), ACTOR, "", now())
     with db.transaction():
@@ -140,8 +144,7 @@ class _Counted:
 
 @pytest.mark.usefixtures("database")
 def test_postgres_writes_an_append_behind_in_the_round_trip_of_commit() -> None:
-    if not db.is_postgres():
-        pytest.skip("SQLite has no round trip to save")
+    _postgres_only()
     with db.transaction():
         store.append(_changes(2, 0), ACTOR, "", now())
     counted = _Counted()
@@ -157,14 +160,24 @@ def test_postgres_writes_an_append_behind_in_the_round_trip_of_commit() -> None:
             store.append(_changes(1, 3), ACTOR, "", now())
             # The next statement carries the write: it sees it, as any read would.
             assert store.size() == 4
+        # BEGIN...; the write + the size; COMMIT alone.
+        assert len(counted.sent) == 3
+        assert counted.sent[1].startswith("INSERT INTO audit_event")
+        assert counted.sent[2] == "COMMIT"
+        counted.sent.clear()
+        with db.transaction():
+            store.append(_changes(1, 4), ACTOR, "", now())
             cursor = db.database.cursor()  # a caller on its own cursor: written first
             cursor.execute("SELECT count(*) FROM audit_event")
-            assert cursor.fetchall() == [(4,)]
-        assert len(counted.sent) == 4  # BEGIN..., write + size, write-out, count; COMMIT alone
+            assert cursor.fetchall() == [(5,)]
+        # BEGIN...; the write, sent as the cursor is handed out; the count; COMMIT.
+        assert len(counted.sent) == 4
+        assert counted.sent[1].startswith("INSERT INTO audit_event")
+        assert counted.sent[2] == "SELECT count(*) FROM audit_event"
     finally:
         db.database.connection().cursor_factory = None
-    entries = [b for _, b in sorted(store.bodies(range(4)).items())]
-    assert merkle.root_hash(4, store.StoredNodes()) == merkle.root_from_leaves(entries)
+    entries = [b for _, b in sorted(store.bodies(range(5)).items())]
+    assert merkle.root_hash(5, store.StoredNodes()) == merkle.root_from_leaves(entries)
 
 
 @pytest.mark.usefixtures("database")
