@@ -41,6 +41,7 @@ from pathlib import Path
 
 import grpc
 
+from bench import cputime
 from dpa_client import BreachDetails, RegistryClient, errors
 from dpa_client._base import STREAM_DISCOVERY_KEY, STREAM_PORT_KEY, stream_host_of
 from dpa_registry_api.v1 import notifications_pb2, notifications_pb2_grpc
@@ -228,15 +229,6 @@ def threads(pids: list[int]) -> int:
     return sum(len(list(Path(f"/proc/{pid}/task").iterdir())) for pid in pids)
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / ticks
-
-
 def loadavg() -> float:
     return float(Path("/proc/loadavg").read_text().split()[0])
 
@@ -359,7 +351,7 @@ def run(label: str, url: str, made: pki.DevPki, processes: int, streams: str) ->
         time.sleep(0.5)  # let the server settle
         pids = server_pids(proc.pid)
         live_threads = threads(pids)
-        cpu0 = cpu_seconds(pids)
+        cpu0 = cputime.seconds(pids)
         aware = clock.now() - timedelta(minutes=5)
         t0 = time.monotonic()
         breach = staff.report_breach(
@@ -376,10 +368,10 @@ def run(label: str, url: str, made: pki.DevPki, processes: int, streams: str) ->
             detection_time=aware,
         )
         persisted = time.monotonic() - t0
-        cpu1 = cpu_seconds(pids)
+        cpu1 = cputime.seconds(pids)
         assert generator.stdout is not None
         out = json.loads(generator.stdout.readline())
-        cpu = cpu_seconds(pids) - cpu0
+        cpu = cputime.seconds(pids) - cpu0
         fanout_cpu = cpu - (cpu1 - cpu0)
         received = out["received"]
         if len(received) < WATCHERS:

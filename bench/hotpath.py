@@ -12,9 +12,9 @@ the load generator (grpc.aio, this process) to CPU 1; with two processes the
 servers may use every core and the load generator stays on CPU 1.
 
 Figures, each from one run: maximum throughput (closed loop, the median of
-twelve rounds of one run per call, the calls alternating) and its ratio to
+48 rounds of one short run per call, the calls alternating) and its ratio to
 Health/Check (the median of the rounds' own ratios); server CPU per call
-from the server processes' own counters (``/proc/<pid>/stat`` utime + stime
+from the server processes' own counters (their CPU clocks, ``bench.cputime``,
 over calls), and its ratio likewise; p99 latency of both at half
 of CheckTransfer's maximum rate (open loop, the two calls taking turns in one
 stream, six runs) and its ratio (the median of the runs' own); the p99 of the server's own
@@ -46,6 +46,7 @@ from typing import Any, Protocol
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from bench import cputime
 from bench.cpucap import CpuCap
 from bench.transfers import _p, _requests, seed
 from dpa_registry_api.v1 import transfers_pb2_grpc as tpb_grpc
@@ -57,7 +58,13 @@ REQUESTS = 20_000
 IN_FLIGHT = 64
 CONNECTIONS = 8
 SECONDS = float(os.environ.get("DPA_BENCH_SECONDS", "5"))
-ROUNDS = 12
+ROUNDS = 48
+"""Rounds of the maxima, each one closed-loop run per call of ``SECONDS / 16``:
+the two runs of a round a third of a second apart, so that a swing of the
+machine's speed lands on both. Measured on one server (SQLite), one round's
+CPU ratio scattered by 0.12-0.25 (standard deviation) in rounds of 1.25 s and
+0.14-0.15 in rounds of 0.31 s, so 48 short rounds put the median about three
+times closer to its centre than 12 long ones, in the same time."""
 P99_ROUNDS = 6
 WORKERS = 16
 
@@ -141,14 +148,7 @@ class Server:
         return [self.proc.pid, *_children(self.proc.pid)]
 
     def cpu_seconds(self) -> float:
-        total = 0
-        for pid in self.pids():
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            total += int(fields[11]) + int(fields[12])
-        return total / os.sysconf("SC_CLK_TCK")
+        return cputime.seconds(self.pids())
 
     def reset_histograms(self) -> None:
         for pid in self.pids() if self.processes == 1 else _children(self.proc.pid):
@@ -398,7 +398,7 @@ async def figures(
 ) -> list[dict[str, Any]]:
     """The table's figures through each generator: maximum throughput of each
     call with server CPU per call, from ``ROUNDS`` rounds of two closed-loop
-    runs of ``SECONDS / 4`` each, one per call (which goes first alternates);
+    runs of ``SECONDS / 16`` each, one per call (which goes first alternates);
     then the p99 of each at half of CheckTransfer's maximum rate (the
     generator's own). Every step runs on each generator in turn, so that all
     see the same machine. Each figure is a median over the rounds, and each
@@ -423,7 +423,7 @@ async def figures(
         for name in ("health", "check") if round_ % 2 == 0 else ("check", "health"):
             for k, generator in enumerate(generators):
                 before = server.cpu_seconds()
-                rate, done, refused = await generator.closed_loop(name, SECONDS / 4)
+                rate, done, refused = await generator.closed_loop(name, SECONDS / 16)
                 failed[k] += refused
                 per_call = (server.cpu_seconds() - before) / max(done, 1) * 1e6
                 runs[k][name].append((rate, per_call))

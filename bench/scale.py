@@ -45,6 +45,7 @@ from typing import Any
 
 import grpc
 
+from bench import cputime
 from dpa_registry_api.v1 import subprocessors_pb2 as spb
 from dpa_registry_api.v1 import subprocessors_pb2_grpc as spb_grpc
 from dpa_registry_api.v1 import transfers_pb2 as tpb
@@ -318,11 +319,6 @@ def _channel(made: pki.DevPki, port: int, role: str, name: str) -> grpc.Channel:
     return channel
 
 
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _interleaved(
     calls: dict[Any, Callable[[int], Any]], pids: dict[Any, int]
 ) -> dict[Any, tuple[list[float], float]]:
@@ -332,7 +328,7 @@ def _interleaved(
     server's CPU per call (ms, from its own counters)."""
     for call in calls.values():
         call(0)  # warm: connection, first-use caches
-    before = {k: _cpu_seconds(pid) for k, pid in pids.items()}
+    before = {k: cputime.seconds([pid]) for k, pid in pids.items()}
     latencies: dict[Any, list[float]] = {k: [] for k in calls}
     end = time.monotonic() + SECONDS_PER_FIGURE * len(calls)
     i = 1
@@ -343,7 +339,7 @@ def _interleaved(
             latencies[k].append((time.perf_counter() - t) * 1000)
         i += 1
     return {
-        k: (values, (_cpu_seconds(pids[k]) - before[k]) * 1000 / len(values))
+        k: (values, (cputime.seconds([pids[k]]) - before[k]) * 1000 / len(values))
         for k, values in latencies.items()
     }
 

@@ -39,6 +39,7 @@ from typing import Any
 import grpc
 from google.protobuf import empty_pb2
 
+from bench import cputime
 from dpa_registry_api.v1 import transfers_pb2 as tpb
 from dpa_registry_api.v1 import transfers_pb2_grpc as tpb_grpc
 from registry import db, pki
@@ -252,9 +253,7 @@ class Server:
     port: int
 
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks = os.sysconf("SC_CLK_TCK")
-        return (int(fields[11]) + int(fields[12])) / ticks
+        return cputime.seconds([self.proc.pid])
 
     def reset_timers(self) -> None:
         self.proc.send_signal(signal.SIGUSR1)
