@@ -37,7 +37,7 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AsyncExitStack, ExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -154,15 +154,16 @@ class Server:
         for pid in self.pids() if self.processes == 1 else _children(self.proc.pid):
             os.kill(pid, signal.SIGUSR1)
 
-    def stop(self) -> tuple[float, float]:
+    def stop(self, *, quiet: bool = False) -> tuple[float, float]:
         """Stops every process; the worst decision p99 (us) among them, by
-        the wall clock and by the thread's CPU clock."""
+        the wall clock and by the thread's CPU clock. Unless ``quiet``, prints
+        each process's cyclic collections and freshness queries."""
         self.proc.send_signal(signal.SIGTERM)
         _, err = self.proc.communicate(timeout=60)
         found = [json.loads(p.read_text()) for p in self.out_dir.glob("decisions-*.json")]
         if not found:
             raise RuntimeError(f"bench server failed: {err[-2000:]}")
-        for f in found:
+        for f in [] if quiet else found:
             collections = ", ".join(
                 f"gen{g} {n}x (max {top:.1f} ms)" for g, (n, top) in sorted(f["gc"].items())
             )
@@ -509,16 +510,49 @@ async def _measure(made: pki.DevPki, server: Server) -> dict[str, Any]:
         return measured
 
 
-def _backends(tmp: Path) -> Iterator[tuple[str, str]]:
-    yield "SQLite", f"sqlite:///{tmp}/hotpath.db"
+def _backends(tmp: Path, stack: ExitStack) -> dict[str, str]:
+    """Backend -> database URL, SQLite and, when configured, PostgreSQL (its
+    schema kept until ``stack`` closes)."""
     from tests import harness
 
+    urls = {"SQLite": f"sqlite:///{tmp}/hotpath.db"}
     if harness.postgres_url():
-        with harness.postgres_schema() as url:
-            yield "PostgreSQL", url
+        urls["PostgreSQL"] = stack.enter_context(harness.postgres_schema())
+    return urls
 
 
-def report(rows: list[Row], load: tuple[tuple[float, ...], tuple[float, ...]]) -> None:
+Config = tuple[str, int]
+"""(backend, server processes)."""
+
+
+async def paired_maxima(made: pki.DevPki, servers: dict[Config, Server]) -> dict[Config, float]:
+    """CheckTransfer's maximum throughput on each server relative to the first
+    one's: ``ROUNDS`` rounds of one closed-loop run per server (the order
+    rotating), each ratio the median of the rounds' own. The servers run side
+    by side, idle while another is measured, so a ratio between two of them
+    does not depend on where the machine's speed drifted between their own
+    runs (PostgreSQL over SQLite came out 0.80 and 1.00 in two runs taken
+    minutes apart, each of which had its own ratios to Health within goal)."""
+    keys = list(servers)
+    rates: dict[Config, list[float]] = {k: [] for k in keys}
+    async with AsyncExitStack() as stack:
+        generators = {
+            k: await stack.enter_async_context(aio_generator(made, servers[k])) for k in keys
+        }
+        for round_ in range(ROUNDS):
+            turn = round_ % len(keys)
+            for k in keys[turn:] + keys[:turn]:
+                rate, _, _ = await generators[k].closed_loop("check", SECONDS / 16)
+                rates[k].append(rate)
+    first = rates[keys[0]]
+    return {
+        k: statistics.median(r / base for r, base in zip(rates[k], first, strict=True))
+        for k in keys
+    }
+
+
+def report(measured: Measured, load: tuple[tuple[float, ...], tuple[float, ...]]) -> None:
+    rows, relative = measured.rows, measured.relative
     print()
     print(
         f"CheckTransfer vs grpc.health.v1 Health/Check, {CONTROLLERS:,} controllers, "
@@ -542,16 +576,11 @@ def report(rows: list[Row], load: tuple[tuple[float, ...], tuple[float, ...]]) -
             f"({r.p99_ratio:.2f}) "
             f"| {r.failed} | {r.decision_cpu_p99_us:.0f} us CPU ({r.decision_p99_us:.0f} us wall) |"
         )
-    by = {(r.backend, r.processes): r for r in rows}
     for backend in sorted({r.backend for r in rows}):
-        one, two = by.get((backend, 1)), by.get((backend, 2))
-        if one and two:
-            print(
-                f"{backend}: 2 processes / 1, CheckTransfer throughput {two.check / one.check:.2f}x"
-            )
-    sqlite, pg = by.get(("SQLite", 1)), by.get(("PostgreSQL", 1))
-    if sqlite and pg:
-        share = pg.check / sqlite.check
+        two_over_one = relative[backend, 2] / relative[backend, 1]
+        print(f"{backend}: 2 processes / 1, CheckTransfer throughput {two_over_one:.2f}x")
+    if ("PostgreSQL", 1) in relative:
+        share = relative["PostgreSQL", 1]
         print(f"PostgreSQL / SQLite CheckTransfer throughput (1 process): {share:.2f}")
     (b1, b5, b15), (a1, a5, a15) = load
     print(
@@ -574,40 +603,61 @@ def on_generator_cpu() -> Iterator[None]:
             os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
 
 
-def measure_all() -> list[Row]:
+@dataclass(frozen=True)
+class Measured:
+    rows: list[Row]
+    """One row per configuration, its ratios to Health from its own run."""
+    relative: dict[Config, float]
+    """CheckTransfer's maximum throughput per configuration over SQLite's
+    with one process, from ``paired_maxima``."""
+
+
+def measure_all() -> Measured:
     """Every configuration (SQLite, then PostgreSQL when configured; 1 and 2
-    server processes), each figure from one run."""
+    server processes), each figure from one run; then CheckTransfer on all of
+    them side by side (``paired_maxima``)."""
     from tests import harness
 
     rows: list[Row] = []
-    with on_generator_cpu(), tempfile.TemporaryDirectory() as tmp_name:
+    with on_generator_cpu(), tempfile.TemporaryDirectory() as tmp_name, ExitStack() as stack:
         tmp = Path(tmp_name)
         made = harness.make_pki(tmp / "pki")
-        for backend, url in _backends(tmp):
-            seed(url, CONTROLLERS, SUBPROCESSORS)
-            for processes in (1, 2):
-                server = start_server(url, made, processes, tmp)
-                try:
-                    measured = asyncio.run(_measure(made, server))
-                finally:
-                    wall_p99, cpu_p99 = server.stop()
-                rows.append(
-                    Row(
-                        backend,
-                        processes,
-                        decision_p99_us=wall_p99,
-                        decision_cpu_p99_us=cpu_p99,
-                        **measured,
-                    )
+        urls = _backends(tmp, stack)
+        configs = [(backend, processes) for backend in urls for processes in (1, 2)]
+        for backend, processes in configs:
+            if processes == 1:
+                seed(urls[backend], CONTROLLERS, SUBPROCESSORS)
+            server = start_server(urls[backend], made, processes, tmp)
+            try:
+                measured = asyncio.run(_measure(made, server))
+            finally:
+                wall_p99, cpu_p99 = server.stop()
+            rows.append(
+                Row(
+                    backend,
+                    processes,
+                    decision_p99_us=wall_p99,
+                    decision_cpu_p99_us=cpu_p99,
+                    **measured,
                 )
-                print(f"  {backend}, {processes} process(es): {measured}", flush=True)
-    return rows
+            )
+            print(f"  {backend}, {processes} process(es): {measured}", flush=True)
+        servers: dict[Config, Server] = {}
+        try:
+            for backend, processes in configs:
+                servers[backend, processes] = start_server(urls[backend], made, processes, tmp)
+            relative = asyncio.run(paired_maxima(made, servers))
+        finally:
+            for server in servers.values():
+                server.stop(quiet=True)
+        print(f"  side by side, CheckTransfer over SQLite's: {relative}", flush=True)
+    return Measured(rows, relative)
 
 
 def main() -> None:
     load_before = os.getloadavg()
-    rows = measure_all()
-    report(rows, (load_before, os.getloadavg()))
+    measured = measure_all()
+    report(measured, (load_before, os.getloadavg()))
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ made (not root) the server runs uncapped and the table says so.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -175,10 +176,14 @@ def measure_all() -> list[tuple[str, Figures, Figures]]:
     from tests import harness
 
     rows = []
-    with hotpath.on_generator_cpu(), tempfile.TemporaryDirectory() as tmp_name:
+    with (
+        hotpath.on_generator_cpu(),
+        tempfile.TemporaryDirectory() as tmp_name,
+        contextlib.ExitStack() as stack,
+    ):
         tmp = Path(tmp_name)
         made = harness.make_pki(tmp / "pki")
-        for backend, url in hotpath._backends(tmp):
+        for backend, url in hotpath._backends(tmp, stack).items():
             seed(url, hotpath.CONTROLLERS, hotpath.SUBPROCESSORS)
             server = hotpath.start_server(url, made, 1, tmp)
             with cpucap.capped(server.pids()) as cap:
